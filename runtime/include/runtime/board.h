@@ -1,0 +1,113 @@
+// Board layout model: memories (with mixed sector maps and timing) and the
+// regions laid over them. Fixed capacity, no heap: the bootloader keeps one
+// Board in static storage; the packer fills one from manifests/boards/*.json.
+//
+// All addresses are absolute bus addresses (memory base + offset), 32-bit.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "runtime/diag.h"
+#include "runtime/status.h"
+
+namespace onedfu::runtime {
+
+inline constexpr size_t kMaxNameLength = 31;      // characters, NUL excluded
+inline constexpr size_t kMaxMemories = 4;
+inline constexpr size_t kMaxSectorGroups = 8;     // "4*32K,1*128K,7*256K" is 3 groups
+inline constexpr size_t kMaxEraseTimings = 4;
+inline constexpr size_t kMaxRegions = 16;
+
+struct SectorGroup {
+  uint32_t count = 0;  // number of sectors
+  uint32_t size = 0;   // bytes per sector, a power of two
+};
+
+// Typical time to erase one erase unit of `size` bytes. A QSPI NOR part lists
+// both its 4 KiB sector and its 64 KiB block erase.
+struct EraseTiming {
+  uint32_t size = 0;         // bytes
+  uint32_t microseconds = 0;
+};
+
+struct Memory {
+  char name[kMaxNameLength + 1] = {};   // file name stem in the simulator: <name>.bin
+  char label[kMaxNameLength + 1] = {};  // DfuSe layout label, e.g. "Internal Flash"
+  uint32_t base = 0;
+  SectorGroup sectors[kMaxSectorGroups] = {};
+  uint8_t sector_group_count = 0;
+  uint32_t write_align = 1;   // bytes; writes start and end on this boundary
+  uint8_t erased_value = 0xff;
+  bool mapped = false;        // readable in the CPU address space (XIP)
+  EraseTiming erase_timings[kMaxEraseTimings] = {};
+  uint8_t erase_timing_count = 0;
+  uint32_t program_us = 0;    // typical time to program one program unit
+  uint32_t program_bytes = 1; // bytes in one program unit (word, page)
+
+  uint32_t size() const;
+  uint32_t sector_count() const;
+  // Absolute end (one past the last byte), as 64-bit so a memory that ends at 4 GiB is fine.
+  uint64_t end() const { return static_cast<uint64_t>(base) + size(); }
+  bool Contains(uint32_t address) const { return address >= base && address < end(); }
+};
+
+enum class RegionRole : uint8_t { kBootloader, kFirmware, kRecord, kRomfs, kFilesystem };
+
+// "bootloader", "firmware", "record", "romfs", "filesystem".
+const char* RegionRoleName(RegionRole role);
+// Parses a role name; kNotFound for anything else.
+Result<RegionRole> ParseRegionRole(const char* name);
+
+struct Region {
+  char name[kMaxNameLength + 1] = {};
+  uint8_t memory = 0;   // index into Board::memories
+  uint32_t offset = 0;  // from the memory's base
+  uint32_t size = 0;
+  RegionRole role = RegionRole::kFirmware;
+};
+
+struct Board {
+  char id[kMaxNameLength + 1] = {};
+  char arch[kMaxNameLength + 1] = {};  // MicroPython native arch name, e.g. "armv7emdp"
+  uint16_t vid = 0x0483;
+  uint16_t pid = 0xdf11;
+  uint16_t bcd_device = 0x0200;
+  Memory memories[kMaxMemories] = {};
+  uint8_t memory_count = 0;
+  Region regions[kMaxRegions] = {};
+  uint8_t region_count = 0;
+
+  uint32_t RegionStart(const Region& r) const { return memories[r.memory].base + r.offset; }
+  // The memory holding `address`, or null.
+  const Memory* MemoryAt(uint32_t address) const;
+  // The region holding `address`, or null.
+  const Region* RegionAt(uint32_t address) const;
+  // The first region with this role, or null.
+  const Region* FindRole(RegionRole role) const;
+  const Region* FindRegion(const char* name) const;
+};
+
+// Where one sector lies, in absolute addresses.
+struct SectorInfo {
+  uint32_t index = 0;
+  uint32_t start = 0;
+  uint32_t size = 0;
+};
+
+// The sector of `memory` that contains `address`; kOutOfRange outside it.
+Result<SectorInfo> SectorContaining(const Memory& memory, uint32_t address);
+
+// Typical erase time of one sector of `size` bytes (0 when the board gives none).
+uint32_t EraseMicroseconds(const Memory& memory, uint32_t size);
+
+// Checks every structural rule and names the offender in `diag`:
+// sector sizes are powers of two, write_align is a power of two, regions lie
+// inside their memory on sector boundaries, regions do not overlap, exactly one
+// bootloader region, romfs regions are memory-mapped, memories do not overlap.
+Status ValidateBoard(const Board& board, Diag* diag);
+
+// Copies a NUL-terminated string into a fixed name field; kInvalidArgument if too long.
+Status CopyName(char (&dst)[kMaxNameLength + 1], const char* src);
+
+}  // namespace onedfu::runtime
