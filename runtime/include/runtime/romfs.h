@@ -1,0 +1,175 @@
+// MicroPython ROMFS (`vfs_rom`) image format: a zero-copy reader over a span
+// and a deterministic writer. Embedded-safe: no heap, no exceptions.
+//
+// Format (all integers are varuints, see below):
+//   image  = record of kind kRomfsMagicKind (encoded d2 cd 31) whose payload
+//            holds the top-level records; total image size is even.
+//   record = varuint kind, varuint payload length, payload bytes.
+//   kinds  0 unused: stops parsing of the enclosing record list
+//          1 padding: ignored
+//          2 file data, stored verbatim in the payload
+//          3 data pointer: varuint size, varuint offset counted from the
+//            start of the image's payload (the byte after the header record's
+//            length varuint)
+//          4 directory: varuint name_len, name, nested records
+//          5 file: varuint name_len, name, nested records; the first kind 2
+//            or 3 record among them is the file's data (none = empty file)
+//          other kinds are skipped.
+//   varuint = 7-bit groups, most significant first, bit 7 set on every byte
+//            but the last; leading 0x80 bytes (zero groups) are allowed as
+//            padding.
+//
+// Limits the reader enforces on untrusted images: every length and offset is
+// checked against its enclosing record / the image; directory nesting depth
+// <= kRomfsMaxDepth; full paths <= kRomfsMaxPath characters (Walk); at most
+// kRomfsMaxEntries entries per Walk; varuints hold at most 32 bits.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "runtime/byte_reader.h"
+#include "runtime/diag.h"
+#include "runtime/status.h"
+
+namespace onedfu::runtime {
+
+inline constexpr uint32_t kRomfsKindUnused = 0;
+inline constexpr uint32_t kRomfsKindPadding = 1;
+inline constexpr uint32_t kRomfsKindData = 2;
+inline constexpr uint32_t kRomfsKindDataPointer = 3;
+inline constexpr uint32_t kRomfsKindDirectory = 4;
+inline constexpr uint32_t kRomfsKindFile = 5;
+inline constexpr uint32_t kRomfsMagicKind = 0x14a6b1;  // encodes as d2 cd 31
+
+inline constexpr size_t kRomfsMaxDepth = 16;        // directory levels below the root
+inline constexpr size_t kRomfsMaxPath = 255;        // characters of a full path, NUL excluded
+inline constexpr size_t kRomfsMaxEntries = 65536;   // entries visited by one Walk
+inline constexpr size_t kRomfsMaxVarUintBytes = 5;  // significant bytes of a 32-bit varuint
+
+// ---- varuint helpers ----------------------------------------------------
+
+// Bytes needed to encode `value` without padding (1..5).
+size_t RomfsVarUintSize(uint32_t value);
+
+// Encodes `value` into the start of `out`, padded with leading 0x80 bytes to
+// at least `min_width` bytes. Returns the bytes written, or 0 when `out` is
+// too small (nothing meaningful is written then).
+size_t EncodeRomfsVarUint(uint32_t value, MutableByteSpan out, size_t min_width = 0);
+
+// Decodes one varuint at the reader's position (leading 0x80 padding
+// accepted). kOutOfRange when the bytes run out or the value exceeds 32 bits;
+// the reader does not move on failure.
+Result<uint32_t> ReadRomfsVarUint(ByteReader& reader);
+
+// Length in bytes of the ROMFS image at the start of `region` (header record
+// included), or 0 when the region does not start with a well-formed header
+// record whose payload fits in the region. Useful to find where a stacked
+// image ends.
+size_t RomfsImageLength(ByteSpan region);
+
+// ---- reader -------------------------------------------------------------
+
+struct RomfsEntry {
+  const char* name = nullptr;  // points INTO the image; NOT NUL-terminated
+  size_t name_len = 0;
+  bool is_dir = false;
+  // Files: the file's bytes, pointing INTO the image (empty for an empty file).
+  // Directories: empty.
+  ByteSpan data;
+  uint32_t data_offset = 0;    // files: offset of data[0] from the image start; dirs: 0
+};
+
+class RomfsReader {
+ public:
+  RomfsReader() = default;  // empty reader; use Open()
+
+  // Checks the header record (kind kRomfsMagicKind), that its payload fits in
+  // `image`, and that the image size it implies is even. The reader keeps a
+  // view of `image` (no copy); `image` may extend past the image's end (a
+  // whole flash region), the reader then covers the image only.
+  //   kInvalidArgument  no ROMFS header / odd image size
+  //   kOutOfRange       payload length runs past the end of `image`
+  static Result<RomfsReader> Open(ByteSpan image, Diag* diag);
+
+  // Finds "a/b.mpy" (a leading '/' is allowed; "" or "/" is the root
+  // directory). Directory names compare byte-exact.
+  //   kNotFound         no such entry (or a path component is a file)
+  //   kInvalidArgument  malformed path (empty component "a//b")
+  //   kOutOfRange / kInvalidArgument / kResourceExhausted  corrupt image
+  //                     on the way (bad lengths, too deep)
+  Result<RomfsEntry> Lookup(const char* path) const;
+
+  class WalkVisitor {
+   public:
+    // `path` is the full path without a leading '/' ("lib/foo.mpy"),
+    // NUL-terminated, valid only during the call. A non-OK status stops the
+    // walk and is returned by Walk.
+    virtual Status OnEntry(const char* path, const RomfsEntry& entry) = 0;
+
+   protected:
+    ~WalkVisitor() = default;
+  };
+
+  // Visits every entry depth-first in stored order: a directory before its
+  // contents. Fails on the first corrupt record (Diag says where), on a path
+  // longer than kRomfsMaxPath, deeper than kRomfsMaxDepth or more than
+  // kRomfsMaxEntries entries (kResourceExhausted).
+  Status Walk(WalkVisitor& visitor, Diag* diag) const;
+
+  // The whole image, header record included (from the start of the span
+  // given to Open to the end of the payload).
+  ByteSpan image() const { return image_; }
+  // The header record's payload: the top-level records. Data pointer offsets
+  // count from payload().data().
+  ByteSpan payload() const { return payload_; }
+  // Offset of payload() from the image start.
+  size_t payload_offset() const { return image_.size() - payload_.size(); }
+
+ private:
+  ByteSpan image_;
+  ByteSpan payload_;
+};
+
+// ---- writer -------------------------------------------------------------
+
+struct RomfsFileSpec {
+  const char* path = nullptr;  // "lib/foo.mpy": '/'-separated, no leading '/', NUL-terminated
+  ByteSpan data;
+};
+
+struct RomfsWriteOptions {
+  // Alignment of every file's data relative to the IMAGE START (the image is
+  // placed at a sector-aligned address). A power of two, 1..4096.
+  uint32_t data_align = 8;
+  // Lowest image offset at which file data may start (0 = right after the
+  // tree). Reserving room here lets the tree grow in a later image while the
+  // data keeps its offsets. Must hold the tree, else kResourceExhausted.
+  uint32_t data_start = 0;
+};
+
+// Layout written (deterministic for the same input):
+//   header record: d2 cd 31, payload length as a 4-byte padded varuint
+//   directory tree: kind 4/5 records in input order, each file holding one
+//     kind-3 data pointer record (size, offset), fixed-width varuints
+//   one kind-1 padding record covering the file data area: the data of each
+//     file at an offset aligned to data_align (from the image start), in
+//     input order, gaps zero-filled; image padded to an even size.
+//
+// `files` must be sorted by path (byte-wise strcmp order) with unique paths;
+// every path component non-empty, no "." or "..", no leading/trailing '/',
+// and no file path may also be a directory of another path.
+//   kInvalidArgument    a path breaks the rules above (unsorted, duplicate,
+//                       malformed), or bad options
+//   kResourceExhausted  the tree does not fit below data_start, or the
+//                       image would exceed 4 GiB, or paths nest deeper than
+//                       kRomfsMaxDepth / are longer than kRomfsMaxPath
+Result<size_t> RomfsImageSize(std::span<const RomfsFileSpec> files, const RomfsWriteOptions& options);
+
+// Writes the image to the start of `out` and returns its size in bytes.
+//   RomfsImageSize's codes, and kResourceExhausted when `out` is too small.
+Result<size_t> WriteRomfs(std::span<const RomfsFileSpec> files, const RomfsWriteOptions& options,
+                          MutableByteSpan out);
+
+}  // namespace onedfu::runtime
