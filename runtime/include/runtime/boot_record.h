@@ -1,0 +1,146 @@
+// Boot record: our binary description of the installed firmware (DESIGN 5, 7).
+// It is the LAST element of every package, so hosts write it last; the JSON
+// manifest (host/human view) follows it at offset kRecordSize in the record
+// region. The bootloader boots only from an intact, unrevoked record whose
+// every segment hashes right.
+//
+// Layout, kRecordSize = 2048 bytes, all integers little-endian:
+//
+//   off   size  field
+//   0     4     magic            kBootRecordMagic (random constant)
+//   4     4     format_version   kBootRecordVersion (1)
+//   8     4     record_size      bytes, = kRecordSize
+//   12    4     crc32            zlib CRC-32 of the record with bytes
+//                                [12,16) (this field) and [32,64) (revoke) left out
+//   16    4     flags            bit set; no bits defined in version 1 (kept as is)
+//   20    4     segment_count    <= kMaxSegments
+//   24    4     manifest_length  bytes of JSON manifest at offset kRecordSize
+//   28    4     reserved         0
+//   32    32    revoke           0xff in a valid record; programmed to 0x00 to
+//                                revoke without an erase; any non-0xff = revoked
+//   64    32    board_id         NUL-terminated (<= 31 chars), zero-padded
+//   96    32    package_version  NUL-terminated (<= 31 chars), zero-padded
+//   128   4     romfs.address    absolute address of the ROMFS image
+//   132   4     romfs.size       bytes; 0 = the package carries no ROMFS image
+//   136   32    romfs.sha256     SHA-256 of romfs.size bytes at romfs.address
+//   168   32    manifest_sha256  SHA-256 of the manifest_length manifest bytes
+//   200   56    reserved         0
+//   256   40*32 segments[32]     {u32 address, u32 length (bytes), u8 sha256[32]};
+//                                entries >= segment_count are all zero
+//   1536  512   reserved         0
+//
+// The revoke block is one 32-byte aligned unit so it can be programmed alone
+// on any flash with a write unit <= 32 bytes (STM32H7 flash word). Flash
+// writers must skip programming all-0xff write units, so that on ECC flash the
+// block stays genuinely erased and can be programmed later.
+//
+// Embedded-safe: no heap.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+#include "runtime/byte_reader.h"
+#include "runtime/diag.h"
+#include "runtime/sha256.h"
+#include "runtime/status.h"
+
+namespace onedfu::runtime {
+
+inline constexpr uint32_t kBootRecordMagic = 0x1BCBE781u;
+inline constexpr uint32_t kBootRecordVersion = 1;
+inline constexpr uint32_t kRecordSize = 2048;          // bytes
+inline constexpr uint32_t kManifestOffset = kRecordSize;  // manifest follows the record
+inline constexpr uint32_t kMaxSegments = 32;
+inline constexpr uint32_t kBootTextSize = 32;  // board_id / package_version field, bytes
+
+// Field offsets (bytes from the start of the record).
+inline constexpr uint32_t kMagicOffset = 0;
+inline constexpr uint32_t kVersionOffset = 4;
+inline constexpr uint32_t kRecordSizeOffset = 8;
+inline constexpr uint32_t kCrcOffset = 12;
+inline constexpr uint32_t kFlagsOffset = 16;
+inline constexpr uint32_t kSegmentCountOffset = 20;
+inline constexpr uint32_t kManifestLengthOffset = 24;
+inline constexpr uint32_t kRevokeOffset = 32;
+inline constexpr uint32_t kRevokeSize = 32;
+inline constexpr uint8_t kRevokedByte = 0x00;  // what a revoker programs into the block
+inline constexpr uint32_t kBoardIdOffset = 64;
+inline constexpr uint32_t kPackageVersionOffset = 96;
+inline constexpr uint32_t kRomfsOffset = 128;
+inline constexpr uint32_t kManifestShaOffset = 168;
+inline constexpr uint32_t kSegmentsOffset = 256;
+inline constexpr uint32_t kSegmentEntrySize = 40;
+inline constexpr uint32_t kSegmentsEnd = kSegmentsOffset + kMaxSegments * kSegmentEntrySize;
+
+static_assert(kRevokeOffset % kRevokeSize == 0, "revoke block must be write-unit aligned");
+static_assert(kCrcOffset + 4 <= kRevokeOffset);
+static_assert(kManifestLengthOffset + 4 + 4 == kRevokeOffset);  // + reserved word
+static_assert(kBoardIdOffset == kRevokeOffset + kRevokeSize);
+static_assert(kPackageVersionOffset == kBoardIdOffset + kBootTextSize);
+static_assert(kRomfsOffset == kPackageVersionOffset + kBootTextSize);
+static_assert(kManifestShaOffset == kRomfsOffset + 8 + kSha256Size);
+static_assert(kManifestShaOffset + kSha256Size <= kSegmentsOffset);
+static_assert(kSegmentEntrySize == 8 + kSha256Size);
+static_assert(kSegmentsEnd <= kRecordSize);
+
+struct BootSegment {
+  uint32_t address = 0;  // absolute flash address
+  uint32_t length = 0;   // bytes
+  Sha256Hash sha256{};   // of `length` bytes at `address`
+  friend bool operator==(const BootSegment&, const BootSegment&) = default;
+};
+
+struct RomfsState {
+  uint32_t address = 0;  // absolute address of the image
+  uint32_t size = 0;     // bytes; 0 = no ROMFS image in the package
+  Sha256Hash sha256{};
+  friend bool operator==(const RomfsState&, const RomfsState&) = default;
+};
+
+struct BootRecord {
+  uint32_t flags = 0;
+  char board_id[kBootTextSize] = {};         // NUL-terminated, zero-padded
+  char package_version[kBootTextSize] = {};  // NUL-terminated, zero-padded
+  uint32_t segment_count = 0;                // <= kMaxSegments
+  std::array<BootSegment, kMaxSegments> segments{};  // [0, segment_count) used
+  RomfsState romfs{};
+  uint32_t manifest_length = 0;  // bytes of JSON manifest at kManifestOffset
+  Sha256Hash manifest_sha256{};
+  friend bool operator==(const BootRecord&, const BootRecord&) = default;
+};
+
+// Copy `text` into a board_id / package_version field, zero-padding it.
+// kInvalidArgument when it does not fit (>= kBootTextSize chars) or is null.
+Status SetBootText(char (&field)[kBootTextSize], const char* text);
+
+// Writes exactly kRecordSize bytes to out[0, kRecordSize): revoke block 0xff,
+// CRC filled, unused segments/reserved zero. Errors (nothing useful written):
+// kOutOfRange (out too small, segment_count > kMaxSegments, a segment or the
+// ROMFS range wrapping past 4 GiB), kInvalidArgument (text not NUL-terminated
+// or not zero-padded).
+Status EncodeBootRecord(const BootRecord& record, MutableByteSpan out);
+
+// Decodes and checks the first kRecordSize bytes of `bytes`, in this order:
+//   kOutOfRange          fewer than kRecordSize bytes
+//   kNotFound            the record is fully erased (all 0xff): no record
+//   kInvalidArgument     bad magic, or record_size != kRecordSize
+//   kUnimplemented       format_version != kBootRecordVersion
+//   kDataLoss            CRC mismatch (e.g. a torn write)
+//   kFailedPrecondition  the record is revoked
+//   kOutOfRange          segment_count > kMaxSegments, a range wrapping past 4 GiB
+//   kInvalidArgument     text fields not NUL-terminated/zero-padded, reserved or
+//                        unused-segment bytes not zero
+// Diag says which field, e.g. "boot record: CRC 0x... does not match computed 0x...".
+Result<BootRecord> DecodeBootRecord(ByteSpan bytes, Diag* diag);
+
+// True when the revoke block of `record_bytes` holds any byte other than 0xff.
+// False when record_bytes is too short to contain the block.
+bool IsRevoked(ByteSpan record_bytes);
+
+// The CRC-32 a record's bytes should carry (zlib style, over everything but
+// the CRC field and the revoke block). `record_bytes` must hold >= kRecordSize bytes.
+uint32_t BootRecordCrc(ByteSpan record_bytes);
+
+}  // namespace onedfu::runtime
