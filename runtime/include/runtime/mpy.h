@@ -56,6 +56,8 @@ struct MpyHeader {
   MpyArch arch = MpyArch::kNone;
   bool native = false;       // arch != kNone
   uint8_t small_int_bits = 0;
+  uint32_t arch_flags = 0;   // the varuint after byte 3 when feature bit 6 is set, else 0
+  size_t header_size = 0;    // bytes consumed: 4, plus the arch-flags varuint
 };
 
 // Parses the header at the start of `file`.

@@ -13,8 +13,12 @@
 //            length varuint)
 //          4 directory: varuint name_len, name, nested records
 //          5 file: varuint name_len, name, nested records; the first kind 2
-//            or 3 record among them is the file's data (none = empty file)
+//            or 3 record among them is the file's data (vfs_rom treats a file
+//            without one as corrupt, and so does this reader)
 //          other kinds are skipped.
+//   Names are compared byte-exact; this reader also refuses (as corrupt)
+//   empty names, names holding '/' or NUL, and duplicate names within one
+//   directory, so every path Walk reports is found again by Lookup.
 //   varuint = 7-bit groups, most significant first, bit 7 set on every byte
 //            but the last; leading 0x80 bytes (zero groups) are allowed as
 //            padding.
@@ -43,7 +47,7 @@ inline constexpr uint32_t kRomfsKindDirectory = 4;
 inline constexpr uint32_t kRomfsKindFile = 5;
 inline constexpr uint32_t kRomfsMagicKind = 0x14a6b1;  // encodes as d2 cd 31
 
-inline constexpr size_t kRomfsMaxDepth = 16;        // directory levels below the root
+inline constexpr size_t kRomfsMaxDepth = 16;        // max '/' separators in an entry's path
 inline constexpr size_t kRomfsMaxPath = 255;        // characters of a full path, NUL excluded
 inline constexpr size_t kRomfsMaxEntries = 65536;   // entries visited by one Walk
 inline constexpr size_t kRomfsMaxVarUintBytes = 5;  // significant bytes of a 32-bit varuint
