@@ -117,35 +117,43 @@ class StreamParser {
   bool image_size_includes_suffix() const { return image_size_includes_suffix_; }
   // Bytes fed so far.
   uint64_t bytes_seen() const { return offset_; }
+  // True once every target has been parsed and only the suffix may follow.
+  bool image_complete() const { return state_ == State::kSuffix || state_ == State::kDone; }
 
  private:
-  enum class State : uint8_t { kPrefix, kTargetPrefix, kElementHeader, kElementData, kSuffix, kDone };
+  enum class State : uint8_t {
+    kPrefix, kTargetPrefix, kElementHeader, kElementData, kSuffix, kDone, kFailed
+  };
 
   Status Fail(Status status, const Diag& diag, Diag* out);
-  Status FinishHeader(Diag* out);  // a header in header_ is complete
-  Status AfterElementOrTarget(Diag* out);
+  Status Sticky(Diag* out) const;
+  size_t HeaderSize() const;        // bytes of the header the state collects
+  Status FinishHeader(Diag* out);   // a header in header_ is complete
+  Status EndElement(Diag* out);
+  Status NextElement(Diag* out);
+  Status NextTarget(Diag* out);
   void DescribeElement(Diag& d) const;
 
   Visitor& visitor_;
   State state_ = State::kPrefix;
   Status error_;
   Diag error_diag_;
-  uint64_t offset_ = 0;        // file offset of the next byte to consume
-  uint32_t crc_ = 0xFFFFFFFFu; // DfuSuffixCrc state over bytes before the suffix
-  uint8_t header_[kTargetPrefixSize] = {};  // staging for prefix/target/element/suffix headers
+  uint64_t offset_ = 0;         // file offset of the next byte to consume
+  uint32_t crc_ = 0xFFFFFFFFu;  // DfuSuffixCrc state over the bytes before the suffix
+  uint8_t header_[kTargetPrefixSize] = {};  // staging for prefix/target/element/suffix bytes
   size_t header_have_ = 0;
-  uint32_t image_size_ = 0;       // DFUImageSize
-  uint32_t target_count_ = 0;     // bTargets
+  uint32_t image_size_ = 0;     // DFUImageSize
+  uint32_t target_count_ = 0;   // bTargets
   uint32_t target_index_ = 0;
-  uint64_t target_offset_ = 0;    // file offset of the current target prefix
-  uint32_t target_size_ = 0;      // dwTargetSize
-  uint64_t target_left_ = 0;      // dwTargetSize bytes not yet accounted for
-  uint32_t element_count_ = 0;    // dwNbElements
+  uint64_t target_offset_ = 0;  // file offset of the current target prefix
+  uint32_t target_size_ = 0;    // dwTargetSize
+  uint64_t target_left_ = 0;    // dwTargetSize bytes not yet accounted for
+  uint32_t element_count_ = 0;  // dwNbElements
   uint32_t element_index_ = 0;
-  uint64_t element_offset_ = 0;   // file offset of the current element header
+  uint64_t element_offset_ = 0;  // file offset of the current element header
   ElementInfo element_{};
-  uint32_t element_left_ = 0;     // data bytes of the current element still to come
-  uint64_t image_end_ = 0;        // offset where the suffix starts
+  uint32_t element_left_ = 0;  // data bytes of the current element still to come
+  uint64_t image_end_ = 0;     // file offset where the suffix starts
   Suffix suffix_{};
   bool image_size_includes_suffix_ = false;
 };
@@ -193,7 +201,7 @@ uint64_t FileSize(std::span<const WriterTarget> targets);
 
 // Writes the whole file to `sink`: DFUImageSize WITHOUT the suffix, dwCRC
 // computed while streaming (suffix.crc is ignored). Validates first and writes
-// nothing on kInvalidArgument (name too long) / kOutOfRange (more than 255
+// nothing on kInvalidArgument (name too long, suffix.bcd_dfu not kBcdDfuSe) / kOutOfRange (more than 255
 // targets, more than kMaxElementsPerTarget elements, a size over u32).
 // Element data is passed to the sink without copying.
 Status WriteFile(std::span<const WriterTarget> targets, const Suffix& suffix, Sink& sink);
