@@ -1,0 +1,35 @@
+// Placement rules for a package's elements on a board, shared by `pack`
+// (checked before anything is written) and `verify`.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "packer/expected.h"
+#include "runtime/board.h"
+
+namespace onedfu::packer {
+
+// One block of bytes the package puts on the board.
+struct Placement {
+  uint32_t address = 0;
+  uint64_t size = 0;
+  std::string origin;  // who asked for it: "fw.elf: PT_LOAD 1", "ROMFS image", "boot record"
+  runtime::RegionRole expected_role = runtime::RegionRole::kFirmware;
+};
+
+// Checks every rule and reports ALL violations (one per line), each naming
+// the origin and address: outside every memory or region, into the bootloader
+// region, across a region boundary, into a region of another role than
+// expected (firmware into romfs/record/filesystem, ...), overlaps between
+// placements.
+Outcome CheckPlacements(const runtime::Board& board, const std::vector<Placement>& placements);
+
+// "text0" for an address inside a region, "" otherwise.
+std::string RegionNameAt(const runtime::Board& board, uint32_t address);
+
+// "0x08008000"
+std::string HexAddress(uint64_t address);
+
+}  // namespace onedfu::packer

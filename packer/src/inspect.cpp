@@ -1,0 +1,281 @@
+#include "packer/inspect.h"
+
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "packer/layout.h"
+#include "runtime/sha256.h"
+
+namespace onedfu::packer {
+
+using runtime::BootRecord;
+using runtime::RegionRole;
+
+namespace {
+
+std::string HexOf(const runtime::Sha256Hash& hash) {
+  char text[65];
+  runtime::HexDigest(hash, text);
+  return text;
+}
+
+bool LooksLikeRecord(const Bytes& data) {
+  return data.size() >= runtime::kRecordSize && runtime::LoadLe32(data.data()) == runtime::kBootRecordMagic;
+}
+
+// The element holding the boot record: the last one that starts with the record magic.
+const DfuseElement* FindRecordElement(const DfuseImage& image) {
+  const DfuseElement* found = nullptr;
+  for (const DfuseTarget& t : image.targets) {
+    for (const DfuseElement& e : t.elements) {
+      if (LooksLikeRecord(e.data)) found = &e;
+    }
+  }
+  return found;
+}
+
+std::string ManifestOf(const DfuseElement& element, const BootRecord& record, std::string* problem) {
+  const uint64_t end = static_cast<uint64_t>(runtime::kManifestOffset) + record.manifest_length;
+  if (end > element.data.size()) {
+    *problem = "manifest of " + std::to_string(record.manifest_length) + " bytes runs past the record element (" +
+               std::to_string(element.data.size()) + " bytes)";
+    return {};
+  }
+  const uint8_t* begin = element.data.data() + runtime::kManifestOffset;
+  if (runtime::Sha256Digest({begin, record.manifest_length}) != record.manifest_sha256) {
+    *problem = "manifest SHA-256 does not match the boot record";
+  }
+  return std::string(reinterpret_cast<const char*>(begin), record.manifest_length);
+}
+
+nlohmann::ordered_json RecordJson(const BootRecord& record, uint32_t address) {
+  nlohmann::ordered_json segments = nlohmann::ordered_json::array();
+  for (uint32_t i = 0; i < record.segment_count; ++i) {
+    const auto& s = record.segments[i];
+    segments.push_back({{"address", s.address}, {"length", s.length}, {"sha256", HexOf(s.sha256)}});
+  }
+  nlohmann::ordered_json romfs = nullptr;
+  if (record.romfs.size != 0) {
+    romfs = {{"address", record.romfs.address}, {"size", record.romfs.size}, {"sha256", HexOf(record.romfs.sha256)}};
+  }
+  return {{"address", address},
+          {"board", record.board_id},
+          {"version", record.package_version},
+          {"segments", segments},
+          {"romfs", romfs},
+          {"manifest_length", record.manifest_length},
+          {"manifest_sha256", HexOf(record.manifest_sha256)}};
+}
+
+}  // namespace
+
+Expected<Inspection> Inspect(std::span<const uint8_t> bytes, const std::string& source_name,
+                             const runtime::Board* board) {
+  ONEDFU_PTRY(DfuseImage image, ParseDfuse(bytes, source_name));
+  Inspection out;
+  out.suffix = image.suffix;
+  out.image_size_includes_suffix = image.image_size_includes_suffix;
+  if (board) out.board_id = board->id;
+  for (const DfuseTarget& t : image.targets) {
+    InspectedTarget target{t.alt, t.name, {}};
+    for (const DfuseElement& e : t.elements) {
+      target.elements.push_back(InspectedElement{e.address, e.data.size(), board ? RegionNameAt(*board, e.address) : "",
+                                                 HexOf(runtime::Sha256Digest(e.data))});
+    }
+    out.targets.push_back(std::move(target));
+  }
+  const DfuseElement* record_element = FindRecordElement(image);
+  if (!record_element) return out;
+  out.record_address = record_element->address;
+  runtime::Diag diag;
+  const auto record = runtime::DecodeBootRecord(record_element->data, &diag);
+  if (!record.ok()) {
+    out.record_problem = diag.empty() ? record.status().message() : diag.c_str();
+    return out;
+  }
+  out.record = record.value();
+  out.manifest_json = ManifestOf(*record_element, record.value(), &out.record_problem);
+  if (record->romfs.size != 0) {
+    for (const DfuseTarget& t : image.targets) {
+      for (const DfuseElement& e : t.elements) {
+        if (e.address != record->romfs.address) continue;
+        auto listing = ListRomfs(e.data, source_name + ": ROMFS element at " + HexAddress(e.address));
+        if (listing.ok()) {
+          out.romfs = std::move(listing).value();
+        } else {
+          out.romfs_problem = listing.error().message;
+        }
+      }
+    }
+  }
+  return out;
+}
+
+std::string InspectionJson(const Inspection& in) {
+  nlohmann::ordered_json j;
+  j["targets"] = nlohmann::ordered_json::array();
+  for (const InspectedTarget& t : in.targets) {
+    nlohmann::ordered_json elements = nlohmann::ordered_json::array();
+    for (const InspectedElement& e : t.elements) {
+      elements.push_back({{"address", e.address}, {"size", e.size}, {"region", e.region}, {"sha256", e.sha256}});
+    }
+    j["targets"].push_back({{"alt", t.alt}, {"name", t.name}, {"elements", elements}});
+  }
+  j["suffix"] = {{"vid", in.suffix.vid},
+                 {"pid", in.suffix.pid},
+                 {"bcdDevice", in.suffix.bcd_device},
+                 {"bcdDFU", in.suffix.bcd_dfu},
+                 {"crc", in.suffix.crc}};
+  j["manifest"] = nullptr;
+  if (!in.manifest_json.empty()) {
+    j["manifest"] = nlohmann::ordered_json::parse(in.manifest_json, nullptr, false);
+    if (j["manifest"].is_discarded()) j["manifest"] = in.manifest_json;
+  }
+  j["record"] = in.record ? RecordJson(*in.record, *in.record_address) : nlohmann::ordered_json(nullptr);
+  if (!in.record_problem.empty()) j["record_problem"] = in.record_problem;
+  j["romfs"] = nlohmann::ordered_json::array();
+  for (const RomfsListing& f : in.romfs) {
+    if (f.is_dir) continue;
+    j["romfs"].push_back({{"path", f.path}, {"size", f.size}, {"offset", f.offset}});
+  }
+  if (!in.romfs_problem.empty()) j["romfs_problem"] = in.romfs_problem;
+  return j.dump(2) + "\n";
+}
+
+std::string InspectionText(const Inspection& in) {
+  std::ostringstream out;
+  char line[256];
+  std::snprintf(line, sizeof line, "suffix: vid 0x%04x  pid 0x%04x  bcdDevice 0x%04x  bcdDFU 0x%04x  crc 0x%08x%s\n",
+                in.suffix.vid, in.suffix.pid, in.suffix.bcd_device, in.suffix.bcd_dfu, in.suffix.crc,
+                in.image_size_includes_suffix ? "  (DFUImageSize counts the suffix)" : "");
+  out << line;
+  for (const InspectedTarget& t : in.targets) {
+    out << "target alt " << int(t.alt) << " \"" << t.name << "\": " << t.elements.size() << " element(s)\n";
+    for (const InspectedElement& e : t.elements) {
+      std::snprintf(line, sizeof line, "  0x%08x  %10llu bytes  %-12s %s\n", e.address,
+                    static_cast<unsigned long long>(e.size), e.region.empty() ? "-" : e.region.c_str(),
+                    e.sha256.c_str());
+      out << line;
+    }
+  }
+  if (in.record) {
+    out << "boot record at " << HexAddress(*in.record_address) << ": board " << in.record->board_id << ", version "
+        << (in.record->package_version[0] ? in.record->package_version : "(none)") << ", "
+        << in.record->segment_count << " segment(s)\n";
+  } else {
+    out << "boot record: " << (in.record_problem.empty() ? "none" : in.record_problem) << "\n";
+  }
+  if (in.record && !in.record_problem.empty()) out << "  problem: " << in.record_problem << "\n";
+  if (!in.romfs.empty()) {
+    out << "romfs:\n";
+    for (const RomfsListing& f : in.romfs) {
+      if (f.is_dir) {
+        out << "  " << f.path << "/\n";
+        continue;
+      }
+      std::snprintf(line, sizeof line, "  %-40s %8llu bytes at +%llu\n", f.path.c_str(),
+                    static_cast<unsigned long long>(f.size), static_cast<unsigned long long>(f.offset));
+      out << line;
+    }
+  }
+  if (!in.romfs_problem.empty()) out << "romfs problem: " << in.romfs_problem << "\n";
+  if (!in.manifest_json.empty()) out << "manifest:\n" << in.manifest_json;
+  return out.str();
+}
+
+Verification Verify(std::span<const uint8_t> bytes, const std::string& source_name, const runtime::Board& board) {
+  Verification v;
+  auto parsed = ParseDfuse(bytes, source_name);
+  if (!parsed.ok()) {
+    v.failed.push_back(parsed.error().message);
+    return v;
+  }
+  const DfuseImage& image = parsed.value();
+  v.passed.push_back("DfuSe structure and suffix CRC intact");
+
+  const DfuseElement* record_element = FindRecordElement(image);
+  if (!record_element) {
+    v.failed.push_back(source_name + ": no boot record element");
+    return v;
+  }
+  const DfuseElement& last = image.targets.back().elements.back();
+  if (&last != record_element) {
+    v.failed.push_back(source_name + ": the boot record at " + HexAddress(record_element->address) +
+                       " is not the last element, so a host would not write it last");
+  }
+  runtime::Diag diag;
+  const auto record = runtime::DecodeBootRecord(record_element->data, &diag);
+  if (!record.ok()) {
+    v.failed.push_back(source_name + ": boot record at " + HexAddress(record_element->address) + ": " +
+                       (diag.empty() ? record.status().message() : diag.c_str()));
+    return v;
+  }
+  v.passed.push_back("boot record intact (CRC, magic, version, not revoked)");
+  std::string manifest_problem;
+  const std::string manifest = ManifestOf(*record_element, record.value(), &manifest_problem);
+  if (!manifest_problem.empty()) {
+    v.failed.push_back(source_name + ": " + manifest_problem);
+  } else if (!nlohmann::json::accept(manifest)) {
+    v.failed.push_back(source_name + ": the manifest is not valid JSON");
+  } else {
+    v.passed.push_back("manifest intact (" + std::to_string(manifest.size()) + " bytes, SHA-256 matches)");
+  }
+  if (std::string(record->board_id) != board.id) {
+    v.failed.push_back(source_name + ": package is for board '" + record->board_id + "', checked against '" +
+                       board.id + "'");
+  }
+
+  std::vector<Placement> placements;
+  std::vector<bool> listed(record->segment_count, false);
+  size_t element_count = 0;
+  for (const DfuseTarget& t : image.targets) {
+    for (const DfuseElement& e : t.elements) {
+      ++element_count;
+      RegionRole role = RegionRole::kFirmware;
+      std::string what = "element at " + HexAddress(e.address);
+      if (&e == record_element) {
+        role = RegionRole::kRecord;
+        what = "boot record";
+      } else if (record->romfs.size != 0 && e.address == record->romfs.address) {
+        role = RegionRole::kRomfs;
+        what = "ROMFS image";
+        auto listing = ListRomfs(e.data, source_name + ": ROMFS at " + HexAddress(e.address));
+        if (!listing.ok()) v.failed.push_back(listing.error().message);
+      }
+      placements.push_back(Placement{e.address, e.data.size(), what, role});
+      if (&e == record_element) continue;
+      bool found = false;
+      for (uint32_t i = 0; i < record->segment_count; ++i) {
+        const auto& s = record->segments[i];
+        if (s.address != e.address) continue;
+        found = true;
+        listed[i] = true;
+        if (s.length != e.data.size()) {
+          v.failed.push_back(source_name + ": " + what + ": " + std::to_string(e.data.size()) +
+                             " bytes, the record says " + std::to_string(s.length));
+        } else if (runtime::Sha256Digest(e.data) != s.sha256) {
+          v.failed.push_back(source_name + ": " + what + ": SHA-256 does not match the boot record");
+        }
+      }
+      if (!found) v.failed.push_back(source_name + ": " + what + " is not listed in the boot record");
+    }
+  }
+  for (uint32_t i = 0; i < record->segment_count; ++i) {
+    if (!listed[i]) {
+      v.failed.push_back(source_name + ": the boot record lists a segment at " +
+                         HexAddress(record->segments[i].address) + " that the file does not carry");
+    }
+  }
+  if (v.failed.empty()) {
+    v.passed.push_back("all " + std::to_string(element_count - 1) + " segment(s) match their SHA-256");
+  }
+  const Outcome rules = CheckPlacements(board, placements);
+  if (rules.ok()) {
+    v.passed.push_back(std::string("layout rules hold on board ") + board.id);
+  } else {
+    v.failed.push_back(source_name + ": " + rules.error().message);
+  }
+  return v;
+}
+
+}  // namespace onedfu::packer
