@@ -38,7 +38,7 @@ struct DfuseImage {
 Expected<DfuseImage> ParseDfuse(std::span<const uint8_t> bytes, const std::string& source_name);
 
 // Serializes via runtime::dfuse::WriteFile: DFUImageSize without the suffix,
-// suffix.crc recomputed. Names longer than 255 chars are cut to 255; more than
+// suffix.crc recomputed, bcdDFU forced to 0x011A. Names longer than 255 chars are cut to 255; more than
 // 255 targets or a file over 4 GiB cannot be written and yield an Error.
 Expected<Bytes> SerializeDfuseChecked(const DfuseImage& image);
 // Same, for images known to be valid (e.g. built by the packer or parsed):
