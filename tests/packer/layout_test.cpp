@@ -1,0 +1,80 @@
+// Placement rules: every violation is reported, naming origin and address.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+
+#include "packer/board_json.h"
+#include "packer/layout.h"
+
+namespace onedfu::packer {
+namespace {
+
+using runtime::RegionRole;
+
+runtime::Board DefaultBoard() {
+  auto board = LoadBoardFile(std::string(ONEDFU_SOURCE_DIR) + "/manifests/boards/pybd-sf6.json");
+  REQUIRE_MESSAGE(board.ok(), (board.ok() ? "" : board.error().message));
+  return board.value();
+}
+
+TEST_CASE("firmware inside firmware regions passes") {
+  const auto board = DefaultBoard();
+  const std::vector<Placement> ok = {{0x08008000, 70000, "fw.elf: PT_LOAD 0", RegionRole::kFirmware},
+                                     {0x90000000, 4096, "fw.elf: PT_LOAD 1", RegionRole::kFirmware},
+                                     {0x90100000, 1024, "ROMFS image", RegionRole::kRomfs},
+                                     {0x901ff000, 2048, "boot record", RegionRole::kRecord}};
+  CHECK(CheckPlacements(board, ok).ok());
+}
+
+TEST_CASE("each rule names the origin and the address") {
+  const auto board = DefaultBoard();
+  struct Case {
+    Placement placement;
+    const char* expected;
+  };
+  const Case cases[] = {
+      {{0x08000000, 16, "boot.bin", RegionRole::kFirmware}, "protected bootloader region 'bootloader'"},
+      {{0x08007ff0, 64, "early.bin", RegionRole::kFirmware}, "protected bootloader region"},
+      {{0x20000000, 16, "ram.bin", RegionRole::kFirmware}, "0x20000000"},
+      {{0x20000000, 16, "ram.bin", RegionRole::kFirmware}, "outside every memory"},
+      {{0x081bfff0, 64, "big.bin", RegionRole::kFirmware}, "crosses the end of region 'text0' at 0x081c0000 into 'filesystem'"},
+      {{0x081c0000, 16, "fs.bin", RegionRole::kFirmware}, "lands in region 'filesystem' (role filesystem)"},
+      {{0x90100000, 16, "fw.bin", RegionRole::kFirmware}, "region 'romfs'"},
+      {{0xfffffff0, 64, "wrap.bin", RegionRole::kFirmware}, "32-bit address space"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.expected);
+    const Outcome result = CheckPlacements(board, {c.placement});
+    REQUIRE_FALSE(result.ok());
+    CHECK(result.error().message.find(c.placement.origin) != std::string::npos);
+    CHECK(result.error().message.find(c.expected) != std::string::npos);
+  }
+}
+
+TEST_CASE("overlaps are reported with both origins, and all problems at once") {
+  const auto board = DefaultBoard();
+  const std::vector<Placement> placements = {{0x08008000, 0x1000, "a.hex", RegionRole::kFirmware},
+                                             {0x08008800, 0x1000, "b.elf: PT_LOAD 0", RegionRole::kFirmware},
+                                             {0x08000000, 4, "boot.bin", RegionRole::kFirmware}};
+  const Outcome result = CheckPlacements(board, placements);
+  REQUIRE_FALSE(result.ok());
+  const std::string& m = result.error().message;
+  CHECK(m.find("a.hex at 0x08008000") != std::string::npos);
+  CHECK(m.find("overlaps b.elf: PT_LOAD 0 at 0x08008800") != std::string::npos);
+  CHECK(m.find("boot.bin") != std::string::npos);
+  CHECK(std::count(m.begin(), m.end(), '\n') == 1);  // two problems, one per line
+}
+
+TEST_CASE("adjacent placements do not overlap; region names resolve") {
+  const auto board = DefaultBoard();
+  CHECK(CheckPlacements(board, {{0x08008000, 0x100, "a", RegionRole::kFirmware},
+                                {0x08008100, 0x100, "b", RegionRole::kFirmware}})
+            .ok());
+  CHECK(RegionNameAt(board, 0x08008000) == "text0");
+  CHECK(RegionNameAt(board, 0x901ff800) == "record");
+  CHECK(RegionNameAt(board, 0x20000000).empty());
+  CHECK(HexAddress(0x8008000) == "0x08008000");
+}
+
+}  // namespace
+}  // namespace onedfu::packer
