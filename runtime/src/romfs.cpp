@@ -169,6 +169,7 @@ bool NameSeenBefore(const WalkState& state, ByteSpan list, size_t before, ByteSp
 Status WalkList(WalkState& state, ByteSpan list, size_t depth, size_t path_len) {
   const size_t base = static_cast<size_t>(list.data() - state.image.data());
   ByteReader reader(list);
+  size_t dir_entries = 0;
   while (!reader.empty()) {
     Record record;
     ONEDFU_TRY(ReadRecord(reader, base, &record, state.diag));
@@ -179,21 +180,28 @@ Status WalkList(WalkState& state, ByteSpan list, size_t depth, size_t path_len) 
       if (state.diag) state.diag->Str("romfs entry at ").Hex(record.offset).Str(": nested deeper than 16 directories");
       return Status(StatusCode::kResourceExhausted, "romfs directories nested too deep");
     }
+    if (++dir_entries > kRomfsMaxDirEntries) {
+      if (state.diag) {
+        state.diag->Str("romfs entry at ").Hex(record.offset).Str(": more than ").Dec(kRomfsMaxDirEntries)
+            .Str(" entries in one directory");
+      }
+      return Status(StatusCode::kResourceExhausted, "too many entries in a romfs directory");
+    }
+    if (++state.entries > kRomfsMaxEntries) {
+      if (state.diag) state.diag->Str("romfs: more than ").Dec(kRomfsMaxEntries).Str(" entries");
+      return Status(StatusCode::kResourceExhausted, "too many romfs entries");
+    }
     ByteSpan name, nested;
     ONEDFU_TRY(ReadNamed(record, &name, &nested, state.diag));
     ONEDFU_TRY(CheckName(name, record.offset, state.diag));
-    if (NameSeenBefore(state, list, record.offset, name)) {
-      if (state.diag) state.diag->Str("romfs entry at ").Hex(record.offset).Str(": duplicate name in its directory");
-      return Status(StatusCode::kInvalidArgument, "duplicate romfs entry name");
-    }
     const size_t sep = path_len == 0 ? 0 : 1;
     if (path_len + sep + name.size() > kRomfsMaxPath) {
       if (state.diag) state.diag->Str("romfs entry at ").Hex(record.offset).Str(": path longer than 255 characters");
       return Status(StatusCode::kResourceExhausted, "romfs path too long");
     }
-    if (++state.entries > kRomfsMaxEntries) {
-      if (state.diag) state.diag->Str("romfs: more than ").Dec(kRomfsMaxEntries).Str(" entries");
-      return Status(StatusCode::kResourceExhausted, "too many romfs entries");
+    if (NameSeenBefore(state, list, record.offset, name)) {
+      if (state.diag) state.diag->Str("romfs entry at ").Hex(record.offset).Str(": duplicate name in its directory");
+      return Status(StatusCode::kInvalidArgument, "duplicate romfs entry name");
     }
     size_t len = path_len;
     if (sep) state.path[len++] = '/';

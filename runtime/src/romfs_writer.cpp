@@ -116,12 +116,21 @@ size_t GroupEnd(std::span<const RomfsFileSpec> files, size_t begin, size_t end, 
   return i;
 }
 
+// Entry counts gathered while sizing the tree.
+struct TreeStats {
+  size_t entries = 0;           // files and directories
+  size_t largest_dir = 0;       // entries in the fullest directory
+};
+
 // Bytes of the records for files[begin, end), whose paths all share the
 // `prefix_len`-char directory prefix (trailing '/' included).
-uint64_t ListSize(std::span<const RomfsFileSpec> files, size_t begin, size_t end, size_t prefix_len) {
+uint64_t ListSize(std::span<const RomfsFileSpec> files, size_t begin, size_t end, size_t prefix_len,
+                  TreeStats* stats = nullptr) {
   uint64_t total = 0;
+  size_t here = 0;
   size_t i = begin;
   while (i < end) {
+    ++here;
     const char* rest = files[i].path + prefix_len;
     const char* slash = std::strchr(rest, '/');
     if (slash == nullptr) {
@@ -131,9 +140,13 @@ uint64_t ListSize(std::span<const RomfsFileSpec> files, size_t begin, size_t end
     }
     const size_t name_len = static_cast<size_t>(slash - rest);
     const size_t group_end = GroupEnd(files, i, end, prefix_len + name_len + 1);
-    const uint64_t children = ListSize(files, i, group_end, prefix_len + name_len + 1);
+    const uint64_t children = ListSize(files, i, group_end, prefix_len + name_len + 1, stats);
     total += RecordSize(RomfsVarUintSize(static_cast<uint32_t>(name_len)) + name_len + children);
     i = group_end;
+  }
+  if (stats != nullptr) {
+    stats->entries += here;
+    if (here > stats->largest_dir) stats->largest_dir = here;
   }
   return total;
 }
@@ -146,7 +159,11 @@ Result<Layout> ComputeLayout(std::span<const RomfsFileSpec> files, const RomfsWr
   ONEDFU_TRY(CheckFiles(files));
 
   Layout layout;
-  layout.tree_size = ListSize(files, 0, files.size(), 0);
+  TreeStats stats;
+  layout.tree_size = ListSize(files, 0, files.size(), 0, &stats);
+  if (stats.entries > kRomfsMaxEntries || stats.largest_dir > kRomfsMaxDirEntries) {
+    return Status(StatusCode::kResourceExhausted, "too many romfs entries (in one directory or in all)");
+  }
   const uint64_t tree_end = kHeaderSize + layout.tree_size;
   if (files.empty()) {
     layout.data_begin = tree_end;

@@ -26,7 +26,8 @@
 // Limits the reader enforces on untrusted images: every length and offset is
 // checked against its enclosing record / the image; directory nesting depth
 // <= kRomfsMaxDepth; full paths <= kRomfsMaxPath characters (Walk); at most
-// kRomfsMaxEntries entries per Walk; varuints hold at most 32 bits.
+// kRomfsMaxEntries entries per Walk and kRomfsMaxDirEntries per directory;
+// varuints hold at most 32 bits. The writer keeps within the same limits.
 #pragma once
 
 #include <cstddef>
@@ -50,6 +51,8 @@ inline constexpr uint32_t kRomfsMagicKind = 0x14a6b1;  // encodes as d2 cd 31
 inline constexpr size_t kRomfsMaxDepth = 16;        // max '/' separators in an entry's path
 inline constexpr size_t kRomfsMaxPath = 255;        // characters of a full path, NUL excluded
 inline constexpr size_t kRomfsMaxEntries = 65536;   // entries visited by one Walk
+// Entries in one directory. Walk's duplicate-name check is quadratic in this.
+inline constexpr size_t kRomfsMaxDirEntries = 4096;
 inline constexpr size_t kRomfsMaxVarUintBytes = 5;  // significant bytes of a 32-bit varuint
 
 // ---- varuint helpers ----------------------------------------------------
@@ -117,9 +120,11 @@ class RomfsReader {
   };
 
   // Visits every entry depth-first in stored order: a directory before its
-  // contents. Fails on the first corrupt record (Diag says where), on a path
-  // longer than kRomfsMaxPath, deeper than kRomfsMaxDepth or more than
-  // kRomfsMaxEntries entries (kResourceExhausted).
+  // contents. Fails on the first corrupt record (Diag says where), on a
+  // duplicate or malformed name (kInvalidArgument), on a path longer than
+  // kRomfsMaxPath, deeper than kRomfsMaxDepth, more than kRomfsMaxEntries
+  // entries or kRomfsMaxDirEntries in a directory (kResourceExhausted).
+  // Cost: linear in the image size plus quadratic in directory sizes.
   Status Walk(WalkVisitor& visitor, Diag* diag) const;
 
   // The whole image, header record included (from the start of the span
@@ -168,7 +173,9 @@ struct RomfsWriteOptions {
 //                       malformed), or bad options
 //   kResourceExhausted  the tree does not fit below data_start, or the
 //                       image would exceed 4 GiB, or paths nest deeper than
-//                       kRomfsMaxDepth / are longer than kRomfsMaxPath
+//                       kRomfsMaxDepth / are longer than kRomfsMaxPath, or
+//                       more entries than kRomfsMaxEntries (files and
+//                       directories) / kRomfsMaxDirEntries in one directory
 Result<size_t> RomfsImageSize(std::span<const RomfsFileSpec> files, const RomfsWriteOptions& options);
 
 // Writes the image to the start of `out` and returns its size in bytes.
