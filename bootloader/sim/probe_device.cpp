@@ -1,0 +1,206 @@
+#include "probe_device.h"
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+namespace onedfu::sim {
+namespace {
+
+constexpr uint8_t kTypeMask = 0x60;
+constexpr uint8_t kTypeStandard = 0x00;
+constexpr uint8_t kTypeClass = 0x20;
+constexpr uint8_t kTypeVendor = 0x40;
+
+constexpr uint8_t kGetStatus = 0x00;
+constexpr uint8_t kGetDescriptor = 0x06;
+constexpr uint8_t kGetConfiguration = 0x08;
+
+constexpr uint8_t kDfuDetach = 0;
+constexpr uint8_t kDfuDnload = 1;
+constexpr uint8_t kDfuUpload = 2;
+constexpr uint8_t kDfuGetStatus = 3;
+constexpr uint8_t kDfuClrStatus = 4;
+constexpr uint8_t kDfuGetState = 5;
+constexpr uint8_t kDfuAbort = 6;
+
+constexpr uint8_t kDeviceDescriptor[] = {
+    0x12, 0x01, 0x00, 0x02,  // bLength, DEVICE, bcdUSB 2.00
+    0x00, 0x00, 0x00, 0x40,  // class/subclass/protocol per interface, bMaxPacketSize0 64
+    0x83, 0x04, 0x11, 0xdf,  // idVendor 0483, idProduct df11
+    0x00, 0x22, 0x01, 0x02,  // bcdDevice 0x2200, iManufacturer 1, iProduct 2
+    0x03, 0x01,              // iSerialNumber 3, bNumConfigurations 1
+};
+
+constexpr uint8_t kConfigDescriptor[] = {
+    0x09, 0x02, 0x1b, 0x00, 0x01, 0x01, 0x00, 0xc0, 0x32,  // 27 bytes, 1 interface, self powered
+    0x09, 0x04, 0x00, 0x00, 0x00, 0xfe, 0x01, 0x02, 0x04,  // interface 0 alt 0, DFU mode, iInterface 4
+    0x09, 0x21, 0x0b, 0xff, 0x00, 0x00, 0x08, 0x1a, 0x01,  // DFU functional
+};
+
+constexpr uint8_t kDfuseCommands[] = {0x00, 0x21, 0x41, 0x92};
+
+// Copies `reply` into `data_in` (truncated to what the host asked for) and acknowledges.
+ControlResult Reply(std::span<const uint8_t> reply, std::span<uint8_t> data_in) {
+  const size_t n = std::min(reply.size(), data_in.size());
+  std::copy_n(reply.begin(), n, data_in.begin());
+  return ControlResult::Ack(n);
+}
+
+}  // namespace
+
+std::vector<uint8_t> ProbeDfuDevice::DeviceAndConfigDescriptors() {
+  ++plugs_;
+  state_ = kStateIdle;
+  leave_after_status_ = false;
+  std::vector<uint8_t> out(sizeof(kDeviceDescriptor) + sizeof(kConfigDescriptor));
+  std::copy(std::begin(kDeviceDescriptor), std::end(kDeviceDescriptor), out.begin());
+  std::copy(std::begin(kConfigDescriptor), std::end(kConfigDescriptor),
+            out.begin() + sizeof(kDeviceDescriptor));
+  return out;
+}
+
+std::string ProbeDfuDevice::StringFor(uint8_t index) const {
+  switch (index) {
+    case 1:
+      return "onedfu";
+    case 2:
+      return "onedfu probe";
+    case 3:
+      return "PROBE-" + std::to_string(plugs_);
+    case 4:
+      return kLayout;
+    default:
+      return {};
+  }
+}
+
+ControlResult ProbeDfuDevice::HandleControl(const SetupPacket& setup,
+                                            std::span<const uint8_t> data_out,
+                                            std::span<uint8_t> data_in) {
+  switch (setup.bmRequestType & kTypeMask) {
+    case kTypeStandard:
+      return HandleStandard(setup, data_in);
+    case kTypeClass:
+      return HandleDfu(setup, data_out, data_in);
+    case kTypeVendor:
+      return HandleVendor(setup, data_out, data_in);
+    default:
+      return ControlResult::Stall();
+  }
+}
+
+ControlResult ProbeDfuDevice::HandleStandard(const SetupPacket& setup,
+                                             std::span<uint8_t> data_in) {
+  if (!setup.IsIn()) return ControlResult::Stall();
+  switch (setup.bRequest) {
+    case kGetStatus: {
+      const uint8_t status[2] = {0x01, 0x00};  // self powered
+      return Reply(status, data_in);
+    }
+    case kGetConfiguration: {
+      const uint8_t config = 1;
+      return Reply({&config, 1}, data_in);
+    }
+    case kGetDescriptor:
+      break;
+    default:
+      return ControlResult::Stall();
+  }
+  const uint8_t type = static_cast<uint8_t>(setup.wValue >> 8);
+  const uint8_t index = static_cast<uint8_t>(setup.wValue & 0xff);
+  if (type == 0x01) return Reply(kDeviceDescriptor, data_in);
+  if (type == 0x02 && index == 0) return Reply(kConfigDescriptor, data_in);
+  if (type != 0x03) return ControlResult::Stall();
+  if (index == 0) {
+    const uint8_t languages[4] = {0x04, 0x03, 0x09, 0x04};  // en-US
+    return Reply(languages, data_in);
+  }
+  const std::string text = StringFor(index);
+  if (text.empty()) return ControlResult::Stall();
+  std::vector<uint8_t> descriptor = {static_cast<uint8_t>(2 + 2 * text.size()), 0x03};
+  for (char c : text) {
+    descriptor.push_back(static_cast<uint8_t>(c));  // ASCII -> UTF-16LE
+    descriptor.push_back(0);
+  }
+  return Reply(descriptor, data_in);
+}
+
+ControlResult ProbeDfuDevice::HandleDfu(const SetupPacket& setup,
+                                        std::span<const uint8_t> data_out,
+                                        std::span<uint8_t> data_in) {
+  if (setup.wIndex != 0) return ControlResult::Stall();  // interface 0 only
+  switch (setup.bRequest) {
+    case kDfuDetach:
+      leave_pending_ = true;
+      return ControlResult::Ack();
+    case kDfuDnload:
+      if (setup.wLength == 0) {
+        state_ = kStateManifest;
+        leave_after_status_ = true;
+      } else {
+        state_ = kStateDnloadIdle;
+        dnload_bytes_ += static_cast<uint32_t>(data_out.size());
+      }
+      return ControlResult::Ack();
+    case kDfuUpload: {
+      if (setup.wValue == 0) {
+        state_ = kStateUploadIdle;
+        return Reply(kDfuseCommands, data_in);
+      }
+      if (setup.wValue == 1) return ControlResult::Stall();
+      const uint64_t start = uint64_t{setup.wValue - 2u} * setup.wLength;
+      const uint64_t end = std::min<uint64_t>(start + data_in.size(), kUploadSize);
+      const size_t n = end > start ? static_cast<size_t>(end - start) : 0;
+      for (size_t i = 0; i < n; ++i) {
+        data_in[i] = PatternByte(static_cast<uint32_t>(start + i));
+      }
+      state_ = n < data_in.size() ? kStateIdle : kStateUploadIdle;
+      return ControlResult::Ack(n);
+    }
+    case kDfuGetStatus: {
+      const uint8_t status[6] = {0x00, 0x00, 0x00, 0x00, state_, 0x00};
+      if (leave_after_status_) {
+        leave_after_status_ = false;
+        leave_pending_ = true;
+      }
+      return Reply(status, data_in);
+    }
+    case kDfuGetState:
+      return Reply({&state_, 1}, data_in);
+    case kDfuClrStatus:
+    case kDfuAbort:
+      state_ = kStateIdle;
+      return ControlResult::Ack();
+    default:
+      return ControlResult::Stall();
+  }
+}
+
+ControlResult ProbeDfuDevice::HandleVendor(const SetupPacket& setup,
+                                           std::span<const uint8_t> data_out,
+                                           std::span<uint8_t> data_in) {
+  if (setup.bRequest != kEchoRequest || (setup.bmRequestType & 0x1f) != 0) {
+    return ControlResult::Stall();
+  }
+  if (!setup.IsIn()) {
+    if (data_out.size() > kEchoCapacity) return ControlResult::Stall();
+    echo_.assign(data_out.begin(), data_out.end());
+    return ControlResult::Ack();
+  }
+  return Reply(echo_, data_in);
+}
+
+void ProbeDfuDevice::OnSetInterface(uint8_t /*iface*/, uint8_t /*alt*/) {
+  ++set_interface_calls_;
+  state_ = kStateIdle;
+}
+
+void ProbeDfuDevice::OnReset() {
+  ++resets_;
+  leave_pending_ = true;
+}
+
+bool ProbeDfuDevice::WantsDisconnect() { return std::exchange(leave_pending_, false); }
+
+}  // namespace onedfu::sim

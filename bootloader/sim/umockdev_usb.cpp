@@ -1,0 +1,760 @@
+// UmockdevUsb: usbdevfs emulation on a umockdev testbed. See umockdev_usb.h for the contract.
+//
+// Facts this relies on (DESIGN.md 8, checked against libusb 1.0.26 and umockdev 0.17):
+// - libusb skips a device whose udev record lacks DEVNAME=/dev/bus/usb/BBB/DDD.
+// - libusb reads device + configuration descriptors from the sysfs `descriptors` attribute.
+// - The device node is a regular file, so poll() always reports it ready and libusb reaps right
+//   away: control URBs therefore complete during SUBMITURB and wait in a per-open queue.
+// - Client memory is only reachable through umockdev_ioctl_data_resolve(): the ioctl argument
+//   (a pointer) resolves to the URB, the URB's `buffer` field to the 8 SETUP bytes + data stage.
+//   Local changes are written back to the client by umockdev_ioctl_client_complete().
+// - REAPURB hands back the CLIENT's address of a completed URB; actual_length excludes the SETUP
+//   bytes; a STALL is URB status -EPIPE with the ioctl itself succeeding.
+// - After the device leaves, REAPURB still returns completed URBs, then ENODEV; new submits fail
+//   ENODEV. A re-plug is a new device (next devnum) announced with an "add" uevent.
+#include "umockdev_usb.h"
+
+#include <dlfcn.h>
+#include <linux/usb/ch9.h>
+#include <linux/usbdevice_fs.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
+#include <umockdev.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdarg>
+#include <cstddef>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <exception>
+#include <map>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace onedfu::sim {
+namespace {
+
+constexpr int kBusNumber = 1;
+constexpr int kRootHubDevnum = 1;
+constexpr int kFirstDeviceDevnum = 2;
+constexpr size_t kSetupSize = 8;
+constexpr size_t kDeviceDescriptorSize = 18;
+constexpr size_t kConfigHeaderSize = 9;
+constexpr char kRootHubSysPath[] = "/devices/pci0000:00/0000:00:14.0/usb1";
+constexpr char kDeviceSysPath[] = "/devices/pci0000:00/0000:00:14.0/usb1/1-1";
+constexpr char kPreloadLibrary[] = "libumockdev-preload.so.0";
+constexpr char kReexecGuard[] = "ONEDFU_UMOCKDEV_REEXEC";
+
+// Root hub of a full-speed bus (Linux Foundation 1d6b:0001, USB 1.1 hub class): device
+// descriptor, then configuration with one hub interface and its interrupt endpoint.
+constexpr uint8_t kRootHubDescriptors[] = {
+    0x12, 0x01, 0x10, 0x01, 0x09, 0x00, 0x00, 0x40, 0x6b, 0x1d, 0x01, 0x00, 0x06, 0x06,
+    0x03, 0x02, 0x01, 0x01,  // device
+    0x09, 0x02, 0x19, 0x00, 0x01, 0x01, 0x00, 0xe0, 0x00,        // configuration
+    0x09, 0x04, 0x00, 0x00, 0x01, 0x09, 0x00, 0x00, 0x00,        // interface: hub
+    0x07, 0x05, 0x81, 0x03, 0x02, 0x00, 0xff,                    // endpoint 1 IN, interrupt
+};
+
+// Capabilities reported by GET_CAPABILITIES: what a current kernel reports for an xHCI port,
+// minus scatter-gather and mmap (we do not emulate them).
+constexpr uint32_t kCapabilities = USBDEVFS_CAP_ZERO_PACKET | USBDEVFS_CAP_BULK_CONTINUATION |
+                                   USBDEVFS_CAP_NO_PACKET_SIZE_LIM |
+                                   USBDEVFS_CAP_REAP_AFTER_DISCONNECT;
+
+struct GObjectUnref {
+  void operator()(gpointer object) const {
+    if (object != nullptr) g_object_unref(object);
+  }
+};
+using IoctlDataPtr = std::unique_ptr<UMockdevIoctlData, GObjectUnref>;
+
+// Resolves the client pointer stored at `offset` inside `parent` into a local copy of `size`
+// bytes. Returns null for a null client pointer or an unreadable address.
+IoctlDataPtr Resolve(UMockdevIoctlData* parent, size_t offset, size_t size) {
+  GError* error = nullptr;
+  UMockdevIoctlData* data = umockdev_ioctl_data_resolve(parent, offset, size, &error);
+  if (error != nullptr) {
+    g_error_free(error);
+    if (data != nullptr) g_object_unref(data);
+    return nullptr;
+  }
+  if (data != nullptr && data->data_len < static_cast<int>(size)) {
+    g_object_unref(data);
+    return nullptr;
+  }
+  return IoctlDataPtr(data);
+}
+
+uint16_t LoadLe16(const uint8_t* bytes) {
+  return static_cast<uint16_t>(bytes[0] | (bytes[1] << 8));
+}
+
+std::string HexUpper(std::span<const uint8_t> bytes) {
+  static constexpr char kDigits[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (uint8_t b : bytes) {
+    out.push_back(kDigits[b >> 4]);
+    out.push_back(kDigits[b & 0xf]);
+  }
+  return out;
+}
+
+std::string Format(const char* format, ...) __attribute__((format(printf, 1, 2)));
+std::string Format(const char* format, ...) {
+  va_list args;
+  va_start(args, format);
+  char* text = g_strdup_vprintf(format, args);
+  va_end(args);
+  std::string out(text);
+  g_free(text);
+  return out;
+}
+
+// Checks that `desc` starts with a device descriptor followed by one complete configuration
+// descriptor. Returns an empty string when fine, else what is wrong.
+std::string CheckDescriptors(std::span<const uint8_t> desc) {
+  if (desc.size() < kDeviceDescriptorSize + kConfigHeaderSize) {
+    return Format("descriptors are %zu bytes, need at least %zu (device + configuration)",
+                  desc.size(), kDeviceDescriptorSize + kConfigHeaderSize);
+  }
+  if (desc[0] != kDeviceDescriptorSize || desc[1] != USB_DT_DEVICE) {
+    return "descriptors do not start with an 18-byte device descriptor";
+  }
+  const uint8_t* config = desc.data() + kDeviceDescriptorSize;
+  if (config[0] != kConfigHeaderSize || config[1] != USB_DT_CONFIG) {
+    return "no 9-byte configuration descriptor at offset 18";
+  }
+  const size_t total = LoadLe16(config + 2);
+  if (kDeviceDescriptorSize + total > desc.size()) {
+    return Format("configuration wTotalLength %zu runs past the %zu descriptor bytes", total,
+                  desc.size() - kDeviceDescriptorSize);
+  }
+  return {};
+}
+
+}  // namespace
+
+struct UmockdevUsb::Impl {
+  // The state of one open() of the device node (one libusb device handle).
+  struct ClientState {
+    std::deque<gulong> completed;  // client addresses of completed URBs, oldest first
+    uint32_t claimed = 0;          // bit i: interface i claimed
+  };
+
+  // One appearance of the device on the bus; a re-plug creates a new one. Kept until the end
+  // so that handles opened before a departure still get their answers (ENODEV, late reaps).
+  struct PluggedDevice {
+    Impl* owner = nullptr;
+    int devnum = 0;
+    std::string syspath;  // "/sys/devices/.../1-1"
+    std::string devnode;  // "/dev/bus/usb/001/002"
+    uint8_t num_interfaces = 0;
+    UMockdevIoctlBase* handler = nullptr;  // owned reference
+    bool gone = false;
+    std::map<UMockdevIoctlClient*, ClientState> clients;  // holds a reference on each key
+  };
+
+  struct Reply {
+    long result = 0;
+    int error = 0;
+  };
+  static Reply Ok(long result = 0) { return Reply{result, 0}; }
+  static Reply Fail(int error) { return Reply{-1, error}; }
+
+  Impl(UsbDeviceModel& model_in, UmockdevUsbOptions options_in)
+      : model(model_in), options(options_in), testbed(umockdev_testbed_new()) {}
+
+  ~Impl() {
+    for (auto& device : devices) {
+      for (auto& [client, state] : device->clients) {
+        g_signal_handlers_disconnect_by_data(client, device.get());
+        g_object_unref(client);
+      }
+      if (device->handler != nullptr) {
+        g_signal_handlers_disconnect_by_data(device->handler, device.get());
+        g_object_unref(device->handler);
+      }
+    }
+    g_object_unref(testbed);
+  }
+
+  void Trace(const char* format, ...) const __attribute__((format(printf, 2, 3))) {
+    if (!options.trace) return;
+    va_list args;
+    va_start(args, format);
+    std::fputs("usb: ", stderr);
+    std::vfprintf(stderr, format, args);
+    std::fputc('\n', stderr);
+    va_end(args);
+  }
+
+  bool AddRootHub() {
+    if (root_hub_added) return true;
+    const std::string text = Format(
+        "P: %s\n"
+        "N: bus/usb/%03d/%03d\n"
+        "E: SUBSYSTEM=usb\nE: DEVTYPE=usb_device\nE: DRIVER=usb\n"
+        "E: BUSNUM=%03d\nE: DEVNUM=%03d\nE: DEVNAME=/dev/bus/usb/%03d/%03d\n"
+        "A: busnum=%d\\n\nA: devnum=%d\\n\nA: speed=12\\n\nA: bConfigurationValue=1\\n\n"
+        "A: idVendor=1d6b\\n\nA: idProduct=0001\\n\nA: bDeviceClass=09\\n\n"
+        "A: bNumConfigurations=1\\n\nA: maxchild=1\\n\nA: version= 1.10\\n\n"
+        "H: descriptors=%s\n",
+        kRootHubSysPath, kBusNumber, kRootHubDevnum, kBusNumber, kRootHubDevnum, kBusNumber,
+        kRootHubDevnum, kBusNumber, kRootHubDevnum, HexUpper(kRootHubDescriptors).c_str());
+    GError* error = nullptr;
+    if (!umockdev_testbed_add_from_string(testbed, text.c_str(), &error)) {
+      last_error = Format("umockdev: cannot add the root hub: %s",
+                          error != nullptr ? error->message : "unknown error");
+      if (error != nullptr) g_error_free(error);
+      return false;
+    }
+    root_hub_added = true;
+    return true;
+  }
+
+  bool Plug() {
+    if (current != nullptr) return true;
+    if (!AddRootHub()) return false;
+    std::vector<uint8_t> descriptors;
+    try {
+      descriptors = model.DeviceAndConfigDescriptors();
+    } catch (const std::exception& e) {
+      last_error = Format("device model: DeviceAndConfigDescriptors failed: %s", e.what());
+      return false;
+    }
+    if (descriptors.empty()) {
+      Trace("device stays unplugged (model has no descriptors)");
+      return true;
+    }
+    if (std::string problem = CheckDescriptors(descriptors); !problem.empty()) {
+      last_error = "device model: " + problem;
+      return false;
+    }
+
+    auto device = std::make_unique<PluggedDevice>();
+    device->owner = this;
+    device->devnum = next_devnum++;
+    device->syspath = std::string("/sys") + kDeviceSysPath;
+    device->devnode = Format("/dev/bus/usb/%03d/%03d", kBusNumber, device->devnum);
+    device->num_interfaces = descriptors[kDeviceDescriptorSize + 4];
+    device->handler = umockdev_ioctl_base_new();
+    g_signal_connect(device->handler, "handle-ioctl", G_CALLBACK(&Impl::OnHandleIoctl),
+                     device.get());
+    g_signal_connect(device->handler, "client-connected", G_CALLBACK(&Impl::OnClientConnected),
+                     device.get());
+
+    // The handler goes on first, so an open() right after the "add" uevent finds it.
+    GError* error = nullptr;
+    if (!umockdev_testbed_attach_ioctl(testbed, device->devnode.c_str(), device->handler,
+                                       &error)) {
+      last_error = Format("umockdev: cannot attach the ioctl handler to %s: %s",
+                          device->devnode.c_str(),
+                          error != nullptr ? error->message : "unknown error");
+      if (error != nullptr) g_error_free(error);
+      devices.push_back(std::move(device));  // the destructor releases the handler
+      return false;
+    }
+
+    const uint16_t vid = LoadLe16(&descriptors[8]);
+    const uint16_t pid = LoadLe16(&descriptors[10]);
+    const uint16_t bcd_device = LoadLe16(&descriptors[12]);
+    const std::string text = Format(
+        "P: %s\n"
+        "N: bus/usb/%03d/%03d\n"
+        "E: SUBSYSTEM=usb\nE: DEVTYPE=usb_device\nE: DRIVER=usb\n"
+        "E: BUSNUM=%03d\nE: DEVNUM=%03d\nE: DEVNAME=%s\n"
+        "E: PRODUCT=%x/%x/%x\nE: TYPE=%d/%d/%d\n"
+        "A: busnum=%d\\n\nA: devnum=%d\\n\nA: devpath=1\\n\nA: speed=12\\n\n"
+        "A: bConfigurationValue=1\\n\nA: bNumConfigurations=1\\n\nA: bNumInterfaces=%2d\\n\n"
+        "A: idVendor=%04x\\n\nA: idProduct=%04x\\n\nA: bcdDevice=%04x\\n\n"
+        "A: bDeviceClass=%02x\\n\nA: bMaxPacketSize0=%d\\n\nA: maxchild=0\\n\n"
+        "A: version=%2x.%02x\\n\n"
+        "H: descriptors=%s\n",
+        kDeviceSysPath, kBusNumber, device->devnum, kBusNumber, device->devnum,
+        device->devnode.c_str(), vid, pid, bcd_device, descriptors[4], descriptors[5],
+        descriptors[6], kBusNumber, device->devnum, device->num_interfaces, vid, pid,
+        bcd_device, descriptors[4], descriptors[7], descriptors[3], descriptors[2],
+        HexUpper(descriptors).c_str());
+    if (!umockdev_testbed_add_from_string(testbed, text.c_str(), &error)) {
+      last_error = Format("umockdev: cannot add device %s: %s", device->devnode.c_str(),
+                          error != nullptr ? error->message : "unknown error");
+      if (error != nullptr) g_error_free(error);
+      devices.push_back(std::move(device));
+      return false;
+    }
+    umockdev_testbed_uevent(testbed, device->syspath.c_str(), "add");
+    Trace("plugged in %04x:%04x as %s", vid, pid, device->devnode.c_str());
+    current = device.get();
+    devices.push_back(std::move(device));
+    ++stats.plugs;
+    return true;
+  }
+
+  // The device leaves the bus: handles opened on it keep their completed URBs, everything new
+  // fails ENODEV. Then the model is plugged in again as a new device (if it has descriptors).
+  void Depart(PluggedDevice& device) {
+    if (device.gone) return;
+    device.gone = true;
+    Trace("%s leaves the bus", device.devnode.c_str());
+    // The remove uevent is built from the device's sysfs record, so send it before removal.
+    umockdev_testbed_uevent(testbed, device.syspath.c_str(), "remove");
+    GError* error = nullptr;
+    if (!umockdev_testbed_detach_ioctl(testbed, device.devnode.c_str(), &error)) {
+      Trace("detach_ioctl(%s): %s", device.devnode.c_str(),
+            error != nullptr ? error->message : "failed");
+    }
+    if (error != nullptr) g_error_free(error);
+    umockdev_testbed_remove_device(testbed, device.syspath.c_str());
+    // remove_device leaves the node file behind; a departed device has no node.
+    gchar* root = umockdev_testbed_get_root_dir(testbed);
+    unlink((std::string(root) + device.devnode).c_str());
+    g_free(root);
+    if (current == &device) current = nullptr;
+    if (!Plug()) {
+      std::fprintf(stderr, "usb: re-plug failed: %s\n", last_error.c_str());
+    }
+  }
+
+  // The state of `client` on `device`, registered on first sight (holds a reference on the
+  // client until its connection closes).
+  static ClientState& StateFor(PluggedDevice& device, UMockdevIoctlClient* client) {
+    auto it = device.clients.find(client);
+    if (it != device.clients.end()) return it->second;
+    g_object_ref(client);
+    g_signal_connect(client, "notify::connected", G_CALLBACK(&Impl::OnClientNotify), &device);
+    ++device.owner->stats.opens;
+    device.owner->Trace("open %s", device.devnode.c_str());
+    return device.clients.emplace(client, ClientState{}).first->second;
+  }
+
+  static void OnClientConnected(UMockdevIoctlBase* /*handler*/, UMockdevIoctlClient* client,
+                                gpointer user_data) {
+    StateFor(*static_cast<PluggedDevice*>(user_data), client);
+  }
+
+  static void OnClientNotify(GObject* object, GParamSpec* /*pspec*/, gpointer user_data) {
+    auto* device = static_cast<PluggedDevice*>(user_data);
+    auto* client = reinterpret_cast<UMockdevIoctlClient*>(object);
+    if (umockdev_ioctl_client_get_connected(client)) return;
+    auto it = device->clients.find(client);
+    if (it == device->clients.end()) return;
+    device->owner->Trace("close %s", device->devnode.c_str());
+    g_signal_handlers_disconnect_by_data(client, device);
+    device->clients.erase(it);
+    g_object_unref(client);
+  }
+
+  static gboolean OnHandleIoctl(UMockdevIoctlBase* /*handler*/, UMockdevIoctlClient* client,
+                                gpointer user_data) {
+    auto* device = static_cast<PluggedDevice*>(user_data);
+    return device->owner->HandleIoctl(*device, client);
+  }
+
+  gboolean HandleIoctl(PluggedDevice& device, UMockdevIoctlClient* client) {
+    const unsigned long request = umockdev_ioctl_client_get_request(client);
+    UMockdevIoctlData* arg = umockdev_ioctl_client_get_arg(client);
+    ClientState& state = StateFor(device, client);
+    bool depart = false;
+    const Reply reply = Dispatch(device, state, request, arg, &depart);
+    if (reply.result < 0) {
+      Trace("%s ioctl U%lu -> %s", device.devnode.c_str(), _IOC_NR(request),
+            std::strerror(reply.error));
+    }
+    umockdev_ioctl_client_complete(client, reply.result, reply.error);
+    if (depart) Depart(device);
+    return TRUE;
+  }
+
+  Reply Dispatch(PluggedDevice& device, ClientState& state, unsigned long request,
+                 UMockdevIoctlData* arg, bool* depart) {
+    switch (request) {
+      case USBDEVFS_REAPURB:
+      case USBDEVFS_REAPURBNDELAY:
+        return ReapUrb(device, state, arg);
+      case USBDEVFS_DISCARDURB:
+        // Every URB completes during SUBMITURB, so nothing is ever in flight to discard.
+        return Fail(EINVAL);
+      case USBDEVFS_RELEASEINTERFACE:
+        return ReleaseInterface(device, state, arg);
+      case USBDEVFS_GET_CAPABILITIES: {
+        IoctlDataPtr caps = Resolve(arg, 0, sizeof(uint32_t));
+        if (!caps) return Fail(EFAULT);
+        std::memcpy(caps->data, &kCapabilities, sizeof(kCapabilities));
+        return Ok();
+      }
+      default:
+        break;
+    }
+    if (device.gone) return Fail(ENODEV);
+    switch (request) {
+      case USBDEVFS_SUBMITURB:
+        return SubmitUrb(device, state, arg, depart);
+      case USBDEVFS_CONTROL:
+        return SyncControl(device, arg, depart);
+      case USBDEVFS_CLAIMINTERFACE: {
+        IoctlDataPtr iface = Resolve(arg, 0, sizeof(unsigned int));
+        if (!iface) return Fail(EFAULT);
+        return Claim(device, state, *reinterpret_cast<unsigned int*>(iface->data));
+      }
+      case USBDEVFS_DISCONNECT_CLAIM: {
+        IoctlDataPtr claim = Resolve(arg, 0, sizeof(usbdevfs_disconnect_claim));
+        if (!claim) return Fail(EFAULT);
+        return Claim(device, state,
+                     reinterpret_cast<usbdevfs_disconnect_claim*>(claim->data)->interface);
+      }
+      case USBDEVFS_SETINTERFACE:
+        return SetInterface(device, state, arg, depart);
+      case USBDEVFS_SETCONFIGURATION: {
+        IoctlDataPtr value = Resolve(arg, 0, sizeof(int));
+        if (!value) return Fail(EFAULT);
+        const int config = *reinterpret_cast<int*>(value->data);
+        Trace("%s SET_CONFIGURATION %d", device.devnode.c_str(), config);
+        return (config == 1 || config == 0 || config == -1) ? Ok() : Fail(EINVAL);
+      }
+      case USBDEVFS_RESET:
+        return Reset(device, depart);
+      case USBDEVFS_CONNECTINFO: {
+        IoctlDataPtr info = Resolve(arg, 0, sizeof(usbdevfs_connectinfo));
+        if (!info) return Fail(EFAULT);
+        auto* connect_info = reinterpret_cast<usbdevfs_connectinfo*>(info->data);
+        connect_info->devnum = static_cast<unsigned int>(device.devnum);
+        connect_info->slow = 0;
+        return Ok();
+      }
+      case USBDEVFS_GETDRIVER:
+        return Fail(ENODATA);  // no kernel driver is bound to any interface
+      case USBDEVFS_IOCTL: {
+        IoctlDataPtr command = Resolve(arg, 0, sizeof(usbdevfs_ioctl));
+        if (!command) return Fail(EFAULT);
+        const int code = reinterpret_cast<usbdevfs_ioctl*>(command->data)->ioctl_code;
+        if (code == static_cast<int>(USBDEVFS_DISCONNECT)) return Fail(ENODATA);
+        if (code == static_cast<int>(USBDEVFS_CONNECT)) return Ok();
+        return Fail(ENOTTY);
+      }
+      case USBDEVFS_GET_SPEED:
+        return Ok(USB_SPEED_FULL);
+      case USBDEVFS_CLEAR_HALT:
+      case USBDEVFS_RESETEP:
+        return Ok();
+      default:
+        Trace("%s unsupported ioctl 0x%lx", device.devnode.c_str(), request);
+        return Fail(ENOTTY);
+    }
+  }
+
+  Reply Claim(PluggedDevice& device, ClientState& state, unsigned int iface) {
+    if (iface >= device.num_interfaces || iface >= 32) return Fail(ENOENT);
+    state.claimed |= 1u << iface;
+    Trace("%s claim interface %u", device.devnode.c_str(), iface);
+    return Ok();
+  }
+
+  Reply ReleaseInterface(PluggedDevice& device, ClientState& state, UMockdevIoctlData* arg) {
+    IoctlDataPtr value = Resolve(arg, 0, sizeof(unsigned int));
+    if (!value) return Fail(EFAULT);
+    const unsigned int iface = *reinterpret_cast<unsigned int*>(value->data);
+    if (iface >= 32 || (state.claimed & (1u << iface)) == 0) return Fail(EINVAL);
+    state.claimed &= ~(1u << iface);
+    if (device.gone) return Fail(ENODEV);
+    return Ok();
+  }
+
+  Reply SetInterface(PluggedDevice& device, ClientState& state, UMockdevIoctlData* arg,
+                     bool* depart) {
+    IoctlDataPtr value = Resolve(arg, 0, sizeof(usbdevfs_setinterface));
+    if (!value) return Fail(EFAULT);
+    const auto* request = reinterpret_cast<usbdevfs_setinterface*>(value->data);
+    if (request->interface >= device.num_interfaces || request->altsetting > 255) {
+      return Fail(EINVAL);
+    }
+    state.claimed |= 1u << request->interface;  // the kernel claims it implicitly, too
+    Trace("%s SET_INTERFACE %u alt %u", device.devnode.c_str(), request->interface,
+          request->altsetting);
+    try {
+      model.OnSetInterface(static_cast<uint8_t>(request->interface),
+                           static_cast<uint8_t>(request->altsetting));
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "usb: device model OnSetInterface threw: %s\n", e.what());
+      return Fail(EPIPE);
+    }
+    *depart = PollDisconnect();
+    return Ok();
+  }
+
+  Reply Reset(PluggedDevice& device, bool* depart) {
+    Trace("%s RESET", device.devnode.c_str());
+    try {
+      model.OnReset();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "usb: device model OnReset threw: %s\n", e.what());
+    }
+    for (auto& [client, state] : device.clients) state.claimed = 0;
+    *depart = PollDisconnect();
+    // The kernel reports a device that re-enumerates as another device with ENODEV.
+    return *depart ? Fail(ENODEV) : Ok();
+  }
+
+  bool PollDisconnect() {
+    try {
+      return model.WantsDisconnect();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "usb: device model WantsDisconnect threw: %s\n", e.what());
+      return false;
+    }
+  }
+
+  // Runs one control transfer through the model. `stage` is the data stage (wLength bytes):
+  // input for OUT, output for IN. Returns the model's answer with `length` clamped and 0 for OUT.
+  ControlResult Transfer(PluggedDevice& device, const SetupPacket& setup,
+                         std::span<uint8_t> stage, bool* depart) {
+    ControlResult result;
+    try {
+      if (setup.IsIn()) {
+        result = model.HandleControl(setup, {}, stage);
+      } else {
+        result = model.HandleControl(setup, stage, {});
+      }
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "usb: device model HandleControl threw: %s\n", e.what());
+      result = ControlResult::Stall();
+    }
+    if (!setup.IsIn()) result.length = 0;
+    if (result.stall) result.length = 0;
+    if (result.length > stage.size()) result.length = stage.size();
+
+    ++stats.control_transfers;
+    if (result.stall) ++stats.stalls;
+    if (!result.stall) {
+      if (setup.IsIn()) {
+        stats.bytes_in += result.length;
+      } else {
+        stats.bytes_out += setup.wLength;
+      }
+    }
+    Trace("%s ctrl %02x %02x %04x %04x %04x -> %s %zu", device.devnode.c_str(),
+          setup.bmRequestType, setup.bRequest, setup.wValue, setup.wIndex, setup.wLength,
+          result.stall ? "STALL" : "ok", result.length);
+    *depart = PollDisconnect();
+    return result;
+  }
+
+  Reply SubmitUrb(PluggedDevice& device, ClientState& state, UMockdevIoctlData* arg,
+                  bool* depart) {
+    IoctlDataPtr urb_data = Resolve(arg, 0, sizeof(usbdevfs_urb));
+    if (!urb_data) return Fail(EFAULT);
+    auto* urb = reinterpret_cast<usbdevfs_urb*>(urb_data->data);
+    if (urb->type != USBDEVFS_URB_TYPE_CONTROL || (urb->endpoint & 0x7f) != 0) {
+      return Fail(ENOENT);  // only endpoint 0 exists
+    }
+    if (urb->buffer_length < static_cast<int>(kSetupSize)) return Fail(EINVAL);
+    IoctlDataPtr buffer = Resolve(urb_data.get(), offsetof(usbdevfs_urb, buffer),
+                                  static_cast<size_t>(urb->buffer_length));
+    if (!buffer) return Fail(EFAULT);
+    uint8_t* bytes = buffer->data;
+    SetupPacket setup;
+    setup.bmRequestType = bytes[0];
+    setup.bRequest = bytes[1];
+    setup.wValue = LoadLe16(bytes + 2);
+    setup.wIndex = LoadLe16(bytes + 4);
+    setup.wLength = LoadLe16(bytes + 6);
+    if (setup.wLength > static_cast<size_t>(urb->buffer_length) - kSetupSize) {
+      return Fail(EINVAL);
+    }
+
+    const ControlResult result =
+        Transfer(device, setup, std::span<uint8_t>(bytes + kSetupSize, setup.wLength), depart);
+    urb->error_count = 0;
+    if (result.stall) {
+      urb->status = -EPIPE;
+      urb->actual_length = 0;
+    } else {
+      urb->actual_length = static_cast<int>(setup.IsIn() ? result.length : setup.wLength);
+      const bool short_in = setup.IsIn() && result.length < setup.wLength;
+      urb->status = (short_in && (urb->flags & USBDEVFS_URB_SHORT_NOT_OK) != 0) ? -EREMOTEIO : 0;
+    }
+    state.completed.push_back(urb_data->client_addr);
+    return Ok();
+  }
+
+  Reply ReapUrb(PluggedDevice& device, ClientState& state, UMockdevIoctlData* arg) {
+    if (state.completed.empty()) return Fail(device.gone ? ENODEV : EAGAIN);
+    IoctlDataPtr slot = Resolve(arg, 0, sizeof(void*));
+    if (!slot) return Fail(EFAULT);
+    const gulong address = state.completed.front();
+    static_assert(sizeof(address) == sizeof(void*));
+    std::memcpy(slot->data, &address, sizeof(address));
+    state.completed.pop_front();
+    return Ok();
+  }
+
+  Reply SyncControl(PluggedDevice& device, UMockdevIoctlData* arg, bool* depart) {
+    IoctlDataPtr transfer_data = Resolve(arg, 0, sizeof(usbdevfs_ctrltransfer));
+    if (!transfer_data) return Fail(EFAULT);
+    auto* transfer = reinterpret_cast<usbdevfs_ctrltransfer*>(transfer_data->data);
+    SetupPacket setup;
+    setup.bmRequestType = transfer->bRequestType;
+    setup.bRequest = transfer->bRequest;
+    setup.wValue = transfer->wValue;
+    setup.wIndex = transfer->wIndex;
+    setup.wLength = transfer->wLength;
+    IoctlDataPtr stage_data;
+    std::span<uint8_t> stage;
+    if (setup.wLength > 0) {
+      stage_data = Resolve(transfer_data.get(), offsetof(usbdevfs_ctrltransfer, data),
+                           setup.wLength);
+      if (!stage_data) return Fail(EFAULT);
+      stage = std::span<uint8_t>(stage_data->data, setup.wLength);
+    }
+    const ControlResult result = Transfer(device, setup, stage, depart);
+    if (result.stall) return Fail(EPIPE);
+    return Ok(static_cast<long>(setup.IsIn() ? result.length : setup.wLength));
+  }
+
+  UsbDeviceModel& model;
+  UmockdevUsbOptions options;
+  UMockdevTestbed* testbed = nullptr;
+  bool root_hub_added = false;
+  int next_devnum = kFirstDeviceDevnum;
+  PluggedDevice* current = nullptr;
+  std::vector<std::unique_ptr<PluggedDevice>> devices;
+  UmockdevUsbStats stats;
+  std::string last_error;
+};
+
+UmockdevUsb::UmockdevUsb(UsbDeviceModel& model, UmockdevUsbOptions options)
+    : impl_(std::make_unique<Impl>(model, options)) {}
+
+UmockdevUsb::~UmockdevUsb() = default;
+
+bool UmockdevUsb::Plug() { return impl_->Plug(); }
+
+std::string UmockdevUsb::DeviceNode() const {
+  return impl_->current != nullptr ? impl_->current->devnode : std::string();
+}
+
+std::string UmockdevUsb::TestbedRoot() const {
+  gchar* root = umockdev_testbed_get_root_dir(impl_->testbed);
+  std::string out(root != nullptr ? root : "");
+  g_free(root);
+  return out;
+}
+
+const UmockdevUsbStats& UmockdevUsb::Stats() const { return impl_->stats; }
+
+const std::string& UmockdevUsb::LastError() const { return impl_->last_error; }
+
+namespace {
+
+struct ChildWait {
+  GMainLoop* loop = nullptr;
+  int status = 0;
+};
+
+void OnChildExit(GPid pid, gint wait_status, gpointer user_data) {
+  auto* wait = static_cast<ChildWait*>(user_data);
+  wait->status = wait_status;
+  g_spawn_close_pid(pid);
+  g_main_loop_quit(wait->loop);
+}
+
+}  // namespace
+
+int UmockdevUsb::RunCommand(const std::vector<std::string>& argv) {
+  if (argv.empty()) {
+    impl_->last_error = "RunCommand: empty command";
+    return -1;
+  }
+  if (!Plug()) return -1;
+
+  gchar** envp = g_get_environ();
+  const gchar* preload = g_environ_getenv(envp, "LD_PRELOAD");
+  if (preload == nullptr || std::strstr(preload, "libumockdev-preload") == nullptr) {
+    std::string value = kPreloadLibrary;
+    if (preload != nullptr && *preload != '\0') value += std::string(":") + preload;
+    envp = g_environ_setenv(envp, "LD_PRELOAD", value.c_str(), TRUE);
+  }
+  envp = g_environ_unsetenv(envp, kReexecGuard);
+
+  std::vector<gchar*> args;
+  args.reserve(argv.size() + 1);
+  for (const std::string& a : argv) args.push_back(const_cast<gchar*>(a.c_str()));
+  args.push_back(nullptr);
+
+  std::fflush(stdout);
+  std::fflush(stderr);
+  GPid pid = 0;
+  GError* error = nullptr;
+  const gboolean spawned = g_spawn_async(
+      nullptr, args.data(), envp,
+      static_cast<GSpawnFlags>(G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD |
+                               G_SPAWN_CHILD_INHERITS_STDIN),
+      nullptr, nullptr, &pid, &error);
+  g_strfreev(envp);
+  if (!spawned) {
+    impl_->last_error = Format("cannot run %s: %s", argv[0].c_str(),
+                               error != nullptr ? error->message : "unknown error");
+    if (error != nullptr) g_error_free(error);
+    return -1;
+  }
+
+  ChildWait wait;
+  wait.loop = g_main_loop_new(nullptr, FALSE);
+  g_child_watch_add(pid, &OnChildExit, &wait);
+  g_main_loop_run(wait.loop);
+  g_main_loop_unref(wait.loop);
+
+  if (WIFEXITED(wait.status)) return WEXITSTATUS(wait.status);
+  if (WIFSIGNALED(wait.status)) return 128 + WTERMSIG(wait.status);
+  return -1;
+}
+
+bool UmockdevUsb::UnderWrapper() {
+  // Not umockdev_in_mock_environment(): it decides by stat("/sys"), which is only redirected
+  // once UMOCKDEV_DIR exists, and caches its first answer. Ask the dynamic loader instead.
+  void* preload = dlopen(kPreloadLibrary, RTLD_LAZY | RTLD_NOLOAD);
+  if (preload == nullptr) return false;
+  dlclose(preload);
+  return true;
+}
+
+bool UmockdevUsb::ReexecUnderWrapperIfNeeded(int argc, char** argv, std::string* error) {
+  if (UnderWrapper()) return true;
+  if (std::getenv(kReexecGuard) != nullptr) {
+    if (error != nullptr) {
+      *error = std::string("still not under umockdev-wrapper after re-exec; is ") +
+               kPreloadLibrary + " installed (Debian: libumockdev0)?";
+    }
+    return false;
+  }
+  char self[PATH_MAX];
+  const ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n <= 0) {
+    if (error != nullptr) *error = std::string("readlink /proc/self/exe: ") + std::strerror(errno);
+    return false;
+  }
+  self[n] = '\0';
+  setenv(kReexecGuard, "1", 1);
+  std::vector<char*> args;
+  args.push_back(const_cast<char*>("umockdev-wrapper"));
+  args.push_back(self);
+  for (int i = 1; i < argc; ++i) args.push_back(argv[i]);
+  args.push_back(nullptr);
+  std::fflush(stdout);
+  std::fflush(stderr);
+  execvp("umockdev-wrapper", args.data());
+  if (error != nullptr) {
+    *error = std::string("cannot run umockdev-wrapper: ") + std::strerror(errno) +
+             " (Debian package: umockdev)";
+  }
+  unsetenv(kReexecGuard);
+  return false;
+}
+
+}  // namespace onedfu::sim

@@ -1,0 +1,88 @@
+// UmockdevUsb: puts a UsbDeviceModel on a virtual USB bus that the REAL libusb Linux backend
+// sees, on a machine without a USB subsystem (DESIGN.md 8, "Virtual USB").
+//
+// How: a UMockdevTestbed fakes /sys and /dev/bus/usb for processes that run with
+// libumockdev-preload (LD_PRELOAD, as set by `umockdev-wrapper`). The testbed holds a root hub
+// (bus 001 device 001) and our device (bus 001 device 002, then 003, ... after each re-plug). The
+// device node is backed by a umockdev ioctl handler that answers the usbdevfs ioctls libusb uses
+// (SUBMITURB / REAPURB[NDELAY] / DISCARDURB for control transfers on endpoint 0, CLAIM/RELEASE
+// INTERFACE, SETINTERFACE, SETCONFIGURATION, RESET, GET_CAPABILITIES, CONNECTINFO, GETDRIVER,
+// IOCTL, DISCONNECT_CLAIM, GET_SPEED, CONTROL). Unmodified dfu-util, pyusb and our own libusb
+// code then enumerate, open and talk to the model. Only endpoint 0 exists; other URBs fail ENOENT.
+//
+// Usage (host code; exceptions never leave this class):
+//   MyModel model;
+//   UmockdevUsb usb(model);
+//   int status = usb.RunCommand({"dfu-util", "-l"});   // serves USB until dfu-util exits
+//
+// One UmockdevUsb per process (the testbed sets UMOCKDEV_DIR in this process's environment).
+// All model calls happen on the thread that calls RunCommand, inside its GLib main loop.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "usb_device.h"
+
+namespace onedfu::sim {
+
+struct UmockdevUsbOptions {
+  bool trace = false;  // log every ioctl and control transfer to stderr ("usb: ...")
+};
+
+// Counters over the lifetime of one UmockdevUsb (all RunCommand calls).
+struct UmockdevUsbStats {
+  uint64_t control_transfers = 0;  // control transfers answered by the model (stalls included)
+  uint64_t stalls = 0;             // of those, answered with STALL
+  uint64_t bytes_out = 0;          // data-stage bytes host -> device (SETUP bytes not counted)
+  uint64_t bytes_in = 0;           // data-stage bytes device -> host (actual lengths)
+  uint32_t opens = 0;              // connections to the device node (one per open() of it)
+  uint32_t plugs = 0;              // times the device was plugged in: 1 + re-plugs
+};
+
+class UmockdevUsb {
+ public:
+  // `model` must outlive this object; it is not owned.
+  explicit UmockdevUsb(UsbDeviceModel& model, UmockdevUsbOptions options = {});
+  ~UmockdevUsb();
+  UmockdevUsb(const UmockdevUsb&) = delete;
+  UmockdevUsb& operator=(const UmockdevUsb&) = delete;
+
+  // Plugs the device in (unless it is already, or left and did not come back), then runs
+  // argv[0] (looked up in PATH) with arguments argv under the testbed, with stdin/stdout/stderr
+  // inherited, and serves USB requests until it exits. The child gets UMOCKDEV_DIR and an
+  // LD_PRELOAD with libumockdev-preload.so.0. Device state persists across calls.
+  // Returns the child's exit status (0..255), 128 + N if signal N killed it, or -1 if the
+  // device could not be plugged in or the command not started (see LastError()).
+  int RunCommand(const std::vector<std::string>& argv);
+
+  // Plugs the device in now if it is not (RunCommand does this itself). Returns false with
+  // LastError() set when the model's descriptors are malformed.
+  bool Plug();
+
+  // Device node of the plugged device, e.g. "/dev/bus/usb/001/002"; empty while unplugged.
+  std::string DeviceNode() const;
+
+  // Root of the testbed (UMOCKDEV_DIR), e.g. to inspect the fake sysfs.
+  std::string TestbedRoot() const;
+
+  const UmockdevUsbStats& Stats() const;
+  const std::string& LastError() const;
+
+  // True when libumockdev-preload is loaded into this process (started via umockdev-wrapper).
+  static bool UnderWrapper();
+
+  // Start-up helper for main(): if this process is not running under umockdev-wrapper, re-exec
+  // it (/proc/self/exe with the same argv) via `umockdev-wrapper`, so the whole simulator runs
+  // with the preload as umockdev expects. Returns only if no re-exec was needed (true) or it
+  // failed (false, reason in *error). Guarded against loops by ONEDFU_UMOCKDEV_REEXEC.
+  static bool ReexecUnderWrapperIfNeeded(int argc, char** argv, std::string* error);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace onedfu::sim

@@ -1,0 +1,254 @@
+// onedfu-usb-test-client: a plain libusb-1.0 program that exercises the virtual USB device
+// (onedfu::sim::ProbeDfuDevice behind UmockdevUsb). It runs as the child of the transport, so
+// it goes through the real libusb Linux backend and usbdevfs ioctls, like dfu-util does.
+//
+//   onedfu-usb-test-client roundtrip [N]   echo OUT/IN, GETSTATUS, string, STALL, then N timed
+//                                           GETSTATUS transfers (prints per_transfer_us=...)
+//   onedfu-usb-test-client replug           DETACH; the old handle dies; a re-enumeration finds
+//                                           the device at a new address with a new serial
+//   onedfu-usb-test-client manifest         zero-length DNLOAD; the GETSTATUS that triggers the
+//                                           departure still gets its reply (dfuMANIFEST)
+//   onedfu-usb-test-client reset            libusb_reset_device re-enumerates the device
+//
+// Exit status 0 when every check passed; otherwise 1 with the failed check on stderr.
+// The expected values below restate ProbeDfuDevice's documented behaviour (probe_device.h).
+#include <libusb.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+constexpr uint16_t kVid = 0x0483;
+constexpr uint16_t kPid = 0xdf11;
+constexpr unsigned kTimeoutMs = 1000;
+constexpr uint8_t kDfuDetach = 0, kDfuDnload = 1, kDfuGetStatus = 3;
+constexpr uint8_t kOutClassInterface = 0x21, kInClassInterface = 0xa1;
+constexpr uint8_t kOutVendorDevice = 0x40, kInVendorDevice = 0xc0;
+constexpr uint8_t kEchoRequest = 0x01;
+constexpr uint8_t kStateIdle = 2, kStateManifest = 7;
+
+int failures = 0;
+
+void Check(bool ok, const std::string& what) {
+  if (ok) return;
+  std::fprintf(stderr, "CHECK FAILED: %s\n", what.c_str());
+  ++failures;
+}
+
+// Finds the device by VID:PID; `not_address` skips a device at that bus address (0: none).
+libusb_device_handle* OpenProbe(libusb_context* ctx, uint8_t not_address = 0) {
+  libusb_device** list = nullptr;
+  const ssize_t n = libusb_get_device_list(ctx, &list);
+  libusb_device_handle* handle = nullptr;
+  for (ssize_t i = 0; i < n && handle == nullptr; ++i) {
+    libusb_device_descriptor desc{};
+    if (libusb_get_device_descriptor(list[i], &desc) != 0) continue;
+    if (desc.idVendor != kVid || desc.idProduct != kPid) continue;
+    if (not_address != 0 && libusb_get_device_address(list[i]) == not_address) continue;
+    if (libusb_open(list[i], &handle) != 0) handle = nullptr;
+  }
+  if (list != nullptr) libusb_free_device_list(list, 1);
+  return handle;
+}
+
+int CountProbes(libusb_context* ctx) {
+  libusb_device** list = nullptr;
+  const ssize_t n = libusb_get_device_list(ctx, &list);
+  int count = 0;
+  for (ssize_t i = 0; i < n; ++i) {
+    libusb_device_descriptor desc{};
+    if (libusb_get_device_descriptor(list[i], &desc) == 0 && desc.idVendor == kVid &&
+        desc.idProduct == kPid) {
+      ++count;
+    }
+  }
+  if (list != nullptr) libusb_free_device_list(list, 1);
+  return count;
+}
+
+libusb_device_handle* WaitForProbe(libusb_context* ctx, uint8_t not_address) {
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    if (libusb_device_handle* h = OpenProbe(ctx, not_address)) return h;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return nullptr;
+}
+
+int GetStatus(libusb_device_handle* h, uint8_t* state) {
+  uint8_t status[6] = {};
+  const int r = libusb_control_transfer(h, kInClassInterface, kDfuGetStatus, 0, 0, status,
+                                        sizeof(status), kTimeoutMs);
+  if (r == 6 && state != nullptr) *state = status[4];
+  return r;
+}
+
+std::string Serial(libusb_device_handle* h) {
+  libusb_device_descriptor desc{};
+  libusb_get_device_descriptor(libusb_get_device(h), &desc);
+  unsigned char text[64] = {};
+  const int r = libusb_get_string_descriptor_ascii(h, desc.iSerialNumber, text, sizeof(text));
+  return r > 0 ? std::string(reinterpret_cast<char*>(text), static_cast<size_t>(r)) : "";
+}
+
+int RoundTrip(libusb_context* ctx, int timed) {
+  libusb_device_handle* h = OpenProbe(ctx);
+  Check(h != nullptr, "device 0483:df11 found and opened");
+  if (h == nullptr) return 1;
+  Check(libusb_claim_interface(h, 0) == 0, "claim interface 0");
+  Check(libusb_claim_interface(h, 1) == LIBUSB_ERROR_NOT_FOUND,
+        "claiming a nonexistent interface fails NOT_FOUND");
+  Check(libusb_set_interface_alt_setting(h, 0, 0) == 0, "SET_INTERFACE 0/0");
+
+  // Echo: OUT then IN returns the same bytes.
+  std::vector<uint8_t> sent(200);
+  for (size_t i = 0; i < sent.size(); ++i) sent[i] = static_cast<uint8_t>(i * 7 + 3);
+  int r = libusb_control_transfer(h, kOutVendorDevice, kEchoRequest, 0, 0, sent.data(),
+                                  static_cast<uint16_t>(sent.size()), kTimeoutMs);
+  Check(r == static_cast<int>(sent.size()), "echo OUT transfers 200 bytes, got " + std::to_string(r));
+  std::vector<uint8_t> back(256, 0xee);
+  r = libusb_control_transfer(h, kInVendorDevice, kEchoRequest, 0, 0, back.data(),
+                              static_cast<uint16_t>(back.size()), kTimeoutMs);
+  Check(r == static_cast<int>(sent.size()), "echo IN is a 200-byte short transfer, got " + std::to_string(r));
+  Check(r > 0 && std::memcmp(back.data(), sent.data(), sent.size()) == 0, "echo IN returns the OUT bytes");
+  Check(back[200] == 0xee, "bytes past actual_length untouched");
+
+  uint8_t state = 0xff;
+  Check(GetStatus(h, &state) == 6, "GETSTATUS returns 6 bytes");
+  Check(state == kStateIdle, "GETSTATUS state is dfuIDLE");
+
+  // The DfuSe layout string through GET_DESCRIPTOR(STRING), as dfu-util reads it.
+  libusb_config_descriptor* config = nullptr;
+  Check(libusb_get_active_config_descriptor(libusb_get_device(h), &config) == 0, "config descriptor");
+  if (config != nullptr) {
+    const uint8_t index = config->interface[0].altsetting[0].iInterface;
+    unsigned char text[128] = {};
+    r = libusb_get_string_descriptor_ascii(h, index, text, sizeof(text));
+    Check(r > 0 && std::string(reinterpret_cast<char*>(text)) == "@Internal Flash  /0x08000000/04*016Kg",
+          std::string("iInterface string is the layout, got '") + reinterpret_cast<char*>(text) + "'");
+    libusb_free_config_descriptor(config);
+  }
+
+  // A refused request is a STALL (LIBUSB_ERROR_PIPE); the device keeps working after it.
+  uint8_t dummy[4];
+  r = libusb_control_transfer(h, kInVendorDevice, 0x7f, 0, 0, dummy, sizeof(dummy), kTimeoutMs);
+  Check(r == LIBUSB_ERROR_PIPE, "unknown vendor request stalls, got " + std::to_string(r));
+  Check(GetStatus(h, &state) == 6, "GETSTATUS after a STALL");
+
+  // Cost per control transfer through the whole stack (libusb -> preload -> socket -> model).
+  const auto start = std::chrono::steady_clock::now();
+  int ok = 0;
+  for (int i = 0; i < timed; ++i) ok += GetStatus(h, nullptr) == 6;
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  Check(ok == timed, "every timed GETSTATUS succeeded");
+  if (timed > 0) {
+    const double us = std::chrono::duration<double, std::micro>(elapsed).count() / timed;
+    std::printf("per_transfer_us=%.1f transfers=%d\n", us, timed);
+  }
+
+  Check(libusb_release_interface(h, 0) == 0, "release interface 0");
+  libusb_close(h);
+  return failures == 0 ? 0 : 1;
+}
+
+int Replug(libusb_context* ctx) {
+  libusb_device_handle* h = OpenProbe(ctx);
+  Check(h != nullptr, "device found");
+  if (h == nullptr) return 1;
+  const uint8_t old_address = libusb_get_device_address(libusb_get_device(h));
+  const std::string old_serial = Serial(h);
+  Check(libusb_claim_interface(h, 0) == 0, "claim interface 0");
+  int r = libusb_control_transfer(h, kOutClassInterface, kDfuDetach, 1000, 0, nullptr, 0, kTimeoutMs);
+  Check(r == 0, "DETACH acknowledged before the device leaves, got " + std::to_string(r));
+  r = GetStatus(h, nullptr);
+  Check(r == LIBUSB_ERROR_NO_DEVICE, "old handle: GETSTATUS after leaving fails NO_DEVICE, got " +
+                                         std::to_string(r));
+  libusb_close(h);
+
+  h = WaitForProbe(ctx, old_address);
+  Check(h != nullptr, "device re-enumerated at a new address");
+  if (h == nullptr) return 1;
+  const uint8_t new_address = libusb_get_device_address(libusb_get_device(h));
+  const std::string new_serial = Serial(h);
+  std::printf("address %u -> %u, serial %s -> %s\n", old_address, new_address,
+              old_serial.c_str(), new_serial.c_str());
+  Check(new_serial != old_serial && !new_serial.empty(), "the new device enumerated afresh (serial)");
+  Check(CountProbes(ctx) == 1, "the old device left libusb's device list");
+  uint8_t state = 0xff;
+  Check(GetStatus(h, &state) == 6 && state == kStateIdle, "new device answers GETSTATUS: dfuIDLE");
+  libusb_close(h);
+  return failures == 0 ? 0 : 1;
+}
+
+int Manifest(libusb_context* ctx) {
+  libusb_device_handle* h = OpenProbe(ctx);
+  Check(h != nullptr, "device found");
+  if (h == nullptr) return 1;
+  Check(libusb_claim_interface(h, 0) == 0, "claim interface 0");
+  uint8_t block[16] = {1, 2, 3};
+  int r = libusb_control_transfer(h, kOutClassInterface, kDfuDnload, 2, 0, block, sizeof(block), kTimeoutMs);
+  Check(r == sizeof(block), "DNLOAD block 2");
+  r = libusb_control_transfer(h, kOutClassInterface, kDfuDnload, 0, 0, nullptr, 0, kTimeoutMs);
+  Check(r == 0, "zero-length DNLOAD");
+  uint8_t state = 0xff;
+  r = GetStatus(h, &state);
+  Check(r == 6 && state == kStateManifest, "the leave GETSTATUS is answered (dfuMANIFEST), got " +
+                                               std::to_string(r) + " state " + std::to_string(state));
+  r = GetStatus(h, nullptr);
+  Check(r == LIBUSB_ERROR_NO_DEVICE, "then the device is gone, got " + std::to_string(r));
+  libusb_close(h);
+  return failures == 0 ? 0 : 1;
+}
+
+int Reset(libusb_context* ctx) {
+  libusb_device_handle* h = OpenProbe(ctx);
+  Check(h != nullptr, "device found");
+  if (h == nullptr) return 1;
+  const uint8_t old_address = libusb_get_device_address(libusb_get_device(h));
+  const int r = libusb_reset_device(h);
+  Check(r == LIBUSB_ERROR_NOT_FOUND, "reset of a re-enumerating device reports NOT_FOUND, got " +
+                                         std::to_string(r));
+  libusb_close(h);
+  h = WaitForProbe(ctx, old_address);
+  Check(h != nullptr, "device back at a new address after reset");
+  if (h != nullptr) {
+    Check(GetStatus(h, nullptr) == 6, "GETSTATUS on the new device");
+    libusb_close(h);
+  }
+  return failures == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fputs("usage: onedfu-usb-test-client roundtrip [N] | replug | manifest | reset\n", stderr);
+    return 2;
+  }
+  libusb_context* ctx = nullptr;
+  if (libusb_init(&ctx) != 0) {
+    std::fputs("libusb_init failed\n", stderr);
+    return 1;
+  }
+  const std::string mode = argv[1];
+  int status = 2;
+  if (mode == "roundtrip") {
+    status = RoundTrip(ctx, argc > 2 ? std::atoi(argv[2]) : 0);
+  } else if (mode == "replug") {
+    status = Replug(ctx);
+  } else if (mode == "manifest") {
+    status = Manifest(ctx);
+  } else if (mode == "reset") {
+    status = Reset(ctx);
+  } else {
+    std::fprintf(stderr, "unknown mode %s\n", mode.c_str());
+  }
+  libusb_exit(ctx);
+  return status;
+}

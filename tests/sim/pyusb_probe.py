@@ -1,0 +1,89 @@
+#!/usr/bin/python3
+"""pyusb (Debian python3-usb, run with /usr/bin/python3) against the virtual USB probe device.
+
+Run as: onedfu-usb-probe -- /usr/bin/python3 tests/sim/pyusb_probe.py
+Expected values restate ProbeDfuDevice's documented behaviour (bootloader/sim/probe_device.h).
+Exit status 0 when every check passed.
+"""
+import errno
+import sys
+import time
+
+import usb.core
+import usb.util
+
+LAYOUT = "@Internal Flash  /0x08000000/04*016Kg"
+TRANSFER_SIZE = 2048
+UPLOAD_SIZE = 4 * 16 * 1024
+failures = []
+
+
+def check(ok, what):
+    if not ok:
+        failures.append(what)
+        print("CHECK FAILED:", what, file=sys.stderr)
+
+
+def pattern(offset):
+    # probe_device.h: low byte of offset * 31 XOR offset >> 8
+    return ((offset * 31) ^ (offset >> 8)) & 0xFF
+
+
+def find(not_address=None, timeout_s=2.0):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for dev in usb.core.find(find_all=True, idVendor=0x0483, idProduct=0xDF11):
+            if dev.address != not_address:
+                return dev
+        time.sleep(0.01)
+    return None
+
+
+dev = find()
+check(dev is not None, "pyusb finds 0483:df11")
+if dev is None:
+    sys.exit(1)
+
+intf = dev.get_active_configuration()[(0, 0)]
+check((intf.bInterfaceClass, intf.bInterfaceSubClass, intf.bInterfaceProtocol) == (0xFE, 1, 2),
+      "interface is DFU mode (FE/01/02)")
+name = usb.util.get_string(dev, intf.iInterface)
+check(name == LAYOUT, "iInterface string is the DfuSe layout, got %r" % name)
+serial = usb.util.get_string(dev, dev.iSerialNumber)
+check(serial == "PROBE-1", "serial of the first plug-in, got %r" % serial)
+
+# DFU GETSTATUS: bStatus OK, bwPollTimeout 0, bState dfuIDLE (2), iString 0.
+status = bytes(dev.ctrl_transfer(0xA1, 3, 0, 0, 6))
+check(status == bytes([0, 0, 0, 0, 2, 0]), "GETSTATUS, got %s" % status.hex())
+
+# DfuSe UPLOAD block 0: the command list. Block 3: bytes 2048..4095 of the pattern stream.
+commands = bytes(dev.ctrl_transfer(0xA1, 2, 0, 0, 16))
+check(commands == bytes([0x00, 0x21, 0x41, 0x92]), "UPLOAD block 0 command list, got %s" % commands.hex())
+block3 = bytes(dev.ctrl_transfer(0xA1, 2, 3, 0, TRANSFER_SIZE))
+expected = bytes(pattern(o) for o in range(TRANSFER_SIZE, 2 * TRANSFER_SIZE))
+check(block3 == expected, "UPLOAD block 3 returns the pattern at offset 2048")
+last = 2 + UPLOAD_SIZE // TRANSFER_SIZE
+tail = bytes(dev.ctrl_transfer(0xA1, 2, last, 0, TRANSFER_SIZE))
+check(len(tail) == 0, "UPLOAD past the end is a zero-length short block, got %d bytes" % len(tail))
+
+# A refused request is a STALL: pyusb raises USBError with errno EPIPE.
+try:
+    dev.ctrl_transfer(0xC0, 0x7F, 0, 0, 4)
+    check(False, "unknown vendor request must stall")
+except usb.core.USBError as e:
+    check(e.errno == errno.EPIPE, "STALL is EPIPE, got %r" % (e,))
+
+# Re-plug: DETACH is acknowledged, then the device comes back at a new address.
+old_address = dev.address
+dev.ctrl_transfer(0x21, 0, 1000, 0, None)
+usb.util.dispose_resources(dev)
+new = find(not_address=old_address)
+check(new is not None, "device re-enumerated after DETACH")
+if new is not None:
+    check(new.address != old_address, "new address (%d -> %d)" % (old_address, new.address))
+    serial = usb.util.get_string(new, new.iSerialNumber)
+    check(serial == "PROBE-2", "serial of the second plug-in, got %r" % serial)
+    usb.util.dispose_resources(new)
+
+print("pyusb probe: %d failure(s)" % len(failures))
+sys.exit(1 if failures else 0)

@@ -1,0 +1,151 @@
+// UmockdevUsb with ProbeDfuDevice, driven by real host programs run as children: the libusb
+// test client (tests/sim/libusb_client.cpp) and dfu-util when installed. Each child checks the
+// host side and exits non-zero on a failed check; these tests check the device side (what the
+// model saw, the transport's counters). Must run under umockdev-wrapper (see CMakeLists.txt).
+#include <doctest/doctest.h>
+#include <sys/stat.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "probe_device.h"
+#include "umockdev_usb.h"
+
+namespace onedfu::sim {
+namespace {
+
+const std::string kClient = ONEDFU_USB_TEST_CLIENT;
+
+bool Exists(const std::string& path) {
+  struct stat st {};
+  return stat(path.c_str(), &st) == 0;
+}
+
+// A model whose descriptors are too short to hold a device + configuration descriptor.
+class BrokenDescriptorModel final : public UsbDeviceModel {
+ public:
+  std::vector<uint8_t> DeviceAndConfigDescriptors() override { return {0x12, 0x01, 0x00}; }
+  ControlResult HandleControl(const SetupPacket&, std::span<const uint8_t>,
+                              std::span<uint8_t>) override {
+    return ControlResult::Stall();
+  }
+};
+
+// A model that never enumerates (a board whose firmware has no USB).
+class AbsentModel final : public UsbDeviceModel {
+ public:
+  std::vector<uint8_t> DeviceAndConfigDescriptors() override { return {}; }
+  ControlResult HandleControl(const SetupPacket&, std::span<const uint8_t>,
+                              std::span<uint8_t>) override {
+    return ControlResult::Stall();
+  }
+};
+
+TEST_CASE("libusb control transfers round-trip through the virtual device") {
+  ProbeDfuDevice model;
+  UmockdevUsb usb(model);
+  constexpr int kTimed = 200;
+  REQUIRE(usb.RunCommand({kClient, "roundtrip", std::to_string(kTimed)}) == 0);
+
+  // The client's requests, one by one: echo OUT, echo IN, GETSTATUS, string 0 (language IDs),
+  // the iInterface string, a stalled vendor request, GETSTATUS, then kTimed GETSTATUS.
+  const UmockdevUsbStats& stats = usb.Stats();
+  CHECK(stats.control_transfers == 7 + kTimed);
+  CHECK(stats.stalls == 1);
+  CHECK(stats.bytes_out == 200);
+  const uint64_t layout_string = 2 + 2 * std::strlen(ProbeDfuDevice::kLayout);  // UTF-16LE
+  CHECK(stats.bytes_in == 200 + 6 + 4 + layout_string + 6 + 6 * kTimed);
+  CHECK(stats.opens == 1);
+  CHECK(stats.plugs == 1);
+  CHECK(model.set_interface_calls() == 1);
+  CHECK(usb.DeviceNode() == "/dev/bus/usb/001/002");
+}
+
+TEST_CASE("a device that leaves is re-plugged as a new device the next open sees") {
+  ProbeDfuDevice model;
+  UmockdevUsb usb(model);
+  REQUIRE(usb.RunCommand({kClient, "replug"}) == 0);
+  CHECK(model.plugs() == 2);
+  CHECK(usb.Stats().plugs == 2);
+  CHECK(usb.Stats().opens == 2);
+  CHECK(usb.DeviceNode() == "/dev/bus/usb/001/003");
+  const std::string dev_dir = usb.TestbedRoot() + "/dev/bus/usb/001/";
+  CHECK_FALSE(Exists(dev_dir + "002"));
+  CHECK(Exists(dev_dir + "003"));
+}
+
+TEST_CASE("the request that makes the device leave still gets its reply") {
+  ProbeDfuDevice model;
+  UmockdevUsb usb(model);
+  REQUIRE(usb.RunCommand({kClient, "manifest"}) == 0);
+  CHECK(model.dnload_bytes() == 16);
+  CHECK(model.plugs() == 2);
+}
+
+TEST_CASE("a port reset that re-enumerates reports the device gone, then it is back") {
+  ProbeDfuDevice model;
+  UmockdevUsb usb(model);
+  REQUIRE(usb.RunCommand({kClient, "reset"}) == 0);
+  CHECK(model.resets() == 1);
+  CHECK(model.plugs() == 2);
+}
+
+TEST_CASE("device state persists across commands") {
+  ProbeDfuDevice model;
+  UmockdevUsb usb(model);
+  REQUIRE(usb.RunCommand({kClient, "replug"}) == 0);
+  REQUIRE(usb.RunCommand({kClient, "roundtrip"}) == 0);
+  CHECK(model.plugs() == 2);
+  CHECK(usb.DeviceNode() == "/dev/bus/usb/001/003");
+}
+
+TEST_CASE("RunCommand returns the child's exit status") {
+  ProbeDfuDevice model;
+  UmockdevUsb usb(model);
+  CHECK(usb.RunCommand({"sh", "-c", "exit 7"}) == 7);
+  CHECK(usb.RunCommand({"sh", "-c", "kill -TERM $$"}) == 128 + 15);
+  CHECK(usb.RunCommand({"sh", "-c", "test -n \"$UMOCKDEV_DIR\" && "
+                                    "case \"$LD_PRELOAD\" in *libumockdev-preload*) exit 0;; esac; "
+                                    "exit 1"}) == 0);
+  CHECK(usb.RunCommand({"/nonexistent/onedfu-no-such-command"}) == -1);
+  CHECK(usb.LastError().find("cannot run /nonexistent/onedfu-no-such-command") == 0);
+  CHECK(usb.RunCommand({}) == -1);
+}
+
+TEST_CASE("malformed descriptors are refused with a reason") {
+  BrokenDescriptorModel model;
+  UmockdevUsb usb(model);
+  CHECK(usb.RunCommand({"true"}) == -1);
+  CHECK(usb.LastError().find("descriptors are 3 bytes") != std::string::npos);
+  CHECK(usb.DeviceNode().empty());
+}
+
+TEST_CASE("a model without descriptors stays unplugged") {
+  AbsentModel model;
+  UmockdevUsb usb(model);
+  CHECK(usb.RunCommand({"true"}) == 0);
+  CHECK(usb.DeviceNode().empty());
+  CHECK(usb.Stats().plugs == 0);
+  CHECK(Exists(usb.TestbedRoot() + "/dev/bus/usb/001/001"));  // the root hub is there
+  CHECK_FALSE(Exists(usb.TestbedRoot() + "/dev/bus/usb/001/002"));
+}
+
+TEST_CASE("dfu-util -l lists the probe device (when dfu-util is installed)") {
+  const std::string dfu_util = ONEDFU_DFU_UTIL;
+  if (dfu_util.empty() || dfu_util.find("NOTFOUND") != std::string::npos) return;
+  ProbeDfuDevice model;
+  UmockdevUsb usb(model);
+  const std::string script = dfu_util +
+                             " -l | grep -F 'Found DFU: [0483:df11] ver=2200, devnum=2, cfg=1, "
+                             "intf=0, path=\"1-1\", alt=0, name=\"@Internal Flash  "
+                             "/0x08000000/04*016Kg\", serial=\"PROBE-1\"'";
+  CHECK(usb.RunCommand({"sh", "-c", script}) == 0);
+  // The name and serial are string descriptors, read through control transfers (at least the
+  // language IDs and the iInterface string).
+  CHECK(usb.Stats().control_transfers >= 2);
+  CHECK(usb.Stats().stalls == 0);
+}
+
+}  // namespace
+}  // namespace onedfu::sim
