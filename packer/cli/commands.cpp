@@ -1,0 +1,248 @@
+#include "commands.h"
+
+#include <boost/program_options.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <optional>
+
+#include "packer/board_json.h"
+#include "packer/board_lookup.h"
+#include "packer/file_io.h"
+#include "packer/inspect.h"
+#include "packer/map_svg.h"
+#include "packer/pack.h"
+#include "packer/romfs_build.h"
+#include "runtime/mpy.h"
+
+namespace onedfu::cli {
+
+namespace po = boost::program_options;
+namespace fs = std::filesystem;
+using packer::Bytes;
+
+namespace {
+
+constexpr int kOk = 0;
+constexpr int kFailed = 1;
+constexpr int kUsage = 2;
+
+// Parses `args` against `options` (+ positionals); prints help or a usage
+// error. Returns nullopt with *exit_code set when the command must stop.
+std::optional<po::variables_map> ParseArgs(const char* usage, const Args& args, po::options_description& options,
+                                           const po::positional_options_description& positional, int* exit_code) {
+  options.add_options()("help,h", "show this help");
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(options).positional(positional).run(), vm);
+    if (vm.count("help")) {
+      std::cout << "usage: " << usage << "\n\n" << options << "\n";
+      *exit_code = kOk;
+      return std::nullopt;
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::cerr << "onedfu: " << e.what() << "\nusage: " << usage << "\n";
+    *exit_code = kUsage;
+    return std::nullopt;
+  }
+  return vm;
+}
+
+int Report(const packer::Error& error) {
+  std::cerr << "onedfu: " << error.message << "\n";
+  return kFailed;
+}
+
+std::optional<fs::path> OptionalPath(const po::variables_map& vm, const char* name) {
+  if (!vm.count(name)) return std::nullopt;
+  return fs::path(vm[name].as<std::string>());
+}
+
+// The record's board id, for finding the board file when --board is not given.
+std::string BoardIdOf(const Bytes& bytes, const std::string& name) {
+  auto inspection = packer::Inspect(bytes, name, nullptr);
+  if (!inspection.ok() || !inspection->record) return {};
+  return inspection->record->board_id;
+}
+
+}  // namespace
+
+int Pack(const Args& args) {
+  po::options_description options("pack options");
+  options.add_options()
+      ("package", po::value<std::string>(), "package JSON (manifests/examples/*.json)")
+      ("board", po::value<std::string>(), "board JSON (default: the first of manifests/boards)")
+      ("firmware", po::value<std::vector<std::string>>()->composing(), "[ADDR:]FILE: bin (ADDR required), Intel HEX, ELF or .dfu; repeatable")
+      ("romfs", po::value<std::string>(), "directory whose tree becomes the ROMFS image")
+      ("version", po::value<std::string>(), "package version recorded in the boot record")
+      ("mpy-cross", po::value<std::string>(), "mpy-cross executable, to compile .py modules")
+      ("romfs-align", po::value<uint32_t>(), "ROMFS file data alignment in bytes (default 8)")
+      ("output,o", po::value<std::string>()->required(), "output .dfu");
+  po::positional_options_description positional;
+  positional.add("package", 1);
+  int code = kOk;
+  auto vm = ParseArgs("onedfu pack [PACKAGE.json] [--board BOARD.json] [--firmware [ADDR:]FILE]... [--romfs DIR] [--version V] -o OUT.dfu",
+                      args, options, positional, &code);
+  if (!vm) return code;
+
+  packer::PackRequest request;
+  request.package = OptionalPath(*vm, "package");
+  request.board = OptionalPath(*vm, "board");
+  if (vm->count("firmware")) request.firmware_flags = (*vm)["firmware"].as<std::vector<std::string>>();
+  request.romfs_dir = OptionalPath(*vm, "romfs");
+  if (vm->count("version")) request.version = (*vm)["version"].as<std::string>();
+  if (vm->count("mpy-cross")) request.mpy_cross = (*vm)["mpy-cross"].as<std::string>();
+  if (vm->count("romfs-align")) request.romfs_align = (*vm)["romfs-align"].as<uint32_t>();
+  const fs::path output = (*vm)["output"].as<std::string>();
+
+  auto packed = packer::PackToFile(request, output);
+  if (!packed.ok()) return Report(packed.error());
+  uint64_t total = 0;
+  for (const auto& e : packed->elements) total += e.data.size();
+  std::printf("%s: %zu element(s), %llu bytes of payload, board %s\n", output.c_str(), packed->elements.size(),
+              static_cast<unsigned long long>(total), packed->board.id);
+  return kOk;
+}
+
+int Inspect(const Args& args) {
+  po::options_description options("inspect options");
+  options.add_options()
+      ("file", po::value<std::string>()->required(), "the .dfu to inspect")
+      ("board", po::value<std::string>(), "board JSON for region names (default: the board the record names)")
+      ("json", "print JSON instead of text");
+  po::positional_options_description positional;
+  positional.add("file", 1);
+  int code = kOk;
+  auto vm = ParseArgs("onedfu inspect FILE.dfu [--board BOARD.json] [--json]", args, options, positional, &code);
+  if (!vm) return code;
+  const std::string file = (*vm)["file"].as<std::string>();
+  auto bytes = packer::ReadFile(file);
+  if (!bytes.ok()) return Report(bytes.error());
+  auto board = packer::ResolveBoard(OptionalPath(*vm, "board"), BoardIdOf(*bytes, file));
+  if (!board.ok()) return Report(board.error());
+  auto inspection = packer::Inspect(*bytes, file, &board.value());
+  if (!inspection.ok()) return Report(inspection.error());
+  std::cout << (vm->count("json") ? packer::InspectionJson(*inspection) : packer::InspectionText(*inspection));
+  return kOk;
+}
+
+int Verify(const Args& args) {
+  po::options_description options("verify options");
+  options.add_options()
+      ("file", po::value<std::string>()->required(), "the .dfu to verify")
+      ("board", po::value<std::string>(), "board JSON (default: the board the record names)");
+  po::positional_options_description positional;
+  positional.add("file", 1);
+  int code = kOk;
+  auto vm = ParseArgs("onedfu verify FILE.dfu [--board BOARD.json]", args, options, positional, &code);
+  if (!vm) return code;
+  const std::string file = (*vm)["file"].as<std::string>();
+  auto bytes = packer::ReadFile(file);
+  if (!bytes.ok()) return Report(bytes.error());
+  auto board = packer::ResolveBoard(OptionalPath(*vm, "board"), BoardIdOf(*bytes, file));
+  if (!board.ok()) return Report(board.error());
+  const packer::Verification v = packer::Verify(*bytes, file, *board);
+  for (const std::string& line : v.passed) std::cout << "ok    " << line << "\n";
+  for (const std::string& line : v.failed) std::cout << "FAIL  " << line << "\n";
+  std::cout << file << ": " << (v.ok() ? "verified" : "NOT valid") << "\n";
+  return v.ok() ? kOk : kFailed;
+}
+
+int Romfs(const Args& args) {
+  if (args.empty() || (args[0] != "build" && args[0] != "ls")) {
+    if (!args.empty() && (args[0] == "--help" || args[0] == "-h")) {
+      std::cout << "usage: onedfu romfs build DIR -o IMG [--board BOARD.json] [--align N] [--mpy-cross P]\n"
+                   "       onedfu romfs ls IMG\n";
+      return kOk;
+    }
+    std::cerr << "usage: onedfu romfs build DIR -o IMG | onedfu romfs ls IMG\n";
+    return kUsage;
+  }
+  const Args rest(args.begin() + 1, args.end());
+  int code = kOk;
+  if (args[0] == "ls") {
+    po::options_description options("romfs ls options");
+    options.add_options()("image", po::value<std::string>()->required(), "ROMFS image file");
+    po::positional_options_description positional;
+    positional.add("image", 1);
+    auto vm = ParseArgs("onedfu romfs ls IMG", rest, options, positional, &code);
+    if (!vm) return code;
+    const std::string image = (*vm)["image"].as<std::string>();
+    auto bytes = packer::ReadFile(image);
+    if (!bytes.ok()) return Report(bytes.error());
+    auto listing = packer::ListRomfs(*bytes, image);
+    if (!listing.ok()) return Report(listing.error());
+    for (const auto& f : *listing) {
+      if (f.is_dir) {
+        std::printf("%s/\n", f.path.c_str());
+      } else {
+        std::printf("%-40s %10llu  +%llu\n", f.path.c_str(), static_cast<unsigned long long>(f.size),
+                    static_cast<unsigned long long>(f.offset));
+      }
+    }
+    return kOk;
+  }
+  po::options_description options("romfs build options");
+  options.add_options()
+      ("dir", po::value<std::string>()->required(), "directory tree to pack")
+      ("output,o", po::value<std::string>()->required(), "image file to write")
+      ("board", po::value<std::string>(), "board JSON, for the native .mpy arch (default board otherwise)")
+      ("align", po::value<uint32_t>()->default_value(8), "file data alignment, bytes")
+      ("mpy-cross", po::value<std::string>(), "mpy-cross executable, to compile .py files");
+  po::positional_options_description positional;
+  positional.add("dir", 1);
+  auto vm = ParseArgs("onedfu romfs build DIR -o IMG [--board BOARD.json] [--align N]", rest, options, positional, &code);
+  if (!vm) return code;
+  auto board = packer::LoadBoardFile(vm->count("board") ? fs::path((*vm)["board"].as<std::string>())
+                                                        : packer::DefaultBoardPath());
+  if (!board.ok()) return Report(board.error());
+  packer::RomfsBuildOptions build;
+  build.data_align = (*vm)["align"].as<uint32_t>();
+  if (vm->count("mpy-cross")) build.mpy_cross = (*vm)["mpy-cross"].as<std::string>();
+  if (auto arch = runtime::ParseMpyArch(board->arch); arch.ok()) build.board_arch = arch.value();
+  auto sources = packer::CollectRomfsDir((*vm)["dir"].as<std::string>(), build);
+  if (!sources.ok()) return Report(sources.error());
+  auto image = packer::BuildRomfs(std::move(sources).value(), build);
+  if (!image.ok()) return Report(image.error());
+  const fs::path output = (*vm)["output"].as<std::string>();
+  auto written = packer::WriteFileAtomic(output, *image);
+  if (!written.ok()) return Report(written.error());
+  std::printf("%s: %zu bytes\n", output.c_str(), image->size());
+  return kOk;
+}
+
+int Map(const Args& args) {
+  po::options_description options("map options");
+  options.add_options()
+      ("file", po::value<std::string>()->required(), "the .dfu to draw")
+      ("board", po::value<std::string>(), "board JSON (default: the board the record names)")
+      ("output,o", po::value<std::string>()->required(), "SVG file to write");
+  po::positional_options_description positional;
+  positional.add("file", 1);
+  int code = kOk;
+  auto vm = ParseArgs("onedfu map FILE.dfu -o map.svg [--board BOARD.json]", args, options, positional, &code);
+  if (!vm) return code;
+  const std::string file = (*vm)["file"].as<std::string>();
+  auto bytes = packer::ReadFile(file);
+  if (!bytes.ok()) return Report(bytes.error());
+  auto board = packer::ResolveBoard(OptionalPath(*vm, "board"), BoardIdOf(*bytes, file));
+  if (!board.ok()) return Report(board.error());
+  auto inspection = packer::Inspect(*bytes, file, &board.value());
+  if (!inspection.ok()) return Report(inspection.error());
+  std::vector<packer::MapElement> elements;
+  for (const auto& t : inspection->targets) {
+    for (const auto& e : t.elements) {
+      std::string label = e.region.empty() ? std::string("element") : e.region;
+      if (inspection->record_address && e.address == *inspection->record_address) label = "boot record + manifest";
+      elements.push_back({e.address, e.size, label});
+    }
+  }
+  const std::string svg = packer::RenderMapSvg(*board, elements, fs::path(file).filename().string() + " on " + board->id);
+  auto written = packer::WriteFileAtomic((*vm)["output"].as<std::string>(),
+                                         {reinterpret_cast<const uint8_t*>(svg.data()), svg.size()});
+  if (!written.ok()) return Report(written.error());
+  return kOk;
+}
+
+}  // namespace onedfu::cli
