@@ -1,0 +1,81 @@
+// The boot decision (DESIGN.md 7, rule 3; STYLE 6): the core decides, the
+// port acts. Decide() reads the boot record at the start of the board's
+// record region and returns whether to start the application, and if not,
+// why the board stays in DFU mode, with a message for the status string /
+// LED hook. It never jumps and never writes flash.
+//
+// Checks, in order (the first failure decides):
+//   forced DFU entry (button, application request)           kForced
+//   the board has a record region and a firmware region        kNoRecordRegion
+//   record bytes readable                                      kFlashError
+//   record present (not all 0xff)                              kNoRecord
+//   record revoked (an update started and did not finish)      kRevoked
+//   record intact: magic, version, CRC, fields                 kDamagedRecord
+//   record made for this board (board_id == Board::id)         kWrongBoard
+//   every segment inside one memory                            kDamagedRecord
+//   a segment holds the application entry (first firmware
+//   region start: its vector table)                           kNoApplication
+//   every segment's SHA-256 matches                            kHashMismatch (segment index)
+//   the ROMFS image's SHA-256 matches (when not also a segment) kRomfsMismatch
+//   the JSON manifest's SHA-256 matches                        kManifestMismatch
+//   -> kStartApplication, entry = the vector table address.
+//
+// Verification cost at boot, and how it is bounded:
+//   Every boot hashes every byte the record lists (segments, ROMFS image,
+//   manifest) once; nothing else is read. The total is bounded by the sum of
+//   the board's firmware, romfs and record region sizes (segments outside one
+//   memory are refused), and the work is linear: one SHA-256 pass, reading
+//   memory-mapped flash in place (zero copy) or other flash in 256-byte
+//   chunks through a stack buffer. Stack: ~2.5 KiB (a 2 KiB record copy is
+//   made only when the record memory is not mapped); no heap.
+//   Estimate on a Cortex-M7 at 216 MHz (STM32F7, portable C SHA-256 at -Os,
+//   about 50-60 cycles/byte including flash wait states with the ART
+//   accelerator): ~4 MB/s. PYBD-SF6 default package (see README/report):
+//   bytes_hashed reported in BootDecision; worst case for this board (TEXT0
+//   1.7 MiB + TEXT1 1 MiB + ROMFS 1 MiB) ~3.8 MiB -> ~1 s; a typical 600 KiB
+//   firmware + 64 KiB ROMFS -> ~0.17 s. A hardware hash unit (STM32 HASH)
+//   or the SHA extensions cut this by an order of magnitude.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "runtime/board.h"
+#include "runtime/diag.h"
+#include "runtime/flash_memory.h"
+
+namespace onedfu::bootloader {
+
+enum class BootReason : uint8_t {
+  kStartApplication,
+  kForced,
+  kNoRecordRegion,
+  kFlashError,
+  kNoRecord,
+  kRevoked,
+  kDamagedRecord,
+  kWrongBoard,
+  kNoApplication,
+  kHashMismatch,
+  kRomfsMismatch,
+  kManifestMismatch,
+};
+
+// Short lower-case name, e.g. "hash mismatch".
+const char* BootReasonName(BootReason reason);
+
+struct BootDecision {
+  bool start_application = false;
+  BootReason reason = BootReason::kNoRecord;
+  uint8_t segment = 0;       // kHashMismatch / kDamagedRecord: the segment index
+  uint32_t entry = 0;        // kStartApplication: vector table address to jump to
+  uint64_t bytes_hashed = 0; // how much flash this decision hashed
+  runtime::Diag message;     // e.g. "segment 1 at 0x90000000 (1048576 bytes): SHA-256 mismatch"
+};
+
+// `memories[i]` serves board.memories[i]; a null entry reads as a flash error
+// when something must be read from it.
+BootDecision Decide(const runtime::Board& board, std::span<runtime::FlashMemory* const> memories,
+                    bool forced_dfu);
+
+}  // namespace onedfu::bootloader

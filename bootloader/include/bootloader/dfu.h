@@ -1,0 +1,78 @@
+// USB DFU 1.1 and ST DfuSe (UM0424) protocol constants, declared once.
+// Values are the numbers on the wire (DFU 1.1 spec tables 3.2, 6.1, A.1;
+// DESIGN.md 6).
+#pragma once
+
+#include <cstdint>
+
+namespace onedfu::bootloader {
+
+// DFU class requests (bRequest, with bmRequestType 0x21 OUT / 0xa1 IN).
+enum class DfuRequest : uint8_t {
+  kDetach = 0,
+  kDnload = 1,
+  kUpload = 2,
+  kGetStatus = 3,
+  kClrStatus = 4,
+  kGetState = 5,
+  kAbort = 6,
+};
+
+// bState.
+enum class DfuState : uint8_t {
+  kAppIdle = 0,
+  kAppDetach = 1,
+  kDfuIdle = 2,
+  kDnloadSync = 3,
+  kDnbusy = 4,
+  kDnloadIdle = 5,
+  kManifestSync = 6,
+  kManifest = 7,
+  kManifestWaitReset = 8,
+  kUploadIdle = 9,
+  kError = 10,
+};
+
+// bStatus.
+enum class DfuStatus : uint8_t {
+  kOk = 0x00,
+  kErrTarget = 0x01,      // file is not targeted for this device / target not usable
+  kErrFile = 0x02,        // file fails a vendor-specific check
+  kErrWrite = 0x03,       // device cannot write memory
+  kErrErase = 0x04,       // memory erase failed
+  kErrCheckErased = 0x05, // memory erase check failed
+  kErrProg = 0x06,        // program memory function failed
+  kErrVerify = 0x07,      // programmed memory failed verification
+  kErrAddress = 0x08,     // address outside the valid range / protected
+  kErrNotDone = 0x09,     // DNLOAD of length 0 before all data arrived
+  kErrFirmware = 0x0a,    // firmware corrupt: cannot return to run-time
+  kErrVendor = 0x0b,
+  kErrUsbReset = 0x0c,
+  kErrPowerOnReset = 0x0d,
+  kErrUnknown = 0x0e,
+  kErrStalledPacket = 0x0f,  // device stalled an unexpected request
+};
+
+// DfuSe commands: the first byte of a DNLOAD with wBlockNum 0.
+inline constexpr uint8_t kDfuseGetCommands = 0x00;   // only listed by UPLOAD block 0
+inline constexpr uint8_t kDfuseSetAddress = 0x21;    // + u32 LE address
+inline constexpr uint8_t kDfuseErase = 0x41;         // + u32 LE address: page erase; alone: mass erase
+inline constexpr uint8_t kDfuseReadUnprotect = 0x92; // accepted, no effect
+
+// Fixed transfer size (wTransferSize of the functional descriptor), bytes.
+// DfuSe data block n >= 2 is at address_pointer + (n - 2) * kTransferSize.
+inline constexpr uint16_t kTransferSize = 2048;
+
+// bmAttributes of the functional descriptor: bitCanDnload | bitCanUpload |
+// bitWillDetach; NOT manifestation tolerant (after leave the device resets).
+inline constexpr uint8_t kDfuAttributes = 0x0b;
+inline constexpr uint16_t kDfuVersion = 0x011a;  // bcdDFUVersion: DfuSe
+
+// GETSTATUS payload size, bytes.
+inline constexpr uint16_t kStatusLength = 6;
+
+// Short names for logs and tests, e.g. "dfuDNBUSY", "errADDRESS".
+const char* DfuStateName(DfuState state);
+const char* DfuStatusName(DfuStatus status);
+
+}  // namespace onedfu::bootloader

@@ -1,0 +1,103 @@
+// GuardedFlash: every flash change the DFU protocol asks for goes through
+// here, and here the update policy is enforced whatever the host sends
+// (DESIGN.md 7):
+//   - the bootloader region is never erased or written (errADDRESS);
+//   - addresses outside every memory are refused (errADDRESS);
+//   - mass erase skips the bootloader and filesystem regions;
+//   - never brick: before the first erase or write that touches anything the
+//     current boot record covers (its segments, its ROMFS image, its own
+//     kRecordSize bytes), the record's revoke block is programmed (no erase),
+//     so a half-finished update never boots. The record is re-read after any
+//     change in the record's bytes, so a new record written in the same
+//     session is protected the same way.
+//   - data is written in write units; units that are all erased value are
+//     skipped (keeps ECC flash words programmable, e.g. the revoke block),
+//     and every write is read back and compared (errVERIFY).
+//
+// Each operation returns a DFU bStatus (kOk on success); on error message()
+// says what went wrong, e.g. "address 0x08000000 is in the protected
+// bootloader region". Flash access only through the FlashMemory objects
+// passed in (index i serves board.memories[i]). Not owning; no heap.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "bootloader/dfu.h"
+#include "runtime/board.h"
+#include "runtime/boot_record.h"
+#include "runtime/byte_reader.h"
+#include "runtime/diag.h"
+#include "runtime/flash_memory.h"
+#include "runtime/status.h"
+
+namespace onedfu::bootloader {
+
+// Largest write unit (geometry().write_align) GuardedFlash supports, bytes.
+inline constexpr uint32_t kMaxWriteAlign = 64;
+
+class GuardedFlash {
+ public:
+  GuardedFlash(const runtime::Board& board, std::span<runtime::FlashMemory* const> memories);
+
+  // kOk when every board memory has a FlashMemory with the same base and
+  // size and a supported write unit; kInvalidArgument otherwise (diag says
+  // which memory).
+  runtime::Status Check(runtime::Diag* diag) const;
+
+  // DfuSe set-address check: errADDRESS when `address` is in no memory.
+  DfuStatus CheckAddress(uint32_t address);
+  // Erases the sector containing `address` (any address inside it).
+  DfuStatus ErasePageContaining(uint32_t address);
+  // Erases every sector of every memory except those of bootloader and
+  // filesystem regions; contiguous runs in one Erase call (so a QSPI driver
+  // can use block erase).
+  DfuStatus MassErase();
+  // Programs `data` (<= any size) at `address`: one memory, outside the
+  // bootloader region, address on the write unit; a short tail is padded
+  // with the erased value. Verified by read-back.
+  DfuStatus Write(uint32_t address, runtime::ByteSpan data);
+  // Reads min(out.size(), bytes left in the memory) bytes at `address`;
+  // *length receives the count (0 only when out is empty).
+  DfuStatus Read(uint32_t address, runtime::MutableByteSpan out, size_t* length);
+
+  // Typical durations from the board timing model, microseconds.
+  uint64_t EraseEstimateUs(uint32_t address) const;
+  uint64_t MassEraseEstimateUs() const;
+  uint64_t WriteEstimateUs(uint32_t address, size_t length) const;
+
+  // What the last failing operation said (empty after success of the first op).
+  const char* message() const { return message_.c_str(); }
+  // Times a boot record was revoked by this object.
+  uint32_t revocations() const { return revocations_; }
+
+ private:
+  // Index of the memory holding `address`, or -1.
+  int MemoryIndex(uint32_t address) const;
+  bool TouchesRole(runtime::RegionRole role, uint64_t start, uint64_t size) const;
+  // Revokes the current record first when [start, start + size) touches
+  // what it covers. kOk when nothing needed doing.
+  DfuStatus RevokeIfCovered(uint64_t start, uint64_t size);
+  // Marks the cached record stale when [start, start + size) touches it.
+  void NoteChange(uint64_t start, uint64_t size);
+  void LoadRecord();
+  DfuStatus EraseRange(int memory, uint32_t start, uint32_t size);
+  uint64_t EraseRunUs(const runtime::Memory& memory, uint64_t start, uint64_t size) const;
+
+  const runtime::Board& board_;
+  std::span<runtime::FlashMemory* const> memories_;
+  runtime::Diag message_;
+  uint32_t revocations_ = 0;
+
+  // Cached view of the boot record at the start of the record region.
+  bool have_record_region_ = false;
+  uint32_t record_address_ = 0;
+  int record_memory_ = -1;
+  bool record_loaded_ = false;
+  bool record_live_ = false;  // intact and not revoked: must be revoked before changes
+  runtime::BootRecord record_{};
+  uint8_t record_buffer_[runtime::kRecordSize] = {};
+};
+
+}  // namespace onedfu::bootloader

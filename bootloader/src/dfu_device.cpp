@@ -1,0 +1,439 @@
+#include "bootloader/dfu_device.h"
+
+#include <cstring>
+
+namespace onedfu::bootloader {
+
+using runtime::Board;
+using runtime::ByteSpan;
+using runtime::Diag;
+using runtime::FlashMemory;
+using runtime::LoadLe32;
+using runtime::MutableByteSpan;
+using runtime::Status;
+using runtime::StatusCode;
+
+namespace {
+
+constexpr uint8_t kCommandList[] = {kDfuseGetCommands, kDfuseSetAddress, kDfuseErase, kDfuseReadUnprotect};
+
+const char* RequestName(uint8_t request) {
+  switch (static_cast<DfuRequest>(request)) {
+    case DfuRequest::kDetach: return "DETACH";
+    case DfuRequest::kDnload: return "DNLOAD";
+    case DfuRequest::kUpload: return "UPLOAD";
+    case DfuRequest::kGetStatus: return "GETSTATUS";
+    case DfuRequest::kClrStatus: return "CLRSTATUS";
+    case DfuRequest::kGetState: return "GETSTATE";
+    case DfuRequest::kAbort: return "ABORT";
+  }
+  return "unknown request";
+}
+
+// Copies `n` prepared bytes to the IN buffer, truncated to wLength and to
+// the buffer; returns the reply.
+ControlReply Reply(const uint8_t* bytes, size_t n, const SetupPacket& setup, MutableByteSpan data_in) {
+  size_t len = n < setup.wLength ? n : setup.wLength;
+  if (len > data_in.size()) len = data_in.size();
+  if (len > 0) std::memcpy(data_in.data(), bytes, len);
+  return ControlReply::Ack(static_cast<uint16_t>(len));
+}
+
+}  // namespace
+
+const char* DfuStateName(DfuState state) {
+  switch (state) {
+    case DfuState::kAppIdle: return "appIDLE";
+    case DfuState::kAppDetach: return "appDETACH";
+    case DfuState::kDfuIdle: return "dfuIDLE";
+    case DfuState::kDnloadSync: return "dfuDNLOAD-SYNC";
+    case DfuState::kDnbusy: return "dfuDNBUSY";
+    case DfuState::kDnloadIdle: return "dfuDNLOAD-IDLE";
+    case DfuState::kManifestSync: return "dfuMANIFEST-SYNC";
+    case DfuState::kManifest: return "dfuMANIFEST";
+    case DfuState::kManifestWaitReset: return "dfuMANIFEST-WAIT-RESET";
+    case DfuState::kUploadIdle: return "dfuUPLOAD-IDLE";
+    case DfuState::kError: return "dfuERROR";
+  }
+  return "unknown state";
+}
+
+const char* DfuStatusName(DfuStatus status) {
+  switch (status) {
+    case DfuStatus::kOk: return "OK";
+    case DfuStatus::kErrTarget: return "errTARGET";
+    case DfuStatus::kErrFile: return "errFILE";
+    case DfuStatus::kErrWrite: return "errWRITE";
+    case DfuStatus::kErrErase: return "errERASE";
+    case DfuStatus::kErrCheckErased: return "errCHECK_ERASED";
+    case DfuStatus::kErrProg: return "errPROG";
+    case DfuStatus::kErrVerify: return "errVERIFY";
+    case DfuStatus::kErrAddress: return "errADDRESS";
+    case DfuStatus::kErrNotDone: return "errNOTDONE";
+    case DfuStatus::kErrFirmware: return "errFIRMWARE";
+    case DfuStatus::kErrVendor: return "errVENDOR";
+    case DfuStatus::kErrUsbReset: return "errUSBR";
+    case DfuStatus::kErrPowerOnReset: return "errPOR";
+    case DfuStatus::kErrUnknown: return "errUNKNOWN";
+    case DfuStatus::kErrStalledPacket: return "errSTALLEDPKT";
+  }
+  return "unknown status";
+}
+
+SetupPacket ParseSetup(const uint8_t bytes[8]) {
+  SetupPacket s;
+  s.bmRequestType = bytes[0];
+  s.bRequest = bytes[1];
+  s.wValue = runtime::LoadLe16(bytes + 2);
+  s.wIndex = runtime::LoadLe16(bytes + 4);
+  s.wLength = runtime::LoadLe16(bytes + 6);
+  return s;
+}
+
+DfuDevice::DfuDevice(const Board& board, std::span<FlashMemory* const> memories, const DeviceStrings& strings,
+                     const DfuOptions& options)
+    : board_(board), flash_(board, memories), strings_(strings), options_(options) {
+  address_pointer_ = board.memory_count > 0 ? board.memories[0].base : 0;
+}
+
+Status DfuDevice::Init(Diag* diag) {
+  ready_ = false;
+  ONEDFU_TRY(flash_.Check(diag));
+  auto layout = BuildLayoutString(board_, layout_, sizeof layout_);
+  if (!layout.ok()) {
+    if (diag) diag->Str("DfuSe layout string: ").Str(layout.status().message());
+    return layout.status();
+  }
+  ready_ = true;
+  return Status::Ok();
+}
+
+const char* DfuDevice::status_text() const {
+  return status_ == DfuStatus::kOk ? idle_message_ : message_.c_str();
+}
+
+bool DfuDevice::SetInterface(uint16_t interface, uint16_t alt) { return interface == 0 && alt == 0; }
+
+bool DfuDevice::BusReset() {
+  configuration_ = 0;
+  usb_address_ = 0;
+  if (state_ == DfuState::kManifestWaitReset) {
+    reset_requested_ = true;
+    return true;
+  }
+  work_ = Work::kNone;
+  work_done_ = false;
+  busy_reported_ = false;
+  state_ = DfuState::kDfuIdle;
+  status_ = DfuStatus::kOk;
+  message_.Clear();
+  return false;
+}
+
+ControlReply DfuDevice::HandleControl(const SetupPacket& setup, ByteSpan data_out, MutableByteSpan data_in) {
+  if (!ready_) return ControlReply::Stall();
+  if (setup.Type() == 0) return HandleStandard(setup, data_in);
+  if (setup.Type() == 1 && setup.Recipient() == 1 && (setup.wIndex & 0xff) == 0) {
+    return HandleDfu(setup, data_out, data_in);
+  }
+  return ControlReply::Stall();
+}
+
+ControlReply DfuDevice::HandleStandard(const SetupPacket& setup, MutableByteSpan data_in) {
+  const uint8_t zero[2] = {0, 0};
+  if (setup.IsIn()) {
+    switch (setup.bRequest) {
+      case kGetDescriptor:
+        return GetDescriptor(setup, data_in);
+      case kGetStatus:
+        return Reply(zero, 2, setup, data_in);
+      case kGetConfiguration:
+        if (setup.Recipient() != 0) return ControlReply::Stall();
+        return Reply(&configuration_, 1, setup, data_in);
+      case kGetInterface:
+        if (setup.Recipient() != 1 || setup.wIndex != 0) return ControlReply::Stall();
+        return Reply(zero, 1, setup, data_in);
+      default:
+        return ControlReply::Stall();
+    }
+  }
+  switch (setup.bRequest) {
+    case kSetAddress:
+      if (setup.Recipient() != 0 || setup.wValue > 127) return ControlReply::Stall();
+      usb_address_ = static_cast<uint8_t>(setup.wValue);
+      return ControlReply::Ack();
+    case kSetConfiguration:
+      if (setup.Recipient() != 0 || setup.wValue > 1) return ControlReply::Stall();
+      configuration_ = static_cast<uint8_t>(setup.wValue);
+      return ControlReply::Ack();
+    case kSetInterface:
+      if (setup.Recipient() != 1 || !SetInterface(setup.wIndex, setup.wValue)) return ControlReply::Stall();
+      return ControlReply::Ack();
+    case kClearFeature:
+    case kSetFeature:
+      return ControlReply::Ack();
+    default:
+      return ControlReply::Stall();
+  }
+}
+
+ControlReply DfuDevice::GetDescriptor(const SetupPacket& setup, MutableByteSpan data_in) {
+  uint8_t scratch[kMaxStringDescriptorSize];
+  const uint8_t type = static_cast<uint8_t>(setup.wValue >> 8);
+  const uint8_t index = static_cast<uint8_t>(setup.wValue & 0xff);
+  size_t n = 0;
+  switch (type) {
+    case kDescriptorDevice:
+      n = BuildDeviceDescriptor(board_, scratch);
+      break;
+    case kDescriptorConfiguration:
+      if (index != 0) return ControlReply::Stall();
+      n = BuildConfigDescriptor(scratch);
+      break;
+    case kDescriptorDfuFunctional:
+      n = BuildFunctionalDescriptor(scratch);
+      break;
+    case kDescriptorString:
+      switch (index) {
+        case kStringLanguages: n = BuildLanguageDescriptor(scratch); break;
+        case kStringManufacturer: n = BuildStringDescriptor(strings_.manufacturer, scratch); break;
+        case kStringProduct: n = BuildStringDescriptor(strings_.product, scratch); break;
+        case kStringSerial: n = BuildStringDescriptor(strings_.serial, scratch); break;
+        case kStringLayout: n = BuildStringDescriptor(layout_, scratch); break;
+        case kStringStatus: n = BuildStringDescriptor(status_text(), scratch); break;
+        default: return ControlReply::Stall();
+      }
+      break;
+    default:
+      return ControlReply::Stall();
+  }
+  if (n == 0) return ControlReply::Stall();
+  return Reply(scratch, n, setup, data_in);
+}
+
+void DfuDevice::SetError(DfuStatus status) {
+  status_ = status;
+  state_ = DfuState::kError;
+  work_ = Work::kNone;
+  work_done_ = false;
+  busy_reported_ = false;
+}
+
+ControlReply DfuDevice::StallRequest(const SetupPacket& setup, const char* why) {
+  if (state_ == DfuState::kManifestWaitReset) return ControlReply::Stall();
+  message_.Clear();
+  message_.Str(RequestName(setup.bRequest)).Str(" ").Str(why).Str(" in ").Str(DfuStateName(state_));
+  SetError(DfuStatus::kErrStalledPacket);
+  return ControlReply::Stall();
+}
+
+ControlReply DfuDevice::HandleDfu(const SetupPacket& setup, ByteSpan data_out, MutableByteSpan data_in) {
+  const auto request = static_cast<DfuRequest>(setup.bRequest);
+  const bool in_request = request == DfuRequest::kUpload || request == DfuRequest::kGetStatus ||
+                          request == DfuRequest::kGetState;
+  if (setup.bRequest > static_cast<uint8_t>(DfuRequest::kAbort)) return StallRequest(setup, "is not a DFU request");
+  if (setup.IsIn() != in_request) return StallRequest(setup, "has the wrong direction");
+
+  switch (request) {
+    case DfuRequest::kGetStatus:
+      return GetStatus(setup, data_in);
+    case DfuRequest::kGetState: {
+      if (state_ == DfuState::kDnbusy) return StallRequest(setup, "is not allowed");
+      const uint8_t state = static_cast<uint8_t>(state_);
+      return Reply(&state, 1, setup, data_in);
+    }
+    case DfuRequest::kDnload:
+      return Dnload(setup, data_out);
+    case DfuRequest::kUpload:
+      return Upload(setup, data_in);
+    case DfuRequest::kClrStatus:
+      if (state_ != DfuState::kError) return StallRequest(setup, "is not allowed");
+      state_ = DfuState::kDfuIdle;
+      status_ = DfuStatus::kOk;
+      message_.Clear();
+      return ControlReply::Ack();
+    case DfuRequest::kAbort:
+      if (state_ != DfuState::kDfuIdle && state_ != DfuState::kDnloadIdle && state_ != DfuState::kUploadIdle) {
+        return StallRequest(setup, "is not allowed");
+      }
+      state_ = DfuState::kDfuIdle;
+      return ControlReply::Ack();
+    case DfuRequest::kDetach:
+      if (state_ != DfuState::kDfuIdle) return StallRequest(setup, "is not allowed");
+      return ControlReply::Ack();
+  }
+  return StallRequest(setup, "is not a DFU request");
+}
+
+ControlReply DfuDevice::Dnload(const SetupPacket& setup, ByteSpan data_out) {
+  if (state_ != DfuState::kDfuIdle && state_ != DfuState::kDnloadIdle) return StallRequest(setup, "is not allowed");
+  if (data_out.size() != setup.wLength) return StallRequest(setup, "data stage differs from wLength");
+  if (setup.wLength > kTransferSize) return StallRequest(setup, "is longer than wTransferSize");
+  if (setup.wLength == 0) {
+    if (state_ != DfuState::kDnloadIdle) return StallRequest(setup, "of zero length is not allowed");
+    state_ = DfuState::kManifestSync;
+    return ControlReply::Ack();
+  }
+  if (setup.wValue == 1) return StallRequest(setup, "block 1 is not defined by DfuSe");
+  std::memcpy(buffer_, data_out.data(), data_out.size());
+  length_ = setup.wLength;
+  block_ = setup.wValue;
+  work_ = setup.wValue == 0 ? Work::kCommand : Work::kData;
+  busy_reported_ = false;
+  work_done_ = false;
+  state_ = DfuState::kDnloadSync;
+  return ControlReply::Ack();
+}
+
+ControlReply DfuDevice::Upload(const SetupPacket& setup, MutableByteSpan data_in) {
+  if (state_ != DfuState::kDfuIdle && state_ != DfuState::kUploadIdle) return StallRequest(setup, "is not allowed");
+  if (setup.wLength > kTransferSize) return StallRequest(setup, "is longer than wTransferSize");
+  if (setup.wValue == 1) return StallRequest(setup, "block 1 is not defined by DfuSe");
+  const size_t want = setup.wLength < data_in.size() ? setup.wLength : data_in.size();
+  size_t got = 0;
+  if (setup.wValue == 0) {
+    got = want < sizeof kCommandList ? want : sizeof kCommandList;
+    if (got > 0) std::memcpy(data_in.data(), kCommandList, got);
+  } else {
+    const uint64_t address =
+        static_cast<uint64_t>(address_pointer_) + static_cast<uint64_t>(setup.wValue - 2) * kTransferSize;
+    if (address > 0xffffffffu) {
+      message_.Clear();
+      message_.Str("address ").Hex(address).Str(" is outside every memory");
+      SetError(DfuStatus::kErrAddress);
+      return ControlReply::Stall();
+    }
+    const DfuStatus st = flash_.Read(static_cast<uint32_t>(address), data_in.first(want), &got);
+    if (st != DfuStatus::kOk) {
+      message_.Clear();
+      message_.Str(flash_.message());
+      SetError(st);
+      return ControlReply::Stall();
+    }
+  }
+  state_ = got < setup.wLength ? DfuState::kDfuIdle : DfuState::kUploadIdle;
+  return ControlReply::Ack(static_cast<uint16_t>(got));
+}
+
+uint32_t DfuDevice::WorkEstimateMs() const {
+  uint64_t us = 0;
+  if (work_ == Work::kData) {
+    const uint64_t address = static_cast<uint64_t>(address_pointer_) + static_cast<uint64_t>(block_ - 2) * kTransferSize;
+    if (address <= 0xffffffffu) us = flash_.WriteEstimateUs(static_cast<uint32_t>(address), length_);
+  } else if (work_ == Work::kCommand && buffer_[0] == kDfuseErase) {
+    if (length_ == 1) us = flash_.MassEraseEstimateUs();
+    if (length_ == 5) us = flash_.EraseEstimateUs(LoadLe32(buffer_ + 1));
+  }
+  uint64_t ms = (us + 999) / 1000;
+  if (ms > options_.max_poll_timeout_ms) ms = options_.max_poll_timeout_ms;
+  return ms > 0xffffffu ? 0xffffffu : static_cast<uint32_t>(ms);  // bwPollTimeout is 24 bits
+}
+
+DfuStatus DfuDevice::RunCommand() {
+  const uint8_t command = buffer_[0];
+  const auto wrong_length = [&](size_t want) {
+    message_.Clear();
+    message_.Str("DfuSe command ").Hex(command, 2).Str(" needs ").Dec(want).Str(" bytes, got ").Dec(length_);
+    return DfuStatus::kErrUnknown;
+  };
+  switch (command) {
+    case kDfuseSetAddress: {
+      if (length_ != 5) return wrong_length(5);
+      const uint32_t address = LoadLe32(buffer_ + 1);
+      const DfuStatus st = flash_.CheckAddress(address);
+      if (st == DfuStatus::kOk) address_pointer_ = address;
+      return st;
+    }
+    case kDfuseErase:
+      if (length_ == 1) return flash_.MassErase();
+      if (length_ != 5) return wrong_length(5);
+      return flash_.ErasePageContaining(LoadLe32(buffer_ + 1));
+    case kDfuseReadUnprotect:
+      if (length_ != 1) return wrong_length(1);
+      return DfuStatus::kOk;
+    default:
+      message_.Clear();
+      message_.Str("unknown DfuSe command ").Hex(command, 2);
+      return DfuStatus::kErrUnknown;
+  }
+}
+
+void DfuDevice::RunWork() {
+  DfuStatus st = DfuStatus::kOk;
+  message_.Clear();
+  if (work_ == Work::kCommand) {
+    st = RunCommand();
+  } else if (work_ == Work::kData) {
+    const uint64_t address = static_cast<uint64_t>(address_pointer_) + static_cast<uint64_t>(block_ - 2) * kTransferSize;
+    if (address > 0xffffffffu) {
+      message_.Str("address ").Hex(address).Str(" is outside every memory");
+      st = DfuStatus::kErrAddress;
+    } else {
+      st = flash_.Write(static_cast<uint32_t>(address), ByteSpan(buffer_, length_));
+    }
+  }
+  work_ = Work::kNone;
+  if (st != DfuStatus::kOk) {
+    if (message_.empty()) message_.Str(flash_.message());
+    SetError(st);
+    return;
+  }
+  state_ = DfuState::kDnloadIdle;
+}
+
+bool DfuDevice::Poll() {
+  if (state_ != DfuState::kDnbusy || !busy_reported_ || work_ == Work::kNone) return false;
+  RunWork();
+  if (state_ == DfuState::kDnloadIdle) {
+    // Done; per DFU 1.1 the device sits in dfuDNLOAD-SYNC until the host polls.
+    state_ = DfuState::kDnloadSync;
+    work_done_ = true;
+  }
+  return true;
+}
+
+ControlReply DfuDevice::GetStatus(const SetupPacket& setup, MutableByteSpan data_in) {
+  uint32_t poll_ms = 0;
+  DfuState reported = state_;
+  bool reset_after = false;
+  switch (state_) {
+    case DfuState::kDnloadSync:
+      if (work_ != Work::kNone && !busy_reported_) {
+        poll_ms = WorkEstimateMs();
+        busy_reported_ = true;
+        state_ = DfuState::kDnbusy;
+      } else {
+        work_done_ = false;
+        state_ = DfuState::kDnloadIdle;
+      }
+      reported = state_;
+      break;
+    case DfuState::kDnbusy:
+      RunWork();
+      reported = state_;
+      break;
+    case DfuState::kManifestSync:
+      reported = DfuState::kManifest;
+      state_ = DfuState::kManifestWaitReset;
+      reset_requested_ = true;
+      reset_after = true;
+      break;
+    case DfuState::kManifestWaitReset:
+      reset_after = true;
+      break;
+    default:
+      break;
+  }
+  uint8_t reply[kStatusLength];
+  reply[0] = static_cast<uint8_t>(status_);
+  reply[1] = static_cast<uint8_t>(poll_ms);
+  reply[2] = static_cast<uint8_t>(poll_ms >> 8);
+  reply[3] = static_cast<uint8_t>(poll_ms >> 16);
+  reply[4] = static_cast<uint8_t>(reported);
+  reply[5] = status_ == DfuStatus::kOk ? 0 : kStringStatus;
+  ControlReply r = Reply(reply, kStatusLength, setup, data_in);
+  r.reset_after_status = reset_after;
+  return r;
+}
+
+}  // namespace onedfu::bootloader

@@ -1,0 +1,385 @@
+#include "bootloader/guarded_flash.h"
+
+#include <cstring>
+
+namespace onedfu::bootloader {
+
+using runtime::Board;
+using runtime::ByteSpan;
+using runtime::Diag;
+using runtime::FlashMemory;
+using runtime::Memory;
+using runtime::MutableByteSpan;
+using runtime::Region;
+using runtime::RegionRole;
+using runtime::Status;
+using runtime::StatusCode;
+
+namespace {
+
+bool Overlaps(uint64_t a, uint64_t a_size, uint64_t b, uint64_t b_size) {
+  return a_size != 0 && b_size != 0 && a < b + b_size && b < a + a_size;
+}
+
+bool AllEqual(const uint8_t* p, size_t n, uint8_t value) {
+  for (size_t i = 0; i < n; ++i) {
+    if (p[i] != value) return false;
+  }
+  return true;
+}
+
+constexpr size_t kVerifyChunk = 256;  // bytes of stack used for read-back
+
+}  // namespace
+
+GuardedFlash::GuardedFlash(const Board& board, std::span<FlashMemory* const> memories)
+    : board_(board), memories_(memories) {
+  if (const Region* r = board_.FindRole(RegionRole::kRecord); r != nullptr && r->memory < board_.memory_count) {
+    have_record_region_ = true;
+    record_address_ = board_.RegionStart(*r);
+    record_memory_ = r->memory;
+  }
+}
+
+Status GuardedFlash::Check(Diag* diag) const {
+  runtime::DiagClear(diag);
+  if (board_.memory_count == 0 || board_.memory_count > runtime::kMaxMemories ||
+      memories_.size() < board_.memory_count) {
+    if (diag) diag->Str("need one flash driver per board memory (").Dec(board_.memory_count).Str(")");
+    return Status(StatusCode::kInvalidArgument, "flash drivers do not match the board");
+  }
+  for (uint8_t i = 0; i < board_.memory_count; ++i) {
+    const Memory& want = board_.memories[i];
+    const FlashMemory* flash = memories_[i];
+    if (flash == nullptr || flash->geometry().base != want.base || flash->geometry().size() != want.size()) {
+      if (diag) diag->Str("memory ").Str(want.name).Str(": flash driver does not match its base and size");
+      return Status(StatusCode::kInvalidArgument, "flash drivers do not match the board");
+    }
+    const uint32_t align = flash->geometry().write_align;
+    if (align == 0 || align > kMaxWriteAlign || (align & (align - 1)) != 0) {
+      if (diag) diag->Str("memory ").Str(want.name).Str(": unsupported write unit of ").Dec(align).Str(" bytes");
+      return Status(StatusCode::kInvalidArgument, "flash write unit not supported");
+    }
+  }
+  if (have_record_region_ && memories_[record_memory_]->geometry().write_align > runtime::kRevokeSize) {
+    if (diag) diag->Str("record memory write unit exceeds the 32-byte revoke block");
+    return Status(StatusCode::kInvalidArgument, "record memory cannot revoke");
+  }
+  return Status::Ok();
+}
+
+int GuardedFlash::MemoryIndex(uint32_t address) const {
+  for (uint8_t i = 0; i < board_.memory_count && i < memories_.size(); ++i) {
+    if (board_.memories[i].Contains(address) && memories_[i] != nullptr) return i;
+  }
+  return -1;
+}
+
+bool GuardedFlash::TouchesRole(RegionRole role, uint64_t start, uint64_t size) const {
+  for (uint8_t i = 0; i < board_.region_count && i < runtime::kMaxRegions; ++i) {
+    const Region& r = board_.regions[i];
+    if (r.role != role || r.memory >= board_.memory_count) continue;
+    if (Overlaps(start, size, board_.RegionStart(r), r.size)) return true;
+  }
+  return false;
+}
+
+void GuardedFlash::LoadRecord() {
+  record_loaded_ = true;
+  record_live_ = false;
+  if (!have_record_region_) return;
+  FlashMemory* flash = memories_[record_memory_];
+  ByteSpan bytes;
+  const ByteSpan mapped = flash->Mapped();
+  const uint64_t offset = record_address_ - flash->geometry().base;
+  if (mapped.size() >= offset + runtime::kRecordSize) {
+    bytes = mapped.subspan(offset, runtime::kRecordSize);
+  } else if (flash->Read(record_address_, record_buffer_).ok()) {
+    bytes = record_buffer_;
+  } else {
+    // Unreadable: assume a live record, so a change revokes (best effort).
+    record_live_ = true;
+    record_ = runtime::BootRecord{};
+    return;
+  }
+  auto decoded = runtime::DecodeBootRecord(bytes, nullptr);
+  if (!decoded.ok()) return;  // none, damaged or revoked: nothing to protect
+  record_ = decoded.value();
+  record_live_ = true;
+}
+
+void GuardedFlash::NoteChange(uint64_t start, uint64_t size) {
+  if (have_record_region_ && Overlaps(start, size, record_address_, runtime::kRecordSize)) {
+    record_loaded_ = false;
+  }
+}
+
+DfuStatus GuardedFlash::RevokeIfCovered(uint64_t start, uint64_t size) {
+  if (!have_record_region_) return DfuStatus::kOk;
+  if (!record_loaded_) LoadRecord();
+  if (!record_live_) return DfuStatus::kOk;
+  bool covered = Overlaps(start, size, record_address_, runtime::kRecordSize);
+  for (uint32_t i = 0; i < record_.segment_count && !covered; ++i) {
+    covered = Overlaps(start, size, record_.segments[i].address, record_.segments[i].length);
+  }
+  if (!covered) covered = Overlaps(start, size, record_.romfs.address, record_.romfs.size);
+  if (!covered) return DfuStatus::kOk;
+
+  uint8_t revoke[runtime::kRevokeSize];
+  std::memset(revoke, runtime::kRevokedByte, sizeof revoke);
+  const Status s = memories_[record_memory_]->Write(record_address_ + runtime::kRevokeOffset, revoke);
+  if (!s.ok()) {
+    message_.Clear();
+    message_.Str("could not revoke the boot record at ").Hex(record_address_).Str(": ").Str(s.message());
+    // The record may be partly revoked now; re-read it before the next change.
+    record_loaded_ = false;
+    return DfuStatus::kErrWrite;
+  }
+  ++revocations_;
+  record_live_ = false;
+  return DfuStatus::kOk;
+}
+
+DfuStatus GuardedFlash::CheckAddress(uint32_t address) {
+  if (MemoryIndex(address) >= 0) return DfuStatus::kOk;
+  message_.Clear();
+  message_.Str("address ").Hex(address).Str(" is outside every memory");
+  return DfuStatus::kErrAddress;
+}
+
+DfuStatus GuardedFlash::EraseRange(int memory, uint32_t start, uint32_t size) {
+  if (DfuStatus st = RevokeIfCovered(start, size); st != DfuStatus::kOk) return st;
+  NoteChange(start, size);
+  const Status s = memories_[memory]->Erase(start, size);
+  if (!s.ok()) {
+    message_.Clear();
+    message_.Str("erase of ").Dec(size).Str(" bytes at ").Hex(start).Str(" failed: ").Str(s.message());
+    return DfuStatus::kErrErase;
+  }
+  return DfuStatus::kOk;
+}
+
+DfuStatus GuardedFlash::ErasePageContaining(uint32_t address) {
+  const int m = MemoryIndex(address);
+  if (m < 0) return CheckAddress(address);
+  auto sector = runtime::SectorContaining(board_.memories[m], address);
+  if (!sector.ok()) return CheckAddress(address);
+  if (TouchesRole(RegionRole::kBootloader, sector->start, sector->size)) {
+    message_.Clear();
+    message_.Str("address ").Hex(address).Str(" is in the protected bootloader region");
+    return DfuStatus::kErrAddress;
+  }
+  return EraseRange(m, sector->start, sector->size);
+}
+
+DfuStatus GuardedFlash::MassErase() {
+  for (uint8_t m = 0; m < board_.memory_count && m < memories_.size(); ++m) {
+    const Memory& memory = board_.memories[m];
+    uint64_t address = memory.base;
+    uint64_t run_start = 0;
+    uint64_t run_size = 0;
+    for (uint8_t g = 0; g < memory.sector_group_count && g < runtime::kMaxSectorGroups; ++g) {
+      const runtime::SectorGroup& group = memory.sectors[g];
+      for (uint32_t s = 0; s < group.count; ++s, address += group.size) {
+        const bool keep = TouchesRole(RegionRole::kBootloader, address, group.size) ||
+                          TouchesRole(RegionRole::kFilesystem, address, group.size);
+        if (!keep) {
+          if (run_size == 0) run_start = address;
+          run_size += group.size;
+          continue;
+        }
+        if (run_size != 0) {
+          DfuStatus st = EraseRange(m, static_cast<uint32_t>(run_start), static_cast<uint32_t>(run_size));
+          if (st != DfuStatus::kOk) return st;
+          run_size = 0;
+        }
+      }
+    }
+    if (run_size != 0) {
+      DfuStatus st = EraseRange(m, static_cast<uint32_t>(run_start), static_cast<uint32_t>(run_size));
+      if (st != DfuStatus::kOk) return st;
+    }
+  }
+  return DfuStatus::kOk;
+}
+
+DfuStatus GuardedFlash::Write(uint32_t address, ByteSpan data) {
+  if (data.empty()) return DfuStatus::kOk;
+  const int m = MemoryIndex(address);
+  if (m < 0) return CheckAddress(address);
+  const Memory& memory = board_.memories[m];
+  FlashMemory* flash = memories_[m];
+  const uint64_t end = static_cast<uint64_t>(address) + data.size();
+  if (end > memory.end()) {
+    message_.Clear();
+    message_.Str("write of ").Dec(data.size()).Str(" bytes at ").Hex(address).Str(" runs past the end of ")
+        .Str(memory.name).Str(" at ").Hex(memory.end());
+    return DfuStatus::kErrAddress;
+  }
+  if (TouchesRole(RegionRole::kBootloader, address, data.size())) {
+    // Name the first protected byte the write would touch.
+    uint64_t first = address;
+    for (uint8_t i = 0; i < board_.region_count; ++i) {
+      const Region& r = board_.regions[i];
+      if (r.role != RegionRole::kBootloader || r.memory >= board_.memory_count) continue;
+      const uint64_t rs = board_.RegionStart(r);
+      if (Overlaps(address, data.size(), rs, r.size)) first = rs > address ? rs : address;
+    }
+    message_.Clear();
+    message_.Str("address ").Hex(first).Str(" is in the protected bootloader region");
+    return DfuStatus::kErrAddress;
+  }
+  const uint32_t align = flash->geometry().write_align;
+  if (align == 0 || align > kMaxWriteAlign) {
+    message_.Clear();
+    message_.Str("memory ").Str(memory.name).Str(": unsupported write unit");
+    return DfuStatus::kErrTarget;
+  }
+  if ((address - memory.base) % align != 0) {
+    message_.Clear();
+    message_.Str("address ").Hex(address).Str(" is not aligned to the ").Dec(align).Str("-byte write unit");
+    return DfuStatus::kErrAddress;
+  }
+  const uint32_t padded = static_cast<uint32_t>((data.size() + align - 1) / align * align);
+  if (DfuStatus st = RevokeIfCovered(address, padded); st != DfuStatus::kOk) return st;
+  NoteChange(address, padded);
+
+  const uint8_t erased = memory.erased_value;
+  const size_t whole = data.size() / align * align;
+  // Program runs of whole units that are not entirely erased value.
+  size_t pos = 0;
+  while (pos < whole) {
+    while (pos < whole && AllEqual(data.data() + pos, align, erased)) pos += align;
+    size_t run_end = pos;
+    while (run_end < whole && !AllEqual(data.data() + run_end, align, erased)) run_end += align;
+    if (run_end > pos) {
+      const Status s = flash->Write(address + static_cast<uint32_t>(pos), data.subspan(pos, run_end - pos));
+      if (!s.ok()) {
+        message_.Clear();
+        message_.Str("write of ").Dec(run_end - pos).Str(" bytes at ").Hex(address + pos).Str(" failed: ")
+            .Str(s.message());
+        return DfuStatus::kErrWrite;
+      }
+    }
+    pos = run_end;
+  }
+  // A short tail, padded with the erased value.
+  if (whole < data.size()) {
+    uint8_t tail[kMaxWriteAlign];
+    std::memset(tail, erased, align);
+    std::memcpy(tail, data.data() + whole, data.size() - whole);
+    if (!AllEqual(tail, align, erased)) {
+      const Status s = flash->Write(address + static_cast<uint32_t>(whole), ByteSpan(tail, align));
+      if (!s.ok()) {
+        message_.Clear();
+        message_.Str("write of ").Dec(align).Str(" bytes at ").Hex(address + whole).Str(" failed: ")
+            .Str(s.message());
+        return DfuStatus::kErrWrite;
+      }
+    }
+  }
+  // Read back and compare everything, skipped units included.
+  uint8_t chunk[kVerifyChunk];
+  for (size_t done = 0; done < data.size();) {
+    const size_t n = data.size() - done < kVerifyChunk ? data.size() - done : kVerifyChunk;
+    const Status s = flash->Read(address + static_cast<uint32_t>(done), MutableByteSpan(chunk, n));
+    if (!s.ok()) {
+      message_.Clear();
+      message_.Str("read-back at ").Hex(address + done).Str(" failed: ").Str(s.message());
+      return DfuStatus::kErrVerify;
+    }
+    for (size_t i = 0; i < n; ++i) {
+      if (chunk[i] != data[done + i]) {
+        message_.Clear();
+        message_.Str("verify failed at ").Hex(address + done + i).Str(": flash holds ").Hex(chunk[i], 2)
+            .Str(", expected ").Hex(data[done + i], 2);
+        return DfuStatus::kErrVerify;
+      }
+    }
+    done += n;
+  }
+  return DfuStatus::kOk;
+}
+
+DfuStatus GuardedFlash::Read(uint32_t address, MutableByteSpan out, size_t* length) {
+  *length = 0;
+  if (out.empty()) return DfuStatus::kOk;
+  const int m = MemoryIndex(address);
+  if (m < 0) return CheckAddress(address);
+  const uint64_t left = board_.memories[m].end() - address;
+  const size_t n = out.size() < left ? out.size() : static_cast<size_t>(left);
+  const Status s = memories_[m]->Read(address, out.first(n));
+  if (!s.ok()) {
+    message_.Clear();
+    message_.Str("read of ").Dec(n).Str(" bytes at ").Hex(address).Str(" failed: ").Str(s.message());
+    return DfuStatus::kErrTarget;
+  }
+  *length = n;
+  return DfuStatus::kOk;
+}
+
+uint64_t GuardedFlash::EraseRunUs(const Memory& memory, uint64_t start, uint64_t size) const {
+  // Like a driver would: the largest listed erase unit that is aligned and
+  // fits at each step; the sector size otherwise.
+  uint64_t total = 0;
+  const uint64_t end = start + size;
+  while (start < end) {
+    auto sector = runtime::SectorContaining(memory, static_cast<uint32_t>(start));
+    if (!sector.ok()) break;
+    uint64_t unit = sector->size;
+    uint64_t us = runtime::EraseMicroseconds(memory, sector->size);
+    for (uint8_t t = 0; t < memory.erase_timing_count && t < runtime::kMaxEraseTimings; ++t) {
+      const uint64_t s = memory.erase_timings[t].size;
+      if (s > unit && s != 0 && (start - memory.base) % s == 0 && start + s <= end) {
+        unit = s;
+        us = memory.erase_timings[t].microseconds;
+      }
+    }
+    total += us;
+    start += unit;
+  }
+  return total;
+}
+
+uint64_t GuardedFlash::EraseEstimateUs(uint32_t address) const {
+  const int m = MemoryIndex(address);
+  if (m < 0) return 0;
+  auto sector = runtime::SectorContaining(board_.memories[m], address);
+  if (!sector.ok()) return 0;
+  return runtime::EraseMicroseconds(board_.memories[m], sector->size);
+}
+
+uint64_t GuardedFlash::MassEraseEstimateUs() const {
+  uint64_t total = 0;
+  for (uint8_t m = 0; m < board_.memory_count; ++m) {
+    const Memory& memory = board_.memories[m];
+    uint64_t address = memory.base;
+    uint64_t run_start = 0;
+    uint64_t run_size = 0;
+    for (uint8_t g = 0; g < memory.sector_group_count && g < runtime::kMaxSectorGroups; ++g) {
+      const runtime::SectorGroup& group = memory.sectors[g];
+      for (uint32_t s = 0; s < group.count; ++s, address += group.size) {
+        if (!TouchesRole(RegionRole::kBootloader, address, group.size) &&
+            !TouchesRole(RegionRole::kFilesystem, address, group.size)) {
+          if (run_size == 0) run_start = address;
+          run_size += group.size;
+          continue;
+        }
+        total += EraseRunUs(memory, run_start, run_size);
+        run_size = 0;
+      }
+    }
+    total += EraseRunUs(memory, run_start, run_size);
+  }
+  return total;
+}
+
+uint64_t GuardedFlash::WriteEstimateUs(uint32_t address, size_t length) const {
+  const int m = MemoryIndex(address);
+  if (m < 0) return 0;
+  const Memory& memory = board_.memories[m];
+  const uint32_t unit = memory.program_bytes == 0 ? 1 : memory.program_bytes;
+  return static_cast<uint64_t>((length + unit - 1) / unit) * memory.program_us;
+}
+
+}  // namespace onedfu::bootloader

@@ -1,0 +1,113 @@
+// FakeFlash: a FlashMemory over caller-owned RAM, stricter than silicon, with
+// operation counters and fault injection. Used by unit tests, fuzzers, the
+// simulator and the power-cut sweep (DESIGN.md 7, 8).
+//
+// Stricter than silicon:
+//   - Write refuses (kFailedPrecondition) a byte that is not erased. With
+//     set_allow_bit_clear(true) a non-erased byte may be programmed again when
+//     the new value only moves further away from the erased value (NOR: with
+//     erased 0xff, bits only go 1 -> 0), as silicon allows.
+//   - Write refuses (kInvalidArgument) an address or length that is not a
+//     multiple of geometry().write_align.
+//   - Erase refuses (kInvalidArgument) a range that does not start and end on
+//     sector boundaries, and a zero-length range.
+//   - Anything outside [base, base + size) is kOutOfRange, checked in 64 bits
+//     (a range ending exactly at the last byte is fine, one byte more is not).
+//   A refused operation changes nothing and is not counted as done.
+//
+// Fault injection counts only flash-changing operations (Erase and Write
+// calls that passed the checks above; one Erase call of several sectors is
+// one operation):
+//   - FailAfter(n): the next n operations succeed, the one after fails with
+//     kUnavailable without touching the flash; later ones succeed again
+//     (a transient device error).
+//   - CutPowerAfter(n, torn): the next n operations succeed; the one after is
+//     hit by a power cut. Not torn: it does not happen at all. Torn: a write
+//     programs the first half of its data (rounded down to write_align) and
+//     an erase erases the first half of its range (rounded down to
+//     write_align); the rest is untouched. From then on every call (reads too)
+//     fails with kUnavailable until PowerOn().
+//
+// Storage is not owned: storage.size() must equal geometry.size(), otherwise
+// every call fails with kInternal (valid() is false). The geometry is copied.
+#pragma once
+
+#include <cstdint>
+
+#include "runtime/board.h"
+#include "runtime/byte_reader.h"
+#include "runtime/flash_memory.h"
+#include "runtime/status.h"
+
+namespace onedfu::runtime {
+
+// What a FakeFlash has been asked to do since construction or ResetCounters().
+// Only successful (or torn) operations are counted.
+struct FlashCounters {
+  uint32_t erases = 0;           // Erase calls
+  uint32_t sectors_erased = 0;   // sectors covered by those calls
+  uint64_t bytes_erased = 0;
+  uint32_t writes = 0;           // Write calls
+  uint64_t bytes_written = 0;    // bytes programmed
+  uint32_t reads = 0;            // Read calls
+  uint64_t bytes_read = 0;
+  uint32_t refused = 0;          // calls refused by a check or a fault
+};
+
+class FakeFlash final : public FlashMemory {
+ public:
+  FakeFlash(const Memory& geometry, MutableByteSpan storage);
+
+  const Memory& geometry() const override { return geometry_; }
+  Status Erase(uint32_t address, uint32_t size) override;
+  Status Read(uint32_t address, MutableByteSpan out) override;
+  Status Write(uint32_t address, ByteSpan data) override;
+  // The storage when geometry().mapped (and powered), else empty.
+  ByteSpan Mapped() const override;
+
+  bool valid() const { return valid_; }
+
+  // Test set-up, bypassing every check and counter: fill all storage with the
+  // erased value, or place bytes anywhere (returns false when out of range).
+  void EraseAll();
+  bool Preload(uint32_t address, ByteSpan data);
+  // Direct view of the storage for assertions (even while powered off).
+  ByteSpan contents() const { return storage_; }
+
+  void set_allow_bit_clear(bool allow) { allow_bit_clear_ = allow; }
+
+  // Fault injection; see the file comment. ClearFaults cancels pending faults
+  // (it does not restore power).
+  void FailAfter(uint32_t operations);
+  void CutPowerAfter(uint32_t operations, bool torn);
+  void ClearFaults();
+  void PowerOn() { powered_ = true; }
+  bool powered() const { return powered_; }
+
+  // Flash-changing operations done (successful Erase and Write calls, plus a
+  // torn one), since construction or ResetCounters().
+  uint32_t operations() const { return counters_.erases + counters_.writes; }
+  const FlashCounters& counters() const { return counters_; }
+  void ResetCounters() { counters_ = FlashCounters{}; }
+
+ private:
+  enum class Fault : uint8_t { kNone, kFail, kCut, kCutTorn };
+
+  // Range check in 64 bits; OK when [address, address + size) lies inside.
+  Status CheckRange(uint32_t address, uint64_t size) const;
+  // Decrements the pending fault countdown; returns the fault that hits this
+  // operation (kNone when it proceeds normally).
+  Fault TakeFault();
+  Status Refuse(Status status);
+
+  Memory geometry_;
+  MutableByteSpan storage_;
+  bool valid_ = false;
+  bool powered_ = true;
+  bool allow_bit_clear_ = false;
+  Fault fault_ = Fault::kNone;
+  uint32_t fault_countdown_ = 0;
+  FlashCounters counters_;
+};
+
+}  // namespace onedfu::runtime

@@ -1,0 +1,282 @@
+#include "runtime/fake_flash.h"
+
+#include <doctest/doctest.h>
+
+#include <array>
+#include <cstring>
+#include <vector>
+
+namespace {
+
+using onedfu::runtime::ByteSpan;
+using onedfu::runtime::FakeFlash;
+using onedfu::runtime::Memory;
+using onedfu::runtime::StatusCode;
+
+// 2 x 1 KiB + 1 x 4 KiB at 0x1000, write_align 4: 6 KiB, end 0x2800.
+Memory MixedGeometry() {
+  Memory m;
+  m.base = 0x1000;
+  m.sectors[0] = {2, 1024};
+  m.sectors[1] = {1, 4096};
+  m.sector_group_count = 2;
+  m.write_align = 4;
+  m.erased_value = 0xff;
+  m.mapped = true;
+  return m;
+}
+
+constexpr uint32_t kSize = 2 * 1024 + 4096;
+constexpr uint32_t kBase = 0x1000;
+constexpr uint32_t kEnd = kBase + kSize;
+
+struct Fixture {
+  std::vector<uint8_t> storage = std::vector<uint8_t>(kSize, 0x00);
+  FakeFlash flash{MixedGeometry(), storage};
+  Fixture() { flash.EraseAll(); }
+};
+
+std::vector<uint8_t> Pattern(size_t n, uint8_t seed) {
+  std::vector<uint8_t> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = static_cast<uint8_t>(seed + i * 7);
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("fake flash: storage must match geometry") {
+  std::vector<uint8_t> small(kSize - 1);
+  FakeFlash flash(MixedGeometry(), small);
+  CHECK_FALSE(flash.valid());
+  std::array<uint8_t, 4> buf{};
+  CHECK(flash.Read(kBase, buf).code() == StatusCode::kInternal);
+  CHECK(flash.Write(kBase, buf).code() == StatusCode::kInternal);
+  CHECK(flash.Erase(kBase, 1024).code() == StatusCode::kInternal);
+
+  Fixture f;
+  CHECK(f.flash.valid());
+  CHECK(f.flash.Mapped().size() == kSize);
+}
+
+TEST_CASE("fake flash: EraseAll fills with the erased value") {
+  Fixture f;
+  for (uint8_t b : f.storage) REQUIRE(b == 0xff);
+}
+
+TEST_CASE("fake flash: write then read back, counted") {
+  Fixture f;
+  auto data = Pattern(64, 3);
+  REQUIRE(f.flash.Write(kBase + 0x100, data).ok());
+  std::vector<uint8_t> out(64);
+  REQUIRE(f.flash.Read(kBase + 0x100, out).ok());
+  CHECK(out == data);
+  CHECK(f.storage[0x100 - 1] == 0xff);
+  CHECK(f.storage[0x100 + 64] == 0xff);
+  CHECK(f.flash.counters().writes == 1);
+  CHECK(f.flash.counters().bytes_written == 64);
+  CHECK(f.flash.counters().reads == 1);
+  CHECK(f.flash.counters().bytes_read == 64);
+  CHECK(f.flash.operations() == 1);
+}
+
+TEST_CASE("fake flash: bounds at the last byte") {
+  Fixture f;
+  std::array<uint8_t, 4> word{1, 2, 3, 4};
+  // The last aligned word is inside.
+  CHECK(f.flash.Write(kEnd - 4, word).ok());
+  std::array<uint8_t, 1> one{};
+  CHECK(f.flash.Read(kEnd - 1, one).ok());
+  CHECK(one[0] == 4);
+  // One byte past the end is not.
+  CHECK(f.flash.Read(kEnd, one).code() == StatusCode::kOutOfRange);
+  std::array<uint8_t, 2> two{};
+  CHECK(f.flash.Read(kEnd - 1, two).code() == StatusCode::kOutOfRange);
+  CHECK(f.flash.Write(kEnd, word).code() == StatusCode::kOutOfRange);
+  std::array<uint8_t, 8> eight{};
+  CHECK(f.flash.Write(kEnd - 4, eight).code() == StatusCode::kOutOfRange);
+  // Below the base.
+  CHECK(f.flash.Read(kBase - 1, one).code() == StatusCode::kOutOfRange);
+  CHECK(f.flash.Write(kBase - 4, word).code() == StatusCode::kOutOfRange);
+  // Address arithmetic must not wrap: a huge span near the top of 32 bits.
+  CHECK(f.flash.Erase(0xfffff000u, 0x2000).code() == StatusCode::kOutOfRange);
+  CHECK(f.flash.Erase(kBase, 0xffffffffu).code() == StatusCode::kOutOfRange);
+  // The last sector erases; one sector past it does not exist.
+  CHECK(f.flash.Erase(kEnd - 4096, 4096).ok());
+  CHECK(f.flash.Erase(kEnd, 4096).code() == StatusCode::kOutOfRange);
+  // Zero-length read at the very end is fine; refused ops were counted as such.
+  CHECK(f.flash.Read(kEnd, {}).ok());
+  CHECK(f.flash.counters().refused == 9);
+}
+
+TEST_CASE("fake flash: refuses writes to bytes that are not erased") {
+  Fixture f;
+  std::array<uint8_t, 4> a{0xf0, 0xff, 0x00, 0x0f};
+  REQUIRE(f.flash.Write(kBase, a).ok());
+  // Same value again: refused by default (stricter than silicon).
+  CHECK(f.flash.Write(kBase, a).code() == StatusCode::kFailedPrecondition);
+  // Only clearing more bits: allowed with allow_bit_clear.
+  std::array<uint8_t, 4> b{0x30, 0xfe, 0x00, 0x01};
+  CHECK(f.flash.Write(kBase, b).code() == StatusCode::kFailedPrecondition);
+  f.flash.set_allow_bit_clear(true);
+  CHECK(f.flash.Write(kBase, b).ok());
+  CHECK(f.storage[0] == 0x30);
+  CHECK(f.storage[1] == 0xfe);
+  // Setting a bit back to 1 is never possible without an erase.
+  std::array<uint8_t, 4> c{0x31, 0xfe, 0x00, 0x01};
+  CHECK(f.flash.Write(kBase, c).code() == StatusCode::kFailedPrecondition);
+  CHECK(f.storage[0] == 0x30);
+  // A refused write changes nothing, not even its erased bytes.
+  std::array<uint8_t, 8> e{0xff, 0xff, 0xff, 0xff, 0x11, 0x22, 0x33, 0x44};
+  f.flash.set_allow_bit_clear(false);
+  CHECK(f.flash.Write(kBase, e).code() == StatusCode::kFailedPrecondition);
+  CHECK(f.storage[4] == 0xff);
+}
+
+TEST_CASE("fake flash: erased value 0x00 memory: bits only go 0 -> 1") {
+  Memory m = MixedGeometry();
+  m.erased_value = 0x00;
+  std::vector<uint8_t> storage(kSize, 0xaa);
+  FakeFlash flash(m, storage);
+  flash.EraseAll();
+  CHECK(storage[17] == 0x00);
+  std::array<uint8_t, 4> a{0x01, 0, 0, 0};
+  REQUIRE(flash.Write(kBase, a).ok());
+  flash.set_allow_bit_clear(true);
+  std::array<uint8_t, 4> more{0x03, 0, 0, 0};
+  CHECK(flash.Write(kBase, more).ok());
+  std::array<uint8_t, 4> back{0x02, 0, 0, 0};
+  CHECK(flash.Write(kBase, back).code() == StatusCode::kFailedPrecondition);
+}
+
+TEST_CASE("fake flash: misaligned writes refused") {
+  Fixture f;
+  std::array<uint8_t, 4> w{};
+  std::array<uint8_t, 3> three{};
+  CHECK(f.flash.Write(kBase + 2, w).code() == StatusCode::kInvalidArgument);
+  CHECK(f.flash.Write(kBase, three).code() == StatusCode::kInvalidArgument);
+  CHECK(f.flash.operations() == 0);
+}
+
+TEST_CASE("fake flash: erase only on sector boundaries, mixed sizes") {
+  Fixture f;
+  auto data = Pattern(kSize, 9);
+  REQUIRE(f.flash.Write(kBase, data).ok());
+  CHECK(f.flash.Erase(kBase + 4, 1024).code() == StatusCode::kInvalidArgument);
+  CHECK(f.flash.Erase(kBase, 1000).code() == StatusCode::kInvalidArgument);
+  CHECK(f.flash.Erase(kBase, 0).code() == StatusCode::kInvalidArgument);
+  // Crossing into the 4 KiB sector but not to its end.
+  CHECK(f.flash.Erase(kBase + 1024, 2048).code() == StatusCode::kInvalidArgument);
+  // 4 KiB starting at a 1 KiB sector boundary is not a whole set of sectors.
+  CHECK(f.flash.Erase(kBase + 1024, 4096).code() == StatusCode::kInvalidArgument);
+  CHECK(f.flash.operations() == 1);  // only the initial write
+  CHECK(f.flash.counters().refused == 5);
+  // Second 1 KiB sector.
+  REQUIRE(f.flash.Erase(kBase + 1024, 1024).ok());
+  CHECK(f.storage[1023] == data[1023]);
+  for (size_t i = 1024; i < 2048; ++i) REQUIRE(f.storage[i] == 0xff);
+  CHECK(f.storage[2048] == data[2048]);
+  CHECK(f.flash.counters().sectors_erased == 1);
+  // Several sectors in one call (1 KiB + 4 KiB).
+  REQUIRE(f.flash.Erase(kBase + 1024, 1024 + 4096).ok());
+  CHECK(f.flash.counters().sectors_erased == 3);
+  CHECK(f.flash.counters().erases == 2);
+  CHECK(f.storage[0] == data[0]);
+  CHECK(f.storage[kSize - 1] == 0xff);
+  // Whole memory.
+  REQUIRE(f.flash.Erase(kBase, kSize).ok());
+  CHECK(f.flash.counters().sectors_erased == 6);
+  CHECK(f.storage[0] == 0xff);
+}
+
+TEST_CASE("fake flash: FailAfter is a one-shot transient error") {
+  Fixture f;
+  std::array<uint8_t, 4> w{1, 2, 3, 4};
+  f.flash.FailAfter(1);
+  REQUIRE(f.flash.Write(kBase, w).ok());
+  CHECK(f.flash.Write(kBase + 4, w).code() == StatusCode::kUnavailable);
+  CHECK(f.storage[4] == 0xff);
+  CHECK(f.flash.powered());
+  CHECK(f.flash.Write(kBase + 4, w).ok());
+  CHECK(f.storage[4] == 1);
+  f.flash.FailAfter(0);
+  CHECK(f.flash.Erase(kBase, 1024).code() == StatusCode::kUnavailable);
+  CHECK(f.storage[0] == 1);
+  // Reads do not consume the countdown.
+  f.flash.FailAfter(0);
+  std::array<uint8_t, 4> r{};
+  CHECK(f.flash.Read(kBase, r).ok());
+  f.flash.ClearFaults();
+  CHECK(f.flash.Erase(kBase, 1024).ok());
+}
+
+TEST_CASE("fake flash: power cut before an operation") {
+  Fixture f;
+  std::array<uint8_t, 8> w{1, 2, 3, 4, 5, 6, 7, 8};
+  f.flash.CutPowerAfter(1, false);
+  REQUIRE(f.flash.Write(kBase, w).ok());
+  CHECK(f.flash.Write(kBase + 8, w).code() == StatusCode::kUnavailable);
+  CHECK_FALSE(f.flash.powered());
+  CHECK(f.storage[8] == 0xff);
+  // Everything fails until power returns, reads and mapped access too.
+  std::array<uint8_t, 4> r{};
+  CHECK(f.flash.Read(kBase, r).code() == StatusCode::kUnavailable);
+  CHECK(f.flash.Erase(kBase, 1024).code() == StatusCode::kUnavailable);
+  CHECK(f.flash.Mapped().empty());
+  CHECK(f.flash.operations() == 1);
+  f.flash.PowerOn();
+  CHECK(f.flash.Read(kBase, r).ok());
+  CHECK(r[3] == 4);
+  CHECK(f.flash.Write(kBase + 8, w).ok());
+}
+
+TEST_CASE("fake flash: torn write programs the first half") {
+  Fixture f;
+  auto data = Pattern(20, 1);  // half = 10, rounded down to 8 (write_align 4)
+  f.flash.CutPowerAfter(0, true);
+  CHECK(f.flash.Write(kBase, data).code() == StatusCode::kUnavailable);
+  CHECK_FALSE(f.flash.powered());
+  for (size_t i = 0; i < 8; ++i) CHECK(f.storage[i] == data[i]);
+  for (size_t i = 8; i < 20; ++i) CHECK(f.storage[i] == 0xff);
+  CHECK(f.flash.operations() == 1);
+  CHECK(f.flash.counters().bytes_written == 8);
+}
+
+TEST_CASE("fake flash: torn erase leaves the first half erased") {
+  Fixture f;
+  auto data = Pattern(4096, 5);
+  REQUIRE(f.flash.Write(kBase + 2048, data).ok());
+  f.flash.CutPowerAfter(0, true);
+  CHECK(f.flash.Erase(kBase + 2048, 4096).code() == StatusCode::kUnavailable);
+  for (size_t i = 0; i < 2048; ++i) REQUIRE(f.storage[2048 + i] == 0xff);
+  for (size_t i = 2048; i < 4096; ++i) REQUIRE(f.storage[2048 + i] == data[i]);
+  f.flash.PowerOn();
+  // After power returns, the sector can be erased completely.
+  CHECK(f.flash.Erase(kBase + 2048, 4096).ok());
+  CHECK(f.storage[kSize - 1] == 0xff);
+}
+
+TEST_CASE("fake flash: refused operations do not consume a pending fault") {
+  Fixture f;
+  std::array<uint8_t, 4> w{1, 2, 3, 4};
+  f.flash.CutPowerAfter(0, false);
+  CHECK(f.flash.Write(kBase + 1, w).code() == StatusCode::kInvalidArgument);
+  CHECK(f.flash.powered());
+  CHECK(f.flash.Write(kBase, w).code() == StatusCode::kUnavailable);
+  CHECK_FALSE(f.flash.powered());
+}
+
+TEST_CASE("fake flash: Preload bypasses checks but not bounds") {
+  Fixture f;
+  auto data = Pattern(16, 2);
+  CHECK(f.flash.Preload(kEnd - 16, data));
+  CHECK_FALSE(f.flash.Preload(kEnd - 15, data));
+  CHECK(f.storage[kSize - 1] == data[15]);
+  CHECK(f.flash.operations() == 0);
+  CHECK(f.flash.counters().refused == 0);
+  // Unmapped memories expose no span.
+  Memory m = MixedGeometry();
+  m.mapped = false;
+  std::vector<uint8_t> storage(kSize);
+  FakeFlash unmapped(m, storage);
+  CHECK(unmapped.Mapped().empty());
+}
