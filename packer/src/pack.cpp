@@ -149,7 +149,7 @@ nlohmann::ordered_json ManifestJson(const PackageSpec& spec, const Board& board,
   for (size_t i = 0; i < elements.size(); ++i) {
     const PackedElement& e = elements[i];
     j["segments"].push_back({{"address", e.address},
-                             {"size", e.data.size()},
+                             {"size", pending[i].data.size()},
                              {"region", e.region},
                              {"sha256", e.sha256},
                              {"source", pending[i].source}});
