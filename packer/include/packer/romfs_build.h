@@ -28,15 +28,19 @@ struct RomfsBuildOptions {
   std::string mpy_cross;             // mpy-cross executable; empty = none configured
 };
 
-// Walks `dir` recursively (sorted, regular files only; symlinks followed)
-// and returns one source per file, target paths relative to `dir` with '/'
-// separators, origin "<dir>/<relative path>". A directory named `native`
+// Walks `dir` recursively (regular files only; symlinked files are read,
+// symlinked directories are not entered) and returns one source per file,
+// sorted by target path: paths relative to `dir` with '/' separators, origin
+// "<dir>/<relative path>". A directory named `native`
 // holds per-arch variants `native/<arch>/<name>.mpy`: for each <name> the one
 // with the highest arch compatible with options.board_arch is placed as
 // `<name>.mpy` beside `native/` (the other variants are left out). Errors:
 // unreadable dir, an unknown <arch> directory name, no compatible variant
-// for a name (message lists the variants and the board arch), or a variant
-// colliding with a plain file of the same target path.
+// for a name (message lists the variants and the board arch), a chosen
+// variant whose header holds native code for another arch than its
+// directory says, any other file under `native/`, or a variant colliding
+// with a plain file of the same target path. A `native/none/` variant
+// (bytecode) is allowed as the fallback when no native one fits.
 Expected<std::vector<RomfsSource>> CollectRomfsDir(const std::filesystem::path& dir,
                                                    const RomfsBuildOptions& options);
 
