@@ -1,0 +1,139 @@
+// The `onedfu` command line: exit codes, messages naming the fault, the
+// golden example package, and the JSON shape of `inspect --json`.
+#include <doctest/doctest.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sys/wait.h>
+
+#include "packer/file_io.h"
+#include "runtime/sha256.h"
+
+namespace onedfu::packer {
+namespace {
+
+namespace fs = std::filesystem;
+
+const fs::path kSource = ONEDFU_SOURCE_DIR;
+const std::string kOnedfu = std::string(ONEDFU_BINARY_DIR) + "/packer/onedfu";
+
+// SHA-256 of the example package as packed by this version. It changes only
+// when an input, the format or the tool version changes: update it on purpose,
+// with the reason in the commit (its element bytes are checked against the
+// inputs by dfuse-pack in the interop test below).
+constexpr const char* kGoldenDemoSha256 = "be402be7afdd3560b00fe4df178f14925563bb568a0cbaf1d0da27d2e54e98a2";
+
+struct CommandResult {
+  int status = -1;
+  std::string output;  // stdout and stderr
+};
+
+CommandResult Run(const std::string& command) {
+  CommandResult result;
+  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) result.output.append(buf.data(), n);
+  const int raw = ::pclose(pipe);
+  result.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  return result;
+}
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "onedfu-cli-XXXXXX").string();
+    path = ::mkdtemp(tmpl.data());
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+std::string Sha256Hex(const Bytes& bytes) {
+  char text[65];
+  runtime::HexDigest(runtime::Sha256Digest(bytes), text);
+  return text;
+}
+
+TEST_CASE("golden: the example package packs to pinned bytes, verifies, and inspects as JSON") {
+  TempDir dir;
+  const fs::path out = dir.path / "demo.dfu";
+  const auto packed = Run(kOnedfu + " pack " + (kSource / "manifests/examples/pybd-sf6-demo.json").string() +
+                          " -o " + out.string());
+  REQUIRE_MESSAGE(packed.status == 0, packed.output);
+  auto bytes = ReadFile(out);
+  REQUIRE(bytes.ok());
+  CHECK(Sha256Hex(*bytes) == kGoldenDemoSha256);
+
+  const auto verified = Run(kOnedfu + " verify " + out.string());
+  CHECK_MESSAGE(verified.status == 0, verified.output);
+  CHECK(verified.output.find("verified") != std::string::npos);
+
+  const auto inspected = Run(kOnedfu + " inspect --json " + out.string() + " 2>/dev/null");
+  REQUIRE(inspected.status == 0);
+  const auto j = nlohmann::json::parse(inspected.output);
+  REQUIRE(j["targets"].size() == 1);
+  CHECK(j["targets"][0]["alt"] == 0);
+  const auto& elements = j["targets"][0]["elements"];
+  REQUIRE(elements.size() == 4);
+  CHECK(elements[0]["address"] == 0x08008000);
+  CHECK(elements[0]["region"] == "text0");
+  CHECK(elements[3]["region"] == "record");
+  for (const auto& e : elements) CHECK(e["sha256"].get<std::string>().size() == 64);
+  CHECK(j["suffix"]["vid"] == 0x0483);
+  CHECK(j["suffix"]["pid"] == 0xdf11);
+  CHECK(j["suffix"]["bcdDevice"] == 0x0200);
+  CHECK(j["manifest"]["board"] == "pybd-sf6");
+  CHECK(j["manifest"]["segments"].size() == 3);
+  for (size_t i = 0; i < 3; ++i) CHECK(j["manifest"]["segments"][i]["size"] == elements[i]["size"]);
+  bool has_module = false;
+  for (const auto& f : j["romfs"]) has_module |= f["path"] == "lib/plain_mod.mpy";
+  CHECK(has_module);
+}
+
+TEST_CASE("the map command writes an SVG") {
+  TempDir dir;
+  REQUIRE(Run(kOnedfu + " pack " + (kSource / "manifests/examples/pybd-sf6-demo.json").string() + " -o " +
+              (dir.path / "demo.dfu").string()).status == 0);
+  const auto mapped = Run(kOnedfu + " map " + (dir.path / "demo.dfu").string() + " -o " + (dir.path / "m.svg").string());
+  REQUIRE_MESSAGE(mapped.status == 0, mapped.output);
+  CHECK(Run("xmllint --noout " + (dir.path / "m.svg").string()).status == 0);
+}
+
+TEST_CASE("romfs build and ls round trip through the CLI") {
+  TempDir dir;
+  const auto built = Run(kOnedfu + " romfs build " + (kSource / "manifests/examples/pybd-sf6-demo/modules").string() +
+                         " -o " + (dir.path / "m.img").string());
+  REQUIRE_MESSAGE(built.status == 0, built.output);
+  const auto listed = Run(kOnedfu + " romfs ls " + (dir.path / "m.img").string());
+  REQUIRE(listed.status == 0);
+  CHECK(listed.output.find("plain_mod.mpy") != std::string::npos);
+  CHECK(listed.output.find("native_mod.mpy") != std::string::npos);  // the armv7emsp variant, picked for armv7emdp
+}
+
+TEST_CASE("bad usage exits 2; bad input exits 1 naming the culprit, and no output appears") {
+  TempDir dir;
+  CHECK(Run(kOnedfu).status == 2);
+  CHECK(Run(kOnedfu + " frobnicate").status == 2);
+  CHECK(Run(kOnedfu + " pack --firmware x.bin").status == 2);  // no -o
+  CHECK(Run(kOnedfu + " pack --help").status == 0);
+
+  const auto missing = Run(kOnedfu + " pack --firmware 0x08008000:" + (dir.path / "nope.bin").string() + " -o " +
+                           (dir.path / "o.dfu").string());
+  CHECK(missing.status == 1);
+  CHECK(missing.output.find("nope.bin") != std::string::npos);
+  CHECK_FALSE(fs::exists(dir.path / "o.dfu"));
+
+  Bytes junk(100, 0x5a);
+  REQUIRE(WriteFileAtomic(dir.path / "junk.dfu", junk).ok());
+  const auto bad = Run(kOnedfu + " verify " + (dir.path / "junk.dfu").string());
+  CHECK(bad.status == 1);
+  CHECK(bad.output.find("junk.dfu") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace onedfu::packer
