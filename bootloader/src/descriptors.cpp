@@ -127,7 +127,7 @@ int Digits(uint32_t v) {
   return n;
 }
 
-void PutRun(TextOut& text, uint32_t count, uint32_t size, char letter) {
+void PutRun(TextOut& text, uint32_t count, uint32_t size, char letter, int size_width) {
   char unit = ' ';
   uint32_t value = size;
   if (size % (1024u * 1024u) == 0) {
@@ -137,9 +137,7 @@ void PutRun(TextOut& text, uint32_t count, uint32_t size, char letter) {
     unit = 'K';
     value = size / 1024u;
   }
-  const int count_width = Digits(count) < 2 ? 2 : Digits(count);
-  const int size_width = 5 - count_width < 2 ? 2 : 5 - count_width;
-  text.Dec(count, count_width);
+  text.Dec(count, 2);
   text.Put('*');
   text.Dec(value, size_width);
   text.Put(unit);
@@ -172,6 +170,14 @@ Result<size_t> BuildLayoutString(const Board& board, char* out, size_t capacity)
     text.Put('/');
     text.Hex32(memory.base);
     text.Put('/');
+    // Size digits: 5 minus the digits of the memory's largest sector count
+    // (at least 2), so "04*032K" and "512*04K" keep ST's look.
+    uint32_t max_count = 0;
+    for (uint8_t g = 0; g < memory.sector_group_count && g < runtime::kMaxSectorGroups; ++g) {
+      if (memory.sectors[g].count > max_count) max_count = memory.sectors[g].count;
+    }
+    const int count_digits = Digits(max_count) < 2 ? 2 : Digits(max_count);
+    const int size_width = 5 - count_digits < 2 ? 2 : 5 - count_digits;
     uint64_t address = memory.base;
     bool first = true;
     uint32_t run_count = 0;
@@ -187,7 +193,7 @@ Result<size_t> BuildLayoutString(const Board& board, char* out, size_t capacity)
         }
         if (run_count > 0) {
           if (!first) text.Put(',');
-          PutRun(text, run_count, run_size, run_letter);
+          PutRun(text, run_count, run_size, run_letter, size_width);
           first = false;
         }
         run_count = 1;
@@ -197,7 +203,7 @@ Result<size_t> BuildLayoutString(const Board& board, char* out, size_t capacity)
     }
     if (run_count > 0) {
       if (!first) text.Put(',');
-      PutRun(text, run_count, run_size, run_letter);
+      PutRun(text, run_count, run_size, run_letter, size_width);
     }
   }
   if (text.failed()) return Status(StatusCode::kResourceExhausted, "layout string does not fit its buffer");

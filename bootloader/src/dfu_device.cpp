@@ -270,7 +270,8 @@ ControlReply DfuDevice::Dnload(const SetupPacket& setup, ByteSpan data_out) {
   if (data_out.size() != setup.wLength) return StallRequest(setup, "data stage differs from wLength");
   if (setup.wLength > kTransferSize) return StallRequest(setup, "is longer than wTransferSize");
   if (setup.wLength == 0) {
-    if (state_ != DfuState::kDnloadIdle) return StallRequest(setup, "of zero length is not allowed");
+    // Leave. DFU 1.1 allows it only in dfuDNLOAD-IDLE, but dfu-util 0.11
+    // sends it right after ABORT (dfuIDLE) when -s carries no address.
     state_ = DfuState::kManifestSync;
     return ControlReply::Ack();
   }

@@ -52,8 +52,9 @@ size_t BuildFunctionalDescriptor(runtime::MutableByteSpan out);
 // Letter 'a' (readable only) for a sector overlapping the bootloader region,
 // 'g' (read, erase, write) otherwise. Size unit 'M' when a multiple of 1 MiB,
 // 'K' when a multiple of 1 KiB, else ' ' (bytes). Numbers are zero-padded to
-// ST's fixed-width look: count at least 2 digits, size at least 2 digits,
-// and together at least 5 ("04*032K", "512*04K").
+// ST's fixed-width look: count at least 2 digits; size at least
+// max(2, 5 - digits of the memory's largest sector count) digits
+// ("04*032K" beside "07*256K"; "512*04K"; "08*04K" beside "248*04K").
 // Returns the string length (NUL excluded), kResourceExhausted when `out`
 // is too small or the layout exceeds kMaxStringChars, kInvalidArgument for
 // a board without memories.

@@ -18,7 +18,8 @@
 //     capped by DfuOptions); the work then runs in Poll() (which the port
 //     calls once that reply went out) or, at the latest, inside the next
 //     GETSTATUS, which reports dfuDNLOAD-IDLE or dfuERROR.
-//   - Zero-length DNLOAD in dfuDNLOAD-IDLE = leave: the next GETSTATUS
+//   - Zero-length DNLOAD in dfuDNLOAD-IDLE or dfuIDLE (dfu-util 0.11 sends it
+//     after ABORT when -s has no address) = leave: the next GETSTATUS
 //     reports dfuMANIFEST and its reply carries reset_after_status; the state
 //     becomes dfuMANIFEST-WAIT-RESET and reset_requested() turns true. The port
 //     resets only after that reply went out.
