@@ -1,6 +1,7 @@
 #include "packer/pack.h"
 
 #include <algorithm>
+#include <functional>
 #include <future>
 #include <nlohmann/json.hpp>
 
@@ -86,7 +87,8 @@ Expected<std::vector<Pending>> LoadFirmwareSegments(const PackageSpec& spec) {
 }
 
 struct RomfsBuilt {
-  Bytes image;
+  Bytes image;            // moved into the element list once placed
+  size_t image_size = 0;  // bytes, unpadded
   std::vector<RomfsListing> files;
 };
 
@@ -123,6 +125,7 @@ Expected<RomfsBuilt> BuildPackageRomfs(const PackageSpec& spec, const Board& boa
   if (sources.empty()) return built;
   ONEDFU_PTRY(built.image, BuildRomfs(std::move(sources), options));
   ONEDFU_PTRY(built.files, ListRomfs(built.image, "ROMFS image"));
+  built.image_size = built.image.size();
   return built;
 }
 
@@ -154,13 +157,13 @@ nlohmann::ordered_json ManifestJson(const PackageSpec& spec, const Board& board,
                              {"sha256", e.sha256},
                              {"source", pending[i].source}});
   }
-  if (!romfs.image.empty()) {
+  if (romfs.image_size != 0) {
     nlohmann::ordered_json files = nlohmann::ordered_json::array();
     for (const RomfsListing& f : romfs.files) {
       if (f.is_dir) continue;
       files.push_back({{"path", f.path}, {"size", f.size}, {"offset", f.offset}});
     }
-    j["romfs"] = {{"align", spec.romfs_align}, {"size", romfs.image.size()}, {"files", files}};
+    j["romfs"] = {{"align", spec.romfs_align}, {"size", romfs.image_size}, {"files", files}};
   } else {
     j["romfs"] = nullptr;
   }
@@ -168,10 +171,21 @@ nlohmann::ordered_json ManifestJson(const PackageSpec& spec, const Board& board,
   return j;
 }
 
-}  // namespace
+// Everything decided before any hashing: inputs loaded, padded, checked, sorted.
+struct Prepared {
+  PackageSpec spec;
+  Board board;
+  runtime::dfuse::Suffix suffix;
+  std::vector<Pending> pending;  // sorted by address; the record is not among them
+  RomfsBuilt romfs;              // file list (the image itself moved into `pending`)
+  Region record_region;
+  std::string target_name;
+};
 
-Expected<PackedPackage> BuildPackage(const PackRequest& request) {
-  ONEDFU_PTRY(PackageSpec spec, MergeSpec(request));
+Expected<Prepared> Prepare(const PackRequest& request) {
+  Prepared out;
+  ONEDFU_PTRY(out.spec, MergeSpec(request));
+  const PackageSpec& spec = out.spec;
 
   fs::path board_path;
   if (request.board) {
@@ -181,28 +195,30 @@ Expected<PackedPackage> BuildPackage(const PackRequest& request) {
   } else {
     board_path = DefaultBoardPath();
   }
-  ONEDFU_PTRY(Board board, LoadBoardFile(board_path));
+  ONEDFU_PTRY(out.board, LoadBoardFile(board_path));
+  const Board& board = out.board;
 
-  runtime::dfuse::Suffix suffix;
-  suffix.vid = spec.vid.value_or(board.vid);
-  suffix.pid = spec.pid.value_or(board.pid);
-  suffix.bcd_device = spec.bcd_device.value_or(board.bcd_device);
+  out.suffix.vid = spec.vid.value_or(board.vid);
+  out.suffix.pid = spec.pid.value_or(board.pid);
+  out.suffix.bcd_device = spec.bcd_device.value_or(board.bcd_device);
 
-  ONEDFU_PTRY(std::vector<Pending> pending, LoadFirmwareSegments(spec));
-  ONEDFU_PTRY(RomfsBuilt romfs, BuildPackageRomfs(spec, board));
-  if (!romfs.image.empty()) {
+  ONEDFU_PTRY(out.pending, LoadFirmwareSegments(spec));
+  std::vector<Pending>& pending = out.pending;
+  ONEDFU_PTRY(out.romfs, BuildPackageRomfs(spec, board));
+  if (!out.romfs.image.empty()) {
     ONEDFU_PTRY(const Region* region, RegionWithRole(board, RegionRole::kRomfs, "the ROMFS image"));
     if (!board.memories[region->memory].mapped) {
       return Fail(std::string("ROMFS region '") + region->name + "' lies in memory '" +
                   board.memories[region->memory].name + "', which is not memory-mapped: the VM could not use it in place");
     }
-    if (romfs.image.size() > region->size) {
-      return Fail("ROMFS image of " + std::to_string(romfs.image.size()) + " bytes does not fit region '" +
+    if (out.romfs.image.size() > region->size) {
+      return Fail("ROMFS image of " + std::to_string(out.romfs.image.size()) + " bytes does not fit region '" +
                   region->name + "' (" + std::to_string(region->size) + " bytes at " +
                   HexAddress(board.RegionStart(*region)) + ")");
     }
-    pending.push_back(Pending{board.RegionStart(*region), romfs.image, "ROMFS image (" +
-                              std::to_string(romfs.files.size()) + " entries)", "romfs", RegionRole::kRomfs});
+    pending.push_back(Pending{board.RegionStart(*region), std::move(out.romfs.image),
+                              "ROMFS image (" + std::to_string(out.romfs.files.size()) + " entries)", "romfs",
+                              RegionRole::kRomfs});
   }
   if (pending.size() + 1 > runtime::kMaxSegments) {
     return Fail("the package has " + std::to_string(pending.size()) + " segments; a boot record holds at most " +
@@ -217,101 +233,175 @@ Expected<PackedPackage> BuildPackage(const PackRequest& request) {
     placements.push_back(Placement{p.address, p.data.size(), p.origin, p.role});
   }
   ONEDFU_PTRY(const Region* record_region, RegionWithRole(board, RegionRole::kRecord, "the boot record"));
-  const uint32_t record_address = board.RegionStart(*record_region);
-  placements.push_back(Placement{record_address, runtime::kRecordSize, "boot record", RegionRole::kRecord});
+  out.record_region = *record_region;
+  placements.push_back(Placement{board.RegionStart(*record_region), runtime::kRecordSize, "boot record",
+                                 RegionRole::kRecord});
   ONEDFU_PTRY(auto placed, CheckPlacements(board, placements));
   (void)placed;
+  if (spec.version.size() >= runtime::kBootTextSize) {
+    return Fail("version '" + spec.version + "' is longer than " + std::to_string(runtime::kBootTextSize - 1) +
+                " characters");
+  }
 
   std::stable_sort(pending.begin(), pending.end(),
                    [](const Pending& a, const Pending& b) { return a.address < b.address; });
-
-  // Hash every element; large packages hash on both cores.
-  std::vector<std::future<runtime::Sha256Hash>> hashes;
-  for (const Pending& p : pending) {
-    hashes.push_back(std::async(p.data.size() > (1u << 20) ? std::launch::async : std::launch::deferred,
-                                [&p] { return runtime::Sha256Digest(p.data); }));
-  }
-  PackedPackage out;
-  runtime::BootRecord record;
-  for (size_t i = 0; i < pending.size(); ++i) {
-    Pending& p = pending[i];
-    const runtime::Sha256Hash hash = hashes[i].get();
-    record.segments[i] = runtime::BootSegment{p.address, static_cast<uint32_t>(p.data.size()), hash};
-    if (p.role == RegionRole::kRomfs) {
-      record.romfs = runtime::RomfsState{p.address, static_cast<uint32_t>(p.data.size()), hash};
-    }
-    out.elements.push_back(PackedElement{p.address, {}, RegionNameAt(board, p.address), p.origin, HexOf(hash)});
-  }
-  record.segment_count = static_cast<uint32_t>(pending.size());
-  if (!runtime::SetBootText(record.board_id, board.id).ok()) return Fail(std::string("board id too long: ") + board.id);
-  if (!runtime::SetBootText(record.package_version, spec.version.c_str()).ok()) {
-    return Fail("version '" + spec.version + "' is longer than " + std::to_string(runtime::kBootTextSize - 1) + " characters");
-  }
-
-  out.manifest_json = ManifestJson(spec, board, suffix, out.elements, pending, romfs).dump(2) + "\n";
-  for (size_t i = 0; i < pending.size(); ++i) out.elements[i].data = std::move(pending[i].data);
-  const auto* manifest_bytes = reinterpret_cast<const uint8_t*>(out.manifest_json.data());
-  record.manifest_length = static_cast<uint32_t>(out.manifest_json.size());
-  record.manifest_sha256 = runtime::Sha256Digest({manifest_bytes, out.manifest_json.size()});
-
-  PackedElement record_element;
-  record_element.address = record_address;
-  record_element.data.resize(runtime::kRecordSize);
-  if (const auto s = runtime::EncodeBootRecord(record, record_element.data); !s.ok()) {
-    return Fail(std::string("boot record: ") + s.message());
-  }
-  record_element.data.insert(record_element.data.end(), manifest_bytes, manifest_bytes + out.manifest_json.size());
-  PadToWriteUnits(board.memories[record_region->memory], record_element.address, record_element.data);
-  if (record_element.data.size() > record_region->size) {
-    return Fail("boot record + manifest take " + std::to_string(record_element.data.size()) +
-                " bytes; record region '" + record_region->name + "' holds " + std::to_string(record_region->size));
-  }
-  record_element.region = record_region->name;
-  record_element.origin = "boot record + manifest";
-  record_element.sha256 = HexOf(runtime::Sha256Digest(record_element.data));
-  out.elements.push_back(std::move(record_element));
-
   out.target_name = spec.name.empty() ? std::string("onedfu ") + board.id : spec.name;
   if (out.target_name.size() > runtime::dfuse::kTargetNameSize) out.target_name.resize(runtime::dfuse::kTargetNameSize);
-  out.suffix = suffix;
-  out.board = board;
   return out;
 }
 
-namespace {
+// The record element (boot record + manifest, padded) for the given element hashes.
+Expected<PackedElement> RecordElement(const Prepared& prepared, const std::vector<runtime::Sha256Hash>& hashes,
+                                      std::vector<PackedElement>& elements, std::string& manifest_json) {
+  const Board& board = prepared.board;
+  runtime::BootRecord record;
+  elements.clear();
+  for (size_t i = 0; i < prepared.pending.size(); ++i) {
+    const Pending& p = prepared.pending[i];
+    record.segments[i] = runtime::BootSegment{p.address, static_cast<uint32_t>(p.data.size()), hashes[i]};
+    if (p.role == RegionRole::kRomfs) {
+      record.romfs = runtime::RomfsState{p.address, static_cast<uint32_t>(p.data.size()), hashes[i]};
+    }
+    elements.push_back(PackedElement{p.address, {}, RegionNameAt(board, p.address), p.origin, HexOf(hashes[i])});
+  }
+  record.segment_count = static_cast<uint32_t>(prepared.pending.size());
+  if (!runtime::SetBootText(record.board_id, board.id).ok()) return Fail(std::string("board id too long: ") + board.id);
+  if (!runtime::SetBootText(record.package_version, prepared.spec.version.c_str()).ok()) {
+    return Fail("version '" + prepared.spec.version + "' does not fit the boot record");
+  }
+  manifest_json =
+      ManifestJson(prepared.spec, board, prepared.suffix, elements, prepared.pending, prepared.romfs).dump(2) + "\n";
+  const auto* manifest_bytes = reinterpret_cast<const uint8_t*>(manifest_json.data());
+  record.manifest_length = static_cast<uint32_t>(manifest_json.size());
+  record.manifest_sha256 = runtime::Sha256Digest({manifest_bytes, manifest_json.size()});
 
-class FileSink final : public runtime::dfuse::Sink {
+  const Region& region = prepared.record_region;
+  PackedElement out;
+  out.address = board.RegionStart(region);
+  out.data.resize(runtime::kRecordSize);
+  if (const auto s = runtime::EncodeBootRecord(record, out.data); !s.ok()) {
+    return Fail(std::string("boot record: ") + s.message());
+  }
+  out.data.insert(out.data.end(), manifest_bytes, manifest_bytes + manifest_json.size());
+  PadToWriteUnits(board.memories[region.memory], out.address, out.data);
+  if (out.data.size() > region.size) {
+    return Fail("boot record + manifest take " + std::to_string(out.data.size()) + " bytes; record region '" +
+                region.name + "' holds " + std::to_string(region.size));
+  }
+  out.region = region.name;
+  out.origin = "boot record + manifest";
+  out.sha256 = HexOf(runtime::Sha256Digest(out.data));
+  return out;
+}
+
+std::vector<runtime::Sha256Hash> HashAll(const std::vector<Pending>& pending) {
+  std::vector<runtime::Sha256Hash> hashes(pending.size());
+  for (size_t i = 0; i < pending.size(); ++i) hashes[i] = runtime::Sha256Digest(pending[i].data);
+  return hashes;
+}
+
+PackedPackage Assemble(Prepared& prepared, std::vector<PackedElement> elements, PackedElement record,
+                       std::string manifest_json) {
+  PackedPackage out;
+  for (size_t i = 0; i < elements.size(); ++i) elements[i].data = std::move(prepared.pending[i].data);
+  elements.push_back(std::move(record));
+  out.elements = std::move(elements);
+  out.manifest_json = std::move(manifest_json);
+  out.suffix = prepared.suffix;
+  out.target_name = prepared.target_name;
+  out.board = prepared.board;
+  return out;
+}
+
+// Forwards the DfuSe stream to the file. When the stream reaches the record
+// element's data, it first waits for the element hashes and fills the record
+// buffer in place: the writer delivers the file in order and reads an
+// element's data only after delivering its header, so hashing overlaps the
+// CRC and the writing of everything before the record.
+class RecordFillingSink final : public runtime::dfuse::Sink {
  public:
-  explicit FileSink(AtomicFileWriter& writer) : writer_(writer) {}
+  RecordFillingSink(AtomicFileWriter& writer, uint64_t record_data_offset, std::function<Outcome()> fill)
+      : writer_(writer), record_data_offset_(record_data_offset), fill_(std::move(fill)) {}
+
   runtime::Status Write(runtime::ByteSpan bytes) override {
     Outcome written = writer_.Write(bytes);
-    if (written.ok()) return runtime::Status::Ok();
-    error_ = written.error().message;
-    return runtime::Status(runtime::StatusCode::kUnavailable, "write failed");
+    if (!written.ok()) return Failed(written.error().message);
+    offset_ += bytes.size();
+    if (offset_ == record_data_offset_) {
+      Outcome filled = fill_();
+      if (!filled.ok()) return Failed(filled.error().message);
+    }
+    return runtime::Status::Ok();
   }
   const std::string& error() const { return error_; }
 
  private:
+  runtime::Status Failed(std::string message) {
+    error_ = std::move(message);
+    return runtime::Status(runtime::StatusCode::kUnavailable, "write failed");
+  }
+
   AtomicFileWriter& writer_;
+  uint64_t record_data_offset_;
+  std::function<Outcome()> fill_;
+  uint64_t offset_ = 0;
   std::string error_;
 };
 
 }  // namespace
 
+Expected<PackedPackage> BuildPackage(const PackRequest& request) {
+  ONEDFU_PTRY(Prepared prepared, Prepare(request));
+  const std::vector<runtime::Sha256Hash> hashes = HashAll(prepared.pending);
+  std::vector<PackedElement> elements;
+  std::string manifest;
+  ONEDFU_PTRY(PackedElement record, RecordElement(prepared, hashes, elements, manifest));
+  return Assemble(prepared, std::move(elements), std::move(record), std::move(manifest));
+}
+
 Expected<PackedPackage> PackToFile(const PackRequest& request, const fs::path& output) {
-  ONEDFU_PTRY(PackedPackage package, BuildPackage(request));
-  std::vector<runtime::dfuse::WriterElement> elements;
-  for (const PackedElement& e : package.elements) elements.push_back({e.address, e.data});
-  const runtime::dfuse::WriterTarget target{0, package.target_name.c_str(), elements};
+  ONEDFU_PTRY(Prepared prepared, Prepare(request));
+
+  // The record's size does not depend on the hash values (fixed-width hex), so
+  // a placeholder sizes it; the real one is filled in while the file streams.
+  std::vector<PackedElement> elements;
+  std::string manifest;
+  ONEDFU_PTRY(PackedElement record,
+              RecordElement(prepared, std::vector<runtime::Sha256Hash>(prepared.pending.size()), elements, manifest));
+  std::future<std::vector<runtime::Sha256Hash>> hashes =
+      std::async(std::launch::async, [&prepared] { return HashAll(prepared.pending); });
+
+  std::vector<runtime::dfuse::WriterElement> writer_elements;
+  uint64_t record_data_offset = runtime::dfuse::kPrefixSize + runtime::dfuse::kTargetPrefixSize;
+  for (const Pending& p : prepared.pending) {
+    writer_elements.push_back({p.address, p.data});
+    record_data_offset += runtime::dfuse::kElementHeaderSize + p.data.size();
+  }
+  record_data_offset += runtime::dfuse::kElementHeaderSize;
+  writer_elements.push_back({record.address, record.data});
+  const runtime::dfuse::WriterTarget target{0, prepared.target_name.c_str(), writer_elements};
+
+  auto fill = [&]() -> Outcome {
+    PackedElement real;
+    {
+      ONEDFU_PTRY(real, RecordElement(prepared, hashes.get(), elements, manifest));
+    }
+    if (real.data.size() != record.data.size() || real.address != record.address) {
+      return Fail("internal: the boot record changed size while packing");
+    }
+    std::copy(real.data.begin(), real.data.end(), record.data.begin());
+    record.sha256 = real.sha256;
+    return Success();
+  };
 
   ONEDFU_PTRY(auto writer, AtomicFileWriter::Open(output));
-  FileSink sink(*writer);
-  if (const auto s = runtime::dfuse::WriteFile({&target, 1}, package.suffix, sink); !s.ok()) {
-    return Fail(sink.error().empty() ? output.string() + ": " + s.message() : sink.error());
-  }
+  RecordFillingSink sink(*writer, record_data_offset, fill);
+  const auto written = runtime::dfuse::WriteFile({&target, 1}, prepared.suffix, sink);
+  if (hashes.valid()) hashes.wait();  // never leave the hashing thread behind on an error path
+  if (!written.ok()) return Fail(sink.error().empty() ? output.string() + ": " + written.message() : sink.error());
   ONEDFU_PTRY(auto committed, writer->Commit());
   (void)committed;
-  return package;
+  return Assemble(prepared, std::move(elements), std::move(record), std::move(manifest));
 }
 
 }  // namespace onedfu::packer

@@ -250,3 +250,27 @@ TEST_CASE("verify catches a damaged segment even when the file CRC is fixed up")
 
 }  // namespace
 }  // namespace onedfu::packer
+
+namespace onedfu::packer {
+namespace {
+
+TEST_CASE("the streaming writer (record filled while the file streams) equals BuildPackage + SerializeDfuse") {
+  TempDir dir;
+  PackRequest request = QuickRequest(WriteBytes(dir.path / "a.bin", RandomBytes(3 << 20, 16)),
+                                     WriteBytes(dir.path / "b.bin", RandomBytes(5000, 17)));
+  request.romfs_dir = kSource / "manifests/examples/pybd-sf6-demo/romfs";
+  auto built = BuildPackage(request);
+  REQUIRE(built.ok());
+  DfuseImage image;
+  image.suffix = built->suffix;
+  image.targets.push_back(DfuseTarget{0, true, built->target_name, {}});
+  for (const auto& e : built->elements) image.targets[0].elements.push_back({e.address, e.data});
+  auto streamed = PackToFile(request, dir.path / "s.dfu");
+  REQUIRE(streamed.ok());
+  CHECK(*ReadFile(dir.path / "s.dfu") == SerializeDfuse(image));
+  CHECK(streamed->manifest_json == built->manifest_json);
+  CHECK(streamed->elements.back().sha256 == built->elements.back().sha256);
+}
+
+}  // namespace
+}  // namespace onedfu::packer
