@@ -74,3 +74,17 @@ TEST_CASE("crc32: chained updates equal one update") {
     CHECK(Crc32Update(a, all.subspan(split)) == whole);
   }
 }
+
+TEST_CASE("crc32: accelerated update equals the table-only path on random inputs") {
+  MESSAGE("PCLMULQDQ in use: " << onedfu::runtime::Crc32HardwareAccelerated());
+  std::mt19937 rng(99);
+  std::vector<uint8_t> buf(70000);
+  for (auto& b : buf) b = static_cast<uint8_t>(rng());
+  for (int round = 0; round < 2000; ++round) {
+    const size_t offset = rng() % 64;
+    const size_t len = round < 200 ? static_cast<size_t>(round) : rng() % (buf.size() - 64);
+    const ByteSpan s(buf.data() + offset, len);
+    const uint32_t seed = static_cast<uint32_t>(rng());
+    REQUIRE(Crc32Update(seed, s) == onedfu::runtime::internal::Crc32UpdatePortable(seed, s));
+  }
+}

@@ -1,6 +1,7 @@
 // CRC-32 (reflected, polynomial 0xEDB88320) in the three flavours the project
 // needs. Table-driven, slicing-by-8; the tables are constexpr (flash on the
-// device), no heap, no state outside the arguments.
+// device), no heap, no state outside the arguments. x86-64 host builds fold
+// long inputs with PCLMULQDQ when the CPU has it (same results).
 #pragma once
 
 #include <cstdint>
@@ -21,5 +22,13 @@ inline uint32_t Crc32(ByteSpan data) { return ~Crc32Update(0xFFFFFFFFu, data); }
 // DfuSe / DFU 1.1 suffix dwCRC: init 0xFFFFFFFF, NO final XOR (= ~Crc32(data)).
 // `data` is every byte of the file except the last 4 (the dwCRC field).
 inline uint32_t DfuSuffixCrc(ByteSpan data) { return Crc32Update(0xFFFFFFFFu, data); }
+
+// True when Crc32Update uses carry-less multiply (x86-64 host with PCLMULQDQ).
+bool Crc32HardwareAccelerated();
+
+namespace internal {
+// The table-only (slicing-by-8) update, what a device runs; for cross-checks.
+uint32_t Crc32UpdatePortable(uint32_t state, ByteSpan data);
+}  // namespace internal
 
 }  // namespace onedfu::runtime
