@@ -145,7 +145,7 @@ TEST_CASE("GET_DESCRIPTOR through the device, truncated to wLength") {
   std::string text;
   for (size_t i = 2; i < b.size(); i += 2) text.push_back(static_cast<char>(b[i]));
   CHECK(text == "@Internal Flash  /0x08000000/01*032Ka,03*032Kg,01*128Kg,07*256Kg/0x90000000/512*04Kg");
-  CHECK(text == rig.device.layout());
+  CHECK(text == rig.dev().layout());
   CHECK_FALSE(rig.In(0x80, 6, 0x0300, 0, 255, &b).stall);
   CHECK(b == std::vector<uint8_t>{4, 3, 0x09, 0x04});
   // Functional descriptor asked for on the interface.

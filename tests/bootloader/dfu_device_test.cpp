@@ -43,7 +43,7 @@ TEST_CASE("initial state: dfuIDLE, status OK, no poll timeout, no string") {
   CHECK(st.istring == 0);
   CHECK(rig.GetState() == DfuState::kDfuIdle);
   CHECK(rig.StatusString() == "OK");
-  rig.device.SetIdleMessage("no boot record");
+  rig.dev().SetIdleMessage("no boot record");
   CHECK(rig.StatusString() == "no boot record");
 }
 
@@ -75,7 +75,7 @@ TEST_CASE("set address: busy first, then dnload-idle; address pointer moves") {
   CHECK(first.poll_ms == 0);  // no flash work
   CHECK(st.state == DfuState::kDnloadIdle);
   CHECK(st.status == DfuStatus::kOk);
-  CHECK(rig.device.address_pointer() == 0x08010000);
+  CHECK(rig.dev().address_pointer() == 0x08010000);
   CHECK(rig.internal.operations() == 0);
 }
 
@@ -94,27 +94,27 @@ TEST_CASE("set address outside every memory: errADDRESS with a status string") {
   CHECK(clear.status == DfuStatus::kOk);
   CHECK(clear.istring == 0);
   // The pointer did not move.
-  CHECK(rig.device.address_pointer() == kInternalBase);
+  CHECK(rig.dev().address_pointer() == kInternalBase);
 }
 
 TEST_CASE("busy then work: nothing happens before the busy status, work runs in Poll") {
   Rig rig;
   auto before = Fill(rig, kText0, 32 * 1024, 3);
   REQUIRE_FALSE(rig.Out(DfuRequest::kDnload, 0, Rig::Cmd(0x41, kText0)).stall);
-  CHECK(rig.device.state() == DfuState::kDnloadSync);
+  CHECK(rig.dev().state() == DfuState::kDnloadSync);
   CHECK(rig.internal.operations() == 0);
-  CHECK(rig.device.Poll() == false);  // busy not reported yet: nothing to do
+  CHECK(rig.dev().Poll() == false);  // busy not reported yet: nothing to do
   Status6 busy = rig.GetStatus();
   CHECK(busy.state == DfuState::kDnbusy);
   CHECK(busy.poll_ms == 450);  // 32 KiB sector: 450 ms in the timing model
   CHECK(rig.internal.operations() == 0);
   // A GETSTATE now is not allowed (DFU 1.1: only the status poll in dfuDNBUSY).
   CHECK(rig.Peek(kText0, 4) == std::vector<uint8_t>(before.begin(), before.begin() + 4));
-  CHECK(rig.device.Poll() == true);
+  CHECK(rig.dev().Poll() == true);
   CHECK(rig.internal.operations() == 1);
   CHECK(AllErased(rig.Peek(kText0, 32 * 1024)));
-  CHECK(rig.device.state() == DfuState::kDnloadSync);
-  CHECK(rig.device.Poll() == false);
+  CHECK(rig.dev().state() == DfuState::kDnloadSync);
+  CHECK(rig.dev().Poll() == false);
   Status6 done = rig.GetStatus();
   CHECK(done.state == DfuState::kDnloadIdle);
   CHECK(done.poll_ms == 0);
@@ -483,8 +483,8 @@ TEST_CASE("requests the state does not allow stall and enter dfuERROR (errSTALLE
     CHECK(st.istring == bootloader::kStringStatus);
     CHECK_FALSE(rig.StatusString().empty());
     // Pending work was dropped, nothing was written.
-    CHECK_FALSE(rig.device.work_pending());
-    CHECK(rig.device.Poll() == false);
+    CHECK_FALSE(rig.dev().work_pending());
+    CHECK(rig.dev().Poll() == false);
     CHECK(rig.internal.operations() + rig.qspi.operations() == ops);
     // Only CLRSTATUS (or GETSTATUS/GETSTATE) is accepted in dfuERROR.
     CHECK(rig.Out(DfuRequest::kAbort, 0).stall);
@@ -504,21 +504,21 @@ TEST_CASE("leave: zero-length DNLOAD, GETSTATUS reports dfuMANIFEST, reset after
   Rig rig;
   REQUIRE(rig.SetAddress(kText0).state == DfuState::kDnloadIdle);
   CHECK_FALSE(rig.Out(DfuRequest::kDnload, 2, {}).stall);
-  CHECK_FALSE(rig.device.reset_requested());  // not before the status went out
+  CHECK_FALSE(rig.dev().reset_requested());  // not before the status went out
   Status6 st = rig.GetStatus();
   CHECK(st.state == DfuState::kManifest);
   CHECK(st.status == DfuStatus::kOk);
   CHECK(st.reset_after_status);
-  CHECK(rig.device.reset_requested());
-  CHECK(rig.device.state() == DfuState::kManifestWaitReset);
+  CHECK(rig.dev().reset_requested());
+  CHECK(rig.dev().state() == DfuState::kManifestWaitReset);
   // Waiting for the reset: further requests stall without changing state.
   CHECK(rig.Out(DfuRequest::kDnload, 0, Rig::Cmd(0x21, kText0)).stall);
-  CHECK(rig.device.state() == DfuState::kManifestWaitReset);
+  CHECK(rig.dev().state() == DfuState::kManifestWaitReset);
   Status6 again = rig.GetStatus();
   CHECK(again.state == DfuState::kManifestWaitReset);
   CHECK(again.reset_after_status);
   // A bus reset now means: reset the device.
-  CHECK(rig.device.BusReset());
+  CHECK(rig.dev().BusReset());
 }
 
 TEST_CASE("leave right after ABORT (dfu-util -s :leave without an address)") {
@@ -535,9 +535,9 @@ TEST_CASE("bus reset outside manifestation drops pending work and returns to dfu
   Fill(rig, kText0, 16, 2);
   REQUIRE_FALSE(rig.Out(DfuRequest::kDnload, 0, Rig::Cmd(0x41, kText0)).stall);
   REQUIRE(rig.GetStatus().state == DfuState::kDnbusy);
-  CHECK_FALSE(rig.device.BusReset());
-  CHECK(rig.device.state() == DfuState::kDfuIdle);
-  CHECK(rig.device.Poll() == false);
+  CHECK_FALSE(rig.dev().BusReset());
+  CHECK(rig.dev().state() == DfuState::kDfuIdle);
+  CHECK(rig.dev().Poll() == false);
   CHECK(rig.internal.operations() == 0);
 }
 
@@ -545,21 +545,21 @@ TEST_CASE("standard requests") {
   Rig rig;
   std::vector<uint8_t> b;
   SetupPacket set_address{0x00, 5, 12, 0, 0};
-  CHECK_FALSE(rig.device.HandleControl(set_address, {}, {}).stall);
-  CHECK(rig.device.usb_address() == 12);
+  CHECK_FALSE(rig.dev().HandleControl(set_address, {}, {}).stall);
+  CHECK(rig.dev().usb_address() == 12);
   SetupPacket set_config{0x00, 9, 1, 0, 0};
-  CHECK_FALSE(rig.device.HandleControl(set_config, {}, {}).stall);
-  CHECK(rig.device.configuration() == 1);
+  CHECK_FALSE(rig.dev().HandleControl(set_config, {}, {}).stall);
+  CHECK(rig.dev().configuration() == 1);
   CHECK_FALSE(rig.In(0x80, 8, 0, 0, 1, &b).stall);
   CHECK(b == std::vector<uint8_t>{1});
   SetupPacket bad_config{0x00, 9, 2, 0, 0};
-  CHECK(rig.device.HandleControl(bad_config, {}, {}).stall);
+  CHECK(rig.dev().HandleControl(bad_config, {}, {}).stall);
   CHECK_FALSE(rig.In(0x80, 0, 0, 0, 2, &b).stall);
   CHECK(b == std::vector<uint8_t>{0, 0});
   SetupPacket set_alt0{0x01, 11, 0, 0, 0};
-  CHECK_FALSE(rig.device.HandleControl(set_alt0, {}, {}).stall);
+  CHECK_FALSE(rig.dev().HandleControl(set_alt0, {}, {}).stall);
   SetupPacket set_alt1{0x01, 11, 1, 0, 0};
-  CHECK(rig.device.HandleControl(set_alt1, {}, {}).stall);
+  CHECK(rig.dev().HandleControl(set_alt1, {}, {}).stall);
   CHECK_FALSE(rig.In(0x81, 10, 0, 0, 1, &b).stall);
   CHECK(b == std::vector<uint8_t>{0});
   // Vendor requests and class requests to another interface stall and do
@@ -567,8 +567,8 @@ TEST_CASE("standard requests") {
   CHECK(rig.In(0xc0, 1, 0, 0, 4, &b).stall);
   CHECK(rig.In(0xa1, 3, 0, 1, 6, &b).stall);
   CHECK(rig.GetState() == DfuState::kDfuIdle);
-  CHECK(rig.device.BusReset() == false);
-  CHECK(rig.device.configuration() == 0);
+  CHECK(rig.dev().BusReset() == false);
+  CHECK(rig.dev().configuration() == 0);
 }
 
 TEST_CASE("GETSTATUS truncated by a short wLength") {

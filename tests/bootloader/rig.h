@@ -7,6 +7,7 @@
 #include <array>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -127,14 +128,24 @@ struct Rig {
         internal(board.memories[0], internal_bytes),
         qspi(board.memories[1], qspi_bytes),
         memories{&internal, &qspi},
-        device(board, memories, bootloader::DeviceStrings{}, options) {
+        options_(options) {
     internal.EraseAll();
     qspi.EraseAll();
     bootloader_image = Pattern(kBootloaderEnd - kInternalBase, 7);
     internal.Preload(kInternalBase, bootloader_image);
-    runtime::Diag diag;
-    init_ok = device.Init(&diag).ok();
+    Reboot();
   }
+
+  // A fresh DfuDevice on the same flash, as after a reset; flash power back on.
+  void Reboot() {
+    internal.PowerOn();
+    qspi.PowerOn();
+    device_.reset();
+    device_.emplace(board, memories, bootloader::DeviceStrings{}, options_);
+    runtime::Diag diag;
+    init_ok = device_->Init(&diag).ok();
+  }
+  DfuDevice& dev() { return *device_; }
 
   bool BootloaderIntact() const {
     return std::memcmp(internal_bytes.data(), bootloader_image.data(), bootloader_image.size()) == 0;
@@ -155,7 +166,7 @@ struct Rig {
     s.wValue = value;
     s.wIndex = 0;
     s.wLength = static_cast<uint16_t>(data.size());
-    return device.HandleControl(s, data, {});
+    return dev().HandleControl(s, data, {});
   }
   ControlReply Out(DfuRequest request, uint16_t value, const std::vector<uint8_t>& data = {}) {
     return Out(static_cast<uint8_t>(request), value, data);
@@ -170,7 +181,7 @@ struct Rig {
     s.wIndex = index;
     s.wLength = length;
     out->assign(length, 0xee);
-    ControlReply r = device.HandleControl(s, {}, *out);
+    ControlReply r = dev().HandleControl(s, {}, *out);
     out->resize(r.stall ? 0 : r.length);
     return r;
   }
@@ -256,7 +267,8 @@ struct Rig {
   FakeFlash internal;
   FakeFlash qspi;
   FlashMemory* memories[2];
-  DfuDevice device;
+  bootloader::DfuOptions options_;
+  std::optional<DfuDevice> device_;
   std::vector<uint8_t> bootloader_image;
   bool init_ok = false;
 };
