@@ -139,7 +139,7 @@ ControlResult ProbeDfuDevice::HandleDfu(const SetupPacket& setup,
         state_ = kStateManifest;
         leave_after_status_ = true;
       } else {
-        state_ = kStateDnloadIdle;
+        state_ = kStateDnbusy;  // reported once by the next GETSTATUS, then dfuDNLOAD-IDLE
         dnload_bytes_ += static_cast<uint32_t>(data_out.size());
       }
       return ControlResult::Ack();
@@ -149,7 +149,8 @@ ControlResult ProbeDfuDevice::HandleDfu(const SetupPacket& setup,
         return Reply(kDfuseCommands, data_in);
       }
       if (setup.wValue == 1) return ControlResult::Stall();
-      const uint64_t start = uint64_t{setup.wValue - 2u} * setup.wLength;
+      // DfuSe: block n starts at (n - 2) * wTransferSize, also when the host asks for less.
+      const uint64_t start = uint64_t{setup.wValue - 2u} * kTransferSize;
       const uint64_t end = std::min<uint64_t>(start + data_in.size(), kUploadSize);
       const size_t n = end > start ? static_cast<size_t>(end - start) : 0;
       for (size_t i = 0; i < n; ++i) {
@@ -160,6 +161,7 @@ ControlResult ProbeDfuDevice::HandleDfu(const SetupPacket& setup,
     }
     case kDfuGetStatus: {
       const uint8_t status[6] = {0x00, 0x00, 0x00, 0x00, state_, 0x00};
+      if (state_ == kStateDnbusy) state_ = kStateDnloadIdle;
       if (leave_after_status_) {
         leave_after_status_ = false;
         leave_pending_ = true;

@@ -10,9 +10,11 @@
 // - Standard: GET_DESCRIPTOR (device, configuration, string), GET_STATUS, GET_CONFIGURATION.
 // - DFU: GETSTATUS (bStatus OK, poll 0, current state), GETSTATE, CLRSTATUS, ABORT (-> dfuIDLE),
 //   UPLOAD (block 0: DfuSe command list 00 21 41 92; block n >= 2: PatternByte() of offsets
-//   (n - 2) * wLength ..., ending with a short block at kUploadSize), DNLOAD (data accepted and
-//   dropped -> dfuDNLOAD-IDLE; zero length -> dfuMANIFEST, and the device leaves the bus after
-//   the next GETSTATUS has been answered), DETACH (leaves the bus after the reply).
+//   (n - 2) * kTransferSize ..., ending with a short block at kUploadSize; the DfuSe address is
+//   ignored), DNLOAD (data or DfuSe command accepted and dropped: the next GETSTATUS reports
+//   dfuDNBUSY, later ones dfuDNLOAD-IDLE, as dfu-util expects; zero length -> dfuMANIFEST, and
+//   the device leaves the bus after the next GETSTATUS has been answered), DETACH (leaves the
+//   bus after the reply).
 // - Vendor: kEchoRequest OUT stores up to kEchoCapacity bytes, IN returns them.
 // - A bus reset also makes it leave; every plug-in starts in dfuIDLE.
 #pragma once
@@ -38,6 +40,7 @@ class ProbeDfuDevice final : public UsbDeviceModel {
 
   // DFU 1.1 states used here.
   static constexpr uint8_t kStateIdle = 2;
+  static constexpr uint8_t kStateDnbusy = 4;
   static constexpr uint8_t kStateDnloadIdle = 5;
   static constexpr uint8_t kStateManifest = 7;
   static constexpr uint8_t kStateUploadIdle = 9;

@@ -322,8 +322,10 @@ struct UmockdevUsb::Impl {
     }
   }
 
-  // The state of `client` on `device`, registered on first sight (holds a reference on the
-  // client until its connection closes).
+  // The state of `client` on `device`, registered on first sight. Holds a reference on the
+  // client so its address cannot be reused by a later open while we keep its state; released
+  // when the connection reports closed (umockdev 0.17 does not report that for usbdevfs nodes,
+  // so in practice at destruction: a few dozen bytes per open).
   static ClientState& StateFor(PluggedDevice& device, UMockdevIoctlClient* client) {
     auto it = device.clients.find(client);
     if (it != device.clients.end()) return it->second;
@@ -363,7 +365,7 @@ struct UmockdevUsb::Impl {
     ClientState& state = StateFor(device, client);
     bool depart = false;
     const Reply reply = Dispatch(device, state, request, arg, &depart);
-    if (reply.result < 0) {
+    if (reply.result < 0 && reply.error != EAGAIN) {
       Trace("%s ioctl U%lu -> %s", device.devnode.c_str(), _IOC_NR(request),
             std::strerror(reply.error));
     }
@@ -669,6 +671,13 @@ void OnChildExit(GPid pid, gint wait_status, gpointer user_data) {
 int UmockdevUsb::RunCommand(const std::vector<std::string>& argv) {
   if (argv.empty()) {
     impl_->last_error = "RunCommand: empty command";
+    return -1;
+  }
+  if (!UnderWrapper()) {
+    // umockdev_testbed_uevent() resolves /sys through the preload: without it no re-plug
+    // reaches libusb ("uevent_sender_send: No such device").
+    impl_->last_error =
+        "not running under umockdev-wrapper (call ReexecUnderWrapperIfNeeded() in main)";
     return -1;
   }
   if (!Plug()) return -1;

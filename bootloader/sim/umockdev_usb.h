@@ -15,6 +15,8 @@
 //   UmockdevUsb usb(model);
 //   int status = usb.RunCommand({"dfu-util", "-l"});   // serves USB until dfu-util exits
 //
+// This process itself must run under umockdev-wrapper (call ReexecUnderWrapperIfNeeded() first
+// thing in main): the testbed's uevents (re-plug) resolve /sys through the preload.
 // One UmockdevUsb per process (the testbed sets UMOCKDEV_DIR in this process's environment).
 // All model calls happen on the thread that calls RunCommand, inside its GLib main loop.
 #pragma once
@@ -54,8 +56,9 @@ class UmockdevUsb {
   // argv[0] (looked up in PATH) with arguments argv under the testbed, with stdin/stdout/stderr
   // inherited, and serves USB requests until it exits. The child gets UMOCKDEV_DIR and an
   // LD_PRELOAD with libumockdev-preload.so.0. Device state persists across calls.
-  // Returns the child's exit status (0..255), 128 + N if signal N killed it, or -1 if the
-  // device could not be plugged in or the command not started (see LastError()).
+  // Returns the child's exit status (0..255), 128 + N if signal N killed it, or -1 if this
+  // process is not under umockdev-wrapper, the device could not be plugged in or the command
+  // not started (see LastError()).
   int RunCommand(const std::vector<std::string>& argv);
 
   // Plugs the device in now if it is not (RunCommand does this itself). Returns false with

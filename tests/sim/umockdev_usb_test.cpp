@@ -4,7 +4,10 @@
 // model saw, the transport's counters). Must run under umockdev-wrapper (see CMakeLists.txt).
 #include <doctest/doctest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -145,6 +148,40 @@ TEST_CASE("dfu-util -l lists the probe device (when dfu-util is installed)") {
   // language IDs and the iInterface string).
   CHECK(usb.Stats().control_transfers >= 2);
   CHECK(usb.Stats().stalls == 0);
+}
+
+TEST_CASE("dfu-util -U reads the probe's UPLOAD stream (when dfu-util is installed)") {
+  const std::string dfu_util = ONEDFU_DFU_UTIL;
+  if (dfu_util.empty() || dfu_util.find("NOTFOUND") != std::string::npos) return;
+  char dir_template[] = "/tmp/onedfu-sim-test-XXXXXX";
+  REQUIRE(mkdtemp(dir_template) != nullptr);
+  const std::string path = std::string(dir_template) + "/upload.bin";
+  constexpr size_t kSize = 3 * ProbeDfuDevice::kTransferSize + 100;  // ends in a short block
+
+  ProbeDfuDevice model;
+  UmockdevUsb usb(model);
+  CHECK(usb.RunCommand({dfu_util, "-a", "0", "-s", "0x08000000:" + std::to_string(kSize), "-U",
+                        path}) == 0);
+  std::vector<uint8_t> data;
+  if (FILE* f = std::fopen(path.c_str(), "rb")) {
+    uint8_t buffer[4096];
+    size_t n = 0;
+    while ((n = std::fread(buffer, 1, sizeof(buffer), f)) > 0) data.insert(data.end(), buffer, buffer + n);
+    std::fclose(f);
+  }
+  std::remove(path.c_str());
+  rmdir(dir_template);
+
+  REQUIRE(data.size() == kSize);
+  size_t mismatches = 0;
+  for (size_t o = 0; o < data.size(); ++o) {
+    // probe_device.h: low byte of offset * 31 XOR offset >> 8
+    const auto expected = static_cast<uint8_t>((o * 31) ^ (o >> 8));
+    mismatches += data[o] != expected;
+  }
+  CHECK(mismatches == 0);
+  // DfuSe set-address went through as a DNLOAD block 0 of 5 bytes (21 + address).
+  CHECK(model.dnload_bytes() == 5);
 }
 
 }  // namespace
