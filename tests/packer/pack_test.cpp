@@ -256,11 +256,11 @@ namespace {
 
 TEST_CASE("the streaming writer (record filled while the file streams) equals BuildPackage + SerializeDfuse") {
   TempDir dir;
-  PackRequest request = QuickRequest(WriteBytes(dir.path / "a.bin", RandomBytes(3 << 20, 16)),
+  PackRequest request = QuickRequest(WriteBytes(dir.path / "a.bin", RandomBytes(1536 << 10, 16)),
                                      WriteBytes(dir.path / "b.bin", RandomBytes(5000, 17)));
   request.romfs_dir = kSource / "manifests/examples/pybd-sf6-demo/romfs";
   auto built = BuildPackage(request);
-  REQUIRE(built.ok());
+  REQUIRE_MESSAGE(built.ok(), (built.ok() ? "" : built.error().message));
   DfuseImage image;
   image.suffix = built->suffix;
   image.targets.push_back(DfuseTarget{0, true, built->target_name, {}});
