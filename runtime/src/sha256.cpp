@@ -197,6 +197,7 @@ void Sha256::Reset() {
 }
 
 void Sha256::Update(ByteSpan data) {
+  if (data.empty()) return;  // data() may be null
   const uint8_t* p = data.data();
   size_t n = data.size();
   total_bytes_ += n;
