@@ -32,6 +32,7 @@
 #include <deque>
 #include <exception>
 #include <map>
+#include <mutex>
 #include <span>
 #include <string>
 #include <utility>
@@ -43,6 +44,7 @@ namespace {
 constexpr int kBusNumber = 1;
 constexpr int kRootHubDevnum = 1;
 constexpr int kFirstDeviceDevnum = 2;
+constexpr int kMaxDevnum = 127;  // USB addresses are 7 bits; re-plugs wrap around to 2
 constexpr size_t kSetupSize = 8;
 constexpr size_t kDeviceDescriptorSize = 18;
 constexpr size_t kConfigHeaderSize = 9;
@@ -240,7 +242,8 @@ struct UmockdevUsb::Impl {
 
     auto device = std::make_unique<PluggedDevice>();
     device->owner = this;
-    device->devnum = next_devnum++;
+    device->devnum = next_devnum;
+    next_devnum = next_devnum >= kMaxDevnum ? kFirstDeviceDevnum : next_devnum + 1;
     device->syspath = std::string("/sys") + kDeviceSysPath;
     device->devnode = Format("/dev/bus/usb/%03d/%03d", kBusNumber, device->devnum);
     device->num_interfaces = descriptors[kDeviceDescriptorSize + 4];
@@ -338,13 +341,16 @@ struct UmockdevUsb::Impl {
 
   static void OnClientConnected(UMockdevIoctlBase* /*handler*/, UMockdevIoctlClient* client,
                                 gpointer user_data) {
-    StateFor(*static_cast<PluggedDevice*>(user_data), client);
+    auto* device = static_cast<PluggedDevice*>(user_data);
+    std::lock_guard<std::mutex> lock(device->owner->mutex);
+    StateFor(*device, client);
   }
 
   static void OnClientNotify(GObject* object, GParamSpec* /*pspec*/, gpointer user_data) {
     auto* device = static_cast<PluggedDevice*>(user_data);
     auto* client = reinterpret_cast<UMockdevIoctlClient*>(object);
     if (umockdev_ioctl_client_get_connected(client)) return;
+    std::lock_guard<std::mutex> lock(device->owner->mutex);
     auto it = device->clients.find(client);
     if (it == device->clients.end()) return;
     device->owner->Trace("close %s", device->devnode.c_str());
@@ -359,7 +365,9 @@ struct UmockdevUsb::Impl {
     return device->owner->HandleIoctl(*device, client);
   }
 
+  // Runs on umockdev's ioctl thread, not on the caller of RunCommand.
   gboolean HandleIoctl(PluggedDevice& device, UMockdevIoctlClient* client) {
+    std::lock_guard<std::mutex> lock(mutex);
     const unsigned long request = umockdev_ioctl_client_get_request(client);
     UMockdevIoctlData* arg = umockdev_ioctl_client_get_arg(client);
     ClientState& state = StateFor(device, client);
@@ -619,6 +627,9 @@ struct UmockdevUsb::Impl {
     return Ok(static_cast<long>(setup.IsIn() ? result.length : setup.wLength));
   }
 
+  // Serializes everything below between umockdev's ioctl thread (requests, re-plugs) and the
+  // caller's thread (Plug, and the hand-over when RunCommand returns).
+  std::mutex mutex;
   UsbDeviceModel& model;
   UmockdevUsbOptions options;
   UMockdevTestbed* testbed = nullptr;
@@ -635,9 +646,13 @@ UmockdevUsb::UmockdevUsb(UsbDeviceModel& model, UmockdevUsbOptions options)
 
 UmockdevUsb::~UmockdevUsb() = default;
 
-bool UmockdevUsb::Plug() { return impl_->Plug(); }
+bool UmockdevUsb::Plug() {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  return impl_->Plug();
+}
 
 std::string UmockdevUsb::DeviceNode() const {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
   return impl_->current != nullptr ? impl_->current->devnode : std::string();
 }
 
@@ -718,6 +733,9 @@ int UmockdevUsb::RunCommand(const std::vector<std::string>& argv) {
   g_child_watch_add(pid, &OnChildExit, &wait);
   g_main_loop_run(wait.loop);
   g_main_loop_unref(wait.loop);
+  // The child may exit while the ioctl thread still finishes a departure and re-plug it
+  // triggered; wait for that, so the model and Stats() are settled when we return.
+  { std::lock_guard<std::mutex> settle(impl_->mutex); }
 
   if (WIFEXITED(wait.status)) return WEXITSTATUS(wait.status);
   if (WIFSIGNALED(wait.status)) return 128 + WTERMSIG(wait.status);

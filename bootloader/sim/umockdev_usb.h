@@ -18,7 +18,9 @@
 // This process itself must run under umockdev-wrapper (call ReexecUnderWrapperIfNeeded() first
 // thing in main): the testbed's uevents (re-plug) resolve /sys through the preload.
 // One UmockdevUsb per process (the testbed sets UMOCKDEV_DIR in this process's environment).
-// All model calls happen on the thread that calls RunCommand, inside its GLib main loop.
+// Threading: umockdev delivers the ioctls on its own thread, so the model is called from that
+// thread, one call at a time, only while RunCommand runs; when RunCommand returns, every model
+// call and re-plug the command caused has finished (a mutex hands the state over).
 #pragma once
 
 #include <cstdint>
@@ -52,10 +54,11 @@ class UmockdevUsb {
   UmockdevUsb(const UmockdevUsb&) = delete;
   UmockdevUsb& operator=(const UmockdevUsb&) = delete;
 
-  // Plugs the device in (unless it is already, or left and did not come back), then runs
-  // argv[0] (looked up in PATH) with arguments argv under the testbed, with stdin/stdout/stderr
-  // inherited, and serves USB requests until it exits. The child gets UMOCKDEV_DIR and an
-  // LD_PRELOAD with libumockdev-preload.so.0. Device state persists across calls.
+  // Plugs the device in (unless it is already; a model that returned no descriptors is asked
+  // again), then runs argv[0] (looked up in PATH) with arguments argv under the testbed, with
+  // stdin/stdout/stderr inherited, and serves USB requests until it exits. The child gets
+  // UMOCKDEV_DIR and an LD_PRELOAD with libumockdev-preload.so.0. Device state persists across
+  // calls.
   // Returns the child's exit status (0..255), 128 + N if signal N killed it, or -1 if this
   // process is not under umockdev-wrapper, the device could not be plugged in or the command
   // not started (see LastError()).

@@ -6,7 +6,8 @@
 // the host side (file descriptors, URBs, libusb). One model instance lives across re-plugs: a
 // DFU device that detaches into its bootloader is the same model returning other descriptors.
 //
-// Threading: every call comes from the transport's thread (the GLib main loop), one at a time.
+// Threading: calls come one at a time, but not necessarily on the thread that created the
+// transport (UmockdevUsb calls from umockdev's ioctl thread while RunCommand blocks).
 // Host code: may allocate and use the STL; must not throw out of these calls (the transport
 // treats an escaping exception as a STALL and logs it).
 #pragma once

@@ -6,6 +6,7 @@
 //                                           GETSTATUS transfers (prints per_transfer_us=...)
 //   onedfu-usb-test-client replug           DETACH; the old handle dies; a re-enumeration finds
 //                                           the device at a new address with a new serial
+//   onedfu-usb-test-client replug N         N rounds of open, DETACH, close
 //   onedfu-usb-test-client manifest         zero-length DNLOAD; the GETSTATUS that triggers the
 //                                           departure still gets its reply (dfuMANIFEST)
 //   onedfu-usb-test-client reset            libusb_reset_device re-enumerates the device
@@ -157,6 +158,28 @@ int RoundTrip(libusb_context* ctx, int timed) {
   return failures == 0 ? 0 : 1;
 }
 
+// DETACH, then find the device again; `times` rounds. Prints the last address.
+int ReplugMany(libusb_context* ctx, int times) {
+  uint8_t address = 0;
+  for (int i = 0; i < times; ++i) {
+    libusb_device_handle* h = WaitForProbe(ctx, address);
+    Check(h != nullptr, "device found in round " + std::to_string(i));
+    if (h == nullptr) return 1;
+    address = libusb_get_device_address(libusb_get_device(h));
+    const int r = libusb_control_transfer(h, kOutClassInterface, kDfuDetach, 1000, 0, nullptr,
+                                          0, kTimeoutMs);
+    Check(r == 0, "DETACH in round " + std::to_string(i));
+    libusb_close(h);
+  }
+  libusb_device_handle* h = WaitForProbe(ctx, address);
+  Check(h != nullptr, "device back after the last round");
+  if (h != nullptr) {
+    std::printf("last address %u\n", libusb_get_device_address(libusb_get_device(h)));
+    libusb_close(h);
+  }
+  return failures == 0 ? 0 : 1;
+}
+
 int Replug(libusb_context* ctx) {
   libusb_device_handle* h = OpenProbe(ctx);
   Check(h != nullptr, "device found");
@@ -228,7 +251,7 @@ int Reset(libusb_context* ctx) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fputs("usage: onedfu-usb-test-client roundtrip [N] | replug | manifest | reset\n", stderr);
+    std::fputs("usage: onedfu-usb-test-client roundtrip [N] | replug [N] | manifest | reset\n", stderr);
     return 2;
   }
   libusb_context* ctx = nullptr;
@@ -241,7 +264,7 @@ int main(int argc, char** argv) {
   if (mode == "roundtrip") {
     status = RoundTrip(ctx, argc > 2 ? std::atoi(argv[2]) : 0);
   } else if (mode == "replug") {
-    status = Replug(ctx);
+    status = argc > 2 ? ReplugMany(ctx, std::atoi(argv[2])) : Replug(ctx);
   } else if (mode == "manifest") {
     status = Manifest(ctx);
   } else if (mode == "reset") {
