@@ -124,7 +124,9 @@ TEST_CASE("romfs build: modules and assets into an image, listed back") {
       {"lib/native_mod.mpy", Load(kMpyDir / "native_mod.armv7emsp.mpy")},
       {"lib/plain_mod.mpy", Load(kMpyDir / "plain_mod.mpy")},
   };
-  for (const auto& [path, bytes] : expect) {
+  for (const auto& want : expect) {
+    const std::string& path = want.first;
+    const Bytes& bytes = want.second;
     CAPTURE(path);
     auto it = std::find_if(listing->begin(), listing->end(), [&](const RomfsListing& l) { return l.path == path; });
     REQUIRE(it != listing->end());

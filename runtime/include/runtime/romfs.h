@@ -102,10 +102,14 @@ class RomfsReader {
 
   // Finds "a/b.mpy" (a leading '/' is allowed; "" or "/" is the root
   // directory). Directory names compare byte-exact.
-  //   kNotFound         no such entry (or a path component is a file)
-  //   kInvalidArgument  malformed path (empty component "a//b")
-  //   kOutOfRange / kInvalidArgument / kResourceExhausted  corrupt image
-  //                     on the way (bad lengths, too deep)
+  // Same matching as vfs_rom: the first directory/file record of a name in
+  // stored order wins; a kind-0 record ends a directory's list.
+  //   kNotFound         no such entry (or a path component is a file, or a
+  //                     file named with a trailing '/')
+  //   kInvalidArgument  malformed path (null, empty component "a//b"), or a
+  //                     matched file without a data record (corrupt image)
+  //   kOutOfRange       corrupt image on the way (a length or data pointer
+  //                     runs past its record / the image)
   Result<RomfsEntry> Lookup(const char* path) const;
 
   class WalkVisitor {
@@ -159,12 +163,19 @@ struct RomfsWriteOptions {
 };
 
 // Layout written (deterministic for the same input):
-//   header record: d2 cd 31, payload length as a 4-byte padded varuint
-//   directory tree: kind 4/5 records in input order, each file holding one
-//     kind-3 data pointer record (size, offset), fixed-width varuints
-//   one kind-1 padding record covering the file data area: the data of each
-//     file at an offset aligned to data_align (from the image start), in
-//     input order, gaps zero-filled; image padded to an even size.
+//   offset 0  header record: d2 cd 31, payload length as a 5-byte padded
+//             varuint, so the payload always starts at image offset 8
+//   offset 8  directory tree: kind 4/5 records in input order (directories
+//             derived from the paths), each file holding one kind-3 data
+//             pointer record: size and payload offset (= image offset - 8),
+//             both as 5-byte padded varuints (the tree size does not depend
+//             on where data lands)
+//   then      (if there are files) one kind-1 padding record, 5-byte padded
+//             length, wrapping the rest of the image: the data of each file
+//             in input order at an offset aligned to data_align from the
+//             image start (at or after data_start), gaps zero-filled, and a
+//             final zero byte if needed to make the image size even.
+// An empty file list gives the 8-byte image d2 cd 31 80 80 80 80 00.
 //
 // `files` must be sorted by path (byte-wise strcmp order) with unique paths;
 // every path component non-empty, no "." or "..", no leading/trailing '/',
