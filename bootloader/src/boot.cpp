@@ -1,6 +1,5 @@
 #include "bootloader/boot.h"
 
-#include <cstring>
 
 #include "runtime/boot_record.h"
 #include "runtime/sha256.h"
@@ -51,6 +50,16 @@ bool HashRange(FlashMemory* flash, uint32_t address, uint32_t length, Sha256Hash
   }
   *out = sha.Final();
   *counted += length;
+  return true;
+}
+
+// Equal NUL-terminated ids (the record's field is at most kBootTextSize
+// bytes); a plain loop keeps libc's large strcmp out of the image.
+bool SameId(const char* a, const char* b) {
+  for (size_t i = 0; i < runtime::kBootTextSize; ++i) {
+    if (a[i] != b[i]) return false;
+    if (a[i] == '\0') return true;
+  }
   return true;
 }
 
@@ -124,91 +133,79 @@ BootDecision Decide(const Board& board, std::span<FlashMemory* const> memories, 
     }
   }
   const BootRecord& record = decoded.value();
-  if (std::strncmp(record.board_id, board.id, runtime::kBootTextSize) != 0) {
+  if (!SameId(record.board_id, board.id)) {
     d.message.Str("boot record is for board ").Str(record.board_id).Str(", this is ").Str(board.id);
     return Stay(d, BootReason::kWrongBoard);
   }
 
-  // Structure first (cheap), hashes after.
-  const uint32_t entry = board.RegionStart(*firmware_region);
-  bool has_entry = false;
+  // What the record covers: its segments, then the ROMFS image (unless it is
+  // also a segment), then the manifest. Structure first (cheap), hashes after.
+  struct Item {
+    uint64_t address;
+    uint32_t length;
+    const Sha256Hash* sha256;
+  };
+  Item items[runtime::kMaxSegments + 2];
+  uint32_t count = 0;
   for (uint32_t i = 0; i < record.segment_count; ++i) {
     const runtime::BootSegment& s = record.segments[i];
-    if (s.length == 0 || MemoryHolding(board, s.address, s.length) < 0) {
-      d.segment = static_cast<uint8_t>(i);
-      d.message.Str("segment ").Dec(i).Str(" at ").Hex(s.address).Str(" (").Dec(s.length)
-          .Str(" bytes) is not inside one memory");
+    items[count++] = {s.address, s.length, &s.sha256};
+  }
+  bool romfs_is_segment = false;
+  for (uint32_t i = 0; i < record.segment_count; ++i) {
+    const runtime::BootSegment& s = record.segments[i];
+    romfs_is_segment |= s.address == record.romfs.address && s.length == record.romfs.size &&
+                        s.sha256 == record.romfs.sha256;
+  }
+  const uint32_t romfs_item = record.romfs.size > 0 && !romfs_is_segment ? count : ~0u;
+  if (romfs_item == count) items[count++] = {record.romfs.address, record.romfs.size, &record.romfs.sha256};
+  const uint32_t manifest_item = record.manifest_length > 0 ? count : ~0u;
+  if (manifest_item == count) {
+    items[count++] = {uint64_t{record_address} + runtime::kManifestOffset, record.manifest_length,
+                      &record.manifest_sha256};
+  }
+  const auto name = [&](uint32_t i) -> runtime::Diag& {
+    if (i == romfs_item) return d.message.Str("ROMFS image");
+    if (i == manifest_item) return d.message.Str("manifest");
+    d.segment = static_cast<uint8_t>(i);
+    return d.message.Str("segment ").Dec(i);
+  };
+
+  const uint32_t entry = board.RegionStart(*firmware_region);
+  bool has_entry = false;
+  int holder[runtime::kMaxSegments + 2];
+  for (uint32_t i = 0; i < count; ++i) {
+    const Item& it = items[i];
+    holder[i] = it.address <= 0xffffffffu && it.length > 0
+                    ? MemoryHolding(board, static_cast<uint32_t>(it.address), it.length)
+                    : -1;
+    const bool outside_record = i == manifest_item &&
+                                uint64_t{runtime::kManifestOffset} + it.length > record_region->size;
+    if (holder[i] < 0 || outside_record) {
+      name(i).Str(" at ").Hex(it.address).Str(" (").Dec(it.length).Str(" bytes) is not inside one memory region");
       return Stay(d, BootReason::kDamagedRecord);
     }
-    if (entry >= s.address && entry - s.address < s.length) has_entry = true;
+    if (i < record.segment_count && entry >= it.address && entry - it.address < it.length) has_entry = true;
   }
   if (!has_entry) {
     d.message.Str("no segment holds the application entry ").Hex(entry);
     return Stay(d, BootReason::kNoApplication);
   }
-
-  for (uint32_t i = 0; i < record.segment_count; ++i) {
-    const runtime::BootSegment& s = record.segments[i];
+  for (uint32_t i = 0; i < count; ++i) {
+    const Item& it = items[i];
     Sha256Hash digest;
-    d.segment = static_cast<uint8_t>(i);
-    if (!HashRange(memories[MemoryHolding(board, s.address, s.length)], s.address, s.length, &digest,
-                   &d.bytes_hashed)) {
-      d.message.Str("cannot read segment ").Dec(i).Str(" at ").Hex(s.address);
+    if (!HashRange(memories[holder[i]], static_cast<uint32_t>(it.address), it.length, &digest, &d.bytes_hashed)) {
+      name(i).Str(" at ").Hex(it.address).Str(": cannot be read");
       return Stay(d, BootReason::kFlashError);
     }
-    if (digest != s.sha256) {
-      d.message.Str("segment ").Dec(i).Str(" at ").Hex(s.address).Str(" (").Dec(s.length)
-          .Str(" bytes): SHA-256 mismatch");
-      return Stay(d, BootReason::kHashMismatch);
+    if (digest != *it.sha256) {
+      name(i).Str(" at ").Hex(it.address).Str(" (").Dec(it.length).Str(" bytes): SHA-256 mismatch");
+      return Stay(d, i == romfs_item      ? BootReason::kRomfsMismatch
+                     : i == manifest_item ? BootReason::kManifestMismatch
+                                          : BootReason::kHashMismatch);
     }
   }
   d.segment = 0;
-
-  if (record.romfs.size > 0) {
-    bool also_segment = false;
-    for (uint32_t i = 0; i < record.segment_count; ++i) {
-      const runtime::BootSegment& s = record.segments[i];
-      also_segment |= s.address == record.romfs.address && s.length == record.romfs.size &&
-                      s.sha256 == record.romfs.sha256;
-    }
-    if (!also_segment) {
-      const int m = MemoryHolding(board, record.romfs.address, record.romfs.size);
-      Sha256Hash digest;
-      if (m < 0) {
-        d.message.Str("ROMFS image at ").Hex(record.romfs.address).Str(" is not inside one memory");
-        return Stay(d, BootReason::kDamagedRecord);
-      }
-      if (!HashRange(memories[m], record.romfs.address, record.romfs.size, &digest, &d.bytes_hashed)) {
-        d.message.Str("cannot read the ROMFS image at ").Hex(record.romfs.address);
-        return Stay(d, BootReason::kFlashError);
-      }
-      if (digest != record.romfs.sha256) {
-        d.message.Str("ROMFS image at ").Hex(record.romfs.address).Str(": SHA-256 mismatch");
-        return Stay(d, BootReason::kRomfsMismatch);
-      }
-    }
-  }
-
-  if (record.manifest_length > 0) {
-    const uint64_t manifest = static_cast<uint64_t>(record_address) + runtime::kManifestOffset;
-    const int m = manifest <= 0xffffffffu
-                      ? MemoryHolding(board, static_cast<uint32_t>(manifest), record.manifest_length)
-                      : -1;
-    Sha256Hash digest;
-    if (m < 0 || uint64_t{runtime::kManifestOffset} + record.manifest_length > record_region->size) {
-      d.message.Str("manifest of ").Dec(record.manifest_length).Str(" bytes does not fit the record region");
-      return Stay(d, BootReason::kDamagedRecord);
-    }
-    if (!HashRange(memories[m], static_cast<uint32_t>(manifest), record.manifest_length, &digest,
-                   &d.bytes_hashed)) {
-      d.message.Str("cannot read the manifest at ").Hex(manifest);
-      return Stay(d, BootReason::kFlashError);
-    }
-    if (digest != record.manifest_sha256) {
-      d.message.Str("manifest at ").Hex(manifest).Str(": SHA-256 mismatch");
-      return Stay(d, BootReason::kManifestMismatch);
-    }
-  }
 
   d.start_application = true;
   d.reason = BootReason::kStartApplication;

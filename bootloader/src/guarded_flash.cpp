@@ -140,6 +140,13 @@ DfuStatus GuardedFlash::RevokeIfCovered(uint64_t start, uint64_t size) {
   return DfuStatus::kOk;
 }
 
+DfuStatus GuardedFlash::Failed(DfuStatus status, const char* operation, uint64_t length, uint64_t address,
+                               const Status& cause) {
+  message_.Clear();
+  message_.Str(operation).Str(" of ").Dec(length).Str(" bytes at ").Hex(address).Str(" failed: ").Str(cause.message());
+  return status;
+}
+
 DfuStatus GuardedFlash::CheckAddress(uint32_t address) {
   if (MemoryIndex(address) >= 0) return DfuStatus::kOk;
   message_.Clear();
@@ -151,11 +158,7 @@ DfuStatus GuardedFlash::EraseRange(int memory, uint32_t start, uint32_t size) {
   if (DfuStatus st = RevokeIfCovered(start, size); st != DfuStatus::kOk) return st;
   NoteChange(start, size);
   const Status s = memories_[memory]->Erase(start, size);
-  if (!s.ok()) {
-    message_.Clear();
-    message_.Str("erase of ").Dec(size).Str(" bytes at ").Hex(start).Str(" failed: ").Str(s.message());
-    return DfuStatus::kErrErase;
-  }
+  if (!s.ok()) return Failed(DfuStatus::kErrErase, "erase", size, start, s);
   return DfuStatus::kOk;
 }
 
@@ -172,31 +175,30 @@ DfuStatus GuardedFlash::ErasePageContaining(uint32_t address) {
   return EraseRange(m, sector->start, sector->size);
 }
 
+bool GuardedFlash::MassEraseRun(uint8_t m, uint64_t from, uint64_t* start, uint64_t* size) const {
+  const Memory& memory = board_.memories[m];
+  *size = 0;
+  while (from < memory.end()) {
+    auto sector = runtime::SectorContaining(memory, static_cast<uint32_t>(from));
+    if (!sector.ok()) break;
+    const bool keep = TouchesRole(RegionRole::kBootloader, sector->start, sector->size) ||
+                      TouchesRole(RegionRole::kFilesystem, sector->start, sector->size);
+    if (keep && *size != 0) break;
+    if (!keep) {
+      if (*size == 0) *start = sector->start;
+      *size += sector->size;
+    }
+    from = uint64_t{sector->start} + sector->size;
+  }
+  return *size != 0;
+}
+
 DfuStatus GuardedFlash::MassErase() {
   for (uint8_t m = 0; m < board_.memory_count && m < memories_.size(); ++m) {
-    const Memory& memory = board_.memories[m];
-    uint64_t address = memory.base;
-    uint64_t run_start = 0;
-    uint64_t run_size = 0;
-    for (uint8_t g = 0; g < memory.sector_group_count && g < runtime::kMaxSectorGroups; ++g) {
-      const runtime::SectorGroup& group = memory.sectors[g];
-      for (uint32_t s = 0; s < group.count; ++s, address += group.size) {
-        const bool keep = TouchesRole(RegionRole::kBootloader, address, group.size) ||
-                          TouchesRole(RegionRole::kFilesystem, address, group.size);
-        if (!keep) {
-          if (run_size == 0) run_start = address;
-          run_size += group.size;
-          continue;
-        }
-        if (run_size != 0) {
-          DfuStatus st = EraseRange(m, static_cast<uint32_t>(run_start), static_cast<uint32_t>(run_size));
-          if (st != DfuStatus::kOk) return st;
-          run_size = 0;
-        }
-      }
-    }
-    if (run_size != 0) {
-      DfuStatus st = EraseRange(m, static_cast<uint32_t>(run_start), static_cast<uint32_t>(run_size));
+    uint64_t start = 0;
+    uint64_t size = 0;
+    for (uint64_t at = board_.memories[m].base; MassEraseRun(m, at, &start, &size); at = start + size) {
+      const DfuStatus st = EraseRange(m, static_cast<uint32_t>(start), static_cast<uint32_t>(size));
       if (st != DfuStatus::kOk) return st;
     }
   }
@@ -254,12 +256,7 @@ DfuStatus GuardedFlash::Write(uint32_t address, ByteSpan data) {
     while (run_end < whole && !AllEqual(data.data() + run_end, align, erased)) run_end += align;
     if (run_end > pos) {
       const Status s = flash->Write(address + static_cast<uint32_t>(pos), data.subspan(pos, run_end - pos));
-      if (!s.ok()) {
-        message_.Clear();
-        message_.Str("write of ").Dec(run_end - pos).Str(" bytes at ").Hex(address + pos).Str(" failed: ")
-            .Str(s.message());
-        return DfuStatus::kErrWrite;
-      }
+      if (!s.ok()) return Failed(DfuStatus::kErrWrite, "write", run_end - pos, address + pos, s);
     }
     pos = run_end;
   }
@@ -270,12 +267,7 @@ DfuStatus GuardedFlash::Write(uint32_t address, ByteSpan data) {
     std::memcpy(tail, data.data() + whole, data.size() - whole);
     if (!AllEqual(tail, align, erased)) {
       const Status s = flash->Write(address + static_cast<uint32_t>(whole), ByteSpan(tail, align));
-      if (!s.ok()) {
-        message_.Clear();
-        message_.Str("write of ").Dec(align).Str(" bytes at ").Hex(address + whole).Str(" failed: ")
-            .Str(s.message());
-        return DfuStatus::kErrWrite;
-      }
+      if (!s.ok()) return Failed(DfuStatus::kErrWrite, "write", align, address + whole, s);
     }
   }
   // Read back and compare everything, skipped units included.
@@ -283,11 +275,7 @@ DfuStatus GuardedFlash::Write(uint32_t address, ByteSpan data) {
   for (size_t done = 0; done < data.size();) {
     const size_t n = data.size() - done < kVerifyChunk ? data.size() - done : kVerifyChunk;
     const Status s = flash->Read(address + static_cast<uint32_t>(done), MutableByteSpan(chunk, n));
-    if (!s.ok()) {
-      message_.Clear();
-      message_.Str("read-back at ").Hex(address + done).Str(" failed: ").Str(s.message());
-      return DfuStatus::kErrVerify;
-    }
+    if (!s.ok()) return Failed(DfuStatus::kErrVerify, "read-back", n, address + done, s);
     for (size_t i = 0; i < n; ++i) {
       if (chunk[i] != data[done + i]) {
         message_.Clear();
@@ -309,11 +297,7 @@ DfuStatus GuardedFlash::Read(uint32_t address, MutableByteSpan out, size_t* leng
   const uint64_t left = board_.memories[m].end() - address;
   const size_t n = out.size() < left ? out.size() : static_cast<size_t>(left);
   const Status s = memories_[m]->Read(address, out.first(n));
-  if (!s.ok()) {
-    message_.Clear();
-    message_.Str("read of ").Dec(n).Str(" bytes at ").Hex(address).Str(" failed: ").Str(s.message());
-    return DfuStatus::kErrTarget;
-  }
+  if (!s.ok()) return Failed(DfuStatus::kErrTarget, "read", n, address, s);
   *length = n;
   return DfuStatus::kOk;
 }
@@ -352,24 +336,11 @@ uint64_t GuardedFlash::EraseEstimateUs(uint32_t address) const {
 uint64_t GuardedFlash::MassEraseEstimateUs() const {
   uint64_t total = 0;
   for (uint8_t m = 0; m < board_.memory_count; ++m) {
-    const Memory& memory = board_.memories[m];
-    uint64_t address = memory.base;
-    uint64_t run_start = 0;
-    uint64_t run_size = 0;
-    for (uint8_t g = 0; g < memory.sector_group_count && g < runtime::kMaxSectorGroups; ++g) {
-      const runtime::SectorGroup& group = memory.sectors[g];
-      for (uint32_t s = 0; s < group.count; ++s, address += group.size) {
-        if (!TouchesRole(RegionRole::kBootloader, address, group.size) &&
-            !TouchesRole(RegionRole::kFilesystem, address, group.size)) {
-          if (run_size == 0) run_start = address;
-          run_size += group.size;
-          continue;
-        }
-        total += EraseRunUs(memory, run_start, run_size);
-        run_size = 0;
-      }
+    uint64_t start = 0;
+    uint64_t size = 0;
+    for (uint64_t at = board_.memories[m].base; MassEraseRun(m, at, &start, &size); at = start + size) {
+      total += EraseRunUs(board_.memories[m], start, size);
     }
-    total += EraseRunUs(memory, run_start, run_size);
   }
   return total;
 }

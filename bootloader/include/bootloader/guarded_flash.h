@@ -83,6 +83,12 @@ class GuardedFlash {
   void NoteChange(uint64_t start, uint64_t size);
   void LoadRecord();
   DfuStatus EraseRange(int memory, uint32_t start, uint32_t size);
+  // The next run of contiguous mass-erasable sectors of memory `m` at or
+  // after `from`; false when there is none.
+  bool MassEraseRun(uint8_t m, uint64_t from, uint64_t* start, uint64_t* size) const;
+  // Sets message() to "<operation> of <length> bytes at <address> failed: <cause>".
+  DfuStatus Failed(DfuStatus status, const char* operation, uint64_t length, uint64_t address,
+                   const runtime::Status& cause);
   uint64_t EraseRunUs(const runtime::Memory& memory, uint64_t start, uint64_t size) const;
 
   const runtime::Board& board_;

@@ -1,0 +1,215 @@
+// Cortex-M7 stub port of the onedfu bootloader: the size build (scripts/size)
+// links this with the bootloader core and the runtime to prove the core is
+// real firmware. The board is PYBD-SF6-like (manifests/boards/pybd-sf6.json),
+// as a constant in flash.
+//
+// What the port does (STYLE 6: the core decides, the port acts):
+//   1. Reset_Handler: copy .data, zero .bss, run constructors, call main.
+//   2. main: Decide(board, drivers, button held). Start -> disable IRQs,
+//      VTOR = entry, MSP = entry[0], branch to entry[1]. Otherwise:
+//   3. the DFU loop: every control transfer the USB peripheral hands over goes
+//      to DfuDevice::HandleControl; after the reply (and its status stage) went
+//      out, Poll() runs pending flash work; reset_after_status -> system reset.
+//
+// Stubbed: the USB device controller itself (a mailbox stands in for the
+// OTG FIFO handling; mboot's 10-25 KB include its USB driver, this does not),
+// clocks, the LED. Register addresses are STM32F7 (RM0410) placeholders.
+#include <cstdint>
+#include <cstring>
+
+#include "bootloader/boot.h"
+#include "bootloader/dfu_device.h"
+#include "runtime/board.h"
+#include "stm32_flash.h"
+
+using namespace onedfu;
+
+namespace {
+
+constexpr void CopyText(char* dst, const char* src) {
+  while ((*dst++ = *src++) != '\0') {
+  }
+}
+
+constexpr runtime::Region MakeRegion(const char* name, uint8_t memory, uint32_t offset, uint32_t size,
+                                     runtime::RegionRole role) {
+  runtime::Region r{};
+  CopyText(r.name, name);
+  r.memory = memory;
+  r.offset = offset;
+  r.size = size;
+  r.role = role;
+  return r;
+}
+
+constexpr runtime::Board MakeBoard() {
+  runtime::Board b{};
+  CopyText(b.id, "pybd-sf6");
+  CopyText(b.arch, "armv7emdp");
+  runtime::Memory& in = b.memories[0];
+  CopyText(in.name, "internal");
+  CopyText(in.label, "Internal Flash");
+  in.base = 0x08000000;
+  in.sectors[0] = {4, 32 * 1024};
+  in.sectors[1] = {1, 128 * 1024};
+  in.sectors[2] = {7, 256 * 1024};
+  in.sector_group_count = 3;
+  in.write_align = 4;
+  in.mapped = true;
+  in.erase_timings[0] = {32 * 1024, 450000};
+  in.erase_timings[1] = {128 * 1024, 1300000};
+  in.erase_timings[2] = {256 * 1024, 2600000};
+  in.erase_timing_count = 3;
+  in.program_us = 16;
+  in.program_bytes = 4;
+  runtime::Memory& q = b.memories[1];
+  CopyText(q.name, "qspi");
+  CopyText(q.label, "QSPI Flash");
+  q.base = 0x90000000;
+  q.sectors[0] = {512, 4096};
+  q.sector_group_count = 1;
+  q.write_align = 4;
+  q.mapped = true;
+  q.erase_timings[0] = {4096, 45000};
+  q.erase_timings[1] = {64 * 1024, 150000};
+  q.erase_timing_count = 2;
+  q.program_us = 700;
+  q.program_bytes = 256;
+  b.memory_count = 2;
+  b.regions[0] = MakeRegion("bootloader", 0, 0, 0x8000, runtime::RegionRole::kBootloader);
+  b.regions[1] = MakeRegion("text0", 0, 0x8000, 0x1b8000, runtime::RegionRole::kFirmware);
+  b.regions[2] = MakeRegion("filesystem", 0, 0x1c0000, 0x40000, runtime::RegionRole::kFilesystem);
+  b.regions[3] = MakeRegion("text1", 1, 0, 0x100000, runtime::RegionRole::kFirmware);
+  b.regions[4] = MakeRegion("romfs", 1, 0x100000, 0xff000, runtime::RegionRole::kRomfs);
+  b.regions[5] = MakeRegion("record", 1, 0x1ff000, 0x1000, runtime::RegionRole::kRecord);
+  b.region_count = 6;
+  return b;
+}
+
+// In flash (1.6 KB, mostly the fixed-capacity padding of the Board model).
+constinit const runtime::Board kBoard = MakeBoard();
+
+cortexm::InternalFlash internal_flash(kBoard.memories[0]);
+cortexm::QspiFlash qspi_flash(kBoard.memories[1]);
+runtime::FlashMemory* const kMemories[] = {&internal_flash, &qspi_flash};
+
+// Stand-in for the USB device controller: its interrupt handler would fill
+// `setup`/`out` and set `pending`; the reply goes back through `in`.
+struct UsbMailbox {
+  volatile uint32_t pending;    // 1: a SETUP (+ OUT data) is waiting
+  volatile uint32_t delivered;  // 1: the last reply's status stage went out
+  uint8_t setup[8];
+  uint8_t out[bootloader::kTransferSize];
+  uint8_t in[bootloader::kTransferSize];
+  volatile uint32_t in_length;
+  volatile uint32_t stall;
+};
+UsbMailbox usb;
+
+inline volatile uint32_t& Reg(uint32_t address) { return *reinterpret_cast<volatile uint32_t*>(address); }
+
+[[noreturn]] void SystemReset() {
+  __asm__ volatile("dsb" ::: "memory");
+  Reg(0xe000ed0c) = 0x05fa0004;  // SCB->AIRCR: VECTKEY | SYSRESETREQ
+  __asm__ volatile("dsb" ::: "memory");
+  for (;;) {
+  }
+}
+
+// Boot button: PC13 on a Nucleo-style board (GPIOC->IDR), active high.
+bool ButtonHeld() { return (Reg(0x40020810) & (1u << 13)) != 0; }
+
+[[noreturn]] void StartApplication(uint32_t vector_table) {
+  __asm__ volatile("cpsid i" ::: "memory");
+  Reg(0xe000ed08) = vector_table;  // SCB->VTOR
+  const uint32_t sp = *reinterpret_cast<const volatile uint32_t*>(vector_table);
+  const uint32_t pc = *reinterpret_cast<const volatile uint32_t*>(vector_table + 4);
+  __asm__ volatile(
+      "msr msp, %0\n"
+      "bx %1\n" ::"r"(sp),
+      "r"(pc)
+      : "memory");
+  __builtin_unreachable();
+}
+
+// LED hook: a real board blinks the reason code. Placeholder.
+void ShowReason(bootloader::BootReason reason) { Reg(0x40020414) = static_cast<uint32_t>(reason); }
+
+[[noreturn]] void DfuLoop(const bootloader::BootDecision& why) {
+  static bootloader::DfuDevice device(kBoard, kMemories);
+  if (!device.Init(nullptr).ok()) SystemReset();
+  device.SetIdleMessage(why.message.c_str());
+  bool reset_after_status = false;
+  for (;;) {
+    if (usb.pending) {
+      const bootloader::SetupPacket setup = bootloader::ParseSetup(usb.setup);
+      const size_t out_len = setup.IsIn() ? 0 : setup.wLength;
+      const size_t in_len = setup.IsIn() ? setup.wLength : 0;
+      const bootloader::ControlReply reply =
+          device.HandleControl(setup, runtime::ByteSpan(usb.out, out_len < sizeof usb.out ? out_len : sizeof usb.out),
+                               runtime::MutableByteSpan(usb.in, in_len < sizeof usb.in ? in_len : sizeof usb.in));
+      usb.stall = reply.stall;
+      usb.in_length = reply.length;
+      reset_after_status = reply.reset_after_status;
+      usb.delivered = 0;
+      usb.pending = 0;
+    }
+    if (usb.delivered) {
+      usb.delivered = 0;
+      if (reset_after_status) SystemReset();
+      device.Poll();
+    }
+  }
+}
+
+}  // namespace
+
+int main() {
+  const bootloader::BootDecision decision = bootloader::Decide(kBoard, kMemories, ButtonHeld());
+  if (decision.start_application) StartApplication(decision.entry);
+  ShowReason(decision.reason);
+  DfuLoop(decision);
+}
+
+// --- startup ----------------------------------------------------------------
+
+extern "C" {
+extern uint32_t _sidata, _sdata, _edata, _sbss, _ebss, _estack;
+extern void (*__init_array_start[])();
+extern void (*__init_array_end[])();
+
+[[noreturn]] void Reset_Handler() {
+  uint32_t* src = &_sidata;
+  for (uint32_t* dst = &_sdata; dst < &_edata;) *dst++ = *src++;
+  for (uint32_t* dst = &_sbss; dst < &_ebss;) *dst++ = 0;
+  for (void (**f)() = __init_array_start; f < __init_array_end; ++f) (*f)();
+  main();
+  SystemReset();
+}
+
+[[noreturn]] void Default_Handler() {
+  for (;;) {
+  }
+}
+
+// Called if a pure virtual function is ever invoked (it never is); defined
+// here so nothing from libstdc++/libsupc++ is linked.
+[[noreturn]] void __cxa_pure_virtual() { Default_Handler(); }
+
+// The core exception vectors; the DFU loop polls, so no peripheral IRQs.
+__attribute__((section(".isr_vector"), used)) void (*const kVectors[16])() = {
+    reinterpret_cast<void (*)()>(&_estack),
+    Reset_Handler,
+    Default_Handler,  // NMI
+    Default_Handler,  // HardFault
+    Default_Handler,  // MemManage
+    Default_Handler,  // BusFault
+    Default_Handler,  // UsageFault
+    nullptr, nullptr, nullptr, nullptr,
+    Default_Handler,  // SVCall
+    Default_Handler,  // DebugMonitor
+    nullptr,
+    Default_Handler,  // PendSV
+    Default_Handler,  // SysTick
+};
+}
