@@ -130,7 +130,9 @@ FileSet Visible(const RegionStore& store) {
   const Status status = store.Walk(collector, &diag);
   REQUIRE_MESSAGE(status.ok(), status.message(), " ", diag.c_str());
   const ByteSpan region = store.region_bytes();
-  for (const auto& [path, index] : collector.seen) {
+  for (const auto& item : collector.seen) {
+    const std::string& path = item.first;
+    const size_t index = item.second;
     auto found = store.Lookup(path.c_str());
     REQUIRE_MESSAGE(found.ok(), path);
     CHECK(found->image_index == index);

@@ -152,7 +152,9 @@ Bytes SegmentBytes(int id) {
 }
 
 void CheckMergedView(const FileSet& expected) {
-  for (const auto& [path, data] : expected) {
+  for (const auto& item : expected) {
+    const std::string& path = item.first;
+    const Bytes& data = item.second;
     const uint8_t* ptr = nullptr;
     uint32_t size = 0;
     REQUIRE_MESSAGE(onedfu_romfs_lookup(path.c_str(), &ptr, &size) == 1, path);
