@@ -5,36 +5,40 @@
 // LED hook. It never jumps and never writes flash.
 //
 // Checks, in order (the first failure decides):
-//   forced DFU entry (button, application request)           kForced
-//   the board has a record region and a firmware region        kNoRecordRegion
-//   record bytes readable                                      kFlashError
-//   record present (not all 0xff)                              kNoRecord
-//   record revoked (an update started and did not finish)      kRevoked
-//   record intact: magic, version, CRC, fields                 kDamagedRecord
-//   record made for this board (board_id == Board::id)         kWrongBoard
-//   every segment inside one memory                            kDamagedRecord
+//   forced DFU entry (button, application request)            kForced
+//   the board has a record region and a firmware region         kNoRecordRegion
+//   record bytes readable                                       kFlashError
+//   record present (not all 0xff)                               kNoRecord
+//   record revoked (an update started and did not finish)       kRevoked
+//   record intact: magic, version, CRC, fields                  kDamagedRecord
+//   record made for this board (board_id == Board::id)          kWrongBoard
+//   every segment, the ROMFS image and the manifest lie inside
+//   one memory (the manifest inside the record region)          kDamagedRecord
 //   a segment holds the application entry (first firmware
-//   region start: its vector table)                           kNoApplication
-//   every segment's SHA-256 matches                            kHashMismatch (segment index)
-//   the ROMFS image's SHA-256 matches (when not also a segment) kRomfsMismatch
-//   the JSON manifest's SHA-256 matches                        kManifestMismatch
+//   region start: its vector table)                            kNoApplication
+//   every segment's SHA-256 matches                             kHashMismatch (segment index)
+//   the ROMFS image's SHA-256 (when it is not also a segment)   kRomfsMismatch
+//   the JSON manifest's SHA-256                                 kManifestMismatch
 //   -> kStartApplication, entry = the vector table address.
 //
 // Verification cost at boot, and how it is bounded:
 //   Every boot hashes every byte the record lists (segments, ROMFS image,
-//   manifest) once; nothing else is read. The total is bounded by the sum of
-//   the board's firmware, romfs and record region sizes (segments outside one
-//   memory are refused), and the work is linear: one SHA-256 pass, reading
-//   memory-mapped flash in place (zero copy) or other flash in 256-byte
-//   chunks through a stack buffer. Stack: ~2.5 KiB (a 2 KiB record copy is
-//   made only when the record memory is not mapped); no heap.
-//   Estimate on a Cortex-M7 at 216 MHz (STM32F7, portable C SHA-256 at -Os,
-//   about 50-60 cycles/byte including flash wait states with the ART
-//   accelerator): ~4 MB/s. PYBD-SF6 default package (see README/report):
-//   bytes_hashed reported in BootDecision; worst case for this board (TEXT0
-//   1.7 MiB + TEXT1 1 MiB + ROMFS 1 MiB) ~3.8 MiB -> ~1 s; a typical 600 KiB
-//   firmware + 64 KiB ROMFS -> ~0.17 s. A hardware hash unit (STM32 HASH)
-//   or the SHA extensions cut this by an order of magnitude.
+//   manifest) exactly once, and reads nothing else but the 2 KiB record.
+//   The total is bounded by the memories the segments must lie in, in
+//   practice by the board's firmware + romfs + record regions; the work is
+//   one linear SHA-256 pass reading memory-mapped flash in place (zero copy)
+//   or other flash in 256-byte chunks through a stack buffer. Stack: a 2 KiB
+//   record copy only when the record memory is not mapped, plus ~0.8 KiB;
+//   no heap. BootDecision::bytes_hashed reports the exact count.
+//   Estimate on a Cortex-M7 at 216 MHz (STM32F7; portable C SHA-256 at -Os is
+//   a ~3300-cycle compression loop per 64-byte block, ~50 cycles/byte, with
+//   the loop in the I-cache/ART): ~4 MB/s, i.e. ~0.25 s per MiB hashed.
+//   PYBD-SF6: the demo package (manifests/examples/pybd-sf6-demo, packed by
+//   `onedfu pack`, flashed through DfuDevice) hashes 15,810 bytes (~4 ms);
+//   the worst case the layout allows (TEXT0 1.7 MiB + TEXT1 1 MiB + ROMFS
+//   ~1 MiB) ~3.8 MiB, ~1 s. A hardware hash unit (STM32 HASH peripheral on
+//   F7/H7 parts with crypto) cuts that by an order of magnitude; the port can
+//   swap it in behind the same Sha256 interface.
 #pragma once
 
 #include <cstdint>
