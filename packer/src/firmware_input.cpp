@@ -1,6 +1,7 @@
 #include "packer/firmware_input.h"
 
 #include <algorithm>
+#include <array>
 #include <iterator>
 #include <map>
 
@@ -42,6 +43,14 @@ class HexSegments {
   Outcome Add(uint32_t address, std::span<const uint8_t> data, size_t line) {
     if (data.empty()) return Success();
     const uint64_t end = uint64_t{address} + data.size();
+    // Fast path: the record continues the last run written and nothing follows it.
+    if (!runs_.empty()) {
+      auto last = std::prev(runs_.end());
+      if (uint64_t{last->first} + last->second.data.size() == address) {
+        last->second.data.insert(last->second.data.end(), data.begin(), data.end());
+        return Success();
+      }
+    }
     auto next = runs_.upper_bound(address);
     if (next != runs_.begin()) {
       auto prev = std::prev(next);
@@ -96,12 +105,20 @@ class HexSegments {
   Runs runs_;
 };
 
-int HexDigit(uint8_t c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
+// Hex digit values by character; -1 for anything else.
+constexpr std::array<int8_t, 256> MakeHexTable() {
+  std::array<int8_t, 256> table{};
+  for (int c = 0; c < 256; ++c) {
+    table[c] = c >= '0' && c <= '9'   ? static_cast<int8_t>(c - '0')
+               : c >= 'a' && c <= 'f' ? static_cast<int8_t>(c - 'a' + 10)
+               : c >= 'A' && c <= 'F' ? static_cast<int8_t>(c - 'A' + 10)
+                                      : int8_t{-1};
+  }
+  return table;
 }
+constexpr std::array<int8_t, 256> kHexValue = MakeHexTable();
+
+int HexDigit(uint8_t c) { return kHexValue[c]; }
 
 std::string Hex2(uint32_t v) {
   static constexpr char kDigits[] = "0123456789abcdef";
@@ -147,30 +164,31 @@ Expected<std::vector<Segment>> ParseIntelHex(std::span<const uint8_t> text, cons
     while (start < stop && IsBlank(text[start])) ++start;
     while (stop > start && IsBlank(text[stop - 1])) --stop;
     if (start == stop) continue;
-    const std::string where = name + ": line " + std::to_string(line) + ": ";
-    if (seen_eof) return Fail(where + "record after the end-of-file record");
-    if (text[start] != ':') return Fail(where + "expected ':' at the start of a record");
+    // Built only on error: a large file has millions of lines.
+    const auto where = [&name, line] { return name + ": line " + std::to_string(line) + ": "; };
+    if (seen_eof) return Fail(where() + "record after the end-of-file record");
+    if (text[start] != ':') return Fail(where() + "expected ':' at the start of a record");
     const size_t digits = stop - start - 1;
-    if (digits % 2 != 0) return Fail(where + "odd number of hex digits");
+    if (digits % 2 != 0) return Fail(where() + "odd number of hex digits");
     const size_t count = digits / 2;
-    if (count < 5) return Fail(where + "record shorter than 5 bytes");
-    if (count > sizeof record) return Fail(where + "record longer than 260 bytes");
+    if (count < 5) return Fail(where() + "record shorter than 5 bytes");
+    if (count > sizeof record) return Fail(where() + "record longer than 260 bytes");
     uint8_t sum = 0;
     for (size_t i = 0; i < count; ++i) {
       const int hi = HexDigit(text[start + 1 + 2 * i]);
       const int lo = HexDigit(text[start + 2 + 2 * i]);
-      if (hi < 0 || lo < 0) return Fail(where + "not a hex digit at column " + std::to_string(hi < 0 ? 2 + 2 * i : 3 + 2 * i));
+      if (hi < 0 || lo < 0) return Fail(where() + "not a hex digit at column " + std::to_string(hi < 0 ? 2 + 2 * i : 3 + 2 * i));
       record[i] = static_cast<uint8_t>(hi << 4 | lo);
       if (i + 1 < count) sum = static_cast<uint8_t>(sum + record[i]);
     }
     const size_t length = record[0];
     if (length != count - 5) {
-      return Fail(where + "byte count " + std::to_string(length) + " does not match the " +
+      return Fail(where() + "byte count " + std::to_string(length) + " does not match the " +
                   std::to_string(count - 5) + " data bytes of the record");
     }
     const uint8_t expected = static_cast<uint8_t>(0x100 - sum);
     if (record[count - 1] != expected) {
-      return Fail(where + "checksum " + Hex2(record[count - 1]) + ", expected " + Hex2(expected));
+      return Fail(where() + "checksum " + Hex2(record[count - 1]) + ", expected " + Hex2(expected));
     }
     const uint32_t offset = static_cast<uint32_t>(record[1]) << 8 | record[2];
     const uint8_t type = record[3];
@@ -185,17 +203,17 @@ Expected<std::vector<Segment>> ParseIntelHex(std::span<const uint8_t> text, cons
           break;
         }
         const uint64_t address = uint64_t{base} + offset;
-        if (address + length > k4GiB) return Fail(where + "data runs past the 4 GiB address space");
+        if (address + length > k4GiB) return Fail(where() + "data runs past the 4 GiB address space");
         if (auto r = segments.Add(static_cast<uint32_t>(address), data, line); !r.ok()) return r.error();
         break;
       }
       case 0x01:
-        if (length != 0) return Fail(where + "end-of-file record with data");
+        if (length != 0) return Fail(where() + "end-of-file record with data");
         seen_eof = true;
         break;
       case 0x02:
       case 0x04:
-        if (length != 2) return Fail(where + "address record (type " + Hex2(type) + ") needs 2 data bytes");
+        if (length != 2) return Fail(where() + "address record (type " + Hex2(type) + ") needs 2 data bytes");
         if (type == 0x02) {
           mode = Mode::kSegment;
           base = (static_cast<uint32_t>(data[0]) << 8 | data[1]) << 4;
@@ -209,10 +227,10 @@ Expected<std::vector<Segment>> ParseIntelHex(std::span<const uint8_t> text, cons
       case 0x03:
       case 0x05:
         // Start address (CS:IP or EIP): not flash content.
-        if (length != 4) return Fail(where + "start address record (type " + Hex2(type) + ") needs 4 data bytes");
+        if (length != 4) return Fail(where() + "start address record (type " + Hex2(type) + ") needs 4 data bytes");
         break;
       default:
-        return Fail(where + "unknown record type " + Hex2(type));
+        return Fail(where() + "unknown record type " + Hex2(type));
     }
   }
   if (!seen_eof) return Fail(name + ": no end-of-file record (type 01); the file may be truncated");
@@ -277,6 +295,27 @@ Expected<std::vector<Segment>> ParseElf32(std::span<const uint8_t> bytes, const 
 
 // ---- Front door ------------------------------------------------------------
 
+namespace {
+
+Expected<std::vector<Segment>> RawSegment(Bytes bytes, const std::string& name, std::optional<uint32_t> address,
+                                          const std::string& origin) {
+  const std::string declared = origin.empty() ? "" : " (" + origin + ")";
+  if (!address) {
+    return Fail(name + ": a raw binary needs a load address: give ADDR:FILE (--firmware 0x08008000:" + name +
+                ") or \"address\" in the package" + declared);
+  }
+  if (bytes.empty()) return Fail(name + ": empty file");
+  if (uint64_t{*address} + bytes.size() > k4GiB) {
+    return Fail(name + ": " + std::to_string(bytes.size()) + " bytes at " + HexAddress(*address) +
+                " run past 4 GiB" + declared);
+  }
+  std::vector<Segment> segments;
+  segments.push_back(Segment{*address, std::move(bytes), name});
+  return segments;
+}
+
+}  // namespace
+
 const char* FirmwareFormatName(FirmwareFormat format) {
   switch (format) {
     case FirmwareFormat::kRaw: return "raw binary";
@@ -327,23 +366,15 @@ Expected<std::vector<Segment>> ParseFirmware(std::span<const uint8_t> bytes, con
     case FirmwareFormat::kRaw:
       break;
   }
-  if (!address) {
-    return Fail(name + ": a raw binary needs a load address: give ADDR:FILE (--firmware 0x08008000:" + name +
-                ") or \"address\" in the package" + declared);
-  }
-  if (bytes.empty()) return Fail(name + ": empty file");
-  if (uint64_t{*address} + bytes.size() > k4GiB) {
-    return Fail(name + ": " + std::to_string(bytes.size()) + " bytes at " + HexAddress(*address) +
-                " run past 4 GiB" + declared);
-  }
-  std::vector<Segment> segments;
-  segments.push_back(Segment{*address, Bytes(bytes.begin(), bytes.end()), name});
-  return segments;
+  return RawSegment(Bytes(bytes.begin(), bytes.end()), name, address, origin);
 }
 
 Expected<std::vector<Segment>> LoadFirmware(const FirmwareInput& input) {
-  ONEDFU_PTRY(const Bytes bytes, ReadFile(input.file));
-  return ParseFirmware(bytes, input.file.string(), input.address, input.origin);
+  ONEDFU_PTRY(Bytes bytes, ReadFile(input.file));
+  const std::string name = input.file.string();
+  // Raw images can be large (the 64 MiB benchmark): hand the buffer over without a copy.
+  if (SniffFirmwareFormat(bytes) == FirmwareFormat::kRaw) return RawSegment(std::move(bytes), name, input.address, input.origin);
+  return ParseFirmware(bytes, name, input.address, input.origin);
 }
 
 }  // namespace onedfu::packer
