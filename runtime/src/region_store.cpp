@@ -47,7 +47,8 @@ class CountVisitor final : public RomfsReader::WalkVisitor {
 };
 
 // True when a proper parent path of `path` is a FILE in `reader` (which
-// then hides `path` in older images).
+// then hides `path` in older images). Parents are tried longest first: a
+// directory there means every shorter parent is a directory too.
 bool FileAtParent(const RomfsReader& reader, const char* path) {
   if (*path == '/') ++path;
   char buffer[kRomfsMaxPath + 1];
@@ -55,12 +56,15 @@ bool FileAtParent(const RomfsReader& reader, const char* path) {
   for (; path[len] != '\0'; ++len) {
     if (len == kRomfsMaxPath) return false;  // no image holds such a path
     buffer[len] = path[len];
-    if (path[len] != '/') continue;
+  }
+  while (len > 0) {
+    --len;
+    if (buffer[len] != '/') continue;
     buffer[len] = '\0';
+    if (len == 0) return false;
     auto parent = reader.Lookup(buffer);
-    if (!parent.ok()) return false;  // nothing deeper in this image
-    if (!parent->is_dir) return true;
-    buffer[len] = '/';
+    if (parent.ok()) return !parent->is_dir;
+    if (parent.status().code() != StatusCode::kNotFound) return false;  // malformed: not hidden
   }
   return false;
 }
