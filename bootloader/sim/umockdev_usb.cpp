@@ -24,6 +24,7 @@
 
 #include <cerrno>
 #include <climits>
+#include <csignal>
 #include <cstdarg>
 #include <cstddef>
 #include <cstdio>
@@ -671,7 +672,10 @@ namespace {
 
 struct ChildWait {
   GMainLoop* loop = nullptr;
+  GPid pid = 0;
   int status = 0;
+  bool timed_out = false;
+  guint timeout_source = 0;
 };
 
 void OnChildExit(GPid pid, gint wait_status, gpointer user_data) {
@@ -679,6 +683,14 @@ void OnChildExit(GPid pid, gint wait_status, gpointer user_data) {
   wait->status = wait_status;
   g_spawn_close_pid(pid);
   g_main_loop_quit(wait->loop);
+}
+
+gboolean OnChildTimeout(gpointer user_data) {
+  auto* wait = static_cast<ChildWait*>(user_data);
+  wait->timed_out = true;
+  wait->timeout_source = 0;
+  kill(wait->pid, SIGKILL);  // OnChildExit still reaps it and ends the loop
+  return G_SOURCE_REMOVE;
 }
 
 }  // namespace
@@ -730,13 +742,23 @@ int UmockdevUsb::RunCommand(const std::vector<std::string>& argv) {
 
   ChildWait wait;
   wait.loop = g_main_loop_new(nullptr, FALSE);
+  wait.pid = pid;
   g_child_watch_add(pid, &OnChildExit, &wait);
+  if (impl_->options.command_timeout_ms > 0) {
+    wait.timeout_source = g_timeout_add(impl_->options.command_timeout_ms, &OnChildTimeout, &wait);
+  }
   g_main_loop_run(wait.loop);
+  if (wait.timeout_source != 0) g_source_remove(wait.timeout_source);
   g_main_loop_unref(wait.loop);
   // The child may exit while the ioctl thread still finishes a departure and re-plug it
   // triggered; wait for that, so the model and Stats() are settled when we return.
   { std::lock_guard<std::mutex> settle(impl_->mutex); }
 
+  if (wait.timed_out) {
+    impl_->last_error = Format("%s did not finish within %u ms and was killed", argv[0].c_str(),
+                               impl_->options.command_timeout_ms);
+    return -1;
+  }
   if (WIFEXITED(wait.status)) return WEXITSTATUS(wait.status);
   if (WIFSIGNALED(wait.status)) return 128 + WTERMSIG(wait.status);
   return -1;

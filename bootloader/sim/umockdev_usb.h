@@ -34,6 +34,9 @@ namespace onedfu::sim {
 
 struct UmockdevUsbOptions {
   bool trace = false;  // log every ioctl and control transfer to stderr ("usb: ...")
+  // 0: wait for the command however long it takes. Otherwise RunCommand kills it (SIGKILL)
+  // after this many milliseconds and fails: a host tool that loses its device can spin forever.
+  unsigned command_timeout_ms = 0;
 };
 
 // Counters over the lifetime of one UmockdevUsb (all RunCommand calls).
@@ -60,8 +63,8 @@ class UmockdevUsb {
   // UMOCKDEV_DIR and an LD_PRELOAD with libumockdev-preload.so.0. Device state persists across
   // calls.
   // Returns the child's exit status (0..255), 128 + N if signal N killed it, or -1 if this
-  // process is not under umockdev-wrapper, the device could not be plugged in or the command
-  // not started (see LastError()).
+  // process is not under umockdev-wrapper, the device could not be plugged in, the command
+  // not started or it ran past command_timeout_ms (see LastError()).
   int RunCommand(const std::vector<std::string>& argv);
 
   // Plugs the device in now if it is not (RunCommand does this itself). Returns false with

@@ -1,10 +1,12 @@
 // onedfu-usb-probe: runs a host command against a fake DFU device on the virtual USB bus.
 //
-//   onedfu-usb-probe [--trace] [--stats] -- COMMAND ARGS...
+//   onedfu-usb-probe [--trace] [--stats] [--timeout MS] -- COMMAND ARGS...
 //
 // Exit status: COMMAND's, or 2 for a usage error, 125 when the bus or command could not be set up.
-// --trace logs every usbdevfs request to stderr; --stats prints the transport counters to stderr.
+// --trace logs every usbdevfs request to stderr; --stats prints the transport counters to stderr;
+// --timeout kills COMMAND after MS milliseconds (then the exit status is 125).
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -18,7 +20,7 @@ constexpr int kUsageError = 2;
 constexpr int kSetupError = 125;
 
 int Usage() {
-  std::fputs("usage: onedfu-usb-probe [--trace] [--stats] -- COMMAND ARGS...\n", stderr);
+  std::fputs("usage: onedfu-usb-probe [--trace] [--stats] [--timeout MS] -- COMMAND ARGS...\n", stderr);
   return kUsageError;
 }
 
@@ -44,6 +46,11 @@ int main(int argc, char** argv) {
       options.trace = true;
     } else if (std::strcmp(argv[i], "--stats") == 0) {
       print_stats = true;
+    } else if (std::strcmp(argv[i], "--timeout") == 0 && i + 1 < argc) {
+      char* end = nullptr;
+      const unsigned long ms = std::strtoul(argv[++i], &end, 10);
+      if (end == argv[i] || *end != '\0' || ms == 0 || ms > 24ul * 3600 * 1000) return Usage();
+      options.command_timeout_ms = static_cast<unsigned>(ms);
     } else {
       return Usage();
     }

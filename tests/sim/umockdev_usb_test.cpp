@@ -20,6 +20,9 @@ namespace {
 
 const std::string kClient = ONEDFU_USB_TEST_CLIENT;
 
+// A transport bug usually shows as a host tool spinning forever; fail instead.
+const UmockdevUsbOptions kOptions = {.trace = false, .command_timeout_ms = 60000};
+
 bool Exists(const std::string& path) {
   struct stat st {};
   return stat(path.c_str(), &st) == 0;
@@ -47,7 +50,7 @@ class AbsentModel final : public UsbDeviceModel {
 
 TEST_CASE("libusb control transfers round-trip through the virtual device") {
   ProbeDfuDevice model;
-  UmockdevUsb usb(model);
+  UmockdevUsb usb(model, kOptions);
   constexpr int kTimed = 200;
   REQUIRE(usb.RunCommand({kClient, "roundtrip", std::to_string(kTimed)}) == 0);
 
@@ -67,7 +70,7 @@ TEST_CASE("libusb control transfers round-trip through the virtual device") {
 
 TEST_CASE("a device that leaves is re-plugged as a new device the next open sees") {
   ProbeDfuDevice model;
-  UmockdevUsb usb(model);
+  UmockdevUsb usb(model, kOptions);
   REQUIRE(usb.RunCommand({kClient, "replug"}) == 0);
   CHECK(model.plugs() == 2);
   CHECK(usb.Stats().plugs == 2);
@@ -80,7 +83,7 @@ TEST_CASE("a device that leaves is re-plugged as a new device the next open sees
 
 TEST_CASE("device addresses wrap from 127 back to 2 over many re-plugs") {
   ProbeDfuDevice model;
-  UmockdevUsb usb(model);
+  UmockdevUsb usb(model, kOptions);
   constexpr int kRounds = 130;
   REQUIRE(usb.RunCommand({kClient, "replug", std::to_string(kRounds)}) == 0);
   CHECK(model.plugs() == kRounds + 1);
@@ -92,7 +95,7 @@ TEST_CASE("device addresses wrap from 127 back to 2 over many re-plugs") {
 
 TEST_CASE("the request that makes the device leave still gets its reply") {
   ProbeDfuDevice model;
-  UmockdevUsb usb(model);
+  UmockdevUsb usb(model, kOptions);
   REQUIRE(usb.RunCommand({kClient, "manifest"}) == 0);
   CHECK(model.dnload_bytes() == 16);
   CHECK(model.plugs() == 2);
@@ -100,7 +103,7 @@ TEST_CASE("the request that makes the device leave still gets its reply") {
 
 TEST_CASE("a port reset that re-enumerates reports the device gone, then it is back") {
   ProbeDfuDevice model;
-  UmockdevUsb usb(model);
+  UmockdevUsb usb(model, kOptions);
   REQUIRE(usb.RunCommand({kClient, "reset"}) == 0);
   CHECK(model.resets() == 1);
   CHECK(model.plugs() == 2);
@@ -108,7 +111,7 @@ TEST_CASE("a port reset that re-enumerates reports the device gone, then it is b
 
 TEST_CASE("device state persists across commands") {
   ProbeDfuDevice model;
-  UmockdevUsb usb(model);
+  UmockdevUsb usb(model, kOptions);
   REQUIRE(usb.RunCommand({kClient, "replug"}) == 0);
   REQUIRE(usb.RunCommand({kClient, "roundtrip"}) == 0);
   CHECK(model.plugs() == 2);
@@ -117,7 +120,7 @@ TEST_CASE("device state persists across commands") {
 
 TEST_CASE("RunCommand returns the child's exit status") {
   ProbeDfuDevice model;
-  UmockdevUsb usb(model);
+  UmockdevUsb usb(model, kOptions);
   CHECK(usb.RunCommand({"sh", "-c", "exit 7"}) == 7);
   CHECK(usb.RunCommand({"sh", "-c", "kill -TERM $$"}) == 128 + 15);
   CHECK(usb.RunCommand({"sh", "-c", "test -n \"$UMOCKDEV_DIR\" && "
@@ -128,9 +131,17 @@ TEST_CASE("RunCommand returns the child's exit status") {
   CHECK(usb.RunCommand({}) == -1);
 }
 
+TEST_CASE("a command that runs too long is killed") {
+  ProbeDfuDevice model;
+  UmockdevUsb usb(model, {.trace = false, .command_timeout_ms = 200});
+  CHECK(usb.RunCommand({"sleep", "30"}) == -1);
+  CHECK(usb.LastError() == "sleep did not finish within 200 ms and was killed");
+  CHECK(usb.RunCommand({"true"}) == 0);  // the next command runs normally
+}
+
 TEST_CASE("malformed descriptors are refused with a reason") {
   BrokenDescriptorModel model;
-  UmockdevUsb usb(model);
+  UmockdevUsb usb(model, kOptions);
   CHECK(usb.RunCommand({"true"}) == -1);
   CHECK(usb.LastError().find("descriptors are 3 bytes") != std::string::npos);
   CHECK(usb.DeviceNode().empty());
@@ -138,7 +149,7 @@ TEST_CASE("malformed descriptors are refused with a reason") {
 
 TEST_CASE("a model without descriptors stays unplugged") {
   AbsentModel model;
-  UmockdevUsb usb(model);
+  UmockdevUsb usb(model, kOptions);
   CHECK(usb.RunCommand({"true"}) == 0);
   CHECK(usb.DeviceNode().empty());
   CHECK(usb.Stats().plugs == 0);
@@ -150,7 +161,7 @@ TEST_CASE("dfu-util -l lists the probe device (when dfu-util is installed)") {
   const std::string dfu_util = ONEDFU_DFU_UTIL;
   if (dfu_util.empty() || dfu_util.find("NOTFOUND") != std::string::npos) return;
   ProbeDfuDevice model;
-  UmockdevUsb usb(model);
+  UmockdevUsb usb(model, kOptions);
   const std::string script = dfu_util +
                              " -l | grep -F 'Found DFU: [0483:df11] ver=2200, devnum=2, cfg=1, "
                              "intf=0, path=\"1-1\", alt=0, name=\"@Internal Flash  "
@@ -171,7 +182,7 @@ TEST_CASE("dfu-util -U reads the probe's UPLOAD stream (when dfu-util is install
   constexpr size_t kSize = 3 * ProbeDfuDevice::kTransferSize + 100;  // ends in a short block
 
   ProbeDfuDevice model;
-  UmockdevUsb usb(model);
+  UmockdevUsb usb(model, kOptions);
   CHECK(usb.RunCommand({dfu_util, "-a", "0", "-s", "0x08000000:" + std::to_string(kSize), "-U",
                         path}) == 0);
   std::vector<uint8_t> data;
