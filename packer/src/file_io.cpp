@@ -16,6 +16,16 @@ namespace {
 constexpr size_t kWriteBuffer = 1 << 20;
 
 std::string Errno() { return std::strerror(errno); }
+
+// Large buffers fault in 2 MiB at a time instead of 4 KiB where the kernel
+// allows transparent huge pages on request. Purely a speed hint.
+void AdviseHugePages(void* data, size_t size) {
+  constexpr uintptr_t kHuge = 2u << 20;
+  if (size < 4 * kHuge) return;
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(data) + kHuge - 1) & ~(kHuge - 1);
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(data) + size) & ~(kHuge - 1);
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+}
 }  // namespace
 
 Expected<Bytes> ReadFile(const fs::path& path) {
@@ -34,6 +44,8 @@ Expected<Bytes> ReadFile(const fs::path& path) {
     void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
     if (map != MAP_FAILED) {
       const auto* begin = static_cast<const uint8_t*>(map);
+      out.reserve(size);
+      AdviseHugePages(out.data(), size);
       out.assign(begin, begin + size);
       ::munmap(map, size);
       ::close(fd);
