@@ -33,6 +33,7 @@
 #include <deque>
 #include <exception>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <span>
 #include <string>
@@ -64,8 +65,9 @@ constexpr uint8_t kRootHubDescriptors[] = {
     0x07, 0x05, 0x81, 0x03, 0x02, 0x00, 0xff,                    // endpoint 1 IN, interrupt
 };
 
-// Capabilities reported by GET_CAPABILITIES: what a current kernel reports for an xHCI port,
-// minus scatter-gather and mmap (we do not emulate them).
+// Capabilities reported by GET_CAPABILITIES. REAP_AFTER_DISCONNECT matters: it tells libusb
+// that completed URBs can still be reaped after the device left. No scatter-gather, mmap or
+// streams (not emulated).
 constexpr uint32_t kCapabilities = USBDEVFS_CAP_ZERO_PACKET | USBDEVFS_CAP_BULK_CONTINUATION |
                                    USBDEVFS_CAP_NO_PACKET_SIZE_LIM |
                                    USBDEVFS_CAP_REAP_AFTER_DISCONNECT;
