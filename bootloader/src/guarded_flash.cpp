@@ -97,7 +97,8 @@ void GuardedFlash::LoadRecord() {
   } else if (flash->Read(record_address_, record_buffer_).ok()) {
     bytes = record_buffer_;
   } else {
-    // Unreadable: assume a live record, so a change revokes (best effort).
+    // Unreadable: treat the record bytes as live, so a change to them tries
+    // to revoke first (and fails with errWRITE while the memory is down).
     record_live_ = true;
     record_ = runtime::BootRecord{};
     return;
