@@ -111,6 +111,13 @@ ByteSpan RegionStore::Region() const {
   return mapped.subspan(static_cast<size_t>(offset), size_);
 }
 
+ByteSpan RegionStore::Slice(uint32_t address, uint32_t size) const {
+  const ByteSpan region = Region();
+  const uint64_t offset = static_cast<uint64_t>(address) - start_;
+  if (address < start_ || offset + size > region.size()) return {};
+  return region.subspan(static_cast<size_t>(offset), size);
+}
+
 uint32_t RegionStore::NextBoundary(uint32_t address) const {
   const uint64_t end = static_cast<uint64_t>(start_) + size_;
   if (address >= end) return static_cast<uint32_t>(end);
@@ -259,7 +266,7 @@ Status RegionStore::Recover() {
   while (address > keep_end) {
     auto sector = SectorContaining(flash_->geometry(), static_cast<uint32_t>(address - 1));
     if (!sector.ok()) return Status(StatusCode::kInternal, "romfs region sector map");
-    const ByteSpan bytes = Region().subspan(sector->start - start_, sector->size);
+    const ByteSpan bytes = Slice(sector->start, sector->size);
     if (bytes.size() != sector->size) return Fail(Status(StatusCode::kUnavailable, "romfs region has no mapped view"));
     if (!AllBytesAre(bytes, erased)) {
       if (Status s = flash_->Erase(sector->start, sector->size); !s.ok()) return Fail(s);
@@ -393,10 +400,7 @@ Status RegionStore::EraseRange(uint32_t from, uint32_t to) {
 Status RegionStore::Program(uint32_t address, ByteSpan data) {
   if (data.empty()) return Status::Ok();
   ONEDFU_TRY(flash_->Write(address, data));
-  const ByteSpan region = Region();
-  const uint64_t offset = static_cast<uint64_t>(address) - start_;
-  if (address < start_ || offset + data.size() > region.size() ||
-      !SameBytes(region.subspan(static_cast<size_t>(offset), data.size()), data)) {
+  if (!SameBytes(Slice(address, static_cast<uint32_t>(data.size())), data)) {
     return Status(StatusCode::kDataLoss, "romfs region: flash read-back differs from what was written");
   }
   return Status::Ok();
@@ -441,7 +445,7 @@ Status RegionStore::Write(uint32_t offset, ByteSpan data) {
   // The image length, once a header has been written (or is in this write).
   uint32_t length = image_length_;
   if (length == 0 && offset == 0) length = HeaderImageLength(data);
-  if (length == 0) length = HeaderImageLength(Region().subspan(slot_ - start_ + kSlotImageOffset, image_room));
+  if (length == 0) length = HeaderImageLength(Slice(slot_ + kSlotImageOffset, image_room));
   ByteSpan body = data;
   if (length != 0) {
     if (offset >= length) return Status::Ok();  // padding past the image: dropped
@@ -473,7 +477,7 @@ Status RegionStore::Commit(Diag* diag) {
   DiagClear(diag);
   if (!pending_) return kNoPush;
   const uint32_t image_room = prepared_end_ - slot_ - kSlotImageOffset;
-  const ByteSpan prepared = Region().subspan(slot_ - start_ + kSlotImageOffset, image_room);
+  const ByteSpan prepared = Slice(slot_ + kSlotImageOffset, image_room);
   const uint32_t length = static_cast<uint32_t>(RomfsImageLength(prepared));
   if (length == 0 || written_end_ < length) {
     pending_ = false;

@@ -475,6 +475,25 @@ TEST_CASE("region store: a pop during a push is refused; Begin restarts a pendin
   CHECK_FALSE(store.pending());
 }
 
+TEST_CASE("region store: calls after a power cut fail cleanly until the next boot") {
+  Rig rig(SmallQspi(), kRegionOffset, kRegionSize);
+  REQUIRE(rig.flash.Preload(rig.start, MakeImage(kBaseFiles)));
+  RegionStore& store = rig.Boot();
+  const Bytes image = MakeImage(kUpdateFiles);
+  REQUIRE(store.Begin(static_cast<uint32_t>(image.size())).ok());
+  rig.flash.CutPowerAfter(0, true);
+  CHECK(store.Write(0, ByteSpan(image).first(256)).code() == StatusCode::kUnavailable);
+  // The store noticed (its rescan found no mapped view): everything refuses.
+  CHECK_FALSE(store.mounted());
+  CHECK(store.Write(256, ByteSpan(image).subspan(256, 256)).code() == StatusCode::kFailedPrecondition);
+  CHECK(store.Commit(nullptr).code() == StatusCode::kFailedPrecondition);
+  CHECK(store.Lookup("boot.py").status().code() == StatusCode::kFailedPrecondition);
+  CHECK(store.Pop().code() == StatusCode::kFailedPrecondition);
+  CHECK(store.Mount(nullptr).code() == StatusCode::kUnavailable);
+  rig.flash.PowerOn();
+  CHECK(Visible(rig.Boot()) == kBaseFiles);
+}
+
 // ------------------------------------------------------------ chain rules
 
 TEST_CASE("region store: pushed images survive an update that keeps the base, not one that replaces it") {

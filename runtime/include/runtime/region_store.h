@@ -283,6 +283,8 @@ class RegionStore {
  private:
   Status CheckConfig() const;
   ByteSpan Region() const;                        // mapped region bytes, or empty
+  // `size` mapped bytes at absolute `address` inside the region, or empty.
+  ByteSpan Slice(uint32_t address, uint32_t size) const;
   uint32_t NextBoundary(uint32_t address) const;  // absolute, clamped to the region end
   bool IsBoundary(uint32_t address) const;
   // Parses the slot at region offset `pos`; OK when it is a committed slot
