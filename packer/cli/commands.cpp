@@ -66,6 +66,30 @@ std::string BoardIdOf(const Bytes& bytes, const std::string& name) {
   return inspection->record->board_id;
 }
 
+// The options every command that reads a .dfu shares: the file and --board.
+void AddPackageOptions(po::options_description& options, po::positional_options_description& positional,
+                       const char* file_help) {
+  options.add_options()
+      ("file", po::value<std::string>()->required(), file_help)
+      ("board", po::value<std::string>(), "board JSON (default: the board the package's record names)");
+  positional.add("file", 1);
+}
+
+// A .dfu and the board it is checked against.
+struct LoadedPackage {
+  std::string file;
+  Bytes bytes;
+  runtime::Board board;
+};
+
+packer::Expected<LoadedPackage> LoadPackage(const po::variables_map& vm) {
+  LoadedPackage out;
+  out.file = vm["file"].as<std::string>();
+  ONEDFU_PTRY(out.bytes, packer::ReadFile(out.file));
+  ONEDFU_PTRY(out.board, packer::ResolveBoard(OptionalPath(vm, "board"), BoardIdOf(out.bytes, out.file)));
+  return out;
+}
+
 }  // namespace
 
 int Pack(const Args& args) {
@@ -107,21 +131,15 @@ int Pack(const Args& args) {
 
 int Inspect(const Args& args) {
   po::options_description options("inspect options");
-  options.add_options()
-      ("file", po::value<std::string>()->required(), "the .dfu to inspect")
-      ("board", po::value<std::string>(), "board JSON for region names (default: the board the record names)")
-      ("json", "print JSON instead of text");
   po::positional_options_description positional;
-  positional.add("file", 1);
+  AddPackageOptions(options, positional, "the .dfu to inspect");
+  options.add_options()("json", "print JSON instead of text");
   int code = kOk;
   auto vm = ParseArgs("onedfu inspect FILE.dfu [--board BOARD.json] [--json]", args, options, positional, &code);
   if (!vm) return code;
-  const std::string file = (*vm)["file"].as<std::string>();
-  auto bytes = packer::ReadFile(file);
-  if (!bytes.ok()) return Report(bytes.error());
-  auto board = packer::ResolveBoard(OptionalPath(*vm, "board"), BoardIdOf(*bytes, file));
-  if (!board.ok()) return Report(board.error());
-  auto inspection = packer::Inspect(*bytes, file, &board.value());
+  auto package = LoadPackage(*vm);
+  if (!package.ok()) return Report(package.error());
+  auto inspection = packer::Inspect(package->bytes, package->file, &package->board);
   if (!inspection.ok()) return Report(inspection.error());
   std::cout << (vm->count("json") ? packer::InspectionJson(*inspection) : packer::InspectionText(*inspection));
   return kOk;
@@ -129,20 +147,15 @@ int Inspect(const Args& args) {
 
 int Verify(const Args& args) {
   po::options_description options("verify options");
-  options.add_options()
-      ("file", po::value<std::string>()->required(), "the .dfu to verify")
-      ("board", po::value<std::string>(), "board JSON (default: the board the record names)");
   po::positional_options_description positional;
-  positional.add("file", 1);
+  AddPackageOptions(options, positional, "the .dfu to verify");
   int code = kOk;
   auto vm = ParseArgs("onedfu verify FILE.dfu [--board BOARD.json]", args, options, positional, &code);
   if (!vm) return code;
-  const std::string file = (*vm)["file"].as<std::string>();
-  auto bytes = packer::ReadFile(file);
-  if (!bytes.ok()) return Report(bytes.error());
-  auto board = packer::ResolveBoard(OptionalPath(*vm, "board"), BoardIdOf(*bytes, file));
-  if (!board.ok()) return Report(board.error());
-  const packer::Verification v = packer::Verify(*bytes, file, *board);
+  auto package = LoadPackage(*vm);
+  if (!package.ok()) return Report(package.error());
+  const std::string& file = package->file;
+  const packer::Verification v = packer::Verify(package->bytes, file, package->board);
   for (const std::string& line : v.passed) std::cout << "ok    " << line << "\n";
   for (const std::string& line : v.failed) std::cout << "FAIL  " << line << "\n";
   std::cout << file << ": " << (v.ok() ? "verified" : "NOT valid") << "\n";
@@ -214,21 +227,16 @@ int Romfs(const Args& args) {
 
 int Map(const Args& args) {
   po::options_description options("map options");
-  options.add_options()
-      ("file", po::value<std::string>()->required(), "the .dfu to draw")
-      ("board", po::value<std::string>(), "board JSON (default: the board the record names)")
-      ("output,o", po::value<std::string>()->required(), "SVG file to write");
   po::positional_options_description positional;
-  positional.add("file", 1);
+  AddPackageOptions(options, positional, "the .dfu to draw");
+  options.add_options()("output,o", po::value<std::string>()->required(), "SVG file to write");
   int code = kOk;
   auto vm = ParseArgs("onedfu map FILE.dfu -o map.svg [--board BOARD.json]", args, options, positional, &code);
   if (!vm) return code;
-  const std::string file = (*vm)["file"].as<std::string>();
-  auto bytes = packer::ReadFile(file);
-  if (!bytes.ok()) return Report(bytes.error());
-  auto board = packer::ResolveBoard(OptionalPath(*vm, "board"), BoardIdOf(*bytes, file));
-  if (!board.ok()) return Report(board.error());
-  auto inspection = packer::Inspect(*bytes, file, &board.value());
+  auto package = LoadPackage(*vm);
+  if (!package.ok()) return Report(package.error());
+  const runtime::Board& board = package->board;
+  auto inspection = packer::Inspect(package->bytes, package->file, &board);
   if (!inspection.ok()) return Report(inspection.error());
   std::vector<packer::MapElement> elements;
   for (const auto& t : inspection->targets) {
@@ -238,7 +246,8 @@ int Map(const Args& args) {
       elements.push_back({e.address, e.size, label});
     }
   }
-  const std::string svg = packer::RenderMapSvg(*board, elements, fs::path(file).filename().string() + " on " + board->id);
+  const std::string svg =
+      packer::RenderMapSvg(board, elements, fs::path(package->file).filename().string() + " on " + board.id);
   auto written = packer::WriteFileAtomic((*vm)["output"].as<std::string>(),
                                          {reinterpret_cast<const uint8_t*>(svg.data()), svg.size()});
   if (!written.ok()) return Report(written.error());
