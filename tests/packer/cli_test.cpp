@@ -11,12 +11,16 @@
 #include <sys/wait.h>
 
 #include "packer/file_io.h"
+#include "test_support.h"
 #include "runtime/sha256.h"
 
 namespace onedfu::packer {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::RandomBytes;
+using testing::TempDir;
+using testing::WriteBytes;
 
 const fs::path kSource = ONEDFU_SOURCE_DIR;
 const std::string kOnedfu = std::string(ONEDFU_BINARY_DIR) + "/packer/onedfu";
@@ -43,15 +47,6 @@ CommandResult Run(const std::string& command) {
   result.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
   return result;
 }
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "onedfu-cli-XXXXXX").string();
-    path = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
 
 std::string Sha256Hex(const Bytes& bytes) {
   char text[65];

@@ -9,6 +9,7 @@
 
 #include "packer/dfuse_file.h"
 #include "packer/file_io.h"
+#include "test_support.h"
 #include "packer/inspect.h"
 #include "packer/pack.h"
 #include "runtime/boot_record.h"
@@ -17,33 +18,13 @@ namespace onedfu::packer {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::RandomBytes;
+using testing::TempDir;
+using testing::WriteBytes;
 
 const fs::path kSource = ONEDFU_SOURCE_DIR;
 const fs::path kShared = ONEDFU_SHARED_DIR;
 const fs::path kBoard = kSource / "manifests/boards/pybd-sf6.json";
-
-// A fresh, empty directory per test case.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "onedfu-pack-XXXXXX").string();
-    path = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
-
-Bytes RandomBytes(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  Bytes out(n);
-  for (auto& b : out) b = static_cast<uint8_t>(rng());
-  return out;
-}
-
-fs::path WriteBytes(const fs::path& path, const Bytes& bytes) {
-  fs::create_directories(path.parent_path());
-  REQUIRE(WriteFileAtomic(path, bytes).ok());
-  return path;
-}
 
 int Run(const std::string& command) { return std::system((command + " > /dev/null 2>&1").c_str()); }
 
