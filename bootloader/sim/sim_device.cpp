@@ -1,0 +1,105 @@
+#include "sim_device.h"
+
+#include <utility>
+
+namespace onedfu::sim {
+
+SimUsbDevice::SimUsbDevice(SimBoard& board, SimDeviceOptions options)
+    : board_(board), options_(std::move(options)) {}
+
+SimUsbDevice::~SimUsbDevice() = default;
+
+bool SimUsbDevice::PowerOn(bool forced_dfu) { return Boot("power-on", forced_dfu); }
+
+bool SimUsbDevice::Boot(const std::string& cause, bool forced_dfu) {
+  bootloader_.reset();
+  app_.reset();
+  const bootloader::BootDecision decision = board_.Boot(forced_dfu);
+  BootEvent event;
+  event.cause = cause;
+  event.application = decision.start_application;
+  event.reason = bootloader::BootReasonName(decision.reason);
+  event.message = decision.message.c_str();
+  boots_.push_back(event);
+  if (decision.start_application) {
+    app_.emplace(board_, options_.serial);
+    return true;
+  }
+  std::string idle = "DFU mode: " + event.reason;
+  if (!event.message.empty()) idle += ": " + event.message;
+  bootloader::DfuOptions dfu_options;
+  dfu_options.max_poll_timeout_ms = options_.max_poll_timeout_ms;
+  bootloader_ = std::make_unique<BootloaderDevice>(board_, idle, dfu_options, options_.serial);
+  runtime::Diag diag;
+  if (runtime::Status s = bootloader_->Init(&diag); !s.ok()) {
+    error_ = std::string("bootloader init: ") + diag.c_str();
+    return false;
+  }
+  return true;
+}
+
+std::vector<uint8_t> SimUsbDevice::DeviceAndConfigDescriptors() {
+  if (!reboot_cause_.empty()) {
+    const std::string cause = std::exchange(reboot_cause_, std::string());
+    if (!Boot(cause, reboot_forced_)) return {};
+  }
+  std::vector<uint8_t> descriptors;
+  if (app_) {
+    descriptors = app_->Descriptors();
+  } else if (bootloader_) {
+    descriptors = bootloader_->Descriptors();
+  }
+  if (!descriptors.empty()) ++usage_.plugs;
+  return descriptors;
+}
+
+ControlResult SimUsbDevice::HandleControl(const SetupPacket& setup, std::span<const uint8_t> data_out,
+                                          std::span<uint8_t> data_in) {
+  ControlResult result = ControlResult::Stall();
+  if (app_) {
+    result = app_->HandleControl(setup, data_out, data_in);
+    if (app_->TakeDetach()) {
+      leave_pending_ = true;
+      reboot_cause_ = "detach";
+      reboot_forced_ = true;
+    }
+  } else if (bootloader_) {
+    result = bootloader_->HandleControl(setup, data_out, data_in);
+    if (bootloader_->TakeResetRequest()) {
+      leave_pending_ = true;
+      reboot_cause_ = "leave";
+      reboot_forced_ = false;
+    }
+  }
+  const uint64_t moved = result.stall ? 0 : (setup.IsIn() ? result.length : setup.wLength);
+  usage_.CountControl(setup.IsIn(), moved, result.stall);
+  return result;
+}
+
+void SimUsbDevice::OnSetInterface(uint8_t iface, uint8_t alt) {
+  usage_.CountSetInterface();
+  if (bootloader_) bootloader_->SetInterface(iface, alt);
+}
+
+void SimUsbDevice::OnReset() {
+  ++usage_.resets;
+  if (app_) {
+    if (app_->BusReset()) {
+      leave_pending_ = true;
+      reboot_cause_ = "reset";
+      reboot_forced_ = true;
+    }
+  } else if (bootloader_) {
+    if (bootloader_->BusReset() || bootloader_->TakeResetRequest()) {
+      // Waiting for this reset after leave: the board resets and boots again.
+      (void)bootloader_->TakeResetRequest();
+      leave_pending_ = true;
+      reboot_cause_ = "reset";
+      reboot_forced_ = false;
+    }
+  }
+}
+
+bool SimUsbDevice::WantsDisconnect() { return std::exchange(leave_pending_, false); }
+
+}  // namespace onedfu::sim

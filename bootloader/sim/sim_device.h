@@ -1,0 +1,81 @@
+// SimUsbDevice: the whole simulated board as ONE UsbDeviceModel (the transport keeps one model
+// across re-plugs). It is in either mode:
+//   - DFU mode: BootloaderDevice (the bootloader core, bootloader::DfuDevice);
+//   - application mode: AppDevice (the VM firmware with a DFU runtime interface).
+// Power-on and every reset run the boot decision (SimBoard::Boot) and pick the mode:
+//   - PowerOn(forced): the first boot (forced = --enter-dfu, the held boot button);
+//   - the leave GETSTATUS reply in DFU mode (ControlReply::reset_after_status), or a bus reset
+//     while the bootloader waits for it: the device leaves AFTER that reply, then reboots
+//     (boot decision, not forced): application when the record is valid, DFU otherwise;
+//   - DETACH in application mode (WillDetach), or a bus reset in appDETACH: the device leaves,
+//     then reboots forced into DFU mode (the application asked for the bootloader).
+// The reboot runs when the transport re-plugs the device (DeviceAndConfigDescriptors).
+//
+// Every control transfer is counted in usage() (stats.h timing model) and every boot is logged
+// in boots(). Host only; the transport serializes calls.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "app_device.h"
+#include "bootloader/dfu_device.h"
+#include "bootloader_device.h"
+#include "sim_board.h"
+#include "stats.h"
+#include "usb_device.h"
+
+namespace onedfu::sim {
+
+struct SimDeviceOptions {
+  // Cap of the bwPollTimeout the bootloader reports (ms). The simulator does the work at once,
+  // so 0 (what mboot reports: the host polls at once) keeps host tools from sleeping through
+  // modeled time; a value > 0 reports the modeled duration up to this cap, as a real board
+  // would (dfu-util then really sleeps that long).
+  uint32_t max_poll_timeout_ms = 0;
+  std::string serial = "SIM000000001";
+};
+
+class SimUsbDevice final : public UsbDeviceModel {
+ public:
+  explicit SimUsbDevice(SimBoard& board, SimDeviceOptions options = {});
+  ~SimUsbDevice() override;
+
+  // First power-on (before plugging in). Returns false when the bootloader core refused the
+  // board (error()).
+  bool PowerOn(bool forced_dfu);
+
+  std::vector<uint8_t> DeviceAndConfigDescriptors() override;
+  ControlResult HandleControl(const SetupPacket& setup, std::span<const uint8_t> data_out,
+                              std::span<uint8_t> data_in) override;
+  void OnSetInterface(uint8_t iface, uint8_t alt) override;
+  void OnReset() override;
+  bool WantsDisconnect() override;
+
+  bool application_mode() const { return app_.has_value(); }
+  const std::vector<BootEvent>& boots() const { return boots_; }
+  const UsbUsage& usage() const { return usage_; }
+  const std::string& error() const { return error_; }
+  BootloaderDevice* bootloader() { return bootloader_.get(); }
+  AppDevice* app() { return app_ ? &*app_ : nullptr; }
+
+ private:
+  // Runs the boot decision and builds the mode's device. False on a bootloader init error.
+  bool Boot(const std::string& cause, bool forced_dfu);
+
+  SimBoard& board_;
+  SimDeviceOptions options_;
+  std::unique_ptr<BootloaderDevice> bootloader_;
+  std::optional<AppDevice> app_;
+  bool leave_pending_ = false;        // WantsDisconnect reports true once
+  std::string reboot_cause_;          // non-empty: reboot at the next plug
+  bool reboot_forced_ = false;
+  std::vector<BootEvent> boots_;
+  UsbUsage usage_;
+  std::string error_;
+};
+
+}  // namespace onedfu::sim
