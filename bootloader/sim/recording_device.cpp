@@ -1,0 +1,213 @@
+#include "recording_device.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <utility>
+
+#include "bootloader/descriptors.h"
+#include "bootloader/dfu.h"
+#include "bootloader/usb.h"
+#include "runtime/diag.h"
+
+namespace onedfu::sim {
+namespace {
+
+using bootloader::DfuRequest;
+using bootloader::DfuState;
+using bootloader::DfuStatus;
+
+constexpr uint8_t kTypeClass = 1;
+
+bool IsDfuRequest(const SetupPacket& s, DfuRequest request) {
+  return ((s.bmRequestType >> 5) & 3) == kTypeClass && s.bRequest == static_cast<uint8_t>(request);
+}
+
+std::string Hex(std::span<const uint8_t> bytes) {
+  std::string out;
+  char b[4];
+  for (size_t i = 0; i < bytes.size() && i < 16; ++i) {
+    std::snprintf(b, sizeof b, i ? " %02x" : "%02x", bytes[i]);
+    out += b;
+  }
+  if (bytes.size() > 16) out += " ...";
+  return out;
+}
+
+// "stall", "dfuDNLOAD-IDLE/OK" for a GETSTATUS reply, else the reply bytes in hex.
+std::string DescribeReply(const SetupPacket& setup, bool stall, std::span<const uint8_t> in) {
+  if (stall) return "STALL";
+  if (IsDfuRequest(setup, DfuRequest::kGetStatus) && in.size() == bootloader::kStatusLength) {
+    return std::string(bootloader::DfuStateName(static_cast<DfuState>(in[4]))) + "/" +
+           bootloader::DfuStatusName(static_cast<DfuStatus>(in[0]));
+  }
+  if (!setup.IsIn()) return "ACK";
+  return "[" + Hex(in) + "]";
+}
+
+// One event into the device, as the port delivers it. For control transfers, fills
+// *stall / *reply with the answer. Returns true when the device now leaves to reset.
+bool Deliver(bootloader::DfuDevice& device, const UsbEvent& event, bool* stall, std::vector<uint8_t>* reply) {
+  *stall = false;
+  reply->clear();
+  switch (event.kind) {
+    case UsbEvent::Kind::kSetInterface:
+      *stall = !device.SetInterface(event.setup.wIndex, event.setup.wValue);
+      return false;
+    case UsbEvent::Kind::kReset:
+      return device.BusReset();
+    case UsbEvent::Kind::kControl:
+      break;
+  }
+  bootloader::SetupPacket s;
+  s.bmRequestType = event.setup.bmRequestType;
+  s.bRequest = event.setup.bRequest;
+  s.wValue = event.setup.wValue;
+  s.wIndex = event.setup.wIndex;
+  s.wLength = event.setup.wLength;
+  if (s.IsIn()) reply->assign(s.wLength, 0);
+  const bootloader::ControlReply r = device.HandleControl(
+      s, s.IsIn() ? runtime::ByteSpan() : runtime::ByteSpan(event.data_out), runtime::MutableByteSpan(*reply));
+  *stall = r.stall;
+  reply->resize(r.stall || !s.IsIn() ? 0 : r.length);
+  // The reply is out: pending flash work runs now (the port's Poll after each delivered reply).
+  device.Poll();
+  return r.reset_after_status;
+}
+
+}  // namespace
+
+std::string DescribeEvent(const UsbEvent& event) {
+  const SetupPacket& s = event.setup;
+  switch (event.kind) {
+    case UsbEvent::Kind::kSetInterface:
+      return "SET_INTERFACE " + std::to_string(s.wIndex) + "/" + std::to_string(s.wValue);
+    case UsbEvent::Kind::kReset:
+      return "bus reset";
+    case UsbEvent::Kind::kControl:
+      break;
+  }
+  static const char* const kDfuNames[] = {"DETACH", "DNLOAD", "UPLOAD", "GETSTATUS", "CLRSTATUS", "GETSTATE", "ABORT"};
+  if (((s.bmRequestType >> 5) & 3) == kTypeClass && s.bRequest < 7) {
+    std::string text = kDfuNames[s.bRequest];
+    if (IsDfuRequest(s, DfuRequest::kDnload) || IsDfuRequest(s, DfuRequest::kUpload)) {
+      text += " block " + std::to_string(s.wValue) + " (" + std::to_string(s.wLength) + " bytes";
+      if (IsDfuRequest(s, DfuRequest::kDnload) && s.wValue == 0 && !event.data_out.empty()) {
+        text += ": " + Hex(event.data_out);
+      }
+      text += ")";
+    }
+    return text;
+  }
+  if (s.bRequest == bootloader::kGetDescriptor && !s.IsIn()) return "request 6 OUT";
+  if (s.bRequest == bootloader::kGetDescriptor) {
+    return "GET_DESCRIPTOR type " + std::to_string(s.wValue >> 8) + " index " + std::to_string(s.wValue & 0xff);
+  }
+  char b[64];
+  std::snprintf(b, sizeof b, "request %02x/%02x value %04x index %04x length %u", s.bmRequestType, s.bRequest,
+                s.wValue, s.wIndex, static_cast<unsigned>(s.wLength));
+  return b;
+}
+
+RecordingDfuDevice::RecordingDfuDevice(const runtime::Board& board, std::span<runtime::FlashMemory* const> memories,
+                                       const bootloader::DfuOptions& options)
+    : board_(board), memories_(memories), options_(options) {
+  Boot();
+}
+
+void RecordingDfuDevice::Boot() {
+  device_.reset();
+  device_.emplace(board_, memories_, bootloader::DeviceStrings{}, options_);
+  runtime::Diag diag;
+  if (!device_->Init(&diag).ok()) error_ = std::string("bootloader refused the board: ") + diag.c_str();
+}
+
+UsbStream RecordingDfuDevice::TakeStream() { return std::exchange(stream_, {}); }
+
+std::vector<uint8_t> RecordingDfuDevice::DeviceAndConfigDescriptors() {
+  if (!ok()) return {};
+  std::vector<uint8_t> out(bootloader::kDeviceDescriptorSize + bootloader::kConfigDescriptorSize);
+  const size_t device = bootloader::BuildDeviceDescriptor(board_, out);
+  const size_t config =
+      bootloader::BuildConfigDescriptor(runtime::MutableByteSpan(out).subspan(bootloader::kDeviceDescriptorSize));
+  if (device != bootloader::kDeviceDescriptorSize || config == 0) return {};
+  out.resize(device + config);
+  return out;
+}
+
+ControlResult RecordingDfuDevice::HandleControl(const SetupPacket& setup, std::span<const uint8_t> data_out,
+                                                std::span<uint8_t> data_in) {
+  UsbEvent event;
+  event.kind = UsbEvent::Kind::kControl;
+  event.setup = setup;
+  event.data_out.assign(data_out.begin(), data_out.end());
+  std::vector<uint8_t> reply;
+  if (Deliver(*device_, event, &event.stall, &reply)) leave_pending_ = true;
+  const size_t n = std::min(reply.size(), data_in.size());
+  std::copy(reply.begin(), reply.begin() + static_cast<std::ptrdiff_t>(n), data_in.begin());
+  event.data_in.assign(reply.begin(), reply.begin() + static_cast<std::ptrdiff_t>(n));
+  const bool stall = event.stall;
+  stream_.push_back(std::move(event));
+  return stall ? ControlResult::Stall() : ControlResult::Ack(n);
+}
+
+void RecordingDfuDevice::OnSetInterface(uint8_t iface, uint8_t alt) {
+  UsbEvent event;
+  event.kind = UsbEvent::Kind::kSetInterface;
+  event.setup.bmRequestType = 0x01;
+  event.setup.bRequest = bootloader::kSetInterface;
+  event.setup.wValue = alt;
+  event.setup.wIndex = iface;
+  std::vector<uint8_t> unused;
+  Deliver(*device_, event, &event.stall, &unused);
+  stream_.push_back(std::move(event));
+}
+
+void RecordingDfuDevice::OnReset() {
+  UsbEvent event;
+  event.kind = UsbEvent::Kind::kReset;
+  std::vector<uint8_t> unused;
+  if (Deliver(*device_, event, &event.stall, &unused)) leave_pending_ = true;
+  stream_.push_back(std::move(event));
+}
+
+bool RecordingDfuDevice::WantsDisconnect() {
+  if (!std::exchange(leave_pending_, false)) return false;
+  // The board resets; with the boot button held it comes back in DFU mode.
+  ++resets_;
+  Boot();
+  return true;
+}
+
+ReplayResult ReplayStream(bootloader::DfuDevice& device, const UsbStream& stream, const ReplayOptions& options) {
+  ReplayResult result;
+  bool stall = false;
+  std::vector<uint8_t> reply;
+  for (size_t i = 0; i < stream.size(); ++i) {
+    const UsbEvent& event = stream[i];
+    const bool left = Deliver(device, event, &stall, &reply);
+    result.events = i + 1;
+    if (options.compare && !result.diverged && event.kind == UsbEvent::Kind::kControl) {
+      const bool class_request = ((event.setup.bmRequestType >> 5) & 3) == kTypeClass;
+      if (stall != event.stall || (class_request && reply != event.data_in)) {
+        result.diverged = true;
+        result.diverged_at = i;
+        result.divergence = "event " + std::to_string(i) + " " + DescribeEvent(event) + ": replied " +
+                            DescribeReply(event.setup, stall, reply) + ", recorded " +
+                            DescribeReply(event.setup, event.stall, event.data_in) + " (device status: \"" +
+                            device.status_text() + "\")";
+      }
+    }
+    if (options.stop && options.stop()) {
+      result.end = ReplayEnd::kStopped;
+      return result;
+    }
+    if (left) {
+      result.end = ReplayEnd::kLeft;
+      return result;
+    }
+  }
+  result.end = ReplayEnd::kEndOfStream;
+  return result;
+}
+
+}  // namespace onedfu::sim

@@ -1,0 +1,119 @@
+// RecordingDfuDevice and ReplayStream: record what a real host tool asks of the bootloader over
+// the virtual USB once, then replay those requests in-process as often as needed (the power-cut
+// sweep of `onedfu-sim powercut`, DESIGN.md 7 rule 5).
+//
+// RecordingDfuDevice is a UsbDeviceModel (usb_device.h) that runs the bootloader core's
+// DfuDevice in DFU mode over caller-owned FlashMemory objects, exactly as the simulated board
+// does, and appends every request it sees to a UsbStream: control transfers (SETUP packet, OUT
+// data stage, and the reply the device gave), SET_INTERFACE and bus resets. After the device
+// leaves (the reply that carries reset_after_status went out, or a bus reset in
+// dfuMANIFEST-WAIT-RESET) the board resets: a fresh DfuDevice comes up in DFU mode again (the
+// boot button held), so the next host command finds the bootloader.
+//
+// ReplayStream feeds a recorded stream to a DfuDevice the same way the port does (HandleControl,
+// then Poll once the reply is out; SetInterface; BusReset) and compares every reply with the
+// recorded one, so a replay that drifts from what the host saw is reported, never silently
+// accepted.
+//
+// Host only (STL); never throws.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "bootloader/dfu_device.h"
+#include "runtime/board.h"
+#include "runtime/flash_memory.h"
+#include "usb_device.h"
+
+namespace onedfu::sim {
+
+// One request the device saw, in arrival order.
+struct UsbEvent {
+  enum class Kind : uint8_t {
+    kControl,       // a control transfer on endpoint 0
+    kSetInterface,  // SET_INTERFACE: setup.wIndex = interface, setup.wValue = alternate setting
+    kReset,         // USB bus reset
+  };
+  Kind kind = Kind::kControl;
+  SetupPacket setup;
+  std::vector<uint8_t> data_out;  // kControl OUT: the data stage (wLength bytes)
+  bool stall = false;             // kControl: the device answered STALL
+  std::vector<uint8_t> data_in;   // kControl IN: the reply bytes (actual length)
+};
+
+using UsbStream = std::vector<UsbEvent>;
+
+// "GETSTATUS", "DNLOAD block 2 (2048 bytes)", "GET_DESCRIPTOR string 4", "SET_INTERFACE 0/0", ...
+std::string DescribeEvent(const UsbEvent& event);
+
+class RecordingDfuDevice final : public UsbDeviceModel {
+ public:
+  // `board` and `memories` (memories[i] serves board.memories[i]) must outlive this object.
+  RecordingDfuDevice(const runtime::Board& board, std::span<runtime::FlashMemory* const> memories,
+                     const bootloader::DfuOptions& options);
+
+  // False when the DfuDevice refused the board or the flash (error() says why); such a device
+  // plugs in with no descriptors and records nothing.
+  bool ok() const { return error_.empty(); }
+  const std::string& error() const { return error_; }
+
+  // The events recorded since the last call (or construction); clears the recording.
+  UsbStream TakeStream();
+  // Times the board reset after leaving (each one starts a fresh DfuDevice).
+  uint32_t resets() const { return resets_; }
+
+  std::vector<uint8_t> DeviceAndConfigDescriptors() override;
+  ControlResult HandleControl(const SetupPacket& setup, std::span<const uint8_t> data_out,
+                              std::span<uint8_t> data_in) override;
+  void OnSetInterface(uint8_t iface, uint8_t alt) override;
+  void OnReset() override;
+  bool WantsDisconnect() override;
+
+ private:
+  void Boot();
+
+  const runtime::Board& board_;
+  std::span<runtime::FlashMemory* const> memories_;
+  bootloader::DfuOptions options_;
+  std::optional<bootloader::DfuDevice> device_;
+  std::string error_;
+  UsbStream stream_;
+  bool leave_pending_ = false;
+  uint32_t resets_ = 0;
+};
+
+// How a replay ended.
+enum class ReplayEnd : uint8_t {
+  kLeft,         // the device left to reset (leave GETSTATUS answered, or reset after leave)
+  kEndOfStream,  // every event replayed without the device leaving
+  kStopped,      // ReplayOptions::stop returned true (e.g. the power went out)
+};
+
+struct ReplayOptions {
+  // Compare each reply (stall flag; reply bytes of DFU class requests) with the recording.
+  bool compare = true;
+  // Checked after every event (and its Poll); true ends the replay with kStopped.
+  std::function<bool()> stop;
+};
+
+struct ReplayResult {
+  ReplayEnd end = ReplayEnd::kEndOfStream;
+  size_t events = 0;  // events delivered, the one that ended the replay included
+  // The first reply that differed from the recording (compare only).
+  bool diverged = false;
+  size_t diverged_at = 0;   // event index
+  std::string divergence;   // e.g. "event 57 GETSTATUS: replied dfuERROR/errERASE, recorded ..."
+};
+
+// Delivers `stream` to `device` (see the file comment). Events after the device left are not
+// delivered (that is another boot).
+ReplayResult ReplayStream(bootloader::DfuDevice& device, const UsbStream& stream,
+                          const ReplayOptions& options);
+
+}  // namespace onedfu::sim
