@@ -76,7 +76,8 @@ struct UpdateRecording {
 
 // Step 1 above. Needs this process under umockdev-wrapper (UmockdevUsb::UnderWrapper) and
 // dfu-util. Errors: no wrapper, dfu-util failed (its captured output is in the message), OLD
-// or NEW does not boot after dfu-util flashed it, a protected region changed.
+// or NEW does not boot after dfu-util flashed it, flashing OLD changed a protected region (a NEW
+// that changes one is reported by the sweep, as failures).
 packer::Expected<UpdateRecording> RecordUpdate(const PowercutInput& input, const RecordOptions& options);
 
 struct SweepOptions {

@@ -98,8 +98,7 @@ std::string DescribeEvent(const UsbEvent& event) {
     }
     return text;
   }
-  if (s.bRequest == bootloader::kGetDescriptor && !s.IsIn()) return "request 6 OUT";
-  if (s.bRequest == bootloader::kGetDescriptor) {
+  if (s.bmRequestType == 0x80 && s.bRequest == bootloader::kGetDescriptor) {
     return "GET_DESCRIPTOR type " + std::to_string(s.wValue >> 8) + " index " + std::to_string(s.wValue & 0xff);
   }
   char b[64];

@@ -188,6 +188,37 @@ TEST_CASE("each protection alone: without verification the sweep still fails; wi
   }
 }
 
+TEST_CASE("an update that writes into the user's filesystem region fails the sweep") {
+  const Recorded& r = Record();
+  // NEW plus one element in the filesystem region (before the record, which stays last).
+  auto bytes = packer::ReadFile(r.packages.new_dfu);
+  REQUIRE(bytes.ok());
+  auto image = packer::ParseDfuse(*bytes, "new.dfu");
+  REQUIRE(image.ok());
+  auto& elements = image->targets.at(0).elements;
+  std::vector<uint8_t> data(2048);
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(i * 7 + 1);
+  elements.insert(elements.end() - 1, packer::DfuseElement{0x081c0000, data});
+  const fs::path wipes_fs = kScratch / "new-writes-filesystem.dfu";
+  REQUIRE(packer::WriteFileAtomic(wipes_fs, packer::SerializeDfuse(*image)).ok());
+
+  auto input = LoadPowercutInput(kBoard, r.packages.old_dfu, wipes_fs);
+  REQUIRE_MESSAGE(input.ok(), input.error().message);
+  RecordOptions record_options;
+  record_options.dfu_util = ONEDFU_DFU_UTIL;
+  record_options.timeout_ms = 60000;
+  auto recording = RecordUpdate(*input, record_options);
+  REQUIRE_MESSAGE(recording.ok(), recording.error().message);
+  std::ostringstream out;
+  auto result = SweepPowerCuts(*input, *recording, SweepOptions{}, out);
+  REQUIRE(result.ok());
+  // Flashing it again after any cut rewrites the filesystem too: every cut fails.
+  CHECK(result->failures == result->cuts);
+  CHECK(out.str().find("after flashing NEW again: filesystem region 'filesystem' changed at 0x081c0000") !=
+        std::string::npos);
+  CHECK(out.str().find("after the cut: filesystem region 'filesystem' changed at 0x081c0000") != std::string::npos);
+}
+
 TEST_CASE("onedfu-sim powercut: last line cuts=N failures=0, exit 0; with both faults failures > 0, exit 1") {
   const Recorded& r = Record();
   const std::vector<std::string> base = {"--board", kBoard, "--from", r.packages.old_dfu.string(), "--to",
