@@ -325,9 +325,12 @@ uint32_t DfuDevice::WorkEstimateMs() const {
     if (length_ == 1) us = flash_.MassEraseEstimateUs();
     if (length_ == 5) us = flash_.EraseEstimateUs(LoadLe32(buffer_ + 1));
   }
-  uint64_t ms = (us + 999) / 1000;
-  if (ms > options_.max_poll_timeout_ms) ms = options_.max_poll_timeout_ms;
-  return ms > 0xffffffu ? 0xffffffu : static_cast<uint32_t>(ms);  // bwPollTimeout is 24 bits
+  // ms = ceil(us / 1000), capped by the option and by bwPollTimeout's 24 bits.
+  // Past the cap the quotient does not matter; below it, us + 999 < 2^35, so
+  // floor(floor(x / 8) / 125) == floor(x / 1000) is a 32-bit division.
+  const uint32_t cap = options_.max_poll_timeout_ms < 0xffffffu ? options_.max_poll_timeout_ms : 0xffffffu;
+  if (us > uint64_t{cap} * 1000) return cap;
+  return static_cast<uint32_t>((us + 999) >> 3) / 125;
 }
 
 DfuStatus DfuDevice::RunCommand() {

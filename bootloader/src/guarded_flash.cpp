@@ -315,7 +315,9 @@ uint64_t GuardedFlash::EraseRunUs(const Memory& memory, uint64_t start, uint64_t
     uint64_t us = runtime::EraseMicroseconds(memory, sector->size);
     for (uint8_t t = 0; t < memory.erase_timing_count && t < runtime::kMaxEraseTimings; ++t) {
       const uint64_t s = memory.erase_timings[t].size;
-      if (s > unit && s != 0 && (start - memory.base) % s == 0 && start + s <= end) {
+      // start < end <= the memory's end, so the offset fits 32 bits (32-bit modulo).
+      if (s > unit && s != 0 && static_cast<uint32_t>(start - memory.base) % static_cast<uint32_t>(s) == 0 &&
+          start + s <= end) {
         unit = s;
         us = memory.erase_timings[t].microseconds;
       }

@@ -234,10 +234,12 @@ Result<SectorInfo> SectorContaining(const Memory& memory, uint32_t address) {
     const SectorGroup& group = memory.sectors[g];
     const uint64_t group_end = start + static_cast<uint64_t>(group.count) * group.size;
     if (address < group_end && group.size != 0) {
-      const uint64_t within = (address - start) / group.size;
+      // base <= start <= address here, so the offset fits 32 bits: a 32-bit
+      // division (no 64-bit division routine on a 32-bit target).
+      const uint32_t within = (address - static_cast<uint32_t>(start)) / group.size;
       SectorInfo info;
-      info.index = index + static_cast<uint32_t>(within);
-      info.start = static_cast<uint32_t>(start + within * group.size);
+      info.index = index + within;
+      info.start = static_cast<uint32_t>(start) + within * group.size;
       info.size = group.size;
       return info;
     }

@@ -37,11 +37,21 @@ Diag& Diag::Str(const char* text) {
 }
 
 Diag& Diag::Dec(uint64_t value) {
+  // Long division by 10 in 16-bit steps: every step divides a 32-bit number
+  // (remainder < 10 shifted up by 16, plus one 16-bit chunk), so a 32-bit
+  // target needs no 64-bit division routine (libgcc's __udivmoddi4 is 0.7 KB).
   char digits[20];
   int n = 0;
   do {
-    digits[n++] = static_cast<char>('0' + value % 10);
-    value /= 10;
+    uint32_t remainder = 0;
+    uint64_t quotient = 0;
+    for (int shift = 48; shift >= 0; shift -= 16) {
+      const uint32_t part = (remainder << 16) | static_cast<uint32_t>((value >> shift) & 0xffffu);
+      quotient |= static_cast<uint64_t>(part / 10) << shift;
+      remainder = part % 10;
+    }
+    digits[n++] = static_cast<char>('0' + remainder);
+    value = quotient;
   } while (value != 0);
   while (n > 0) Put(digits[--n]);
   return *this;
