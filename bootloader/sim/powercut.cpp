@@ -1,7 +1,6 @@
 // `onedfu-sim powercut`: see powercut.h.
 #include "powercut.h"
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -26,7 +25,6 @@
 namespace onedfu::sim {
 namespace {
 
-using packer::Error;
 using packer::Expected;
 using packer::Fail;
 using runtime::Board;

@@ -228,6 +228,15 @@ TEST_CASE("romfs on a board flashed with a package: the base image is image #0 a
   WriteBytes(soft / "data/greeting.txt", Text("patched greeting\n"));
   REQUIRE(Romfs(state, {"push", soft.string()}).status == 0);
   CHECK(Romfs(state, {"cat", "data/greeting.txt"}).out == "patched greeting\n");
+  {
+    // A soft update never touches what the boot record covers: the board still starts.
+    auto board = packer::LoadBoardFile(kBoard);
+    REQUIRE(board.ok());
+    auto sim = SimBoard::Open(*board, state);
+    REQUIRE(sim.ok());
+    const bootloader::BootDecision decision = (*sim)->Boot(false);
+    CHECK_MESSAGE(decision.start_application, decision.message.c_str());
+  }
   CHECK(LsLine(Romfs(state, {"ls"}).out, "lib/plain_mod.mpy").find("#0") != std::string::npos);
   REQUIRE(Romfs(state, {"pop"}).status == 0);
   CHECK(Bytes(Romfs(state, {"cat", "data/greeting.txt"}).out) == *greeting);
