@@ -1,7 +1,9 @@
 // CRC-32 (reflected, polynomial 0xEDB88320) in the three flavours the project
 // needs. Table-driven, slicing-by-8; the tables are constexpr (flash on the
 // device), no heap, no state outside the arguments. x86-64 host builds fold
-// long inputs with PCLMULQDQ when the CPU has it (same results).
+// long inputs with PCLMULQDQ when the CPU has it (same results). Flash-tight
+// device builds shrink the table: -DONEDFU_CRC32_SLICES=1 (1 KiB) or
+// -DONEDFU_CRC32_NIBBLE=1 (64 bytes); see crc32.cpp.
 #pragma once
 
 #include <cstdint>
@@ -29,6 +31,9 @@ bool Crc32HardwareAccelerated();
 namespace internal {
 // The table-only (slicing-by-8) update, what a device runs; for cross-checks.
 uint32_t Crc32UpdatePortable(uint32_t state, ByteSpan data);
+// The 16-entry (64-byte) table update that Crc32UpdatePortable becomes in a
+// build with ONEDFU_CRC32_NIBBLE=1 (flash-tight bootloaders); same results.
+uint32_t Crc32UpdateNibble(uint32_t state, ByteSpan data);
 }  // namespace internal
 
 }  // namespace onedfu::runtime
