@@ -1,5 +1,8 @@
 #include "runtime/board.h"
 
+#define ONEDFU_BOARD_STRINGIFY2(x) #x
+#define ONEDFU_BOARD_STRINGIFY(x) ONEDFU_BOARD_STRINGIFY2(x)
+
 namespace onedfu::runtime {
 
 namespace {
@@ -330,7 +333,10 @@ Status CopyName(char (&dst)[kMaxNameLength + 1], const char* src) {
   if (src == nullptr) return Status(StatusCode::kInvalidArgument, "name is null");
   size_t n = 0;
   while (src[n] != '\0') {
-    if (n == kMaxNameLength) return Status(StatusCode::kInvalidArgument, "name longer than 31 characters");
+    if (n == kMaxNameLength) {
+      return Status(StatusCode::kInvalidArgument,
+                    "name longer than " ONEDFU_BOARD_STRINGIFY(ONEDFU_BOARD_MAX_NAME_LENGTH) " characters");
+    }
     ++n;
   }
   for (size_t i = 0; i < n; ++i) dst[i] = src[i];

@@ -13,11 +13,33 @@
 
 namespace onedfu::runtime {
 
-inline constexpr size_t kMaxNameLength = 31;      // characters, NUL excluded
-inline constexpr size_t kMaxMemories = 4;
-inline constexpr size_t kMaxSectorGroups = 8;     // "4*32K,1*128K,7*256K" is 3 groups
-inline constexpr size_t kMaxEraseTimings = 4;
-inline constexpr size_t kMaxRegions = 16;
+// Capacities. A flash-tight device build whose board is a constant may lower
+// them (every translation unit of that build with the same -D values), so the
+// constant carries no empty slots; the defaults are what boards/*.json allow.
+#ifndef ONEDFU_BOARD_MAX_NAME_LENGTH
+#define ONEDFU_BOARD_MAX_NAME_LENGTH 31
+#endif
+#ifndef ONEDFU_BOARD_MAX_MEMORIES
+#define ONEDFU_BOARD_MAX_MEMORIES 4
+#endif
+#ifndef ONEDFU_BOARD_MAX_SECTOR_GROUPS
+#define ONEDFU_BOARD_MAX_SECTOR_GROUPS 8
+#endif
+#ifndef ONEDFU_BOARD_MAX_ERASE_TIMINGS
+#define ONEDFU_BOARD_MAX_ERASE_TIMINGS 4
+#endif
+#ifndef ONEDFU_BOARD_MAX_REGIONS
+#define ONEDFU_BOARD_MAX_REGIONS 16
+#endif
+
+inline constexpr size_t kMaxNameLength = ONEDFU_BOARD_MAX_NAME_LENGTH;      // characters, NUL excluded
+inline constexpr size_t kMaxMemories = ONEDFU_BOARD_MAX_MEMORIES;
+inline constexpr size_t kMaxSectorGroups = ONEDFU_BOARD_MAX_SECTOR_GROUPS;  // "4*32K,1*128K,7*256K" is 3 groups
+inline constexpr size_t kMaxEraseTimings = ONEDFU_BOARD_MAX_ERASE_TIMINGS;
+inline constexpr size_t kMaxRegions = ONEDFU_BOARD_MAX_REGIONS;
+// Counts are uint8_t fields.
+static_assert(kMaxNameLength >= 1 && kMaxMemories >= 1 && kMaxMemories <= 255 && kMaxSectorGroups >= 1 &&
+              kMaxSectorGroups <= 255 && kMaxEraseTimings <= 255 && kMaxRegions <= 255);
 
 struct SectorGroup {
   uint32_t count = 0;  // number of sectors
