@@ -29,7 +29,7 @@ constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
 
 constexpr const char* kUsage =
-    "usage: onedfu-sim romfs ACTION --board BOARD.json --state DIR\n"
+    "usage: onedfu-sim romfs ACTION [--board BOARD.json] --state DIR\n"
     "\n"
     "The simulated board's in-place ROMFS region (a stack of images; lookups newest first),\n"
     "changed through the same runtime code the device runs. No USB involved.\n"
@@ -42,7 +42,8 @@ constexpr const char* kUsage =
     "  cat PATH       write a file's bytes to stdout\n"
     "\n"
     "options:\n"
-    "  --board B      board JSON file, or the id of a bundled board (required)\n"
+    "  --board B      board JSON file, or the id of a bundled board (default: the default board,\n"
+    "                 as for `onedfu-sim run`)\n"
     "  --state DIR    the board's flash files, as for `onedfu-sim run` (required)\n";
 
 std::string Hex32(uint32_t value) {
@@ -66,7 +67,10 @@ struct RomfsBoard {
 };
 
 Expected<RomfsBoard> OpenBoard(const std::string& board_arg, const std::string& state_dir) {
-  ONEDFU_PTRY(std::filesystem::path board_path, packer::FindBoard(board_arg));
+  std::filesystem::path board_path = packer::DefaultBoardPath();
+  if (!board_arg.empty()) {
+    ONEDFU_PTRY(board_path, packer::FindBoard(board_arg));
+  }
   ONEDFU_PTRY(runtime::Board board, packer::LoadBoardFile(board_path));
   RomfsBoard out;
   ONEDFU_PTRY(out.sim, SimBoard::Open(board, state_dir));
@@ -183,9 +187,7 @@ int RunRomfs(const std::vector<std::string>& args, std::ostream& out, std::ostre
   if (usage_error.empty() && parsed.positional.size() != 1 + operands) {
     usage_error = action + (operands ? " takes one operand" : " takes no operand");
   }
-  for (const char* required : {"--board", "--state"}) {
-    if (usage_error.empty() && !parsed.Has(required)) usage_error = std::string(required) + " is required";
-  }
+  if (usage_error.empty() && !parsed.Has("--state")) usage_error = "--state is required";
   uint32_t align = 8;
   if (usage_error.empty() && parsed.Has("--align")) {
     const std::string text = parsed.Value("--align");
@@ -202,7 +204,7 @@ int RunRomfs(const std::vector<std::string>& args, std::ostream& out, std::ostre
   }
   const std::string prefix = "onedfu-sim romfs " + action + ": ";
 
-  auto opened = OpenBoard(parsed.Value("--board"), parsed.Value("--state"));
+  auto opened = OpenBoard(parsed.Has("--board") ? parsed.Value("--board") : std::string(), parsed.Value("--state"));
   if (!opened.ok()) {
     err << prefix << opened.error().message << "\n";
     return kExitFailure;
