@@ -6,20 +6,20 @@
 #include <iostream>
 #include <optional>
 
-#include "packer/board_json.h"
-#include "packer/board_lookup.h"
-#include "packer/file_io.h"
+#include "host/board_json.h"
+#include "host/board_lookup.h"
+#include "host/file_io.h"
 #include "packer/inspect.h"
 #include "packer/map_svg.h"
 #include "packer/pack.h"
-#include "packer/romfs_build.h"
+#include "host/romfs_build.h"
 #include "runtime/mpy.h"
 
 namespace onedfu::cli {
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;
-using packer::Bytes;
+using host::Bytes;
 
 namespace {
 
@@ -49,7 +49,7 @@ std::optional<po::variables_map> ParseArgs(const char* usage, const Args& args, 
   return vm;
 }
 
-int Report(const packer::Error& error) {
+int Report(const host::Error& error) {
   std::cerr << "onedfu: " << error.message << "\n";
   return kFailed;
 }
@@ -82,11 +82,11 @@ struct LoadedPackage {
   runtime::Board board;
 };
 
-packer::Expected<LoadedPackage> LoadPackage(const po::variables_map& vm) {
+host::Expected<LoadedPackage> LoadPackage(const po::variables_map& vm) {
   LoadedPackage out;
   out.file = vm["file"].as<std::string>();
-  ONEDFU_PTRY(out.bytes, packer::ReadFile(out.file));
-  ONEDFU_PTRY(out.board, packer::ResolveBoard(OptionalPath(vm, "board"), BoardIdOf(out.bytes, out.file)));
+  ONEDFU_PTRY(out.bytes, host::ReadFile(out.file));
+  ONEDFU_PTRY(out.board, host::ResolveBoard(OptionalPath(vm, "board"), BoardIdOf(out.bytes, out.file)));
   return out;
 }
 
@@ -182,9 +182,9 @@ int Romfs(const Args& args) {
     auto vm = ParseArgs("onedfu romfs ls IMG", rest, options, positional, &code);
     if (!vm) return code;
     const std::string image = (*vm)["image"].as<std::string>();
-    auto bytes = packer::ReadFile(image);
+    auto bytes = host::ReadFile(image);
     if (!bytes.ok()) return Report(bytes.error());
-    auto listing = packer::ListRomfs(*bytes, image);
+    auto listing = host::ListRomfs(*bytes, image);
     if (!listing.ok()) return Report(listing.error());
     for (const auto& f : *listing) {
       if (f.is_dir) {
@@ -207,19 +207,19 @@ int Romfs(const Args& args) {
   positional.add("dir", 1);
   auto vm = ParseArgs("onedfu romfs build DIR -o IMG [--board BOARD.json] [--align N]", rest, options, positional, &code);
   if (!vm) return code;
-  auto board = packer::LoadBoardFile(vm->count("board") ? fs::path((*vm)["board"].as<std::string>())
-                                                        : packer::DefaultBoardPath());
+  auto board = host::LoadBoardFile(vm->count("board") ? fs::path((*vm)["board"].as<std::string>())
+                                                        : host::DefaultBoardPath());
   if (!board.ok()) return Report(board.error());
-  packer::RomfsBuildOptions build;
+  host::RomfsBuildOptions build;
   build.data_align = (*vm)["align"].as<uint32_t>();
   if (vm->count("mpy-cross")) build.mpy_cross = (*vm)["mpy-cross"].as<std::string>();
   if (auto arch = runtime::ParseMpyArch(board->arch); arch.ok()) build.board_arch = arch.value();
-  auto sources = packer::CollectRomfsDir((*vm)["dir"].as<std::string>(), build);
+  auto sources = host::CollectRomfsDir((*vm)["dir"].as<std::string>(), build);
   if (!sources.ok()) return Report(sources.error());
-  auto image = packer::BuildRomfs(std::move(sources).value(), build);
+  auto image = host::BuildRomfs(std::move(sources).value(), build);
   if (!image.ok()) return Report(image.error());
   const fs::path output = (*vm)["output"].as<std::string>();
-  auto written = packer::WriteFileAtomic(output, *image);
+  auto written = host::WriteFileAtomic(output, *image);
   if (!written.ok()) return Report(written.error());
   std::printf("%s: %zu bytes\n", output.c_str(), image->size());
   return kOk;
@@ -248,7 +248,7 @@ int Map(const Args& args) {
   }
   const std::string svg =
       packer::RenderMapSvg(board, elements, fs::path(package->file).filename().string() + " on " + board.id);
-  auto written = packer::WriteFileAtomic((*vm)["output"].as<std::string>(),
+  auto written = host::WriteFileAtomic((*vm)["output"].as<std::string>(),
                                          {reinterpret_cast<const uint8_t*>(svg.data()), svg.size()});
   if (!written.ok()) return Report(written.error());
   return kOk;

@@ -5,7 +5,7 @@
 #include <iterator>
 #include <map>
 
-#include "packer/dfuse_file.h"
+#include "host/dfuse_file.h"
 #include "packer/layout.h"
 #include "runtime/byte_reader.h"
 

@@ -5,11 +5,11 @@
 #include <future>
 #include <nlohmann/json.hpp>
 
-#include "packer/board_json.h"
+#include "host/board_json.h"
 #include "packer/firmware_input.h"
 #include "packer/layout.h"
 #include "packer/package.h"
-#include "packer/romfs_build.h"
+#include "host/romfs_build.h"
 #include "runtime/boot_record.h"
 #include "runtime/sha256.h"
 

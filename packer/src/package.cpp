@@ -1,8 +1,8 @@
 #include "packer/package.h"
 
-#include "json_reader.h"
-#include "packer/board_json.h"
-#include "packer/file_io.h"
+#include "host/json_reader.h"
+#include "host/board_json.h"
+#include "host/file_io.h"
 
 namespace onedfu::packer {
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "packer/dfuse_file.h"
+#include "host/dfuse_file.h"
 #include "runtime/crc32.h"
 #include "runtime/dfuse.h"
 
@@ -69,17 +69,17 @@ void CheckFile(ByteSpan file) {
   if (!whole_ok) return;
   Check(whole.events == streamed.events);
 
-  auto image = onedfu::packer::ParseDfuse(file, "fuzz");
+  auto image = onedfu::host::ParseDfuse(file, "fuzz");
   Check(image.ok());
-  const onedfu::packer::Bytes again = onedfu::packer::SerializeDfuse(*image);
+  const onedfu::host::Bytes again = onedfu::host::SerializeDfuse(*image);
   Check(!again.empty());
-  auto reparsed = onedfu::packer::ParseDfuse(again, "again");
+  auto reparsed = onedfu::host::ParseDfuse(again, "again");
   Check(reparsed.ok());
   Check(reparsed->targets == image->targets);
   Check(reparsed->suffix.vid == image->suffix.vid && reparsed->suffix.pid == image->suffix.pid &&
         reparsed->suffix.bcd_device == image->suffix.bcd_device);
   Check(!reparsed->image_size_includes_suffix);
-  Check(onedfu::packer::SerializeDfuse(*reparsed) == again);
+  Check(onedfu::host::SerializeDfuse(*reparsed) == again);
 }
 
 }  // namespace

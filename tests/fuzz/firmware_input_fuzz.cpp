@@ -11,7 +11,7 @@
 
 namespace {
 
-using onedfu::packer::Bytes;
+using onedfu::host::Bytes;
 using onedfu::packer::Segment;
 
 void Require(bool condition) {

@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "packer/board_json.h"
+#include "host/board_json.h"
 #include "packer/package.h"
 #include "runtime/board.h"
 
@@ -88,7 +88,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Require(StartsWith(spec.error().message, std::string(kPackagePath) + ": "));
   }
 
-  auto board = onedfu::packer::ParseBoardJson(text, kBoardName);
+  auto board = onedfu::host::ParseBoardJson(text, kBoardName);
   if (board.ok()) {
     CheckBoard(*board);
   } else {

@@ -10,7 +10,7 @@
 #include <random>
 #include <sys/wait.h>
 
-#include "packer/file_io.h"
+#include "host/file_io.h"
 #include "test_support.h"
 #include "runtime/sha256.h"
 
@@ -21,6 +21,7 @@ namespace fs = std::filesystem;
 using testing::RandomBytes;
 using testing::TempDir;
 using testing::WriteBytes;
+using namespace host;
 
 const fs::path kSource = ONEDFU_SOURCE_DIR;
 const std::string kOnedfu = std::string(ONEDFU_BINARY_DIR) + "/packer/onedfu";

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "packer/dfuse_file.h"
+#include "host/dfuse_file.h"
 #include "packer/firmware_input.h"
 #include "runtime/byte_reader.h"
 

@@ -3,7 +3,7 @@
 
 #include <algorithm>
 
-#include "packer/board_json.h"
+#include "host/board_json.h"
 #include "packer/layout.h"
 
 namespace onedfu::packer {

@@ -6,14 +6,14 @@
 #include <filesystem>
 #include <fstream>
 
-#include "packer/board_json.h"
+#include "host/board_json.h"
 #include "packer/map_svg.h"
 
 namespace onedfu::packer {
 namespace {
 
 TEST_CASE("map SVG is valid XML with an svg root and names every region") {
-  auto board = LoadBoardFile(std::string(ONEDFU_SOURCE_DIR) + "/manifests/boards/pybd-sf6.json");
+  auto board = host::LoadBoardFile(std::string(ONEDFU_SOURCE_DIR) + "/manifests/boards/pybd-sf6.json");
   REQUIRE(board.ok());
   const std::vector<MapElement> elements = {{0x08008000, 70000, "text0 <firmware> & co"},
                                             {0x90100000, 4096, "ROMFS"},

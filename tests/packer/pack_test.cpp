@@ -7,8 +7,8 @@
 #include <fstream>
 #include <random>
 
-#include "packer/dfuse_file.h"
-#include "packer/file_io.h"
+#include "host/dfuse_file.h"
+#include "host/file_io.h"
 #include "test_support.h"
 #include "packer/inspect.h"
 #include "packer/pack.h"

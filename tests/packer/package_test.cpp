@@ -5,7 +5,7 @@
 #include <filesystem>
 #include <string>
 
-#include "packer/board_json.h"
+#include "host/board_json.h"
 #include "packer/package.h"
 
 namespace onedfu::packer {

@@ -2,7 +2,7 @@
 """pyusb (Debian python3-usb, run with /usr/bin/python3) against the virtual USB probe device.
 
 Run as: onedfu-usb-probe -- /usr/bin/python3 tests/sim/pyusb_probe.py
-Expected values restate ProbeDfuDevice's documented behaviour (bootloader/sim/probe_device.h).
+Expected values restate ProbeDfuDevice's documented behaviour (sim/probe_device.h).
 Exit status 0 when every check passed.
 """
 import errno

@@ -21,11 +21,13 @@
 #include <string>
 #include <vector>
 
-#include "packer/expected.h"
-#include "packer/file_io.h"
+#include "host/expected.h"
+#include "host/file_io.h"
 #include "packer/package.h"
 
 namespace onedfu::packer {
+
+using namespace host;  // the shared host utilities (Expected, Bytes, boards, files)
 
 struct Segment {
   uint32_t address = 0;

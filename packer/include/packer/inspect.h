@@ -8,13 +8,15 @@
 #include <string>
 #include <vector>
 
-#include "packer/dfuse_file.h"
-#include "packer/expected.h"
-#include "packer/romfs_build.h"
+#include "host/dfuse_file.h"
+#include "host/expected.h"
+#include "host/romfs_build.h"
 #include "runtime/board.h"
 #include "runtime/boot_record.h"
 
 namespace onedfu::packer {
+
+using namespace host;  // the shared host utilities (Expected, Bytes, boards, files)
 
 struct InspectedElement {
   uint32_t address = 0;

@@ -6,10 +6,12 @@
 #include <string>
 #include <vector>
 
-#include "packer/expected.h"
+#include "host/expected.h"
 #include "runtime/board.h"
 
 namespace onedfu::packer {
+
+using namespace host;  // the shared host utilities (Expected, Bytes, boards, files)
 
 // One block of bytes the package puts on the board.
 struct Placement {

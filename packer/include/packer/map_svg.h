@@ -10,6 +10,7 @@
 
 namespace onedfu::packer {
 
+
 struct MapElement {
   uint32_t address = 0;
   uint64_t size = 0;

@@ -14,11 +14,13 @@
 #include <vector>
 
 #include "runtime/dfuse.h"
-#include "packer/expected.h"
-#include "packer/file_io.h"
+#include "host/expected.h"
+#include "host/file_io.h"
 #include "runtime/board.h"
 
 namespace onedfu::packer {
+
+using namespace host;  // the shared host utilities (Expected, Bytes, boards, files)
 
 struct PackRequest {
   std::optional<std::filesystem::path> package;   // package JSON

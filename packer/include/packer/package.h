@@ -40,9 +40,11 @@
 #include <string_view>
 #include <vector>
 
-#include "packer/expected.h"
+#include "host/expected.h"
 
 namespace onedfu::packer {
+
+using namespace host;  // the shared host utilities (Expected, Bytes, boards, files)
 
 struct FirmwareInput {
   std::filesystem::path file;

@@ -1,0 +1,69 @@
+// Host-side ROMFS building for the packer: collect files (with per-arch
+// native .mpy variants), validate .mpy headers against the board, optionally
+// compile .py with mpy-cross, and write the image with the runtime's writer
+// (the same code the device uses, so both sides agree on every byte).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "host/expected.h"
+#include "host/file_io.h"
+#include "runtime/mpy.h"
+
+namespace onedfu::host {
+
+struct RomfsSource {
+  std::string target_path;           // path inside the ROMFS: "lib/foo.mpy", "fonts/big.bin"
+  std::filesystem::path source;      // file on disk
+  std::string origin;                // where it was declared, for errors: "package.json: /modules/2"
+};
+
+struct RomfsBuildOptions {
+  uint32_t data_align = 8;           // see runtime::RomfsWriteOptions::data_align
+  runtime::MpyArch board_arch = runtime::MpyArch::kNone;  // kNone: bytecode only
+  std::string mpy_cross;             // mpy-cross executable; empty = none configured
+};
+
+// Walks `dir` recursively (regular files only; symlinked files are read,
+// symlinked directories are not entered) and returns one source per file,
+// sorted by target path: paths relative to `dir` with '/' separators, origin
+// "<dir>/<relative path>". A directory named `native`
+// holds per-arch variants `native/<arch>/<name>.mpy`: for each <name> the one
+// with the highest arch compatible with options.board_arch is placed as
+// `<name>.mpy` beside `native/` (the other variants are left out). Errors:
+// unreadable dir, an unknown <arch> directory name, no compatible variant
+// for a name (message lists the variants and the board arch), a chosen
+// variant whose header holds native code for another arch than its
+// directory says, any other file under `native/`, or a variant colliding
+// with a plain file of the same target path. A `native/none/` variant
+// (bytecode) is allowed as the fallback when no native one fits.
+Expected<std::vector<RomfsSource>> CollectRomfsDir(const std::filesystem::path& dir,
+                                                   const RomfsBuildOptions& options);
+
+// Builds the image: sorts by target path, rejects duplicates (naming both
+// origins) and malformed target paths, reads every source; `.mpy` files must
+// be version 6 and suit options.board_arch (runtime::CheckMpyForBoard; the
+// error names the file, e.g. "native code for x64 cannot run on armv7emdp");
+// `.py` files are refused unless options.mpy_cross is set, in which case each
+// is compiled (target `x.py` becomes `x.mpy`, with -march=<board arch> when
+// the board has one) into a temporary directory and the result checked the
+// same way. Returns the image bytes (even size).
+Expected<Bytes> BuildRomfs(std::vector<RomfsSource> sources, const RomfsBuildOptions& options);
+
+struct RomfsListing {
+  std::string path;    // full path, no leading '/'
+  bool is_dir = false;
+  uint64_t size = 0;   // file data bytes; 0 for directories
+  uint64_t offset = 0; // file data offset from the image start; 0 for directories
+};
+
+// Lists every entry of an image in stored order. `source_name` names the
+// image in error messages ("pkg.dfu: romfs").
+Expected<std::vector<RomfsListing>> ListRomfs(std::span<const uint8_t> image,
+                                              const std::string& source_name);
+
+}  // namespace onedfu::host

@@ -1,0 +1,114 @@
+// `onedfu-sim powercut --board BOARD.json --from OLD.dfu --to NEW.dfu` (DESIGN.md 7 rule 5):
+// proves that updating a board from OLD to NEW cannot brick it, whatever moment the power goes.
+//
+// 1. Record (RecordUpdate): a board in RAM (one strict FakeFlash per board memory; the
+//    bootloader and filesystem regions filled with patterns) runs the bootloader core's
+//    DfuDevice behind the virtual USB. The real `dfu-util -a 0 -D OLD.dfu -s :leave` flashes
+//    OLD (which must then boot), the flash is snapshot, then `dfu-util -a 0 -D NEW.dfu -s
+//    :leave` performs the update while RecordingDfuDevice logs every request it makes.
+// 2. Sweep (SweepPowerCuts): the recorded update is replayed in-process. A clean replay counts
+//    the flash-changing operations (erase and write calls reaching the flash, all memories in
+//    one sequence) and must boot NEW. Then for every operation n and every mode: the power
+//    fails just BEFORE n (it never happens), just AFTER n, or DURING n (torn: the first half of
+//    the write/erase happens): from the OLD snapshot, replay until the cut; power on; run the
+//    boot decision. Pass when
+//      - the board starts the application and every element of OLD, or of NEW, is in flash
+//        byte for byte, or it stays in DFU mode (any reason);
+//      - every bootloader and filesystem region is byte-identical to before;
+//      - replaying the full update again on that flash (a fresh DfuDevice, as after a reset)
+//        answers every request as recorded, leaves, boots NEW, and leaves those regions alone.
+//    Every failed check prints one line; the caller prints the summary.
+//
+// Host only. Errors (not failures of the sweep) come back as host::Error.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <iosfwd>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "host/dfuse_file.h"
+#include "host/expected.h"
+#include "recording_device.h"
+#include "runtime/board.h"
+
+namespace onedfu::sim {
+
+// Test-only faults that turn off the bootloader's protections, so the sweep can prove it
+// detects a brick (a check that cannot fail is worthless). Never use them to judge a package.
+struct PowercutFaults {
+  // The flash silently drops the bootloader's write of the record's revoke block: a
+  // bootloader that does not invalidate the old record before changing what it covers.
+  bool skip_revoke = false;
+  // The boot decision starts the application when the record is intact and not revoked even
+  // though a SHA-256 (segment, ROMFS image, manifest) does not match: a bootloader that does
+  // not verify the image before starting it.
+  bool trust_record = false;
+};
+
+struct PowercutInput {
+  runtime::Board board;
+  std::filesystem::path from;  // OLD.dfu, as given
+  std::filesystem::path to;    // NEW.dfu, as given
+  std::vector<host::DfuseElement> from_elements;  // the alt 0 elements, in file order
+  std::vector<host::DfuseElement> to_elements;
+};
+
+// Loads the board file (a path, or a bundled board id) and both packages. Errors name the file.
+host::Expected<PowercutInput> LoadPowercutInput(const std::string& board, const std::filesystem::path& from,
+                                                  const std::filesystem::path& to);
+
+struct RecordOptions {
+  std::string dfu_util = "dfu-util";  // looked up in PATH unless it holds a '/'
+  unsigned timeout_ms = 120000;       // per dfu-util run; 0 = no limit
+  bool show_output = false;           // let dfu-util print to our stdout/stderr (else captured)
+  bool trace = false;                 // UmockdevUsb trace (stderr)
+};
+
+struct UpdateRecording {
+  std::vector<std::vector<uint8_t>> blank_flash;  // per memory: before OLD (patterns, erased)
+  std::vector<std::vector<uint8_t>> old_flash;    // per memory: after dfu-util flashed OLD
+  UsbStream old_stream;  // dfu-util flashing OLD onto the blank board
+  UsbStream update;      // dfu-util updating OLD -> NEW: what the sweep replays
+};
+
+// Step 1 above. Needs this process under umockdev-wrapper (UmockdevUsb::UnderWrapper) and
+// dfu-util. Errors: no wrapper, dfu-util failed (its captured output is in the message), OLD
+// or NEW does not boot after dfu-util flashed it, flashing OLD changed a protected region (a NEW
+// that changes one is reported by the sweep, as failures).
+host::Expected<UpdateRecording> RecordUpdate(const PowercutInput& input, const RecordOptions& options);
+
+struct SweepOptions {
+  PowercutFaults faults;
+  bool verbose = false;  // also print one line per cut with its outcome
+};
+
+struct MemoryOperations {
+  uint32_t erases = 0;  // Erase calls
+  uint32_t writes = 0;  // Write calls
+};
+
+struct SweepResult {
+  uint32_t operations = 0;  // flash-changing operations of the clean update
+  std::map<std::string, MemoryOperations> operations_per_memory;  // by memory name
+  uint32_t cuts = 0;
+  uint32_t failures = 0;
+  uint32_t booted_old = 0;
+  uint32_t booted_new = 0;
+  uint32_t stayed_dfu = 0;
+  std::map<std::string, uint32_t> dfu_reasons;  // BootReasonName -> count
+};
+
+// Step 2 above; prints failure lines (and per-cut lines when verbose) to `out`. An error when
+// the clean replay itself does not complete and boot NEW (then nothing was swept).
+host::Expected<SweepResult> SweepPowerCuts(const PowercutInput& input, const UpdateRecording& recording,
+                                             const SweepOptions& options, std::ostream& out);
+
+// The whole subcommand: arguments after "powercut"; prints to `out` (last line
+// `cuts=N failures=N`) and errors to `err`. Returns 0 (no failures), 1 (failures, or an
+// error) or 2 (usage).
+int RunPowercut(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+
+}  // namespace onedfu::sim

@@ -1,0 +1,322 @@
+// Real, unmodified peers against `onedfu-sim run` through the virtual USB bus (DESIGN.md 8):
+// Debian's dfu-util 0.11 and pyusb (/usr/bin/python3, python3-usb). Packages are packed with the
+// built `onedfu` CLI from manifests/examples/pybd-sf6-demo.json (1.0.0) and the same with
+// --version 2.0.0. What the flash must hold afterwards comes from parsing those .dfu files.
+#include <doctest/doctest.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "host/dfuse_file.h"
+#include "host/file_io.h"
+#include "runtime/romfs.h"
+#include "scratch.h"
+
+extern char** environ;
+
+using namespace onedfu;
+
+namespace {
+
+namespace fs = std::filesystem;
+
+const fs::path kSource = ONEDFU_SOURCE_DIR;
+const fs::path kBoardFile = kSource / "manifests/boards/pybd-sf6.json";
+constexpr uint32_t kInternalBase = 0x08000000;
+constexpr uint32_t kQspiBase = 0x90000000;
+constexpr uint32_t kBootloaderSize = 32 * 1024;
+constexpr uint32_t kFilesystemOffset = 0x1c0000;  // board file: region "filesystem"
+constexpr const char* kLayout =
+    "@Internal Flash  /0x08000000/01*032Ka,03*032Kg,01*128Kg,07*256Kg/0x90000000/512*04Kg";
+
+// Runs argv with stdout+stderr into `log`; returns the exit status (128 + signal if killed).
+int Run(const std::vector<std::string>& argv, const fs::path& log) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = 0;
+  const int spawned = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (spawned != 0) return -1;
+  int status = 0;
+  if (waitpid(pid, &status, 0) != pid) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+std::string Slurp(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::vector<uint8_t> ReadBytes(const fs::path& path) {
+  const std::string s = Slurp(path);
+  return std::vector<uint8_t>(s.begin(), s.end());
+}
+
+struct Sim {
+  fs::path state;
+  fs::path log;
+  std::string output;
+  int status = -1;
+
+  explicit Sim(const std::string& name) : state(test::Scratch(name) / "state"), log(state.parent_path() / "log.txt") {}
+
+  // onedfu-sim run ... -- COMMAND
+  int RunWith(std::vector<std::string> command, bool enter_dfu = false) {
+    std::vector<std::string> argv = {ONEDFU_SIM_EXE, "run", "--board", kBoardFile.string(), "--state",
+                                     state.string(), "--timeout", "60000"};
+    if (enter_dfu) argv.push_back("--enter-dfu");
+    argv.push_back("--");
+    argv.insert(argv.end(), command.begin(), command.end());
+    status = Run(argv, log);
+    output = Slurp(log);
+    return status;
+  }
+
+  std::vector<uint8_t> Internal() const { return ReadBytes(state / "internal.bin"); }
+  std::vector<uint8_t> Qspi() const { return ReadBytes(state / "qspi.bin"); }
+  // Bytes at an absolute address from the memory files.
+  std::vector<uint8_t> At(uint32_t address, size_t n) const {
+    const bool qspi = address >= kQspiBase;
+    const std::vector<uint8_t> mem = qspi ? Qspi() : Internal();
+    const size_t off = address - (qspi ? kQspiBase : kInternalBase);
+    if (off + n > mem.size()) return {};
+    return std::vector<uint8_t>(mem.begin() + static_cast<std::ptrdiff_t>(off),
+                                mem.begin() + static_cast<std::ptrdiff_t>(off + n));
+  }
+  nlohmann::json Stats() const { return nlohmann::json::parse(Slurp(state / "stats.json")); }
+};
+
+struct Package {
+  fs::path file;
+  std::vector<host::DfuseElement> elements;
+};
+
+Package Pack(const std::string& name, const std::vector<std::string>& extra) {
+  static const fs::path dir = test::Scratch("packages");
+  Package p;
+  p.file = dir / name;
+  std::vector<std::string> argv = {ONEDFU_CLI_EXE, "pack", (kSource / "manifests/examples/pybd-sf6-demo.json").string(),
+                                   "-o", p.file.string()};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  REQUIRE(Run(argv, dir / (name + ".log")) == 0);
+  auto bytes = host::ReadFile(p.file);
+  REQUIRE(bytes.ok());
+  auto image = host::ParseDfuse(bytes.value(), p.file.string());
+  REQUIRE(image.ok());
+  REQUIRE(image.value().targets.size() == 1);
+  p.elements = image.value().targets[0].elements;
+  return p;
+}
+
+const Package& Package1() {
+  static const Package p = Pack("demo-1.0.0.dfu", {});
+  return p;
+}
+const Package& Package2() {
+  static const Package p = Pack("demo-2.0.0.dfu", {"--version", "2.0.0"});
+  return p;
+}
+
+bool FlashHolds(const Sim& sim, const Package& p) {
+  for (const auto& e : p.elements) {
+    if (sim.At(e.address, e.data.size()) != e.data) return false;
+  }
+  return true;
+}
+
+// Files in the package's ROMFS element (the element inside the romfs region).
+uint32_t RomfsFiles(const Package& p) {
+  struct Counter final : runtime::RomfsReader::WalkVisitor {
+    runtime::Status OnEntry(const char*, const runtime::RomfsEntry& e) override {
+      if (!e.is_dir) ++files;
+      return runtime::Status::Ok();
+    }
+    uint32_t files = 0;
+  } counter;
+  for (const auto& e : p.elements) {
+    if (e.address != kQspiBase + 0x100000) continue;
+    auto reader = runtime::RomfsReader::Open(e.data, nullptr);
+    REQUIRE(reader.ok());
+    REQUIRE(reader.value().Walk(counter, nullptr).ok());
+  }
+  return counter.files;
+}
+
+void FlashWithLeave(Sim& sim, const Package& p) {
+  REQUIRE(sim.RunWith({ONEDFU_DFU_UTIL, "-a", "0", "-D", p.file.string(), "-s", ":leave"}) == 0);
+  REQUIRE(FlashHolds(sim, p));
+}
+
+}  // namespace
+
+TEST_CASE("dfu-util -l on a blank board: Found DFU with the multi-zone layout") {
+  Sim sim("peers_list_blank");
+  REQUIRE(sim.RunWith({ONEDFU_DFU_UTIL, "-l"}) == 0);
+  INFO(sim.output);
+  CHECK(sim.output.find(std::string("Found DFU: [0483:df11]")) != std::string::npos);
+  CHECK(sim.output.find(std::string("name=\"") + kLayout + "\"") != std::string::npos);
+  CHECK(sim.output.find("Found Runtime") == std::string::npos);
+  const nlohmann::json stats = sim.Stats();
+  CHECK(stats["boots"][0]["mode"] == "dfu");
+  CHECK(stats["boots"][0]["reason"] == "no boot record");
+  CHECK(stats["usb"]["control_transfers"].get<int>() > 0);
+  CHECK(stats["flash"]["erases"] == 0);
+}
+
+TEST_CASE("dfu-util -a 0 -D pkg.dfu -s :leave flashes the package, the board boots it") {
+  const Package& pkg = Package1();
+  Sim sim("peers_flash_leave");
+  REQUIRE(sim.RunWith({"true"}) == 0);  // power-on of a blank board: bootloader image placed
+  const std::vector<uint8_t> bootloader_before = sim.At(kInternalBase, kBootloaderSize);
+  REQUIRE(bootloader_before.size() == kBootloaderSize);
+  REQUIRE(sim.RunWith({ONEDFU_DFU_UTIL, "-a", "0", "-D", pkg.file.string(), "-s", ":leave"}) == 0);
+  INFO(sim.output);
+  CHECK(FlashHolds(sim, pkg));
+  CHECK(sim.At(kInternalBase, kBootloaderSize) == bootloader_before);
+  nlohmann::json stats = sim.Stats();
+  REQUIRE(stats["boots"].size() == 2);
+  CHECK(stats["boots"][0]["mode"] == "dfu");
+  CHECK(stats["boots"][1]["cause"] == "leave");
+  CHECK(stats["boots"][1]["mode"] == "application");
+  // One sector per element: text0 in the 32 KiB sector at 0x08008000, text1, romfs and record
+  // each within one 4 KiB QSPI sector (element sizes <= 8192 bytes at sector starts).
+  for (const auto& e : pkg.elements) CHECK(e.data.size() <= (e.address < kQspiBase ? 32768u : 4096u));
+  CHECK(stats["flash"]["erases"] == 4);
+  CHECK(stats["flash"]["memories"][0]["sector_erases"]["0x08008000"] == 1);
+  CHECK(stats["flash"]["memories"][1]["sector_erases"].size() == 3);
+  CHECK(stats["modeled_us"]["erase"] == 450000 + 3 * 45000);
+  CHECK(stats["modeled_us"]["total"].get<uint64_t>() > stats["modeled_us"]["erase"].get<uint64_t>());
+  uint64_t payload = 0;
+  for (const auto& e : pkg.elements) payload += e.data.size();
+  CHECK(stats["usb"]["bytes_out"].get<uint64_t>() > payload);
+  CHECK(stats["flash"]["bytes_programmed"].get<uint64_t>() <= payload + 4);
+
+  // Next power-on: the application, with its DFU runtime interface.
+  REQUIRE(sim.RunWith({ONEDFU_DFU_UTIL, "-l"}) == 0);
+  CHECK(sim.output.find("Found Runtime: [0483:df11]") != std::string::npos);
+  const std::string summary =
+      "onedfu app 1.0.0, romfs: 1 image, " + std::to_string(RomfsFiles(pkg)) + " files";
+  CHECK(sim.output.find("name=\"" + summary + "\"") != std::string::npos);
+  CHECK(sim.output.find("Found DFU") == std::string::npos);
+}
+
+TEST_CASE("plain dfu-util -D on the runtime device detaches it and flashes the update") {
+  const Package& pkg1 = Package1();
+  const Package& pkg2 = Package2();
+  Sim sim("peers_update_detach");
+  FlashWithLeave(sim, pkg1);
+  REQUIRE(sim.RunWith({ONEDFU_DFU_UTIL, "-D", pkg2.file.string()}) == 0);
+  INFO(sim.output);
+  CHECK(sim.output.find("Device really in Run-Time Mode") != std::string::npos);
+  CHECK(FlashHolds(sim, pkg2));
+  nlohmann::json stats = sim.Stats();
+  REQUIRE(stats["boots"].size() == 2);
+  CHECK(stats["boots"][0]["mode"] == "application");
+  CHECK(stats["boots"][1]["cause"] == "detach");
+  CHECK(stats["boots"][1]["mode"] == "dfu");
+  REQUIRE(sim.RunWith({ONEDFU_DFU_UTIL, "-l"}) == 0);
+  CHECK(sim.output.find("Found Runtime") != std::string::npos);
+  CHECK(sim.output.find("onedfu app 2.0.0") != std::string::npos);
+}
+
+TEST_CASE("dfu-util -U reads back what was flashed") {
+  const Package& pkg = Package1();
+  Sim sim("peers_upload");
+  FlashWithLeave(sim, pkg);
+  const fs::path out = sim.state.parent_path() / "out.bin";
+  REQUIRE(sim.RunWith({ONEDFU_DFU_UTIL, "-a", "0", "-s", "0x90000000:4096", "-U", out.string()}, true) == 0);
+  INFO(sim.output);
+  const std::vector<uint8_t> read = ReadBytes(out);
+  CHECK(read.size() == 4096);
+  CHECK(read == sim.At(kQspiBase, 4096));
+  for (const auto& e : pkg.elements) {
+    if (e.address == kQspiBase) CHECK(std::equal(e.data.begin(), e.data.end(), read.begin()));
+  }
+  CHECK(sim.Stats()["flash"]["erases"] == 0);
+}
+
+TEST_CASE("a forced write to the bootloader is refused and changes nothing") {
+  Sim sim("peers_forced_bootloader");
+  REQUIRE(sim.RunWith({"true"}) == 0);
+  const std::vector<uint8_t> before = sim.Internal();
+  const fs::path x = sim.state.parent_path() / "x.bin";
+  std::ofstream(x, std::ios::binary) << std::string(512, 'X');
+  const int status = sim.RunWith({ONEDFU_DFU_UTIL, "-a", "0", "-s", "0x08000000:force", "-D", x.string()});
+  INFO(sim.output);
+  CHECK(status != 0);
+  CHECK(sim.Internal() == before);
+  CHECK(sim.Stats()["flash"]["erases"] == 0);
+  CHECK(sim.Stats()["flash"]["bytes_programmed"] == 0);
+}
+
+TEST_CASE("dfu-util :mass-erase:force leaves the bootloader and the filesystem intact") {
+  const Package& pkg = Package1();
+  Sim sim("peers_mass_erase");
+  FlashWithLeave(sim, pkg);
+  // User data in the filesystem region, written as the application would have.
+  {
+    std::fstream f(sim.state / "internal.bin", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(kFilesystemOffset);
+    f << "user data in the filesystem region";
+  }
+  const std::vector<uint8_t> before = sim.Internal();
+  const fs::path x = sim.state.parent_path() / "x.bin";
+  std::ofstream(x, std::ios::binary) << std::string(512, 'X');
+  REQUIRE(sim.RunWith({ONEDFU_DFU_UTIL, "-a", "0", "-s", "0x08008000:mass-erase:force", "-D", x.string()}, true) == 0);
+  INFO(sim.output);
+  const std::vector<uint8_t> after = sim.Internal();
+  CHECK(std::equal(before.begin(), before.begin() + kBootloaderSize, after.begin()));
+  CHECK(std::equal(before.begin() + kFilesystemOffset, before.end(), after.begin() + kFilesystemOffset));
+  CHECK(sim.At(0x08008000, 512) == std::vector<uint8_t>(512, 'X'));
+  // Everything else was erased: the rest of TEXT0 and all of QSPI (record included).
+  const std::vector<uint8_t> text0_rest = sim.At(0x08008000 + 512, 0x1b8000 - 512);
+  CHECK(std::all_of(text0_rest.begin(), text0_rest.end(), [](uint8_t b) { return b == 0xff; }));
+  const std::vector<uint8_t> qspi = sim.Qspi();
+  CHECK(std::all_of(qspi.begin(), qspi.end(), [](uint8_t b) { return b == 0xff; }));
+  // Internal sectors 1..10 erased once each (not sector 0 = bootloader, not 11 = filesystem).
+  const nlohmann::json stats = sim.Stats();
+  CHECK(stats["flash"]["memories"][0]["sector_erases"].size() == 10);
+  CHECK(stats["flash"]["memories"][0]["sector_erases"].contains("0x08000000") == false);
+  CHECK(stats["flash"]["memories"][0]["sector_erases"].contains("0x081c0000") == false);
+  // The record is gone: the next power-on stays in DFU mode.
+  REQUIRE(sim.RunWith({ONEDFU_DFU_UTIL, "-l"}) == 0);
+  CHECK(sim.output.find("Found DFU") != std::string::npos);
+}
+
+TEST_CASE("pyusb: DfuSe set-address + upload returns the flashed bytes") {
+  const std::string python = ONEDFU_SYSTEM_PYTHON3;
+  if (python.empty()) {
+    MESSAGE("skipped: /usr/bin/python3 not found");
+    return;
+  }
+  const Package& pkg = Package1();
+  Sim sim("peers_pyusb");
+  FlashWithLeave(sim, pkg);
+  const auto& text0 = pkg.elements.front();
+  REQUIRE(text0.address == 0x08008000);
+  const fs::path expected = sim.state.parent_path() / "text0.bin";
+  std::ofstream(expected, std::ios::binary)
+      .write(reinterpret_cast<const char*>(text0.data.data()), static_cast<std::streamsize>(text0.data.size()));
+  const int status = sim.RunWith({python, (fs::path(ONEDFU_SIM_TESTS_DIR) / "pyusb_upload.py").string(), "0x08008000",
+                                  std::to_string(text0.data.size()), expected.string()},
+                                 true);
+  INFO(sim.output);
+  CHECK(status == 0);
+  CHECK(sim.output.find("matches") != std::string::npos);
+}

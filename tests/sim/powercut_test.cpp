@@ -1,0 +1,281 @@
+// `onedfu-sim powercut` in-process: the real dfu-util is recorded once through the virtual USB
+// (this process runs under umockdev-wrapper), then the sweep runs on it with and without the
+// test-only faults that switch the bootloader's protections off.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "host/dfuse_file.h"
+#include "host/file_io.h"
+#include "packer/pack.h"
+#include "powercut.h"
+#include "umockdev_usb.h"
+
+namespace fs = std::filesystem;
+
+namespace onedfu::sim {
+namespace {
+
+const fs::path kSource = ONEDFU_SOURCE_DIR;
+const fs::path kScratch = fs::path(ONEDFU_SIM_SCRATCH) / "powercut";
+const std::string kBoard = (kSource / "manifests/boards/pybd-sf6.json").string();
+
+// The demo package as 1.0.0 (OLD), and 2.0.0 (NEW) built from a copy whose QSPI firmware
+// (text1.bin, grown and changed) and ROMFS file data/greeting.txt differ.
+struct Packages {
+  fs::path old_dfu;
+  fs::path new_dfu;
+};
+
+Packages MakePackages() {
+  fs::remove_all(kScratch);
+  fs::create_directories(kScratch / "new");
+  Packages p{kScratch / "old.dfu", kScratch / "new.dfu"};
+  packer::PackRequest old_request;
+  old_request.package = kSource / "manifests/examples/pybd-sf6-demo.json";
+  old_request.version = "1.0.0";
+  auto old_pkg = packer::PackToFile(old_request, p.old_dfu);
+  REQUIRE_MESSAGE(old_pkg.ok(), old_pkg.error().message);
+
+  const fs::path copy = kScratch / "new";
+  fs::copy(kSource / "manifests/examples/pybd-sf6-demo.json", copy / "pybd-sf6-demo.json");
+  fs::copy(kSource / "manifests/examples/pybd-sf6-demo", copy / "pybd-sf6-demo", fs::copy_options::recursive);
+  auto text1 = host::ReadFile(copy / "pybd-sf6-demo/firmware/text1.bin");
+  REQUIRE(text1.ok());
+  for (size_t i = 0; i < text1->size(); i += 7) (*text1)[i] ^= 0x5a;
+  text1->resize(text1->size() + 6000, 0x42);
+  REQUIRE(host::WriteFileAtomic(copy / "pybd-sf6-demo/firmware/text1.bin", *text1).ok());
+  {
+    std::ofstream greeting(copy / "pybd-sf6-demo/romfs/data/greeting.txt", std::ios::binary | std::ios::trunc);
+    greeting << "Hello from version 2 of the demo package, now with more words.\n";
+  }
+  packer::PackRequest new_request;
+  new_request.package = copy / "pybd-sf6-demo.json";
+  new_request.version = "2.0.0";
+  auto new_pkg = packer::PackToFile(new_request, p.new_dfu);
+  REQUIRE_MESSAGE(new_pkg.ok(), new_pkg.error().message);
+  return p;
+}
+
+// Recording dfu-util is the slow part: do it once for the whole file.
+struct Recorded {
+  Packages packages;
+  PowercutInput input;
+  UpdateRecording recording;
+};
+
+const Recorded& Record() {
+  static std::optional<Recorded> recorded;
+  if (recorded) return *recorded;
+  REQUIRE(UmockdevUsb::UnderWrapper());
+  Packages packages = MakePackages();
+  auto input = LoadPowercutInput(kBoard, packages.old_dfu, packages.new_dfu);
+  REQUIRE_MESSAGE(input.ok(), input.error().message);
+  RecordOptions options;
+  options.dfu_util = ONEDFU_DFU_UTIL;
+  options.timeout_ms = 60000;
+  auto recording = RecordUpdate(*input, options);
+  REQUIRE_MESSAGE(recording.ok(), recording.error().message);
+  recorded = Recorded{packages, std::move(input.value()), std::move(recording.value())};
+  return *recorded;
+}
+
+std::string LastLine(const std::string& text) {
+  std::istringstream in(text);
+  std::string line;
+  std::string last;
+  while (std::getline(in, line)) {
+    if (!line.empty()) last = line;
+  }
+  return last;
+}
+
+}  // namespace
+
+TEST_CASE("the recording holds dfu-util's update: DfuSe erase and set-address commands, data, leave") {
+  const Recorded& r = Record();
+  const UsbStream& update = r.recording.update;
+  REQUIRE_FALSE(update.empty());
+  size_t erases = 0;
+  size_t set_address = 0;
+  size_t data_bytes = 0;
+  size_t set_interface = 0;
+  bool leave = false;
+  for (const UsbEvent& e : update) {
+    if (e.kind == UsbEvent::Kind::kSetInterface) ++set_interface;
+    if (e.kind != UsbEvent::Kind::kControl || e.setup.bmRequestType != 0x21 || e.setup.bRequest != 1) continue;
+    CHECK_FALSE(e.stall);
+    if (e.setup.wValue == 0 && e.data_out.size() == 5 && e.data_out[0] == 0x41) ++erases;
+    if (e.setup.wValue == 0 && e.data_out.size() == 5 && e.data_out[0] == 0x21) ++set_address;
+    if (e.setup.wValue >= 2) data_bytes += e.data_out.size();
+    if (e.setup.wLength == 0) leave = true;
+  }
+  CHECK(set_interface >= 1);
+  CHECK(erases > 0);
+  CHECK(set_address > 0);
+  CHECK(leave);
+  // dfu-util sent every element of NEW (the device pads a short tail itself).
+  size_t package_bytes = 0;
+  for (const auto& e : r.input.to_elements) package_bytes += e.data.size();
+  CHECK(data_bytes == package_bytes);
+  // OLD went on a blank board, so its stream is a separate recording of the same shape.
+  CHECK_FALSE(r.recording.old_stream.empty());
+  CHECK(r.recording.old_flash != r.recording.blank_flash);
+}
+
+TEST_CASE("power-cut sweep over the two-package update: no failures; old, new and DFU outcomes") {
+  const Recorded& r = Record();
+  std::ostringstream out;
+  auto result = SweepPowerCuts(r.input, r.recording, SweepOptions{}, out);
+  REQUIRE_MESSAGE(result.ok(), result.error().message);
+  INFO(out.str());
+  CHECK(result->operations > 0);
+  CHECK(result->cuts == 3 * result->operations);
+  CHECK(result->failures == 0);
+  CHECK(out.str().empty());  // no failure lines
+  CHECK(result->booted_old + result->booted_new + result->stayed_dfu == result->cuts);
+  // Before the first operation (the revoke) nothing changed: OLD boots. After the last one
+  // (the manifest) the update is complete: NEW boots. Everything between waits in DFU mode.
+  CHECK(result->booted_old >= 1);
+  CHECK(result->booted_new >= 1);
+  CHECK(result->stayed_dfu > 0);
+  CHECK(result->dfu_reasons.count("revoked boot record") == 1);
+  // Both memories were changed by the update.
+  CHECK(result->operations_per_memory.size() == 2);
+}
+
+TEST_CASE("the sweep detects a brick when the bootloader neither revokes nor verifies") {
+  const Recorded& r = Record();
+  SweepOptions options;
+  options.faults.skip_revoke = true;
+  options.faults.trust_record = true;
+  std::ostringstream out;
+  auto result = SweepPowerCuts(r.input, r.recording, options, out);
+  REQUIRE(result.ok());
+  CHECK(result->failures > 0);
+  CHECK(result->failures < result->cuts);
+  CHECK(out.str().find("boots a partial image") != std::string::npos);
+  CHECK(out.str().find("FAIL cut ") == 0);
+}
+
+TEST_CASE("each protection alone: without verification the sweep still fails; without revoke the hashes save it") {
+  const Recorded& r = Record();
+  SUBCASE("trusting an intact record boots NEW before its manifest is written") {
+    SweepOptions options;
+    options.faults.trust_record = true;
+    std::ostringstream out;
+    auto result = SweepPowerCuts(r.input, r.recording, options, out);
+    REQUIRE(result.ok());
+    CHECK(result->failures > 0);
+    CHECK(out.str().find("boots a partial image") != std::string::npos);
+  }
+  SUBCASE("skipping the revoke: the SHA-256 check at boot keeps every partial image from starting") {
+    SweepOptions options;
+    options.faults.skip_revoke = true;
+    std::ostringstream out;
+    auto result = SweepPowerCuts(r.input, r.recording, options, out);
+    REQUIRE(result.ok());
+    INFO(out.str());
+    CHECK(result->failures == 0);
+    // The old record is never revoked now, so DFU mode comes from hash mismatches instead.
+    CHECK(result->dfu_reasons.count("revoked boot record") == 0);
+    CHECK(result->stayed_dfu > 0);
+  }
+}
+
+TEST_CASE("an update that writes into the user's filesystem region fails the sweep") {
+  const Recorded& r = Record();
+  // NEW plus one element in the filesystem region (before the record, which stays last).
+  auto bytes = host::ReadFile(r.packages.new_dfu);
+  REQUIRE(bytes.ok());
+  auto image = host::ParseDfuse(*bytes, "new.dfu");
+  REQUIRE(image.ok());
+  auto& elements = image->targets.at(0).elements;
+  std::vector<uint8_t> data(2048);
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(i * 7 + 1);
+  elements.insert(elements.end() - 1, host::DfuseElement{0x081c0000, data});
+  const fs::path wipes_fs = kScratch / "new-writes-filesystem.dfu";
+  REQUIRE(host::WriteFileAtomic(wipes_fs, host::SerializeDfuse(*image)).ok());
+
+  auto input = LoadPowercutInput(kBoard, r.packages.old_dfu, wipes_fs);
+  REQUIRE_MESSAGE(input.ok(), input.error().message);
+  RecordOptions record_options;
+  record_options.dfu_util = ONEDFU_DFU_UTIL;
+  record_options.timeout_ms = 60000;
+  auto recording = RecordUpdate(*input, record_options);
+  REQUIRE_MESSAGE(recording.ok(), recording.error().message);
+  std::ostringstream out;
+  auto result = SweepPowerCuts(*input, *recording, SweepOptions{}, out);
+  REQUIRE(result.ok());
+  // Flashing it again after any cut rewrites the filesystem too: every cut fails.
+  CHECK(result->failures == result->cuts);
+  CHECK(out.str().find("after flashing NEW again: filesystem region 'filesystem' changed at 0x081c0000") !=
+        std::string::npos);
+  CHECK(out.str().find("after the cut: filesystem region 'filesystem' changed at 0x081c0000") != std::string::npos);
+}
+
+TEST_CASE("onedfu-sim powercut: last line cuts=N failures=0, exit 0; with both faults failures > 0, exit 1") {
+  const Recorded& r = Record();
+  const std::vector<std::string> base = {"--board", kBoard, "--from", r.packages.old_dfu.string(), "--to",
+                                         r.packages.new_dfu.string(), "--dfu-util", ONEDFU_DFU_UTIL};
+  {
+    std::ostringstream out;
+    std::ostringstream err;
+    const int status = RunPowercut(base, out, err);
+    INFO(out.str() << err.str());
+    CHECK(status == 0);
+    const std::string last = LastLine(out.str());
+    REQUIRE(last.rfind("cuts=", 0) == 0);
+    const unsigned long cuts = std::stoul(last.substr(5));
+    CHECK(cuts > 0);
+    CHECK(last == "cuts=" + std::to_string(cuts) + " failures=0");
+  }
+  {
+    std::vector<std::string> args = base;
+    args.push_back("--unsafe-skip-revoke");
+    args.push_back("--unsafe-trust-record");
+    std::ostringstream out;
+    std::ostringstream err;
+    const int status = RunPowercut(args, out, err);
+    INFO(out.str() << err.str());
+    CHECK(status == 1);
+    const std::string last = LastLine(out.str());
+    const size_t at = last.find(" failures=");
+    REQUIRE(at != std::string::npos);
+    CHECK(std::stoul(last.substr(at + 10)) > 0);
+    CHECK(out.str().find("WARNING: test-only faults on") != std::string::npos);
+  }
+}
+
+TEST_CASE("onedfu-sim powercut: usage and input errors") {
+  std::ostringstream out;
+  std::ostringstream err;
+  CHECK(RunPowercut({"--board", kBoard, "--from", "a.dfu"}, out, err) == 2);
+  CHECK(err.str().find("--to is required") != std::string::npos);
+  err.str("");
+  CHECK(RunPowercut({"--bogus"}, out, err) == 2);
+  CHECK(err.str().find("unknown option '--bogus'") != std::string::npos);
+  err.str("");
+  const fs::path missing = kScratch / "does-not-exist.dfu";
+  CHECK(RunPowercut({"--board", kBoard, "--from", missing.string(), "--to", missing.string()}, out, err) == 1);
+  CHECK(err.str().find("does-not-exist.dfu") != std::string::npos);
+  out.str("");
+  CHECK(RunPowercut({"--help"}, out, err) == 0);
+  CHECK(out.str().find("usage: onedfu-sim powercut") == 0);
+}
+
+TEST_CASE("powercut refuses a package for another board's memory map") {
+  const Recorded& r = Record();
+  // pybv10 has no QSPI at 0x90000000: NEW's elements there lie in no memory.
+  auto input = LoadPowercutInput((kSource / "manifests/boards/pybv10.json").string(), r.packages.old_dfu,
+                                 r.packages.new_dfu);
+  REQUIRE_FALSE(input.ok());
+  CHECK(input.error().message.find("lies in no memory of board pybv10") != std::string::npos);
+}
+
+}  // namespace onedfu::sim

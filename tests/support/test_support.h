@@ -1,0 +1,47 @@
+// Helpers shared by the tests: scratch directories and input files.
+#pragma once
+
+#include <doctest/doctest.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+#include <string>
+
+#include "host/file_io.h"
+
+namespace onedfu::testing {
+
+// A fresh, empty directory, removed with its contents at scope exit.
+struct TempDir {
+  std::filesystem::path path;
+  TempDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "onedfu-test-XXXXXX").string();
+    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
+    path = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+};
+
+// `n` pseudo-random bytes, the same for the same seed.
+inline host::Bytes RandomBytes(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  host::Bytes out(n);
+  for (auto& b : out) b = static_cast<uint8_t>(rng());
+  return out;
+}
+
+// Writes `bytes` to `path` (creating folders) and returns `path`.
+inline std::filesystem::path WriteBytes(const std::filesystem::path& path, const host::Bytes& bytes) {
+  std::filesystem::create_directories(path.parent_path());
+  REQUIRE(host::WriteFileAtomic(path, bytes).ok());
+  return path;
+}
+
+}  // namespace onedfu::testing
