@@ -23,36 +23,6 @@ using host::Bytes;
 
 namespace {
 
-constexpr int kOk = 0;
-constexpr int kFailed = 1;
-constexpr int kUsage = 2;
-
-// Parses `args` against `options` (+ positionals); prints help or a usage
-// error. Returns nullopt with *exit_code set when the command must stop.
-std::optional<po::variables_map> ParseArgs(const char* usage, const Args& args, po::options_description& options,
-                                           const po::positional_options_description& positional, int* exit_code) {
-  options.add_options()("help,h", "show this help");
-  po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(options).positional(positional).run(), vm);
-    if (vm.count("help")) {
-      std::cout << "usage: " << usage << "\n\n" << options << "\n";
-      *exit_code = kOk;
-      return std::nullopt;
-    }
-    po::notify(vm);
-  } catch (const po::error& e) {
-    std::cerr << "onedfu: " << e.what() << "\nusage: " << usage << "\n";
-    *exit_code = kUsage;
-    return std::nullopt;
-  }
-  return vm;
-}
-
-int Report(const host::Error& error) {
-  std::cerr << "onedfu: " << error.message << "\n";
-  return kFailed;
-}
 
 std::optional<fs::path> OptionalPath(const po::variables_map& vm, const char* name) {
   if (!vm.count(name)) return std::nullopt;
@@ -91,6 +61,33 @@ host::Expected<LoadedPackage> LoadPackage(const po::variables_map& vm) {
 }
 
 }  // namespace
+
+// Parses `args` against `options` (+ positionals); prints help or a usage
+// error. Returns nullopt with *exit_code set when the command must stop.
+std::optional<po::variables_map> ParseArgs(const char* usage, const Args& args, po::options_description& options,
+                                           const po::positional_options_description& positional, int* exit_code) {
+  options.add_options()("help,h", "show this help");
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(options).positional(positional).run(), vm);
+    if (vm.count("help")) {
+      std::cout << "usage: " << usage << "\n\n" << options << "\n";
+      *exit_code = kOk;
+      return std::nullopt;
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::cerr << "onedfu: " << e.what() << "\nusage: " << usage << "\n";
+    *exit_code = kUsage;
+    return std::nullopt;
+  }
+  return vm;
+}
+
+int Report(const host::Error& error) {
+  std::cerr << "onedfu: " << error.message << "\n";
+  return kFailed;
+}
 
 int Pack(const Args& args) {
   po::options_description options("pack options");

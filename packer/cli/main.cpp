@@ -19,6 +19,8 @@ constexpr Command kCommands[] = {
     {"verify", "check a .dfu: CRC, boot record, hashes, layout rules", onedfu::cli::Verify},
     {"romfs", "build or list a ROMFS image (romfs build DIR -o IMG, romfs ls IMG)", onedfu::cli::Romfs},
     {"map", "draw what a .dfu puts where, as SVG", onedfu::cli::Map},
+    {"flash", "update a board over USB: only what changed, verified, confirmed booted", onedfu::cli::Flash},
+    {"list", "list DFU-capable USB devices and the package each onedfu board holds", onedfu::cli::List},
 };
 
 void Usage(FILE* out) {

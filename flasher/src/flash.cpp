@@ -1,0 +1,518 @@
+// Flash, LoadFlashPackage, ListDevices (issue 8). See flasher/flash.h for the order of work.
+#include "flasher/flash.h"
+
+#include <chrono>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "bootloader/descriptors.h"
+#include "flasher/dfuse_client.h"
+#include "host/board_json.h"
+#include "host/board_lookup.h"
+#include "host/file_io.h"
+#include "packer/inspect.h"
+#include "runtime/sha256.h"
+
+namespace onedfu::flasher {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr const char* kOnedfuManufacturer = "onedfu";
+constexpr uint32_t kEnumeratePollMs = 50;
+
+std::string RerunHint(const std::string& file) {
+  return "the board waits in DFU mode; run `onedfu flash " + file + "` again to complete the update";
+}
+
+std::string LayoutOf(const runtime::Board& board) {
+  char text[bootloader::kMaxStringChars + 1] = {};
+  auto n = bootloader::BuildLayoutString(board, text, sizeof text);
+  return n.ok() ? std::string(text, n.value()) : std::string();
+}
+
+std::string ManifestName(const uint8_t* bytes, size_t n) {
+  try {
+    const auto json = nlohmann::json::parse(bytes, bytes + n);
+    if (json.is_object() && json.contains("name") && json["name"].is_string()) return json["name"].get<std::string>();
+  } catch (const nlohmann::json::exception&) {
+  }
+  return {};
+}
+
+bool Matches(const UsbDevice& d, uint16_t vid, uint16_t pid, const FlashOptions& options) {
+  if (d.vid != vid || d.pid != pid) return false;
+  if (!options.serial.empty() && d.serial != options.serial) return false;
+  if (!options.path.empty() && d.path != options.path) return false;
+  return true;
+}
+
+std::string ListOf(const std::vector<UsbDevice>& devices) {
+  std::string out;
+  for (const UsbDevice& d : devices) out += "\n  " + d.Describe() + (d.open_error.empty() ? "" : " [" + d.open_error + "]");
+  return out;
+}
+
+bool AnyAccessError(const std::vector<UsbDevice>& devices) {
+  for (const UsbDevice& d : devices) {
+    if (d.open_error.find("LIBUSB_ERROR_ACCESS") != std::string::npos) return true;
+  }
+  return false;
+}
+
+// Waits for the board (same serial, or same path without one) to enumerate at a new address.
+host::Expected<UsbDevice> WaitForReturn(DfuTransport& transport, const UsbDevice& old, uint32_t timeout_ms,
+                                        const std::atomic<bool>* cancel, const char* what) {
+  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (true) {
+    ONEDFU_PTRY(std::vector<UsbDevice> devices, transport.Enumerate());
+    for (const UsbDevice& d : devices) {
+      const bool same = old.serial.empty() ? d.path == old.path : d.serial == old.serial;
+      if (same && !(d.bus == old.bus && d.address == old.address)) return d;
+    }
+    if (cancel != nullptr && cancel->load()) return host::Fail(std::string("interrupted while waiting for ") + what);
+    if (Clock::now() > deadline) {
+      return host::Fail(std::string("timeout: the board (serial ") + old.serial + ") did not come back " + what +
+                        " within " + std::to_string(timeout_ms / 1000.0).substr(0, 4) + " s (--timeout)");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(kEnumeratePollMs));
+  }
+}
+
+class Flasher {
+ public:
+  Flasher(DfuTransport& transport, const FlashPackage& package, const FlashOptions& options, FlashProgress& progress)
+      : transport_(transport), package_(package), options_(options), progress_(progress) {}
+
+  host::Expected<FlashResult> Run();
+
+ private:
+  host::Outcome FindBoard();
+  host::Outcome Detach();
+  host::Outcome CheckInstalled(DfuseClient& client);
+  host::Outcome Execute(DfuseClient& client, const FlashPlan& plan, bool verify);
+  host::Outcome Verify(DfuseClient& client, const FlashPlan& plan);
+  host::Outcome Boot();
+  host::Error Wrap(const DfuseClient& client, const host::Error& error) const;
+  void ShowPlan(const FlashPlan& plan, const char* what);
+  bool SkipSegment(const host::DfuseElement& e) const;
+  CurrentContent Reader(DfuseClient& client, uint64_t total);
+
+  DfuTransport& transport_;
+  const FlashPackage& package_;
+  const FlashOptions& options_;
+  FlashProgress& progress_;
+  FlashResult result_;
+  std::optional<runtime::BootRecord> installed_;
+  uint64_t read_done_ = 0;
+};
+
+host::Error Flasher::Wrap(const DfuseClient& client, const host::Error& error) const {
+  if (client.interrupted()) return host::Fail(error.message + "; " + RerunHint(package_.file));
+  if (client.gone()) return host::Fail(error.message + "; " + RerunHint(package_.file) + " once it is back");
+  return error;
+}
+
+host::Outcome Flasher::FindBoard() {
+  progress_.Begin("find", 0);
+  const runtime::Board& board = package_.board;
+  ONEDFU_PTRY(std::vector<UsbDevice> devices, transport_.Enumerate());
+  std::vector<UsbDevice> matching;
+  for (const UsbDevice& d : devices) {
+    if (Matches(d, board.vid, board.pid, options_)) matching.push_back(d);
+  }
+  char ids[16];
+  std::snprintf(ids, sizeof ids, "%04x:%04x", board.vid, board.pid);
+  if (matching.empty()) {
+    std::string message = std::string("no board ") + ids;
+    if (!options_.serial.empty()) message += " with serial " + options_.serial;
+    if (!options_.path.empty()) message += " at path " + options_.path;
+    message += devices.empty() ? " found: no DFU-capable USB device on the bus" : " found; DFU-capable devices seen:" + ListOf(devices);
+    if (AnyAccessError(devices)) message += "\n" + PermissionHint();
+    return host::Fail(message);
+  }
+  if (matching.size() > 1) {
+    return host::Fail(std::to_string(matching.size()) + " boards " + ids +
+                      " found; choose one with --serial S or --path BUS-PORT:" + ListOf(matching));
+  }
+  result_.device = matching.front();
+  if (!result_.device.open_error.empty()) {
+    std::string message = result_.device.Describe() + ": " + result_.device.open_error;
+    if (AnyAccessError(matching)) message += "\n" + PermissionHint();
+    return host::Fail(message);
+  }
+  progress_.End(result_.device.Describe());
+  return host::Success();
+}
+
+host::Outcome Flasher::Detach() {
+  const UsbDevice app = result_.device;
+  progress_.Begin("detach", 0);
+  if (UsbStatus s = transport_.Open(app); !s.ok()) return host::Fail(app.Describe() + ": " + s.message);
+  const UsbStatus detach =
+      transport_.ControlOut(static_cast<uint8_t>(bootloader::DfuRequest::kDetach), app.detach_timeout_ms, {});
+  if (!detach.ok() && detach.error != UsbError::kGone) {
+    transport_.Close();
+    return host::Fail("DETACH to " + app.Describe() + ": " + detach.message);
+  }
+  if (detach.ok() && !app.will_detach()) {
+    // Without bitWillDetach the host resets the bus to end the detach (DFU 1.1 5.1).
+    if (UsbStatus s = transport_.Reset(); !s.ok()) {
+      transport_.Close();
+      return host::Fail("USB reset after DETACH: " + s.message);
+    }
+  }
+  transport_.Close();
+  ONEDFU_PTRY(UsbDevice dfu, WaitForReturn(transport_, app, options_.timeout_ms, options_.cancel, "in DFU mode after DETACH"));
+  if (!dfu.dfu_mode) return host::Fail("the board came back in application mode after DETACH: " + dfu.Describe());
+  result_.device = dfu;
+  progress_.End(dfu.Describe());
+  return host::Success();
+}
+
+host::Outcome Flasher::CheckInstalled(DfuseClient& client) {
+  const runtime::Board& board = package_.board;
+  const std::string expected = LayoutOf(board);
+  if (result_.device.interface_name != expected) {
+    return host::Fail("memory layout differs: the board reports \"" + result_.device.interface_name +
+                      "\", the package's board " + board.id + " has \"" + expected + "\"; nothing was changed");
+  }
+  const runtime::Region* region = board.FindRole(runtime::RegionRole::kRecord);
+  if (region == nullptr) return host::Success();
+  host::Bytes bytes(region->size);
+  progress_.Begin("read", bytes.size());
+  if (auto read = client.Read(board.RegionStart(*region), bytes, [](size_t) {}); !read.ok()) return Wrap(client, read.error());
+  result_.bytes_read += bytes.size();
+  runtime::Diag diag;
+  auto record = runtime::DecodeBootRecord(bytes, &diag);
+  if (!record.ok()) {
+    progress_.Note(std::string("installed record: ") + (record.status().code() == runtime::StatusCode::kNotFound
+                                                           ? "none"
+                                                           : std::string("not valid (") + diag.c_str() + ")"));
+    return host::Success();
+  }
+  result_.record_found = true;
+  result_.installed_version = record->package_version;
+  if (std::strcmp(record->board_id, package_.record.board_id) != 0) {
+    return host::Fail(std::string("wrong board: the board runs a package for board '") + record->board_id + "' (version " +
+                      record->package_version + "), " + package_.file + " is for board '" + package_.record.board_id +
+                      "'; nothing was changed");
+  }
+  installed_ = record.value();
+  progress_.Note(std::string("installed: ") + record->board_id + " " + record->package_version);
+  return host::Success();
+}
+
+bool Flasher::SkipSegment(const host::DfuseElement& e) const {
+  if (!installed_ || options_.full) return false;
+  const runtime::Sha256Hash hash = runtime::Sha256Digest(e.data);
+  for (uint32_t i = 0; i < installed_->segment_count && i < runtime::kMaxSegments; ++i) {
+    const runtime::BootSegment& s = installed_->segments[i];
+    if (s.address == e.address && s.length == e.data.size() && s.sha256 == hash) return true;
+  }
+  return false;
+}
+
+CurrentContent Flasher::Reader(DfuseClient& client, uint64_t total) {
+  progress_.Begin("read", total);
+  read_done_ = 0;
+  return [this, &client](uint32_t address, uint32_t size, host::Bytes* out) -> host::Outcome {
+    out->assign(size, 0);
+    auto read = client.Read(address, *out, [this](size_t n) { progress_.Advance(read_done_ += n); });
+    if (!read.ok()) return Wrap(client, read.error());
+    result_.bytes_read += size;
+    return host::Success();
+  };
+}
+
+host::Outcome Flasher::Verify(DfuseClient& client, const FlashPlan& plan) {
+  uint64_t total = 0;
+  for (const SectorWork& s : plan.sectors) total += s.size;
+  progress_.Begin("verify", total);
+  uint64_t done = 0;
+  host::Bytes back;
+  for (const SectorWork& s : plan.sectors) {
+    back.assign(s.size, 0);
+    auto read = client.Read(s.start, back, [&](size_t n) { progress_.Advance(done += n); });
+    if (!read.ok()) return Wrap(client, read.error());
+    result_.bytes_read += s.size;
+    const auto diff = std::mismatch(back.begin(), back.end(), s.target.begin());
+    if (diff.first != back.end()) {
+      char text[96];
+      const auto offset = static_cast<uint32_t>(diff.first - back.begin());
+      std::snprintf(text, sizeof text, "verify failed at %s: read 0x%02x, expected 0x%02x",
+                    Hex32(s.start + offset).c_str(), *diff.first, *diff.second);
+      return host::Fail(std::string(text) + "; the boot record was not written; " + RerunHint(package_.file));
+    }
+  }
+  progress_.End("ok");
+  return host::Success();
+}
+
+host::Outcome Flasher::Execute(DfuseClient& client, const FlashPlan& plan, bool verify) {
+  uint64_t erases = 0;
+  for (const SectorWork& s : plan.sectors) erases += s.erase ? 1 : 0;
+  if (erases > 0) {
+    progress_.Begin("erase", erases);
+    uint64_t done = 0;
+    for (const SectorWork& s : plan.sectors) {
+      if (!s.erase) continue;
+      if (auto e = client.EraseSector(s.start); !e.ok()) return Wrap(client, e.error());
+      progress_.Advance(++done);
+    }
+    progress_.End(std::to_string(done) + " sectors");
+  }
+  uint64_t total = 0;
+  for (const WriteRun& r : plan.runs) total += r.data.size();
+  if (total > 0) {
+    progress_.Begin("write", total);
+    uint64_t done = 0;
+    for (const WriteRun& r : plan.runs) {
+      auto w = client.Write(r.address, r.data, [&](size_t n) { progress_.Advance(done += n); });
+      if (!w.ok()) return Wrap(client, w.error());
+    }
+    progress_.End(std::to_string(total) + " bytes");
+  }
+  if (verify && !plan.empty()) return Verify(client, plan);
+  return host::Success();
+}
+
+void Flasher::ShowPlan(const FlashPlan& plan, const char* what) {
+  for (uint8_t m = 0; m < package_.board.memory_count; ++m) {
+    uint32_t erase = 0, program = 0;
+    uint64_t bytes = 0;
+    for (const SectorWork& s : plan.sectors) {
+      if (s.memory != m) continue;
+      erase += s.erase ? 1 : 0;
+      program += s.program_bytes > 0 ? 1 : 0;
+      bytes += s.program_bytes;
+    }
+    if (erase + program == 0) continue;
+    progress_.Note(std::string(what) + " " + package_.board.memories[m].name + ": erase " + std::to_string(erase) +
+                   " sector(s), write " + std::to_string(program) + " sector(s), " + std::to_string(bytes) + " bytes");
+  }
+  char text[160];
+  std::snprintf(text, sizeof text, "%s: %zu sector(s) to change, %u unchanged, %u segment(s) skipped; modeled device time %.3f s (erase %.3f s, program %.3f s)",
+                what, plan.sectors.size(), plan.sectors_unchanged, plan.segments_skipped,
+                static_cast<double>(plan.erase_us + plan.program_us) / 1e6, static_cast<double>(plan.erase_us) / 1e6,
+                static_cast<double>(plan.program_us) / 1e6);
+  progress_.Note(text);
+}
+
+host::Outcome Flasher::Boot() {
+  progress_.Begin("boot", 0);
+  ONEDFU_PTRY(UsbDevice back, WaitForReturn(transport_, result_.device, options_.timeout_ms, nullptr, "after leave"));
+  result_.device = back;
+  if (!back.dfu_mode) {
+    result_.booted_application = true;
+    result_.booted = back.interface_name;
+    const std::string prefix = "onedfu app ";
+    if (back.interface_name.rfind(prefix, 0) == 0) {
+      const std::string version = back.interface_name.substr(prefix.size(), back.interface_name.find(',') - prefix.size());
+      if (version != package_.version) {
+        return host::Fail("the board runs version " + version + ", not the package's " + package_.version);
+      }
+    }
+    progress_.End("application: " + back.interface_name);
+    return host::Success();
+  }
+  // DFU mode: the bootloader's status string says why.
+  std::string why = "no reason given";
+  if (transport_.Open(back).ok()) {
+    DfuseClient client(transport_, back.transfer_size, nullptr);
+    auto status = client.GetStatus();
+    const std::string text = client.StatusText(status.ok() ? status->string_index : 0);
+    if (!text.empty()) why = text;
+    transport_.Close();
+  }
+  result_.booted = "DFU mode: " + why;
+  return host::Fail("the board stayed in DFU mode after the update: " + why + "; " + RerunHint(package_.file));
+}
+
+host::Expected<FlashResult> Flasher::Run() {
+  if (auto found = FindBoard(); !found.ok()) return found.error();
+  if (!result_.device.dfu_mode) {
+    if (options_.dry_run) {
+      progress_.Note("the board runs its application; a real run would DETACH it first");
+    } else if (auto d = Detach(); !d.ok()) {
+      return d.error();
+    }
+  }
+  const bool in_dfu = result_.device.dfu_mode;
+  if (in_dfu) {
+    if (UsbStatus s = transport_.Open(result_.device); !s.ok()) {
+      std::string message = result_.device.Describe() + ": " + s.message;
+      if (s.error == UsbError::kAccess) message += "\n" + PermissionHint();
+      return host::Fail(message);
+    }
+  }
+  DfuseClient client(transport_, result_.device.transfer_size, options_.cancel);
+  struct Closer {
+    DfuTransport& t;
+    ~Closer() { t.Close(); }
+  } closer{transport_};
+  result_.onedfu_bootloader = !options_.plain_dfuse && result_.device.manufacturer == kOnedfuManufacturer;
+
+  std::vector<host::DfuseElement> main(package_.elements.begin(), package_.elements.end() - 1);
+  const host::DfuseElement& record = package_.elements.back();
+  if (in_dfu) {
+    if (auto idle = client.EnsureIdle(); !idle.ok()) return Wrap(client, idle.error());
+  }
+  if (!result_.onedfu_bootloader || !in_dfu) {
+    // Plain DfuSe (or a dry run against a board still in its application): full write, every
+    // element in file order, the record last.
+    ONEDFU_PTRY(result_.plan, PlanSectors(package_.board, package_.elements, nullptr));
+    if (options_.dry_run) {
+      ShowPlan(result_.plan, "plan");
+      return result_;
+    }
+    progress_.Note("plain DfuSe bootloader (" + result_.device.manufacturer + "): full write");
+    if (auto e = Execute(client, result_.plan, false); !e.ok()) return e.error();
+  } else {
+    if (auto c = CheckInstalled(client); !c.ok()) return c.error();
+    std::vector<host::DfuseElement> changed;
+    for (const host::DfuseElement& e : main) {
+      if (SkipSegment(e)) {
+        ++result_.plan.segments_skipped;
+      } else {
+        changed.push_back(e);
+      }
+    }
+    uint64_t to_read = 0;
+    for (const host::DfuseElement& e : changed) to_read += e.data.size();
+    const uint32_t skipped = result_.plan.segments_skipped;
+    if (options_.full) {
+      ONEDFU_PTRY(result_.plan, PlanSectors(package_.board, changed, nullptr));
+    } else {
+      const CurrentContent reader = Reader(client, to_read);
+      ONEDFU_PTRY(result_.plan, PlanSectors(package_.board, changed, &reader));
+      progress_.End(std::to_string(result_.bytes_read) + " bytes");
+    }
+    result_.plan.segments_skipped = skipped;
+    // The record sector: planned against what it holds once the rest is written (the first
+    // change revoked the old record, so it then needs an erase).
+    const CurrentContent record_reader = Reader(client, record.data.size());
+    if (options_.dry_run && !result_.plan.empty()) {
+      ONEDFU_PTRY(result_.record_plan, PlanSectors(package_.board, {record}, nullptr));
+    } else if (!options_.dry_run) {
+      // planned after the main writes, below
+    } else {
+      ONEDFU_PTRY(result_.record_plan, PlanSectors(package_.board, {record}, &record_reader));
+    }
+    if (options_.dry_run) {
+      ShowPlan(result_.plan, "plan");
+      ShowPlan(result_.record_plan, "record");
+      result_.up_to_date = result_.plan.empty() && result_.record_plan.empty();
+      return result_;
+    }
+    if (auto e = Execute(client, result_.plan, true); !e.ok()) return e.error();
+    progress_.Begin("record", record.data.size());
+    ONEDFU_PTRY(result_.record_plan, PlanSectors(package_.board, {record}, &record_reader));
+    result_.up_to_date = result_.plan.empty() && result_.record_plan.empty();
+    if (result_.up_to_date) progress_.Note("up to date: nothing to erase or write");
+    if (auto e = Execute(client, result_.record_plan, true); !e.ok()) return e.error();
+  }
+  progress_.Begin("leave", 0);
+  auto leave = client.Leave(package_.elements.front().address);
+  result_.requests = client.counters().requests;
+  if (!leave.ok()) return Wrap(client, leave.error());
+  transport_.Close();
+  if (auto b = Boot(); !b.ok()) return b.error();
+  return result_;
+}
+
+}  // namespace
+
+host::Expected<FlashPackage> LoadFlashPackage(const std::filesystem::path& file,
+                                              const std::optional<std::filesystem::path>& board_file) {
+  FlashPackage out;
+  out.file = file.string();
+  ONEDFU_PTRY(host::Bytes bytes, host::ReadFile(file));
+  std::string board_id;
+  if (auto inspection = packer::Inspect(bytes, out.file, nullptr); inspection.ok() && inspection->record) {
+    board_id = inspection->record->board_id;
+  }
+  ONEDFU_PTRY(out.board, host::ResolveBoard(board_file, board_id));
+  const packer::Verification v = packer::Verify(bytes, out.file, out.board);
+  if (!v.ok()) {
+    std::string message = out.file + ": the package is NOT valid; nothing was sent to any device:";
+    for (const std::string& line : v.failed) message += "\n  FAIL  " + line;
+    return host::Fail(message);
+  }
+  ONEDFU_PTRY(auto inspection, packer::Inspect(bytes, out.file, &out.board));
+  ONEDFU_PTRY(host::DfuseImage image, host::ParseDfuse(bytes, out.file));
+  if (image.targets.size() != 1 || image.targets[0].elements.empty() || !inspection.record ||
+      !inspection.record_address) {
+    return host::Fail(out.file + ": expected one target whose last element is the boot record");
+  }
+  out.elements = std::move(image.targets[0].elements);
+  out.record = *inspection.record;
+  out.record_address = *inspection.record_address;
+  if (out.elements.back().address != out.record_address) {
+    return host::Fail(out.file + ": the boot record is not the last element");
+  }
+  out.version = out.record.package_version;
+  out.name = ManifestName(reinterpret_cast<const uint8_t*>(inspection.manifest_json.data()), inspection.manifest_json.size());
+  return out;
+}
+
+host::Expected<FlashResult> Flash(DfuTransport& transport, const FlashPackage& package, const FlashOptions& options,
+                                  FlashProgress& progress) {
+  Flasher flasher(transport, package, options, progress);
+  return flasher.Run();
+}
+
+std::string PermissionHint() {
+  return "no permission to open the USB device: install the udev rules shipped with onedfu "
+         "(sudo cp manifests/udev/60-onedfu.rules /etc/udev/rules.d/ && sudo udevadm control --reload-rules "
+         "&& sudo udevadm trigger), then unplug and replug the board; or run as root";
+}
+
+host::Expected<std::vector<ListedDevice>> ListDevices(DfuTransport& transport) {
+  ONEDFU_PTRY(std::vector<UsbDevice> devices, transport.Enumerate());
+  std::vector<runtime::Board> boards;
+  for (const auto& path : host::ListBoardFiles()) {
+    if (auto b = host::LoadBoardFile(path); b.ok()) boards.push_back(b.value());
+  }
+  std::vector<ListedDevice> out;
+  for (const UsbDevice& d : devices) {
+    ListedDevice listed;
+    listed.device = d;
+    listed.onedfu = d.manufacturer == kOnedfuManufacturer;
+    const runtime::Board* board = nullptr;
+    for (const runtime::Board& b : boards) {
+      if (b.vid == d.vid && b.pid == d.pid && d.dfu_mode && LayoutOf(b) == d.interface_name) {
+        board = &b;
+        break;
+      }
+    }
+    if (board != nullptr) listed.board_id = board->id;
+    const runtime::Region* region = board != nullptr ? board->FindRole(runtime::RegionRole::kRecord) : nullptr;
+    if (listed.onedfu && region != nullptr && d.open_error.empty() && transport.Open(d).ok()) {
+      DfuseClient client(transport, d.transfer_size, nullptr);
+      host::Bytes bytes(region->size);
+      auto idle = client.EnsureIdle();
+      if (idle.ok() && client.Read(board->RegionStart(*region), bytes, [](size_t) {}).ok()) {
+        listed.record_read = true;
+        runtime::Diag diag;
+        auto record = runtime::DecodeBootRecord(bytes, &diag);
+        if (record.ok()) {
+          listed.record_valid = true;
+          listed.installed_board = record->board_id;
+          listed.installed_version = record->package_version;
+          const uint64_t end = uint64_t{runtime::kManifestOffset} + record->manifest_length;
+          if (end <= bytes.size()) listed.installed_name = ManifestName(bytes.data() + runtime::kManifestOffset, record->manifest_length);
+        } else {
+          listed.record_problem = record.status().code() == runtime::StatusCode::kNotFound ? "no boot record" : diag.c_str();
+        }
+      } else {
+        listed.record_problem = "record region could not be read";
+      }
+      transport.Close();
+    }
+    out.push_back(std::move(listed));
+  }
+  return out;
+}
+
+}  // namespace onedfu::flasher

@@ -1,0 +1,209 @@
+// The only file that includes libusb.h (issue 8: Shape).
+#include "flasher/libusb_transport.h"
+
+#include <libusb.h>
+
+
+namespace onedfu::flasher {
+namespace {
+
+constexpr unsigned kControlTimeoutMs = 5000;
+constexpr uint8_t kDfuClass = 0xfe;
+constexpr uint8_t kDfuSubclass = 1;
+constexpr uint8_t kDfuModeProtocol = 2;
+constexpr uint8_t kFunctionalType = 0x21;
+constexpr uint8_t kOutClassInterface = 0x21;
+constexpr uint8_t kInClassInterface = 0xa1;
+
+UsbError Kind(int code) {
+  switch (code) {
+    case LIBUSB_SUCCESS: return UsbError::kNone;
+    case LIBUSB_ERROR_NO_DEVICE:
+    case LIBUSB_ERROR_NOT_FOUND: return UsbError::kGone;
+    case LIBUSB_ERROR_PIPE: return UsbError::kStall;
+    case LIBUSB_ERROR_TIMEOUT: return UsbError::kTimeout;
+    case LIBUSB_ERROR_ACCESS: return UsbError::kAccess;
+    case LIBUSB_ERROR_BUSY: return UsbError::kBusy;
+    default: return UsbError::kOther;
+  }
+}
+
+UsbStatus StatusOf(int code, const std::string& what) {
+  if (code >= 0) return {};
+  return {Kind(code), what + ": " + libusb_error_name(code) + " (" + libusb_strerror(static_cast<libusb_error>(code)) + ")"};
+}
+
+std::string PathOf(libusb_device* device) {
+  uint8_t ports[8];
+  const int n = libusb_get_port_numbers(device, ports, sizeof ports);
+  std::string path = std::to_string(libusb_get_bus_number(device));
+  for (int i = 0; i < n; ++i) path += (i == 0 ? "-" : ".") + std::to_string(ports[i]);
+  return path;
+}
+
+std::string AsciiString(libusb_device_handle* handle, uint8_t index) {
+  if (index == 0) return {};
+  unsigned char buffer[256];
+  const int n = libusb_get_string_descriptor_ascii(handle, index, buffer, sizeof buffer);
+  if (n <= 0) return {};
+  return std::string(reinterpret_cast<const char*>(buffer), static_cast<size_t>(n));
+}
+
+// Fills the DFU interface fields of `out` from the first DFU interface of the active (or first)
+// configuration; returns its iInterface string index, or -1 when the device has none.
+int FindDfuInterface(libusb_device* device, UsbDevice* out) {
+  libusb_config_descriptor* config = nullptr;
+  if (libusb_get_active_config_descriptor(device, &config) != 0 &&
+      libusb_get_config_descriptor(device, 0, &config) != 0) {
+    return -1;
+  }
+  int string_index = -1;
+  for (uint8_t i = 0; i < config->bNumInterfaces && string_index < 0; ++i) {
+    const libusb_interface& iface = config->interface[i];
+    for (int a = 0; a < iface.num_altsetting && string_index < 0; ++a) {
+      const libusb_interface_descriptor& alt = iface.altsetting[a];
+      if (alt.bInterfaceClass != kDfuClass || alt.bInterfaceSubClass != kDfuSubclass) continue;
+      out->interface = alt.bInterfaceNumber;
+      out->alt = alt.bAlternateSetting;
+      out->dfu_mode = alt.bInterfaceProtocol == kDfuModeProtocol;
+      string_index = alt.iInterface;
+      // The functional descriptor follows the interface (libusb keeps it in `extra`).
+      const unsigned char* extra = alt.extra;
+      for (int at = 0; extra != nullptr && at + 9 <= alt.extra_length && extra[at] >= 2; at += extra[at]) {
+        if (extra[at + 1] != kFunctionalType) continue;
+        out->attributes = extra[at + 2];
+        out->detach_timeout_ms = static_cast<uint16_t>(extra[at + 3] | extra[at + 4] << 8);
+        out->transfer_size = static_cast<uint16_t>(extra[at + 5] | extra[at + 6] << 8);
+      }
+    }
+  }
+  libusb_free_config_descriptor(config);
+  return string_index;
+}
+
+}  // namespace
+
+struct LibusbTransport::State {
+  libusb_context* context = nullptr;
+  libusb_device_handle* handle = nullptr;
+  uint8_t interface = 0;
+  bool claimed = false;
+};
+
+LibusbTransport::LibusbTransport(std::unique_ptr<State> state) : state_(std::move(state)) {}
+
+LibusbTransport::~LibusbTransport() {
+  Close();
+  if (state_->context != nullptr) libusb_exit(state_->context);
+}
+
+host::Expected<std::unique_ptr<LibusbTransport>> LibusbTransport::Create() {
+  auto state = std::make_unique<State>();
+  const int rc = libusb_init(&state->context);
+  if (rc != 0) return host::Fail(StatusOf(rc, "cannot initialize libusb").message);
+  return std::unique_ptr<LibusbTransport>(new LibusbTransport(std::move(state)));
+}
+
+host::Expected<std::vector<UsbDevice>> LibusbTransport::Enumerate() {
+  libusb_device** list = nullptr;
+  const ssize_t n = libusb_get_device_list(state_->context, &list);
+  if (n < 0) return host::Fail(StatusOf(static_cast<int>(n), "cannot list USB devices").message);
+  std::vector<UsbDevice> out;
+  for (ssize_t i = 0; i < n; ++i) {
+    libusb_device_descriptor desc{};
+    if (libusb_get_device_descriptor(list[i], &desc) != 0) continue;
+    UsbDevice device;
+    const int interface_string = FindDfuInterface(list[i], &device);
+    if (interface_string < 0) continue;
+    device.bus = libusb_get_bus_number(list[i]);
+    device.address = libusb_get_device_address(list[i]);
+    device.path = PathOf(list[i]);
+    device.vid = desc.idVendor;
+    device.pid = desc.idProduct;
+    device.bcd_device = desc.bcdDevice;
+    libusb_device_handle* handle = nullptr;
+    const int rc = libusb_open(list[i], &handle);
+    if (rc != 0) {
+      device.open_error = StatusOf(rc, "cannot open " + device.path).message;
+    } else {
+      device.manufacturer = AsciiString(handle, desc.iManufacturer);
+      device.product = AsciiString(handle, desc.iProduct);
+      device.serial = AsciiString(handle, desc.iSerialNumber);
+      device.interface_name = AsciiString(handle, static_cast<uint8_t>(interface_string));
+      libusb_close(handle);
+    }
+    out.push_back(std::move(device));
+  }
+  libusb_free_device_list(list, 1);
+  return out;
+}
+
+UsbStatus LibusbTransport::Open(const UsbDevice& device) {
+  Close();
+  libusb_device** list = nullptr;
+  const ssize_t n = libusb_get_device_list(state_->context, &list);
+  if (n < 0) return StatusOf(static_cast<int>(n), "cannot list USB devices");
+  UsbStatus status{UsbError::kGone, "device " + device.path + " is no longer on the bus"};
+  for (ssize_t i = 0; i < n; ++i) {
+    if (libusb_get_bus_number(list[i]) != device.bus || libusb_get_device_address(list[i]) != device.address) continue;
+    status = StatusOf(libusb_open(list[i], &state_->handle), "cannot open " + device.path);
+    break;
+  }
+  libusb_free_device_list(list, 1);
+  if (!status.ok()) {
+    state_->handle = nullptr;
+    return status;
+  }
+  state_->interface = device.interface;
+  status = StatusOf(libusb_claim_interface(state_->handle, device.interface), "cannot claim the DFU interface of " + device.path);
+  if (status.ok()) {
+    state_->claimed = true;
+    status = StatusOf(libusb_set_interface_alt_setting(state_->handle, device.interface, device.alt),
+                      "cannot select alt setting of " + device.path);
+  }
+  if (!status.ok()) Close();
+  return status;
+}
+
+void LibusbTransport::Close() {
+  if (state_->handle == nullptr) return;
+  if (state_->claimed) (void)libusb_release_interface(state_->handle, state_->interface);
+  state_->claimed = false;
+  libusb_close(state_->handle);
+  state_->handle = nullptr;
+}
+
+UsbStatus LibusbTransport::ControlOut(uint8_t request, uint16_t value, std::span<const uint8_t> data) {
+  if (state_->handle == nullptr) return {UsbError::kOther, "no device open"};
+  const int rc = libusb_control_transfer(state_->handle, kOutClassInterface, request, value, state_->interface,
+                                         const_cast<unsigned char*>(data.data()), static_cast<uint16_t>(data.size()),
+                                         kControlTimeoutMs);
+  return StatusOf(rc, "control OUT request " + std::to_string(request));
+}
+
+UsbStatus LibusbTransport::ControlIn(uint8_t request, uint16_t value, std::span<uint8_t> data, size_t* length) {
+  *length = 0;
+  if (state_->handle == nullptr) return {UsbError::kOther, "no device open"};
+  const int rc = libusb_control_transfer(state_->handle, kInClassInterface, request, value, state_->interface,
+                                         data.data(), static_cast<uint16_t>(data.size()), kControlTimeoutMs);
+  if (rc >= 0) *length = static_cast<size_t>(rc);
+  return StatusOf(rc, "control IN request " + std::to_string(request));
+}
+
+UsbStatus LibusbTransport::ReadString(uint8_t index, std::string* text) {
+  if (state_->handle == nullptr) return {UsbError::kOther, "no device open"};
+  unsigned char buffer[256];
+  const int n = libusb_get_string_descriptor_ascii(state_->handle, index, buffer, sizeof buffer);
+  if (n < 0) return StatusOf(n, "string descriptor " + std::to_string(index));
+  text->assign(reinterpret_cast<const char*>(buffer), static_cast<size_t>(n));
+  return {};
+}
+
+UsbStatus LibusbTransport::Reset() {
+  if (state_->handle == nullptr) return {UsbError::kOther, "no device open"};
+  const int rc = libusb_reset_device(state_->handle);
+  if (rc == LIBUSB_ERROR_NOT_FOUND || rc == LIBUSB_ERROR_NO_DEVICE) return {};  // re-enumerated
+  return StatusOf(rc, "USB reset");
+}
+
+}  // namespace onedfu::flasher
