@@ -118,6 +118,28 @@ TEST_CASE("board: erase timing lookup") {
   CHECK(EraseMicroseconds(m, 128 * 1024) == 0u);  // not given
 }
 
+TEST_CASE("board: IsSectorBoundary over mixed sector groups and at the ends") {
+  const Memory& m = MakePybd().memories[0];  // 4*32K, 1*128K, 7*256K at 0x08000000
+  CHECK(IsSectorBoundary(m, 0x08000000));
+  CHECK(IsSectorBoundary(m, 0x08008000));
+  CHECK(IsSectorBoundary(m, 0x08020000));  // first 128K sector: a group boundary
+  CHECK(IsSectorBoundary(m, 0x08040000));  // first 256K sector
+  CHECK(IsSectorBoundary(m, 0x081c0000));
+  CHECK(IsSectorBoundary(m, 0x08200000));  // the end counts
+  CHECK_FALSE(IsSectorBoundary(m, 0x08004000));  // inside a 32K sector
+  CHECK_FALSE(IsSectorBoundary(m, 0x08030000));  // 32K-aligned, inside the 128K sector
+  CHECK_FALSE(IsSectorBoundary(m, 0x08060000));  // 128K-aligned, inside a 256K sector
+  CHECK_FALSE(IsSectorBoundary(m, 0x07fff000));  // below the base
+  CHECK_FALSE(IsSectorBoundary(m, 0x08240000));  // past the end
+  CHECK_FALSE(IsSectorBoundary(m, 0x108000000ull));  // past 4 GiB, base + 4 GiB
+  // A memory that ends at 4 GiB: its end is a boundary, one sector more is not.
+  const Memory top = MakeMemory("top", 0xfff00000, {{256, 4096}}, true);
+  CHECK(IsSectorBoundary(top, 0xfffff000));
+  CHECK(IsSectorBoundary(top, 0x100000000ull));
+  CHECK_FALSE(IsSectorBoundary(top, 0x100001000ull));
+  CHECK_FALSE(IsSectorBoundary(top, 0xfffff800));
+}
+
 TEST_CASE("board: lookups by address, role and name") {
   const Board b = MakePybd();
   CHECK(b.MemoryAt(0x90000010) == &b.memories[1]);
