@@ -144,4 +144,21 @@ host::Expected<FlashPlan> PlanSectors(const runtime::Board& board, const std::ve
   return plan;
 }
 
+uint64_t TouchedSectorBytes(const runtime::Board& board, const std::vector<host::DfuseElement>& elements) {
+  std::map<uint32_t, uint32_t> sectors;
+  for (const host::DfuseElement& e : elements) {
+    const runtime::Memory* memory = board.MemoryAt(e.address);
+    if (memory == nullptr) continue;
+    for (uint64_t at = e.address; at < e.address + e.data.size();) {
+      auto sector = runtime::SectorContaining(*memory, static_cast<uint32_t>(at));
+      if (!sector.ok()) break;
+      sectors[sector->start] = sector->size;
+      at = uint64_t{sector->start} + sector->size;
+    }
+  }
+  uint64_t total = 0;
+  for (const auto& [start, size] : sectors) total += size;
+  return total;
+}
+
 }  // namespace onedfu::flasher

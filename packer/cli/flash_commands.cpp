@@ -28,7 +28,7 @@ using Clock = std::chrono::steady_clock;
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
 std::string Amount(const std::string& phase, uint64_t n) {
-  if (phase == "erase") return std::to_string(n) + " sectors";
+  if (phase.ends_with("erase")) return std::to_string(n) + " sectors";
   char text[32];
   if (n >= 1024 * 1024) {
     std::snprintf(text, sizeof text, "%.2f MiB", static_cast<double>(n) / (1024.0 * 1024.0));

@@ -107,6 +107,9 @@ using CurrentContent = std::function<host::Outcome(uint32_t address, uint32_t si
 host::Expected<FlashPlan> PlanSectors(const runtime::Board& board, const std::vector<host::DfuseElement>& elements,
                                       const CurrentContent* current);
 
+// Bytes of the whole sectors `elements` touch (what PlanSectors reads back).
+uint64_t TouchedSectorBytes(const runtime::Board& board, const std::vector<host::DfuseElement>& elements);
+
 struct FlashResult {
   UsbDevice device;
   bool onedfu_bootloader = false;
