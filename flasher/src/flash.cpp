@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -73,8 +74,10 @@ host::Expected<UsbDevice> WaitForReturn(DfuTransport& transport, const UsbDevice
     }
     if (cancel != nullptr && cancel->load()) return host::Fail(std::string("interrupted while waiting for ") + what);
     if (Clock::now() > deadline) {
+      char limit[32];
+      std::snprintf(limit, sizeof limit, "%.1f s", timeout_ms / 1000.0);
       return host::Fail(std::string("timeout: the board (serial ") + old.serial + ") did not come back " + what +
-                        " within " + std::to_string(timeout_ms / 1000.0).substr(0, 4) + " s (--timeout)");
+                        " within " + limit + " (--timeout)");
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(kEnumeratePollMs));
   }
