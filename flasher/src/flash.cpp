@@ -234,22 +234,23 @@ CurrentContent Flasher::Reader(DfuseClient& client) {
 }
 
 host::Outcome Flasher::Verify(DfuseClient& client, const FlashPlan& plan, const std::string& prefix) {
+  // Everything sent, read back (the device skipped all-erased units; they read back erased).
   uint64_t total = 0;
-  for (const SectorWork& s : plan.sectors) total += s.size;
+  for (const WriteRun& r : plan.runs) total += r.data.size();
   progress_.Begin(prefix + "verify", total);
   uint64_t done = 0;
   host::Bytes back;
-  for (const SectorWork& s : plan.sectors) {
-    back.assign(s.size, 0);
-    auto read = client.Read(s.start, back, [&](size_t n) { progress_.Advance(done += n); });
+  for (const WriteRun& r : plan.runs) {
+    back.assign(r.data.size(), 0);
+    auto read = client.Read(r.address, back, [&](size_t n) { progress_.Advance(done += n); });
     if (!read.ok()) return Wrap(client, read.error());
-    result_.bytes_read += s.size;
-    const auto diff = std::mismatch(back.begin(), back.end(), s.target.begin());
+    result_.bytes_read += back.size();
+    const auto diff = std::mismatch(back.begin(), back.end(), r.data.begin());
     if (diff.first != back.end()) {
       char text[96];
       const auto offset = static_cast<uint32_t>(diff.first - back.begin());
       std::snprintf(text, sizeof text, "verify failed at %s: read 0x%02x, expected 0x%02x",
-                    Hex32(s.start + offset).c_str(), *diff.first, *diff.second);
+                    Hex32(r.address + offset).c_str(), *diff.first, *diff.second);
       return host::Fail(std::string(text) + "; the boot record was not written; " + RerunHint(package_.file));
     }
   }
@@ -411,7 +412,9 @@ host::Expected<FlashResult> Flasher::Run() {
     if (options_.full) {
       ONEDFU_PTRY(result_.plan, PlanSectors(package_.board, changed, nullptr));
     } else {
-      progress_.Begin("read", TouchedSectorBytes(package_.board, changed));
+      uint64_t covered = 0;
+      for (const host::DfuseElement& e : changed) covered += e.data.size();
+      progress_.Begin("read", covered);
       read_done_ = 0;
       ONEDFU_PTRY(result_.plan, PlanSectors(package_.board, changed, &reader));
       progress_.End(std::to_string(read_done_) + " bytes, " + std::to_string(result_.plan.sectors_unchanged) +
@@ -433,7 +436,7 @@ host::Expected<FlashResult> Flasher::Run() {
     if (auto e = Execute(client, result_.plan, true, ""); !e.ok()) return e.error();
     // The record sector, last: planned against what it holds once the rest is written and
     // checked (a change above revoked the old record).
-    progress_.Begin("record", TouchedSectorBytes(package_.board, {record}));
+    progress_.Begin("record", record.data.size());
     read_done_ = 0;
     ONEDFU_PTRY(result_.record_plan, PlanSectors(package_.board, {record}, &reader));
     progress_.End(result_.record_plan.empty() ? "unchanged" : "to write");

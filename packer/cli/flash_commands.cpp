@@ -59,6 +59,7 @@ class CliProgress final : public flasher::FlashProgress {
   }
   void Advance(uint64_t done) override {
     done_ = done;
+    if (done_ > total_) total_ = done_;  // a read that had to cover a whole sector
     const auto now = Clock::now();
     if (now - last_draw_ < std::chrono::milliseconds(100) && done_ != total_) return;
     last_draw_ = now;
