@@ -31,22 +31,11 @@
 
 #include "host/dfuse_file.h"
 #include "host/expected.h"
+#include "ram_board.h"
 #include "recording_device.h"
 #include "runtime/board.h"
 
 namespace onedfu::sim {
-
-// Test-only faults that turn off the bootloader's protections, so the sweep can prove it
-// detects a brick (a check that cannot fail is worthless). Never use them to judge a package.
-struct PowercutFaults {
-  // The flash silently drops the bootloader's write of the record's revoke block: a
-  // bootloader that does not invalidate the old record before changing what it covers.
-  bool skip_revoke = false;
-  // The boot decision starts the application when the record is intact and not revoked even
-  // though a SHA-256 (segment, ROMFS image, manifest) does not match: a bootloader that does
-  // not verify the image before starting it.
-  bool trust_record = false;
-};
 
 struct PowercutInput {
   runtime::Board board;

@@ -12,7 +12,7 @@ namespace onedfu::sim {
 // (sim/run_command.cpp).
 int RunCommandMain(const std::vector<std::string>& args);
 
-// `onedfu-sim powercut ...` (sim/powercut.cpp).
+// `onedfu-sim powercut ...` (sim/powercut_command.cpp).
 int PowercutCommand(const std::vector<std::string>& args);
 
 // `onedfu-sim romfs ...` (sim/romfs_command.cpp).

@@ -1,6 +1,8 @@
 #include "packer/inspect.h"
 
 #include <nlohmann/json.hpp>
+#include <algorithm>
+#include <cstdio>
 #include <sstream>
 
 #include "packer/layout.h"
@@ -65,6 +67,49 @@ nlohmann::ordered_json RecordJson(const BootRecord& record, uint32_t address) {
           {"romfs", romfs},
           {"manifest_length", record.manifest_length},
           {"manifest_sha256", HexOf(record.manifest_sha256)}};
+}
+
+// What the board itself would refuse or never see, before any record check:
+// a target the host skips (alt != 0: `dfu-util -a 0` flashes only alt 0 and
+// still exits 0), suffix IDs other than the board's (fwupd's converter
+// writes ffff), and element addresses off the memory's write unit (the
+// bootloader refuses such a write).
+void CheckAsTheBoard(const DfuseImage& image, const std::string& source_name, const runtime::Board& board,
+                     std::vector<std::string>& failed) {
+  size_t index = 0;
+  for (size_t t = 0; t < image.targets.size(); ++t) {
+    const DfuseTarget& target = image.targets[t];
+    if (target.alt != 0) {
+      failed.push_back(source_name + ": target " + std::to_string(t) + " has alternate setting " +
+                       std::to_string(target.alt) + "; board " + board.id +
+                       " takes every memory through alt 0, so `dfu-util -a 0` would skip its " +
+                       std::to_string(target.elements.size()) + " element(s)");
+    }
+    for (const DfuseElement& e : target.elements) {
+      const runtime::Memory* memory = board.MemoryAt(e.address);
+      if (memory && memory->write_align > 1 && e.address % memory->write_align != 0) {
+        failed.push_back(source_name + ": element " + std::to_string(index) + " at " + HexAddress(e.address) +
+                         " is not aligned to the " + std::to_string(memory->write_align) +
+                         "-byte write unit of memory '" + memory->name + "': the bootloader refuses the write");
+      }
+      ++index;
+    }
+  }
+  struct Field {
+    const char* name;
+    uint16_t file;
+    uint16_t board;
+  };
+  const Field fields[] = {{"idVendor", image.suffix.vid, board.vid},
+                          {"idProduct", image.suffix.pid, board.pid},
+                          {"bcdDevice", image.suffix.bcd_device, board.bcd_device}};
+  for (const Field& f : fields) {
+    if (f.file == f.board) continue;
+    char line[160];
+    std::snprintf(line, sizeof line, ": suffix %s is 0x%04x, board %s's bootloader reports 0x%04x", f.name, f.file,
+                  board.id, f.board);
+    failed.push_back(source_name + line);
+  }
 }
 
 }  // namespace
@@ -192,16 +237,30 @@ Verification Verify(std::span<const uint8_t> bytes, const std::string& source_na
   }
   const DfuseImage& image = parsed.value();
   v.passed.push_back("DfuSe structure and suffix CRC intact");
+  const size_t strict_failures = v.failed.size();
+  CheckAsTheBoard(image, source_name, board, v.failed);
+  if (v.failed.size() == strict_failures) {
+    v.passed.push_back(std::string("targets, suffix IDs and write alignment suit board ") + board.id);
+  }
 
   const DfuseElement* record_element = FindRecordElement(image);
   if (!record_element) {
     v.failed.push_back(source_name + ": no boot record element");
     return v;
   }
-  const DfuseElement& last = image.targets.back().elements.back();
-  if (&last != record_element) {
+  const DfuseElement* last = nullptr;
+  for (const DfuseTarget& t : image.targets) {
+    if (!t.elements.empty()) last = &t.elements.back();
+  }
+  if (last != record_element) {
     v.failed.push_back(source_name + ": the boot record at " + HexAddress(record_element->address) +
                        " is not the last element, so a host would not write it last");
+  }
+  const runtime::Region* record_region = board.FindRole(RegionRole::kRecord);
+  if (record_region && record_element->address != board.RegionStart(*record_region)) {
+    v.failed.push_back(source_name + ": the boot record element at " + HexAddress(record_element->address) +
+                       " is not at the start of record region '" + record_region->name + "' (" +
+                       HexAddress(board.RegionStart(*record_region)) + "), the only place the bootloader reads it");
   }
   runtime::Diag diag;
   const auto record = runtime::DecodeBootRecord(record_element->data, &diag);
@@ -230,19 +289,22 @@ Verification Verify(std::span<const uint8_t> bytes, const std::string& source_na
   size_t element_count = 0;
   for (const DfuseTarget& t : image.targets) {
     for (const DfuseElement& e : t.elements) {
-      ++element_count;
+      const std::string index = "element " + std::to_string(element_count++);
       RegionRole role = RegionRole::kFirmware;
-      std::string what = "element at " + HexAddress(e.address);
+      std::string what = index + " at " + HexAddress(e.address);
+      std::string origin = index;
       if (&e == record_element) {
         role = RegionRole::kRecord;
         what = "boot record";
+        origin = index + " (boot record)";
       } else if (record->romfs.size != 0 && e.address == record->romfs.address) {
         role = RegionRole::kRomfs;
         what = "ROMFS image";
+        origin = index + " (ROMFS image)";
         auto listing = ListRomfs(e.data, source_name + ": ROMFS at " + HexAddress(e.address));
         if (!listing.ok()) v.failed.push_back(listing.error().message);
       }
-      placements.push_back(Placement{e.address, e.data.size(), what, role});
+      placements.push_back(Placement{e.address, e.data.size(), origin, role});
       if (&e == record_element) continue;
       bool found = false;
       for (uint32_t i = 0; i < record->segment_count; ++i) {
@@ -273,7 +335,13 @@ Verification Verify(std::span<const uint8_t> bytes, const std::string& source_na
   if (rules.ok()) {
     v.passed.push_back(std::string("layout rules hold on board ") + board.id);
   } else {
-    v.failed.push_back(source_name + ": " + rules.error().message);
+    // One failed check per rule broken (CheckPlacements puts one per line).
+    const std::string& problems = rules.error().message;
+    for (size_t start = 0; start <= problems.size();) {
+      const size_t end = std::min(problems.find('\n', start), problems.size());
+      v.failed.push_back(source_name + ": " + problems.substr(start, end - start));
+      start = end + 1;
+    }
   }
   return v;
 }

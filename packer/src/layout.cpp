@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <optional>
 
 namespace onedfu::packer {
 
@@ -68,7 +69,65 @@ void CheckOne(const Board& board, const Placement& p, std::vector<std::string>& 
   }
 }
 
+// The erase sectors a placement touches (first and last), when it lies in one memory.
+struct SectorSpan {
+  const Placement* placement = nullptr;
+  size_t index = 0;  // in file order
+  const runtime::Memory* memory = nullptr;
+  runtime::SectorInfo first;
+  runtime::SectorInfo last;
+};
+
+std::optional<SectorSpan> SpanOf(const Board& board, const Placement& p, size_t index) {
+  if (p.size == 0 || p.address + p.size - 1 > 0xffffffffull) return std::nullopt;
+  const runtime::Memory* memory = board.MemoryAt(p.address);
+  if (!memory) return std::nullopt;
+  const auto first = runtime::SectorContaining(*memory, p.address);
+  const auto last = runtime::SectorContaining(*memory, static_cast<uint32_t>(p.address + p.size - 1));
+  if (!first.ok() || !last.ok()) return std::nullopt;  // runs out of the memory: reported by CheckOne
+  return SectorSpan{&p, index, memory, first.value(), last.value()};
+}
+
+std::string SizeText(uint64_t bytes) {
+  if (bytes >= 1024 && bytes % 1024 == 0) return std::to_string(bytes / 1024) + " KiB";
+  return std::to_string(bytes) + " bytes";
+}
+
+// Pairs of placements (not overlapping each other) that touch one erase sector.
+void CheckEraseSectors(const Board& board, const std::vector<Placement>& placements,
+                       std::vector<std::string>& problems) {
+  std::vector<SectorSpan> spans;
+  for (size_t i = 0; i < placements.size(); ++i) {
+    if (auto span = SpanOf(board, placements[i], i)) spans.push_back(*span);
+  }
+  std::sort(spans.begin(), spans.end(),
+            [](const SectorSpan& a, const SectorSpan& b) { return a.placement->address < b.placement->address; });
+  for (size_t i = 1; i < spans.size(); ++i) {
+    const SectorSpan& a = spans[i - 1];
+    const SectorSpan& b = spans[i];
+    if (a.memory != b.memory || a.last.start < b.first.start) continue;
+    if (a.placement->address + a.placement->size > b.placement->address) continue;  // an overlap, reported as such
+    const SectorSpan& earlier = a.index < b.index ? a : b;
+    const SectorSpan& later = a.index < b.index ? b : a;
+    problems.push_back(Describe(*earlier.placement) + " and " + Describe(*later.placement) +
+                       " touch the same erase sector " + HexAddress(b.first.start) + ".." +
+                       HexAddress(uint64_t{b.first.start} + b.first.size - 1) + " (" + SizeText(b.first.size) +
+                       ") of memory '" + b.memory->name + "': a loader that erases each element's sectors before " +
+                       "writing it (pydfu.py, mboot) would wipe " + earlier.placement->origin +
+                       " there; join them into one element");
+  }
+}
+
 }  // namespace
+
+bool SharesEraseSector(const Board& board, uint32_t a_address, uint64_t a_size, uint32_t b_address) {
+  if (a_size == 0) return false;
+  const runtime::Memory* memory = board.MemoryAt(a_address);
+  if (!memory || !memory->Contains(b_address) || a_address + a_size - 1 > 0xffffffffull) return false;
+  const auto last = runtime::SectorContaining(*memory, static_cast<uint32_t>(a_address + a_size - 1));
+  const auto first = runtime::SectorContaining(*memory, b_address);
+  return last.ok() && first.ok() && last->start >= first->start;
+}
 
 Outcome CheckPlacements(const Board& board, const std::vector<Placement>& placements) {
   std::vector<std::string> problems;
@@ -87,6 +146,7 @@ Outcome CheckPlacements(const Board& board, const std::vector<Placement>& placem
       problems.push_back(Describe(a) + " overlaps " + Describe(b) + " at " + HexAddress(b.address));
     }
   }
+  CheckEraseSectors(board, placements, problems);
   if (problems.empty()) return Success();
   std::string message;
   for (const std::string& line : problems) {

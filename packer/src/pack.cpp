@@ -1,6 +1,7 @@
 #include "packer/pack.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <functional>
 #include <future>
 #include <nlohmann/json.hpp>
@@ -137,6 +138,51 @@ Expected<const Region*> RegionWithRole(const Board& board, RegionRole role, cons
   return region;
 }
 
+// Joins firmware segments of one region that are contiguous or share an
+// erase sector (SharesEraseSector) into one element, a gap filled with the
+// erased value: then no loader that erases per element wipes one with the
+// next, and an ELF of many small contiguous load segments becomes one
+// element. `pending` is sorted by address; overlaps are left for
+// CheckPlacements to report.
+void JoinSegments(const Board& board, std::vector<Pending>& pending) {
+  struct Joined {
+    Pending element;
+    size_t parts = 1;              // segments joined into it
+    std::vector<std::string> sources;  // distinct input files, in address order
+  };
+  std::vector<Joined> joined;
+  for (Pending& p : pending) {
+    if (!joined.empty()) {
+      Joined& prev = joined.back();
+      Pending& e = prev.element;
+      const uint64_t prev_end = uint64_t{e.address} + e.data.size();
+      const Memory* memory = board.MemoryAt(e.address);
+      const Region* region = board.RegionAt(e.address);
+      const bool joinable = e.role == RegionRole::kFirmware && p.role == RegionRole::kFirmware && memory &&
+                            region && region == board.RegionAt(p.address) && prev_end <= p.address &&
+                            (prev_end == p.address || SharesEraseSector(board, e.address, e.data.size(), p.address));
+      if (joinable) {
+        e.data.insert(e.data.end(), p.address - prev_end, memory->erased_value);
+        e.data.insert(e.data.end(), p.data.begin(), p.data.end());
+        if (++prev.parts == 2) e.origin += " + " + p.origin;
+        if (std::find(prev.sources.begin(), prev.sources.end(), p.source) == prev.sources.end()) {
+          prev.sources.push_back(p.source);
+        }
+        continue;
+      }
+    }
+    std::vector<std::string> sources{p.source};
+    joined.push_back(Joined{std::move(p), 1, std::move(sources)});
+  }
+  pending.clear();
+  for (Joined& j : joined) {
+    if (j.parts > 2) j.element.origin += " + " + std::to_string(j.parts - 2) + " more";
+    j.element.source = j.sources.front();
+    for (size_t i = 1; i < j.sources.size(); ++i) j.element.source += ", " + j.sources[i];
+    pending.push_back(std::move(j.element));
+  }
+}
+
 nlohmann::ordered_json ManifestJson(const PackageSpec& spec, const Board& board, const runtime::dfuse::Suffix& suffix,
                                     const std::vector<PackedElement>& elements, const std::vector<Pending>& pending,
                                     const RomfsBuilt& romfs) {
@@ -171,6 +217,25 @@ nlohmann::ordered_json ManifestJson(const PackageSpec& spec, const Board& board,
   return j;
 }
 
+// The suffix carries the IDs the board's bootloader enumerates with (verify
+// refuses anything else).
+Outcome CheckUsbIds(const runtime::dfuse::Suffix& suffix, const Board& board) {
+  const struct {
+    const char* key;
+    uint16_t package;
+    uint16_t board;
+  } ids[] = {{"vid", suffix.vid, board.vid}, {"pid", suffix.pid, board.pid},
+             {"bcd_device", suffix.bcd_device, board.bcd_device}};
+  for (const auto& id : ids) {
+    if (id.package == id.board) continue;
+    char text[160];
+    std::snprintf(text, sizeof text, "package usb.%s 0x%04x differs from board %s's 0x%04x", id.key, id.package,
+                  board.id, id.board);
+    return Fail(std::string(text) + ": the bootloader enumerates with the board's IDs");
+  }
+  return Success();
+}
+
 // Everything decided before any hashing: inputs loaded, padded, checked, sorted.
 struct Prepared {
   PackageSpec spec;
@@ -201,6 +266,8 @@ Expected<Prepared> Prepare(const PackRequest& request) {
   out.suffix.vid = spec.vid.value_or(board.vid);
   out.suffix.pid = spec.pid.value_or(board.pid);
   out.suffix.bcd_device = spec.bcd_device.value_or(board.bcd_device);
+  ONEDFU_PTRY(auto ids_match, CheckUsbIds(out.suffix, board));
+  (void)ids_match;
 
   ONEDFU_PTRY(out.pending, LoadFirmwareSegments(spec));
   std::vector<Pending>& pending = out.pending;
@@ -220,6 +287,9 @@ Expected<Prepared> Prepare(const PackRequest& request) {
                               "ROMFS image (" + std::to_string(out.romfs.files.size()) + " entries)", "romfs",
                               RegionRole::kRomfs});
   }
+  std::stable_sort(pending.begin(), pending.end(),
+                   [](const Pending& a, const Pending& b) { return a.address < b.address; });
+  JoinSegments(board, pending);
   if (pending.size() + 1 > runtime::kMaxSegments) {
     return Fail("the package has " + std::to_string(pending.size()) + " segments; a boot record holds at most " +
                 std::to_string(runtime::kMaxSegments - 1) + " besides itself");

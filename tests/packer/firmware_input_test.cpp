@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "elf_builder.h"
 #include "host/dfuse_file.h"
 #include "packer/firmware_input.h"
 #include "runtime/byte_reader.h"
@@ -66,42 +67,10 @@ std::vector<std::pair<uint32_t, Bytes>> Merged(const std::vector<Segment>& segme
   return runs;
 }
 
-// ---- ELF32 builder ---------------------------------------------------------
+// ---- ELF32 builder (tests/support/elf_builder.h) ---------------------------
 
-struct ProgramHeader {
-  uint32_t type = 1;  // PT_LOAD
-  uint32_t offset = 0;
-  uint32_t vaddr = 0;
-  uint32_t paddr = 0;
-  uint32_t filesz = 0;
-  uint32_t memsz = 0;
-};
-
-// ELF32 LE EXEC for ARM: header, program headers at 52, then `payload`
-// (program header offsets are absolute file offsets chosen by the caller).
-Bytes MakeElf(const std::vector<ProgramHeader>& phdrs, const Bytes& payload) {
-  Bytes out(52 + 32 * phdrs.size(), 0);
-  const uint8_t ident[] = {0x7f, 'E', 'L', 'F', 1, 1, 1};
-  std::copy(std::begin(ident), std::end(ident), out.begin());
-  runtime::StoreLe16(&out[16], 2);    // ET_EXEC
-  runtime::StoreLe16(&out[18], 40);   // EM_ARM
-  runtime::StoreLe32(&out[20], 1);    // EV_CURRENT
-  runtime::StoreLe32(&out[28], 52);   // e_phoff
-  runtime::StoreLe16(&out[40], 52);   // e_ehsize
-  runtime::StoreLe16(&out[42], 32);   // e_phentsize
-  runtime::StoreLe16(&out[44], static_cast<uint16_t>(phdrs.size()));
-  for (size_t i = 0; i < phdrs.size(); ++i) {
-    uint8_t* p = &out[52 + 32 * i];
-    runtime::StoreLe32(p + 0, phdrs[i].type);
-    runtime::StoreLe32(p + 4, phdrs[i].offset);
-    runtime::StoreLe32(p + 8, phdrs[i].vaddr);
-    runtime::StoreLe32(p + 12, phdrs[i].paddr);
-    runtime::StoreLe32(p + 16, phdrs[i].filesz);
-    runtime::StoreLe32(p + 20, phdrs[i].memsz);
-  }
-  out.insert(out.end(), payload.begin(), payload.end());
-  return out;
-}
+using testing::MakeElf;
+using testing::ProgramHeader;
 
 std::string ElfError(const Bytes& elf) {
   auto segments = ParseElf32(elf, "t.elf");

@@ -65,11 +65,19 @@ TEST_CASE("overlaps are reported with both origins, and all problems at once") {
   CHECK(std::count(m.begin(), m.end(), '\n') == 1);  // two problems, one per line
 }
 
-TEST_CASE("adjacent placements do not overlap; region names resolve") {
+TEST_CASE("adjacent placements do not overlap, but must not share an erase sector; region names resolve") {
   const auto board = DefaultBoard();
-  CHECK(CheckPlacements(board, {{0x08008000, 0x100, "a", RegionRole::kFirmware},
-                                {0x08008100, 0x100, "b", RegionRole::kFirmware}})
+  CHECK(CheckPlacements(board, {{0x08008000, 0x8000, "a", RegionRole::kFirmware},
+                                {0x08010000, 0x100, "b", RegionRole::kFirmware}})
             .ok());
+  const Outcome shared = CheckPlacements(board, {{0x08008100, 0x100, "b", RegionRole::kFirmware},
+                                                 {0x08008000, 0x100, "a", RegionRole::kFirmware}});
+  REQUIRE_FALSE(shared.ok());
+  // File order decides which one a per-element-erasing loader wipes: the earlier, b.
+  CHECK(shared.error().message ==
+        "b at 0x08008100..0x080081ff (256 bytes) and a at 0x08008000..0x080080ff (256 bytes) touch the same erase "
+        "sector 0x08008000..0x0800ffff (32 KiB) of memory 'internal': a loader that erases each element's sectors "
+        "before writing it (pydfu.py, mboot) would wipe b there; join them into one element");
   CHECK(RegionNameAt(board, 0x08008000) == "text0");
   CHECK(RegionNameAt(board, 0x901ff800) == "record");
   CHECK(RegionNameAt(board, 0x20000000).empty());

@@ -62,10 +62,13 @@ struct Verification {
   bool ok() const { return failed.empty(); }
 };
 
-// File CRC and structure, one intact unrevoked record in the last element,
-// manifest hash, every segment's SHA-256 against the element bytes, every
-// element listed in the record, ROMFS readable, placement rules on `board`,
-// board id match.
+// File CRC and structure, one intact unrevoked record in the last element
+// at the start of the record region, manifest hash, every segment's SHA-256
+// against the element bytes, every element listed in the record, ROMFS
+// readable, placement rules on `board` (CheckPlacements, including the
+// erase-sector rule), board id match; and what the board takes: every target
+// alt 0, suffix VID/PID/bcdDevice equal to the board's, every element address
+// on its memory's write unit.
 Verification Verify(std::span<const uint8_t> bytes, const std::string& source_name, const runtime::Board& board);
 
 }  // namespace onedfu::packer

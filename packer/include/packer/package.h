@@ -10,7 +10,9 @@
 //     "version": "1.4.0",         optional; printable ASCII, <= 31 chars
 //     "board": "pybd-sf6",        optional; a board id (bundled boards) or a
 //                                 path to a board JSON (contains '/' or ends in .json)
-//     "usb": { "vid": N, "pid": N, "bcd_device": N },  optional, override the board's
+//     "usb": { "vid": N, "pid": N, "bcd_device": N },  optional; each must equal the
+//                                 board's (its bootloader enumerates with those, and
+//                                 verify checks the suffix against them)
 //     "firmware": [               optional
 //       "build/firmware.elf",     FILE (format sniffed: bin, Intel HEX, ELF, DfuSe)
 //       { "file": "text1.bin", "address": "0x90000000" }  ADDRESS only for raw .bin

@@ -1,0 +1,135 @@
+// `onedfu-sim powercut`: the command line (powercut.h).
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "powercut.h"
+#include "sim_commands.h"
+#include "subcommand_options.h"
+
+namespace onedfu::sim {
+namespace {
+
+constexpr int kExitFailures = 1;
+constexpr int kExitUsage = 2;
+
+constexpr const char* kUsage =
+    "usage: onedfu-sim powercut --board BOARD.json --from OLD.dfu --to NEW.dfu [options]\n"
+    "\n"
+    "Proves an update from OLD to NEW cannot brick the board. Records what the real\n"
+    "`dfu-util -a 0 -D NEW.dfu -s :leave` asks of the bootloader on a board that holds OLD\n"
+    "(flashed by dfu-util too), then replays that update in-process, cutting the power before,\n"
+    "after and half-way through every flash operation. After each cut the board must boot OLD\n"
+    "or NEW completely or stay in DFU mode, the bootloader and filesystem regions must be\n"
+    "unchanged, and flashing NEW again must succeed and boot NEW. One `FAIL` line per failed\n"
+    "check; the last line is `cuts=N failures=N` (failures: cuts with a failed check). Exit\n"
+    "status 0 only without failures.\n"
+    "\n"
+    "options:\n"
+    "  --board B            board JSON file, or the id of a bundled board (required)\n"
+    "  --from OLD.dfu       the package on the board before the update (required)\n"
+    "  --to NEW.dfu         the update (required)\n"
+    "  --dfu-util PATH      dfu-util executable (default: dfu-util from PATH)\n"
+    "  --timeout MS         limit for each dfu-util run (default 120000; 0 = none)\n"
+    "  --verbose            print every cut and its outcome, and dfu-util's output\n"
+    "  --unsafe-skip-revoke     TEST ONLY: the bootloader does not revoke the old record\n"
+    "  --unsafe-trust-record    TEST ONLY: the boot ignores SHA-256 mismatches\n"
+    "                       (the two prove the sweep detects a brick)\n";
+
+}  // namespace
+
+int RunPowercut(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  const SubcommandOptions parsed = ParseSubcommandOptions(
+      args, {"--board", "--from", "--to", "--dfu-util", "--timeout"},
+      {"--help", "--verbose", "--trace", "--unsafe-skip-revoke", "--unsafe-trust-record"});
+  if (parsed.Flag("--help")) {
+    out << kUsage;
+    return 0;
+  }
+  std::string usage_error = parsed.error;
+  if (usage_error.empty() && !parsed.positional.empty()) usage_error = "unexpected argument '" + parsed.positional[0] + "'";
+  for (const char* required : {"--board", "--from", "--to"}) {
+    if (usage_error.empty() && !parsed.Has(required)) usage_error = std::string(required) + " is required";
+  }
+  RecordOptions record_options;
+  if (usage_error.empty() && parsed.Has("--timeout")) {
+    char* end = nullptr;
+    const std::string text = parsed.Value("--timeout");
+    const unsigned long ms = std::strtoul(text.c_str(), &end, 10);
+    if (text.empty() || *end != '\0' || ms > 3600000) usage_error = "--timeout: not a number of ms: '" + text + "'";
+    record_options.timeout_ms = static_cast<unsigned>(ms);
+  }
+  if (!usage_error.empty()) {
+    err << "onedfu-sim powercut: " << usage_error << "\n\n" << kUsage;
+    return kExitUsage;
+  }
+  record_options.dfu_util = parsed.Value("--dfu-util", "dfu-util");
+  record_options.show_output = parsed.Flag("--verbose");
+  record_options.trace = parsed.Flag("--trace");
+  SweepOptions sweep_options;
+  sweep_options.verbose = parsed.Flag("--verbose");
+  sweep_options.faults.skip_revoke = parsed.Flag("--unsafe-skip-revoke");
+  sweep_options.faults.trust_record = parsed.Flag("--unsafe-trust-record");
+
+  using Clock = std::chrono::steady_clock;
+  auto input = LoadPowercutInput(parsed.Value("--board"), parsed.Value("--from"), parsed.Value("--to"));
+  if (!input.ok()) {
+    err << "onedfu-sim powercut: " << input.error().message << "\n";
+    return kExitFailures;
+  }
+  const Clock::time_point t0 = Clock::now();
+  auto recording = RecordUpdate(*input, record_options);
+  if (!recording.ok()) {
+    err << "onedfu-sim powercut: " << recording.error().message << "\n";
+    return kExitFailures;
+  }
+  const Clock::time_point t1 = Clock::now();
+  if (sweep_options.faults.skip_revoke || sweep_options.faults.trust_record) {
+    out << "WARNING: test-only faults on:" << (sweep_options.faults.skip_revoke ? " --unsafe-skip-revoke" : "")
+        << (sweep_options.faults.trust_record ? " --unsafe-trust-record" : "")
+        << " (the bootloader's protections are off)\n";
+  }
+  auto result = SweepPowerCuts(*input, *recording, sweep_options, out);
+  if (!result.ok()) {
+    err << "onedfu-sim powercut: " << result.error().message << "\n";
+    return kExitFailures;
+  }
+  const Clock::time_point t2 = Clock::now();
+  const auto seconds = [](Clock::duration d) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%.2f", std::chrono::duration<double>(d).count());
+    return std::string(b);
+  };
+
+  out << "recorded: dfu-util " << recording->old_stream.size() << " requests for OLD, " << recording->update.size()
+      << " for the update (" << seconds(t1 - t0) << " s)\n";
+  out << "update: " << result->operations << " flash operations (";
+  bool first = true;
+  for (const auto& [name, counts] : result->operations_per_memory) {
+    out << (first ? "" : "; ") << name << ": " << counts.erases << " erases, " << counts.writes << " writes";
+    first = false;
+  }
+  out << "), each cut before, after and torn\n";
+  out << "outcomes: boots OLD " << result->booted_old << ", boots NEW " << result->booted_new << ", DFU mode "
+      << result->stayed_dfu;
+  if (!result->dfu_reasons.empty()) {
+    out << " (";
+    first = true;
+    for (const auto& [reason, count] : result->dfu_reasons) {
+      out << (first ? "" : ", ") << reason << " " << count;
+      first = false;
+    }
+    out << ")";
+  }
+  out << "; sweep " << seconds(t2 - t1) << " s\n";
+  out << "cuts=" << result->cuts << " failures=" << result->failures << "\n";
+  out.flush();
+  return result->failures == 0 ? 0 : kExitFailures;
+}
+
+int PowercutCommand(const std::vector<std::string>& args) { return RunPowercut(args, std::cout, std::cerr); }
+
+}  // namespace onedfu::sim

@@ -1,0 +1,126 @@
+// `onedfu-sim powercut`, step 1: load the inputs and record dfu-util's update (powercut.h).
+#include <string>
+#include <vector>
+
+#include "host/board_json.h"
+#include "host/file_io.h"
+#include "output_capture.h"
+#include "powercut.h"
+#include "ram_board.h"
+#include "umockdev_usb.h"
+
+namespace onedfu::sim {
+namespace {
+
+using host::Expected;
+using host::Fail;
+using runtime::Board;
+using runtime::RegionRole;
+
+Expected<std::vector<host::DfuseElement>> LoadElements(const std::filesystem::path& path) {
+  ONEDFU_PTRY(host::Bytes bytes, host::ReadFile(path));
+  ONEDFU_PTRY(host::DfuseImage image, host::ParseDfuse(bytes, path.string()));
+  std::vector<host::DfuseElement> elements;
+  for (const host::DfuseTarget& target : image.targets) {
+    if (target.alt != 0) continue;  // dfu-util -a 0 flashes alt 0 targets only
+    elements.insert(elements.end(), target.elements.begin(), target.elements.end());
+  }
+  if (elements.empty()) return Fail(path.string() + ": no elements for alt 0");
+  return elements;
+}
+
+}  // namespace
+
+Expected<PowercutInput> LoadPowercutInput(const std::string& board, const std::filesystem::path& from,
+                                          const std::filesystem::path& to) {
+  PowercutInput input;
+  ONEDFU_PTRY(std::filesystem::path board_path, host::FindBoard(board));
+  ONEDFU_PTRY(input.board, host::LoadBoardFile(board_path));
+  input.from = from;
+  input.to = to;
+  ONEDFU_PTRY(input.from_elements, LoadElements(from));
+  ONEDFU_PTRY(input.to_elements, LoadElements(to));
+  for (const auto* elements : {&input.from_elements, &input.to_elements}) {
+    for (size_t i = 0; i < elements->size(); ++i) {
+      const host::DfuseElement& e = (*elements)[i];
+      if (MemoryFor(input.board, e.address, e.data.size()) < 0) {
+        return Fail((elements == &input.from_elements ? from : to).string() + ": element " + std::to_string(i) +
+                    " at " + HexAddress(e.address) + " (" + std::to_string(e.data.size()) +
+                    " bytes) lies in no memory of board " + input.board.id);
+      }
+    }
+  }
+  return input;
+}
+
+Expected<UpdateRecording> RecordUpdate(const PowercutInput& input, const RecordOptions& options) {
+  if (!UmockdevUsb::UnderWrapper()) {
+    return Fail("powercut records dfu-util through the virtual USB and must run under umockdev-wrapper "
+                "(onedfu-sim re-executes itself under it)");
+  }
+  const Board& board = input.board;
+  RamBoard ram(board, PowercutFaults{});
+  for (int r = 0; r < board.region_count; ++r) {
+    const runtime::Region& region = board.regions[r];
+    if (region.role != RegionRole::kBootloader && region.role != RegionRole::kFilesystem) continue;
+    FillPattern(std::span<uint8_t>(ram.storage()[region.memory]).subspan(region.offset, region.size),
+                static_cast<uint32_t>(r) + 1);
+  }
+  UpdateRecording recording;
+  recording.blank_flash = ram.storage();
+
+  RecordingDfuDevice device(board, ram.memories(), ReplayDfuOptions());
+  if (!device.ok()) return Fail(device.error());
+  UmockdevUsbOptions usb_options;
+  usb_options.trace = options.trace;
+  usb_options.command_timeout_ms = options.timeout_ms;
+  UmockdevUsb usb(device, usb_options);
+
+  struct Step {
+    const std::filesystem::path* package;
+    const std::vector<host::DfuseElement>* elements;
+    const char* what;
+  };
+  const Step steps[] = {{&input.from, &input.from_elements, "flashing OLD onto a blank board"},
+                        {&input.to, &input.to_elements, "updating OLD to NEW"}};
+  for (const Step& step : steps) {
+    const std::vector<std::string> argv = {options.dfu_util, "-a", "0", "-D", step.package->string(), "-s", ":leave"};
+    std::string command;
+    for (const std::string& a : argv) command += (command.empty() ? "" : " ") + a;
+    int status;
+    std::string output;
+    {
+      OutputCapture capture(!options.show_output);
+      status = usb.RunCommand(argv);
+      output = capture.Finish();
+    }
+    if (status != 0) {
+      std::string why = "`" + command + "` (" + step.what + ") exited with status " + std::to_string(status);
+      if (!usb.LastError().empty()) why += ": " + usb.LastError();
+      return Fail(why + Tail(output, 12));
+    }
+    ram.PowerOn();
+    const Boot boot = DecideBoot(ram, PowercutFaults{});
+    if (!boot.start) {
+      return Fail(step.package->string() + " does not boot after `" + command + "`: " +
+                  DescribeDecision(boot.decision));
+    }
+    if (const int e = FirstDifferingElement(board, ram.storage(), *step.elements); e >= 0) {
+      return Fail(step.package->string() + ": after `" + command + "`, " + DescribeElement(*step.elements, e) +
+                  " is not in flash");
+    }
+    if (step.package == &input.from) {
+      // The starting point must be sane; a NEW that changes them is reported by the sweep.
+      if (std::string changed = ChangedProtectedRegion(board, recording.blank_flash, ram.storage()); !changed.empty()) {
+        return Fail("`" + command + "` changed a protected region: " + changed);
+      }
+      recording.old_stream = device.TakeStream();
+      recording.old_flash = ram.storage();
+    } else {
+      recording.update = device.TakeStream();
+    }
+  }
+  return recording;
+}
+
+}  // namespace onedfu::sim

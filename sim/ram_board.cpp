@@ -1,0 +1,110 @@
+#include "ram_board.h"
+
+#include <cstdio>
+#include <cstring>
+
+#include "runtime/boot_record.h"
+
+namespace onedfu::sim {
+
+using runtime::Board;
+using runtime::RegionRole;
+
+const char* CutModeName(CutMode mode) {
+  switch (mode) {
+    case CutMode::kBefore: return "before";
+    case CutMode::kAfter: return "after";
+    case CutMode::kTorn: return "during (torn)";
+  }
+  return "?";
+}
+
+// Deterministic filler for the protected regions, so a stray write shows.
+void FillPattern(std::span<uint8_t> bytes, uint32_t seed) {
+  uint32_t x = seed * 2654435761u + 0x9e3779b9u;
+  for (uint8_t& b : bytes) {
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    b = static_cast<uint8_t>(x >> 8);
+  }
+}
+
+std::string HexAddress(uint64_t address) {
+  char b[24];
+  std::snprintf(b, sizeof b, "0x%08llx", static_cast<unsigned long long>(address));
+  return b;
+}
+
+// Index of the board memory that holds [address, address + size), or -1.
+int MemoryFor(const Board& board, uint32_t address, uint64_t size) {
+  for (int m = 0; m < board.memory_count; ++m) {
+    const runtime::Memory& memory = board.memories[m];
+    if (memory.Contains(address) && address + size <= memory.end()) return m;
+  }
+  return -1;
+}
+
+// Index of the first element whose bytes are not in `flash` exactly, or -1 when all are.
+int FirstDifferingElement(const Board& board, const std::vector<std::vector<uint8_t>>& flash,
+                          const std::vector<host::DfuseElement>& elements) {
+  for (size_t i = 0; i < elements.size(); ++i) {
+    const host::DfuseElement& e = elements[i];
+    const int m = MemoryFor(board, e.address, e.data.size());
+    if (m < 0) return static_cast<int>(i);
+    const size_t offset = e.address - board.memories[m].base;
+    if (std::memcmp(flash[m].data() + offset, e.data.data(), e.data.size()) != 0) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+std::string DescribeElement(const std::vector<host::DfuseElement>& elements, int index) {
+  const host::DfuseElement& e = elements[static_cast<size_t>(index)];
+  return "element " + std::to_string(index) + " at " + HexAddress(e.address) + " (" + std::to_string(e.data.size()) +
+         " bytes)";
+}
+
+// The first bootloader/filesystem region whose bytes differ between `a` and `b`, or "".
+std::string ChangedProtectedRegion(const Board& board, const std::vector<std::vector<uint8_t>>& a,
+                                   const std::vector<std::vector<uint8_t>>& b) {
+  for (int r = 0; r < board.region_count; ++r) {
+    const runtime::Region& region = board.regions[r];
+    if (region.role != RegionRole::kBootloader && region.role != RegionRole::kFilesystem) continue;
+    const uint8_t* pa = a[region.memory].data() + region.offset;
+    const uint8_t* pb = b[region.memory].data() + region.offset;
+    if (std::memcmp(pa, pb, region.size) == 0) continue;
+    size_t first = 0;
+    while (pa[first] == pb[first]) ++first;
+    return std::string(runtime::RegionRoleName(region.role)) + " region '" + region.name + "' changed at " +
+           HexAddress(board.RegionStart(region) + first);
+  }
+  return "";
+}
+
+bootloader::DfuOptions ReplayDfuOptions() {
+  bootloader::DfuOptions options;
+  // bwPollTimeout 0: dfu-util does not sleep while recording, and replay answers the same bytes.
+  options.max_poll_timeout_ms = 0;
+  return options;
+}
+
+Boot DecideBoot(RamBoard& board, const PowercutFaults& faults) {
+  Boot boot;
+  boot.decision = bootloader::Decide(board.board(), board.memories(), false);
+  boot.start = boot.decision.start_application;
+  const bootloader::BootReason r = boot.decision.reason;
+  if (!boot.start && faults.trust_record &&
+      (r == bootloader::BootReason::kHashMismatch || r == bootloader::BootReason::kRomfsMismatch ||
+       r == bootloader::BootReason::kManifestMismatch)) {
+    boot.start = true;
+  }
+  return boot;
+}
+
+std::string DescribeDecision(const bootloader::BootDecision& d) {
+  std::string text = bootloader::BootReasonName(d.reason);
+  if (d.message.c_str()[0] != '\0') text += std::string(": ") + d.message.c_str();
+  return text;
+}
+
+}  // namespace onedfu::sim

@@ -1,0 +1,207 @@
+// The power-cut sweep's board (DESIGN.md 7 rule 5): a board in RAM, one strict FakeFlash per
+// board memory behind a CutFlash on one shared PowerRail that fails the power at an armed
+// flash operation (before it, after it, or torn half-way), plus the checks a cut is judged by
+// (what is in flash, protected regions, the boot decision). Test-only faults switch the
+// bootloader's protections off so the sweep can prove it detects a brick.
+// Host only (STL).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "bootloader/boot.h"
+#include "bootloader/dfu_device.h"
+#include "host/dfuse_file.h"
+#include "runtime/board.h"
+#include "runtime/boot_record.h"
+#include "runtime/fake_flash.h"
+#include "runtime/flash_memory.h"
+
+namespace onedfu::sim {
+
+// Test-only faults that turn off the bootloader's protections, so the sweep can prove it
+// detects a brick (a check that cannot fail is worthless). Never use them to judge a package.
+struct PowercutFaults {
+  // The flash silently drops the bootloader's write of the record's revoke block: a
+  // bootloader that does not invalidate the old record before changing what it covers.
+  bool skip_revoke = false;
+  // The boot decision starts the application when the record is intact and not revoked even
+  // though a SHA-256 (segment, ROMFS image, manifest) does not match: a bootloader that does
+  // not verify the image before starting it.
+  bool trust_record = false;
+};
+
+enum class CutMode : uint8_t { kBefore, kAfter, kTorn };
+constexpr CutMode kCutModes[] = {CutMode::kBefore, CutMode::kAfter, CutMode::kTorn};
+
+const char* CutModeName(CutMode mode);
+
+// One flash-changing operation of the clean update.
+struct FlashOp {
+  int memory = 0;
+  bool erase = false;
+  uint32_t address = 0;
+  uint32_t size = 0;
+  size_t event = 0;  // index of the request in the stream that caused it
+};
+
+// The board's power supply, shared by every memory: counts flash-changing operations across
+// all memories and fails the power at the armed one.
+struct PowerRail {
+  uint32_t ops = 0;
+  size_t event = 0;  // the request being replayed
+  bool armed = false;
+  uint32_t cut_op = 0;
+  CutMode mode = CutMode::kBefore;
+  bool dead = false;
+  std::vector<FlashOp>* log = nullptr;
+
+  void Reset() {
+    ops = 0;
+    event = 0;
+    armed = false;
+    dead = false;
+    log = nullptr;
+  }
+};
+
+// FlashMemory decorator over one FakeFlash: the power rail decides when it fails.
+class CutFlash final : public runtime::FlashMemory {
+ public:
+  CutFlash(runtime::FakeFlash& inner, PowerRail& rail, int index, std::optional<uint32_t> drop_revoke_at)
+      : inner_(inner), rail_(rail), index_(index), drop_revoke_at_(drop_revoke_at) {}
+
+  const runtime::Memory& geometry() const override { return inner_.geometry(); }
+  runtime::Status Read(uint32_t address, runtime::MutableByteSpan out) override {
+    if (rail_.dead) return PowerOff();
+    return inner_.Read(address, out);
+  }
+  runtime::ByteSpan Mapped() const override { return rail_.dead ? runtime::ByteSpan() : inner_.Mapped(); }
+  runtime::Status Erase(uint32_t address, uint32_t size) override {
+    return Change(true, address, size, [&] { return inner_.Erase(address, size); });
+  }
+  runtime::Status Write(uint32_t address, runtime::ByteSpan data) override {
+    if (drop_revoke_at_ && address == *drop_revoke_at_ && data.size() == runtime::kRevokeSize &&
+        std::all_of(data.begin(), data.end(), [](uint8_t b) { return b == runtime::kRevokedByte; })) {
+      return runtime::Status::Ok();  // the --unsafe-skip-revoke fault: claims success, changes nothing
+    }
+    return Change(false, address, static_cast<uint32_t>(data.size()), [&] { return inner_.Write(address, data); });
+  }
+
+ private:
+  static runtime::Status PowerOff() {
+    return runtime::Status(runtime::StatusCode::kUnavailable, "power is off");
+  }
+
+  template <typename Op>
+  runtime::Status Change(bool erase, uint32_t address, uint32_t size, Op op) {
+    if (rail_.dead) return PowerOff();
+    const uint32_t n = rail_.ops++;
+    if (rail_.log) rail_.log->push_back(FlashOp{index_, erase, address, size, rail_.event});
+    if (!rail_.armed || n != rail_.cut_op) return op();
+    rail_.dead = true;
+    switch (rail_.mode) {
+      case CutMode::kBefore:
+        return PowerOff();
+      case CutMode::kTorn:
+        inner_.CutPowerAfter(0, true);  // the fake does the first half, then loses power
+        return op();
+      case CutMode::kAfter:
+        return op();  // completes; every later call fails
+    }
+    return PowerOff();
+  }
+
+  runtime::FakeFlash& inner_;
+  PowerRail& rail_;
+  int index_;
+  std::optional<uint32_t> drop_revoke_at_;
+};
+
+// A board in RAM: one strict FakeFlash per memory behind a CutFlash on a shared power rail.
+class RamBoard {
+ public:
+  RamBoard(const runtime::Board& board, const PowercutFaults& faults) : board_(board) {
+    std::optional<uint32_t> revoke_at;
+    int revoke_memory = -1;
+    if (const runtime::Region* record = board.FindRole(runtime::RegionRole::kRecord); record && faults.skip_revoke) {
+      revoke_at = board.RegionStart(*record) + runtime::kRevokeOffset;
+      revoke_memory = record->memory;
+    }
+    storage_.resize(board.memory_count);
+    for (int m = 0; m < board.memory_count; ++m) {
+      storage_[m].assign(board.memories[m].size(), board.memories[m].erased_value);
+      fakes_.push_back(std::make_unique<runtime::FakeFlash>(board.memories[m], storage_[m]));
+      cuts_.push_back(std::make_unique<CutFlash>(*fakes_.back(), rail_, m,
+                                                 m == revoke_memory ? revoke_at : std::nullopt));
+      pointers_.push_back(cuts_.back().get());
+    }
+  }
+
+  std::vector<std::vector<uint8_t>>& storage() { return storage_; }
+  std::span<runtime::FlashMemory* const> memories() { return pointers_; }
+  PowerRail& rail() { return rail_; }
+  const runtime::Board& board() const { return board_; }
+
+  // Power back on (faults cleared, counters zero).
+  void PowerOn() {
+    rail_.Reset();
+    for (auto& fake : fakes_) {
+      fake->ClearFaults();
+      fake->PowerOn();
+    }
+  }
+  void Load(const std::vector<std::vector<uint8_t>>& image) {
+    for (size_t m = 0; m < storage_.size(); ++m) std::copy(image[m].begin(), image[m].end(), storage_[m].begin());
+    PowerOn();
+  }
+
+ private:
+  const runtime::Board& board_;
+  std::vector<std::vector<uint8_t>> storage_;
+  std::vector<std::unique_ptr<runtime::FakeFlash>> fakes_;
+  std::vector<std::unique_ptr<CutFlash>> cuts_;
+  std::vector<runtime::FlashMemory*> pointers_;
+  PowerRail rail_;
+};
+
+// Deterministic filler for the protected regions, so a stray write shows.
+void FillPattern(std::span<uint8_t> bytes, uint32_t seed);
+
+// "0x08004000".
+std::string HexAddress(uint64_t address);
+
+// Index of the board memory that holds [address, address + size), or -1.
+int MemoryFor(const runtime::Board& board, uint32_t address, uint64_t size);
+
+// Index of the first element whose bytes are not in `flash` exactly, or -1 when all are.
+int FirstDifferingElement(const runtime::Board& board, const std::vector<std::vector<uint8_t>>& flash,
+                          const std::vector<host::DfuseElement>& elements);
+
+// "element 2 at 0x90000000 (4096 bytes)".
+std::string DescribeElement(const std::vector<host::DfuseElement>& elements, int index);
+
+// The first bootloader/filesystem region whose bytes differ between `a` and `b`, or "".
+std::string ChangedProtectedRegion(const runtime::Board& board, const std::vector<std::vector<uint8_t>>& a,
+                                   const std::vector<std::vector<uint8_t>>& b);
+
+// The DfuDevice options of recording and replay: bwPollTimeout 0, so dfu-util does not sleep
+// while recording, and a replay answers the same bytes.
+bootloader::DfuOptions ReplayDfuOptions();
+
+// The boot decision, with the --unsafe-trust-record fault applied.
+struct Boot {
+  bool start = false;
+  bootloader::BootDecision decision;
+};
+Boot DecideBoot(RamBoard& board, const PowercutFaults& faults);
+
+// "revoked boot record: ...".
+std::string DescribeDecision(const bootloader::BootDecision& decision);
+
+}  // namespace onedfu::sim
