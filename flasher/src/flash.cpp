@@ -1,7 +1,9 @@
 // Flash, LoadFlashPackage, ListDevices (issue 8). See flasher/flash.h for the order of work.
 #include "flasher/flash.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -72,8 +74,10 @@ host::Expected<UsbDevice> WaitForReturn(DfuTransport& transport, const UsbDevice
     }
     if (cancel != nullptr && cancel->load()) return host::Fail(std::string("interrupted while waiting for ") + what);
     if (Clock::now() > deadline) {
+      char limit[32];
+      std::snprintf(limit, sizeof limit, "%.1f s", timeout_ms / 1000.0);
       return host::Fail(std::string("timeout: the board (serial ") + old.serial + ") did not come back " + what +
-                        " within " + std::to_string(timeout_ms / 1000.0).substr(0, 4) + " s (--timeout)");
+                        " within " + limit + " (--timeout)");
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(kEnumeratePollMs));
   }
@@ -90,13 +94,14 @@ class Flasher {
   host::Outcome FindBoard();
   host::Outcome Detach();
   host::Outcome CheckInstalled(DfuseClient& client);
-  host::Outcome Execute(DfuseClient& client, const FlashPlan& plan, bool verify);
-  host::Outcome Verify(DfuseClient& client, const FlashPlan& plan);
+  // Erase pass, write pass, then (verify) read-back; phases named prefix + "erase" etc.
+  host::Outcome Execute(DfuseClient& client, const FlashPlan& plan, bool verify, const std::string& prefix);
+  host::Outcome Verify(DfuseClient& client, const FlashPlan& plan, const std::string& prefix);
   host::Outcome Boot();
   host::Error Wrap(const DfuseClient& client, const host::Error& error) const;
   void ShowPlan(const FlashPlan& plan, const char* what);
   bool SkipSegment(const host::DfuseElement& e) const;
-  CurrentContent Reader(DfuseClient& client, uint64_t total);
+  CurrentContent Reader(DfuseClient& client);
 
   DfuTransport& transport_;
   const FlashPackage& package_;
@@ -180,9 +185,14 @@ host::Outcome Flasher::CheckInstalled(DfuseClient& client) {
   const runtime::Region* region = board.FindRole(runtime::RegionRole::kRecord);
   if (region == nullptr) return host::Success();
   host::Bytes bytes(region->size);
-  progress_.Begin("read", bytes.size());
-  if (auto read = client.Read(board.RegionStart(*region), bytes, [](size_t) {}); !read.ok()) return Wrap(client, read.error());
+  progress_.Begin("record", bytes.size());
+  if (auto read = client.Read(board.RegionStart(*region), bytes, [&](size_t n) { progress_.Advance(read_done_ += n); });
+      !read.ok()) {
+    return Wrap(client, read.error());
+  }
+  read_done_ = 0;
   result_.bytes_read += bytes.size();
+  progress_.End("read " + std::to_string(bytes.size()) + " bytes");
   runtime::Diag diag;
   auto record = runtime::DecodeBootRecord(bytes, &diag);
   if (!record.ok()) {
@@ -213,9 +223,7 @@ bool Flasher::SkipSegment(const host::DfuseElement& e) const {
   return false;
 }
 
-CurrentContent Flasher::Reader(DfuseClient& client, uint64_t total) {
-  progress_.Begin("read", total);
-  read_done_ = 0;
+CurrentContent Flasher::Reader(DfuseClient& client) {
   return [this, &client](uint32_t address, uint32_t size, host::Bytes* out) -> host::Outcome {
     out->assign(size, 0);
     auto read = client.Read(address, *out, [this](size_t n) { progress_.Advance(read_done_ += n); });
@@ -225,23 +233,24 @@ CurrentContent Flasher::Reader(DfuseClient& client, uint64_t total) {
   };
 }
 
-host::Outcome Flasher::Verify(DfuseClient& client, const FlashPlan& plan) {
+host::Outcome Flasher::Verify(DfuseClient& client, const FlashPlan& plan, const std::string& prefix) {
+  // Everything sent, read back (the device skipped all-erased units; they read back erased).
   uint64_t total = 0;
-  for (const SectorWork& s : plan.sectors) total += s.size;
-  progress_.Begin("verify", total);
+  for (const WriteRun& r : plan.runs) total += r.data.size();
+  progress_.Begin(prefix + "verify", total);
   uint64_t done = 0;
   host::Bytes back;
-  for (const SectorWork& s : plan.sectors) {
-    back.assign(s.size, 0);
-    auto read = client.Read(s.start, back, [&](size_t n) { progress_.Advance(done += n); });
+  for (const WriteRun& r : plan.runs) {
+    back.assign(r.data.size(), 0);
+    auto read = client.Read(r.address, back, [&](size_t n) { progress_.Advance(done += n); });
     if (!read.ok()) return Wrap(client, read.error());
-    result_.bytes_read += s.size;
-    const auto diff = std::mismatch(back.begin(), back.end(), s.target.begin());
+    result_.bytes_read += back.size();
+    const auto diff = std::mismatch(back.begin(), back.end(), r.data.begin());
     if (diff.first != back.end()) {
       char text[96];
       const auto offset = static_cast<uint32_t>(diff.first - back.begin());
       std::snprintf(text, sizeof text, "verify failed at %s: read 0x%02x, expected 0x%02x",
-                    Hex32(s.start + offset).c_str(), *diff.first, *diff.second);
+                    Hex32(r.address + offset).c_str(), *diff.first, *diff.second);
       return host::Fail(std::string(text) + "; the boot record was not written; " + RerunHint(package_.file));
     }
   }
@@ -249,11 +258,11 @@ host::Outcome Flasher::Verify(DfuseClient& client, const FlashPlan& plan) {
   return host::Success();
 }
 
-host::Outcome Flasher::Execute(DfuseClient& client, const FlashPlan& plan, bool verify) {
+host::Outcome Flasher::Execute(DfuseClient& client, const FlashPlan& plan, bool verify, const std::string& prefix) {
   uint64_t erases = 0;
   for (const SectorWork& s : plan.sectors) erases += s.erase ? 1 : 0;
   if (erases > 0) {
-    progress_.Begin("erase", erases);
+    progress_.Begin(prefix + "erase", erases);
     uint64_t done = 0;
     for (const SectorWork& s : plan.sectors) {
       if (!s.erase) continue;
@@ -265,7 +274,7 @@ host::Outcome Flasher::Execute(DfuseClient& client, const FlashPlan& plan, bool 
   uint64_t total = 0;
   for (const WriteRun& r : plan.runs) total += r.data.size();
   if (total > 0) {
-    progress_.Begin("write", total);
+    progress_.Begin(prefix + "write", total);
     uint64_t done = 0;
     for (const WriteRun& r : plan.runs) {
       auto w = client.Write(r.address, r.data, [&](size_t n) { progress_.Advance(done += n); });
@@ -273,7 +282,7 @@ host::Outcome Flasher::Execute(DfuseClient& client, const FlashPlan& plan, bool 
     }
     progress_.End(std::to_string(total) + " bytes");
   }
-  if (verify && !plan.empty()) return Verify(client, plan);
+  if (verify && !plan.empty()) return Verify(client, plan, prefix);
   return host::Success();
 }
 
@@ -361,13 +370,33 @@ host::Expected<FlashResult> Flasher::Run() {
   if (!result_.onedfu_bootloader || !in_dfu) {
     // Plain DfuSe (or a dry run against a board still in its application): full write, every
     // element in file order, the record last.
-    ONEDFU_PTRY(result_.plan, PlanSectors(package_.board, package_.elements, nullptr));
+    // Per element, as dfu-util does: erase the sectors it touches (each once per run, so an
+    // element never wipes the tail of the one before it), then write it.
+    std::vector<FlashPlan> steps;
+    std::vector<uint32_t> erased;
+    for (const host::DfuseElement& e : package_.elements) {
+      ONEDFU_PTRY(FlashPlan step, PlanSectors(package_.board, {e}, nullptr));
+      for (SectorWork& s : step.sectors) {
+        if (std::find(erased.begin(), erased.end(), s.start) != erased.end()) {
+          s.erase = false;
+          step.erase_us -= runtime::EraseMicroseconds(package_.board.memories[s.memory], s.size);
+        } else {
+          erased.push_back(s.start);
+        }
+      }
+      result_.plan.erase_us += step.erase_us;
+      result_.plan.program_us += step.program_us;
+      result_.plan.sectors.insert(result_.plan.sectors.end(), step.sectors.begin(), step.sectors.end());
+      steps.push_back(std::move(step));
+    }
     if (options_.dry_run) {
       ShowPlan(result_.plan, "plan");
       return result_;
     }
-    progress_.Note("plain DfuSe bootloader (" + result_.device.manufacturer + "): full write");
-    if (auto e = Execute(client, result_.plan, false); !e.ok()) return e.error();
+    progress_.Note("plain DfuSe bootloader (" + result_.device.manufacturer + "): full write, element by element");
+    for (const FlashPlan& step : steps) {
+      if (auto e = Execute(client, step, false, ""); !e.ok()) return e.error();
+    }
   } else {
     if (auto c = CheckInstalled(client); !c.ok()) return c.error();
     std::vector<host::DfuseElement> changed;
@@ -378,39 +407,42 @@ host::Expected<FlashResult> Flasher::Run() {
         changed.push_back(e);
       }
     }
-    uint64_t to_read = 0;
-    for (const host::DfuseElement& e : changed) to_read += e.data.size();
     const uint32_t skipped = result_.plan.segments_skipped;
+    const CurrentContent reader = Reader(client);
     if (options_.full) {
       ONEDFU_PTRY(result_.plan, PlanSectors(package_.board, changed, nullptr));
     } else {
-      const CurrentContent reader = Reader(client, to_read);
+      uint64_t covered = 0;
+      for (const host::DfuseElement& e : changed) covered += e.data.size();
+      progress_.Begin("read", covered);
+      read_done_ = 0;
       ONEDFU_PTRY(result_.plan, PlanSectors(package_.board, changed, &reader));
-      progress_.End(std::to_string(result_.bytes_read) + " bytes");
+      progress_.End(std::to_string(read_done_) + " bytes, " + std::to_string(result_.plan.sectors_unchanged) +
+                    " sector(s) already right");
     }
     result_.plan.segments_skipped = skipped;
-    // The record sector: planned against what it holds once the rest is written (the first
-    // change revoked the old record, so it then needs an erase).
-    const CurrentContent record_reader = Reader(client, record.data.size());
-    if (options_.dry_run && !result_.plan.empty()) {
-      ONEDFU_PTRY(result_.record_plan, PlanSectors(package_.board, {record}, nullptr));
-    } else if (!options_.dry_run) {
-      // planned after the main writes, below
-    } else {
-      ONEDFU_PTRY(result_.record_plan, PlanSectors(package_.board, {record}, &record_reader));
-    }
     if (options_.dry_run) {
+      // The first change revokes the installed record, so its sector then needs an erase.
+      if (result_.plan.empty()) {
+        ONEDFU_PTRY(result_.record_plan, PlanSectors(package_.board, {record}, &reader));
+      } else {
+        ONEDFU_PTRY(result_.record_plan, PlanSectors(package_.board, {record}, nullptr));
+      }
       ShowPlan(result_.plan, "plan");
       ShowPlan(result_.record_plan, "record");
       result_.up_to_date = result_.plan.empty() && result_.record_plan.empty();
       return result_;
     }
-    if (auto e = Execute(client, result_.plan, true); !e.ok()) return e.error();
+    if (auto e = Execute(client, result_.plan, true, ""); !e.ok()) return e.error();
+    // The record sector, last: planned against what it holds once the rest is written and
+    // checked (a change above revoked the old record).
     progress_.Begin("record", record.data.size());
-    ONEDFU_PTRY(result_.record_plan, PlanSectors(package_.board, {record}, &record_reader));
+    read_done_ = 0;
+    ONEDFU_PTRY(result_.record_plan, PlanSectors(package_.board, {record}, &reader));
+    progress_.End(result_.record_plan.empty() ? "unchanged" : "to write");
     result_.up_to_date = result_.plan.empty() && result_.record_plan.empty();
     if (result_.up_to_date) progress_.Note("up to date: nothing to erase or write");
-    if (auto e = Execute(client, result_.record_plan, true); !e.ok()) return e.error();
+    if (auto e = Execute(client, result_.record_plan, true, "record "); !e.ok()) return e.error();
   }
   progress_.Begin("leave", 0);
   auto leave = client.Leave(package_.elements.front().address);

@@ -21,16 +21,18 @@ bool AllErased(const uint8_t* bytes, size_t n, uint8_t erased) {
 struct PendingSector {
   uint8_t memory = 0;
   uint32_t size = 0;
-  host::Bytes now;     // current bytes (empty for a full write)
-  host::Bytes target;  // bytes after the update
+  host::Bytes target;  // bytes after the update (outside the elements: erased, or current once read)
+  std::vector<bool> covered;  // [i]: an element covers byte i of the sector
+  uint32_t lo = 0;     // span the elements cover, offsets in the sector
+  uint32_t hi = 0;
 };
 
 }  // namespace
 
 host::Expected<FlashPlan> PlanSectors(const runtime::Board& board, const std::vector<host::DfuseElement>& elements,
                                       const CurrentContent* current) {
-  // The new content of every sector an element touches: the current bytes (or erased, for a
-  // full write) with the elements laid over them.
+  // Pass 1: the sectors the elements touch, the new bytes laid over them, and the span
+  // [lo, hi) of each sector the elements cover.
   std::map<uint32_t, PendingSector> sectors;
   for (const host::DfuseElement& e : elements) {
     if (e.data.empty()) continue;
@@ -47,28 +49,28 @@ host::Expected<FlashPlan> PlanSectors(const runtime::Board& board, const std::ve
       if (!sector.ok()) return host::Fail("no sector holds " + Hex32(static_cast<uint32_t>(at)));
       auto [it, added] = sectors.try_emplace(sector->start);
       PendingSector& s = it->second;
+      const uint64_t stop = std::min<uint64_t>(end, uint64_t{sector->start} + sector->size);
+      const auto lo = static_cast<uint32_t>(at - sector->start);
+      const auto hi = static_cast<uint32_t>(stop - sector->start);
       if (added) {
         s.memory = memory_index;
         s.size = sector->size;
-        if (current != nullptr) {
-          if (auto read = (*current)(sector->start, sector->size, &s.now); !read.ok()) return read.error();
-          if (s.now.size() != sector->size) return host::Fail("short read of the sector at " + Hex32(sector->start));
-          s.target = s.now;
-        } else {
-          s.target.assign(sector->size, memory->erased_value);
-        }
+        s.target.assign(sector->size, memory->erased_value);
+        s.covered.assign(sector->size, false);
+        s.lo = lo;
+        s.hi = hi;
       }
-      const uint64_t stop = std::min<uint64_t>(end, uint64_t{sector->start} + sector->size);
+      s.lo = std::min(s.lo, lo);
+      s.hi = std::max(s.hi, hi);
       std::copy(e.data.begin() + static_cast<std::ptrdiff_t>(at - e.address),
-                e.data.begin() + static_cast<std::ptrdiff_t>(stop - e.address),
-                s.target.begin() + static_cast<std::ptrdiff_t>(at - sector->start));
+                e.data.begin() + static_cast<std::ptrdiff_t>(stop - e.address), s.target.begin() + lo);
+      std::fill(s.covered.begin() + lo, s.covered.begin() + hi, true);
       at = stop;
     }
   }
 
   FlashPlan plan;
   const bootloader::GuardedFlash timing(board, {});  // the bootloader's own timing model
-  // Units to send, in address order: (address, bytes), plus whether a unit is all erased.
   struct Unit {
     uint32_t address;
     const uint8_t* bytes;
@@ -80,20 +82,43 @@ host::Expected<FlashPlan> PlanSectors(const runtime::Board& board, const std::ve
     const runtime::Memory& memory = board.memories[s.memory];
     const uint32_t align = std::max<uint32_t>(1, memory.write_align);
     const uint8_t erased = memory.erased_value;
-    const host::Bytes& now = s.now;
+    // Pass 2: the current bytes of the covered span (write-unit aligned); the rest of the
+    // sector is read only when the sector must be erased, to write it back.
+    const uint32_t lo = s.lo / align * align;
+    const uint32_t hi = std::min(s.size, (s.hi + align - 1) / align * align);
+    host::Bytes now(s.size, erased);
+    const auto read = [&](uint32_t from, uint32_t to) -> host::Outcome {
+      if (from >= to) return host::Success();
+      host::Bytes part;
+      if (auto r = (*current)(start + from, to - from, &part); !r.ok()) return r.error();
+      if (part.size() != to - from) return host::Fail("short read at " + Hex32(start + from));
+      std::copy(part.begin(), part.end(), now.begin() + from);
+      return host::Success();
+    };
+    bool erase = current == nullptr;
     if (current != nullptr) {
-      if (now == s.target) {
+      if (auto r = read(lo, hi); !r.ok()) return r.error();
+      // Bytes the elements do not cover keep their current value.
+      for (uint32_t i = lo; i < hi; ++i) {
+        if (!s.covered[i]) s.target[i] = now[i];
+      }
+      if (std::equal(now.begin() + lo, now.begin() + hi, s.target.begin() + lo)) {
         ++plan.sectors_unchanged;
         continue;
       }
-    }
-    // Erase unless every changed write unit is erased now (NOR: bits only go 1 -> 0, and the
-    // strict flash refuses writes over non-erased bytes).
-    bool erase = current == nullptr;
-    for (uint32_t u = 0; u < s.size && !erase; u += align) {
-      if (!std::equal(now.begin() + u, now.begin() + u + align, s.target.begin() + u) &&
-          !AllErased(now.data() + u, align, erased)) {
-        erase = true;
+      // Erase unless every changed write unit is erased now (NOR: bits only go 1 -> 0, and the
+      // strict flash refuses writes over non-erased bytes).
+      for (uint32_t u = lo; u < hi && !erase; u += align) {
+        if (!std::equal(now.begin() + u, now.begin() + u + align, s.target.begin() + u) &&
+            !AllErased(now.data() + u, align, erased)) {
+          erase = true;
+        }
+      }
+      if (erase) {
+        if (auto r = read(0, lo); !r.ok()) return r.error();
+        if (auto r = read(hi, s.size); !r.ok()) return r.error();
+        std::copy(now.begin(), now.begin() + lo, s.target.begin());
+        std::copy(now.begin() + hi, now.end(), s.target.begin() + hi);
       }
     }
     SectorWork work;
@@ -101,7 +126,9 @@ host::Expected<FlashPlan> PlanSectors(const runtime::Board& board, const std::ve
     work.start = start;
     work.size = s.size;
     work.erase = erase;
-    for (uint32_t u = 0; u < s.size; u += align) {
+    const uint32_t from = erase ? 0 : lo;
+    const uint32_t to = erase ? s.size : hi;
+    for (uint32_t u = from; u < to; u += align) {
       const uint8_t* t = s.target.data() + u;
       const bool changed = erase ? !AllErased(t, align, erased) : !std::equal(t, t + align, now.begin() + u);
       units.push_back({start + u, t, align, changed});
@@ -109,10 +136,8 @@ host::Expected<FlashPlan> PlanSectors(const runtime::Board& board, const std::ve
     }
     if (erase) plan.erase_us += runtime::EraseMicroseconds(memory, s.size);
     plan.program_us += timing.WriteEstimateUs(start, work.program_bytes);
-    work.target = s.target;
     plan.sectors.push_back(std::move(work));
   }
-
   // Contiguous runs of units to send; erased gaps inside one memory are merged when short.
   size_t i = 0;
   while (i < units.size()) {

@@ -28,7 +28,7 @@ using Clock = std::chrono::steady_clock;
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
 std::string Amount(const std::string& phase, uint64_t n) {
-  if (phase == "erase") return std::to_string(n) + " sectors";
+  if (phase.ends_with("erase")) return std::to_string(n) + " sectors";
   char text[32];
   if (n >= 1024 * 1024) {
     std::snprintf(text, sizeof text, "%.2f MiB", static_cast<double>(n) / (1024.0 * 1024.0));
@@ -59,6 +59,7 @@ class CliProgress final : public flasher::FlashProgress {
   }
   void Advance(uint64_t done) override {
     done_ = done;
+    if (done_ > total_) total_ = done_;  // a read that had to cover a whole sector
     const auto now = Clock::now();
     if (now - last_draw_ < std::chrono::milliseconds(100) && done_ != total_) return;
     last_draw_ = now;

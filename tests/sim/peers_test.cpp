@@ -3,10 +3,6 @@
 // built `onedfu` CLI from manifests/examples/pybd-sf6-demo.json (1.0.0) and the same with
 // --version 2.0.0. What the flash must hold afterwards comes from parsing those .dfu files.
 #include <doctest/doctest.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <fcntl.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -19,9 +15,7 @@
 #include "host/dfuse_file.h"
 #include "host/file_io.h"
 #include "runtime/romfs.h"
-#include "scratch.h"
-
-extern char** environ;
+#include "sim_run.h"
 
 using namespace onedfu;
 
@@ -30,7 +24,6 @@ namespace {
 namespace fs = std::filesystem;
 
 const fs::path kSource = ONEDFU_SOURCE_DIR;
-const fs::path kBoardFile = kSource / "manifests/boards/pybd-sf6.json";
 constexpr uint32_t kInternalBase = 0x08000000;
 constexpr uint32_t kQspiBase = 0x90000000;
 constexpr uint32_t kBootloaderSize = 32 * 1024;
@@ -38,69 +31,10 @@ constexpr uint32_t kFilesystemOffset = 0x1c0000;  // board file: region "filesys
 constexpr const char* kLayout =
     "@Internal Flash  /0x08000000/01*032Ka,03*032Kg,01*128Kg,07*256Kg/0x90000000/512*04Kg";
 
-// Runs argv with stdout+stderr into `log`; returns the exit status (128 + signal if killed).
-int Run(const std::vector<std::string>& argv, const fs::path& log) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  std::vector<char*> args;
-  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = 0;
-  const int spawned = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (spawned != 0) return -1;
-  int status = 0;
-  if (waitpid(pid, &status, 0) != pid) return -1;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-std::string Slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-std::vector<uint8_t> ReadBytes(const fs::path& path) {
-  const std::string s = Slurp(path);
-  return std::vector<uint8_t>(s.begin(), s.end());
-}
-
-struct Sim {
-  fs::path state;
-  fs::path log;
-  std::string output;
-  int status = -1;
-
-  explicit Sim(const std::string& name) : state(test::Scratch(name) / "state"), log(state.parent_path() / "log.txt") {}
-
-  // onedfu-sim run ... -- COMMAND
-  int RunWith(std::vector<std::string> command, bool enter_dfu = false) {
-    std::vector<std::string> argv = {ONEDFU_SIM_EXE, "run", "--board", kBoardFile.string(), "--state",
-                                     state.string(), "--timeout", "60000"};
-    if (enter_dfu) argv.push_back("--enter-dfu");
-    argv.push_back("--");
-    argv.insert(argv.end(), command.begin(), command.end());
-    status = Run(argv, log);
-    output = Slurp(log);
-    return status;
-  }
-
-  std::vector<uint8_t> Internal() const { return ReadBytes(state / "internal.bin"); }
-  std::vector<uint8_t> Qspi() const { return ReadBytes(state / "qspi.bin"); }
-  // Bytes at an absolute address from the memory files.
-  std::vector<uint8_t> At(uint32_t address, size_t n) const {
-    const bool qspi = address >= kQspiBase;
-    const std::vector<uint8_t> mem = qspi ? Qspi() : Internal();
-    const size_t off = address - (qspi ? kQspiBase : kInternalBase);
-    if (off + n > mem.size()) return {};
-    return std::vector<uint8_t>(mem.begin() + static_cast<std::ptrdiff_t>(off),
-                                mem.begin() + static_cast<std::ptrdiff_t>(off + n));
-  }
-  nlohmann::json Stats() const { return nlohmann::json::parse(Slurp(state / "stats.json")); }
-};
+using test::ReadBytes;
+using test::Run;
+using test::Sim;
+using test::Slurp;
 
 struct Package {
   fs::path file;

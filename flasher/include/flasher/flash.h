@@ -81,7 +81,6 @@ struct SectorWork {
   uint32_t size = 0;
   bool erase = false;
   uint32_t program_bytes = 0;  // bytes of non-erased write units to send into it
-  host::Bytes target;          // the sector's whole content after the update (for verify)
 };
 
 // A contiguous range sent with one set-address.
@@ -100,9 +99,11 @@ struct FlashPlan {
   bool empty() const { return sectors.empty(); }
 };
 
-// Plans writing `elements` over the current flash. `current(address, size, out)` supplies the
-// current bytes of a whole sector (read-back); nullptr plans a full write (every touched sector
-// erased, sector bytes outside the elements erased, as dfu-util leaves them).
+// Plans writing `elements` over the current flash. `current(address, size, out)` supplies
+// current bytes (read-back): first the span of each sector the elements cover, then, only for
+// a sector that must be erased, the rest of it (written back after the erase). nullptr plans
+// a full write (every touched sector erased, bytes outside the elements left erased, as
+// dfu-util leaves them).
 using CurrentContent = std::function<host::Outcome(uint32_t address, uint32_t size, host::Bytes* out)>;
 host::Expected<FlashPlan> PlanSectors(const runtime::Board& board, const std::vector<host::DfuseElement>& elements,
                                       const CurrentContent* current);

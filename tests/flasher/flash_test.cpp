@@ -1,0 +1,333 @@
+// `onedfu flash` and `onedfu list` against the simulated board through the virtual USB bus:
+// `onedfu-sim run --board pybd-sf6 --state DIR -- onedfu flash PKG` (umockdev + the real
+// libusb Linux backend, as dfu-util sees it; tests/sim/peers_test.cpp). What the flash must
+// hold comes from parsing the packed .dfu files; what the device did from stats.json.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "host/dfuse_file.h"
+#include "host/file_io.h"
+#include "sim_run.h"
+
+using namespace onedfu;
+
+namespace {
+
+namespace fs = std::filesystem;
+using test::Run;
+using test::Sim;
+using test::Slurp;
+
+const fs::path kSource = ONEDFU_SOURCE_DIR;
+constexpr uint32_t kRecordAddress = 0x901ff000;  // pybd-sf6 region "record" (one 4 KiB sector)
+
+struct Package {
+  fs::path file;
+  std::vector<host::DfuseElement> elements;
+};
+
+// A copy of the demo example folder (+ manifest) in which `edit(dir)` changed input files.
+template <typename Edit>
+fs::path EditedExample(const std::string& name, Edit edit) {
+  const fs::path dir = test::Scratch("inputs-" + name);
+  fs::copy(kSource / "manifests/examples/pybd-sf6-demo", dir / "pybd-sf6-demo", fs::copy_options::recursive);
+  fs::copy_file(kSource / "manifests/examples/pybd-sf6-demo.json", dir / "pybd-sf6-demo.json");
+  edit(dir / "pybd-sf6-demo");
+  return dir / "pybd-sf6-demo.json";
+}
+
+// Flips the bits of the byte at `offset` of `file`.
+void FlipByte(const fs::path& file, std::streamoff offset) {
+  std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+  REQUIRE(f);
+  f.seekg(offset);
+  const int c = f.get();
+  f.seekp(offset);
+  f.put(static_cast<char>(c ^ 0xff));
+}
+
+Package Pack(const std::string& name, const fs::path& manifest, const std::vector<std::string>& extra) {
+  static const fs::path dir = test::Scratch("packages");
+  Package p;
+  p.file = dir / name;
+  std::vector<std::string> argv = {ONEDFU_CLI_EXE, "pack", manifest.string(), "-o", p.file.string()};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  REQUIRE(Run(argv, dir / (name + ".log")) == 0);
+  auto bytes = host::ReadFile(p.file);
+  REQUIRE(bytes.ok());
+  auto image = host::ParseDfuse(bytes.value(), p.file.string());
+  REQUIRE(image.ok());
+  p.elements = image.value().targets.at(0).elements;
+  return p;
+}
+
+const Package& V1() {
+  static const Package p = Pack("demo-1.0.0.dfu", kSource / "manifests/examples/pybd-sf6-demo.json", {});
+  return p;
+}
+const Package& V2() {
+  static const Package p = Pack("demo-2.0.0.dfu", kSource / "manifests/examples/pybd-sf6-demo.json", {"--version", "2.0.0"});
+  return p;
+}
+
+bool FlashHolds(const Sim& sim, const Package& p) {
+  for (const auto& e : p.elements) {
+    if (sim.At(e.address, e.data.size()) != e.data) return false;
+  }
+  return true;
+}
+
+// The element whose bytes differ between two packages of the same layout.
+std::vector<uint32_t> ChangedElements(const Package& a, const Package& b) {
+  std::vector<uint32_t> out;
+  for (const auto& e : b.elements) {
+    const auto same = std::find(a.elements.begin(), a.elements.end(), e);
+    if (same == a.elements.end()) out.push_back(e.address);
+  }
+  return out;
+}
+
+int Flash(Sim& sim, const Package& p, std::vector<std::string> extra = {}, bool enter_dfu = false) {
+  std::vector<std::string> command = {ONEDFU_CLI_EXE, "flash", p.file.string()};
+  command.insert(command.end(), extra.begin(), extra.end());
+  return sim.RunWith(command, enter_dfu);
+}
+
+bool Contains(const std::string& text, const std::string& what) { return text.find(what) != std::string::npos; }
+
+void FlashBlank(Sim& sim, const Package& p) {
+  REQUIRE(Flash(sim, p) == 0);
+  INFO(sim.output);
+  REQUIRE(FlashHolds(sim, p));
+}
+
+}  // namespace
+
+TEST_CASE("onedfu flash onto a blank board: nothing erased, verified, record last, boots the package") {
+  const Package& pkg = V1();
+  Sim sim("flash_blank");
+  REQUIRE(Flash(sim, pkg) == 0);
+  INFO(sim.output);
+  CHECK(FlashHolds(sim, pkg));
+  CHECK(Contains(sim.output, "flashed 1.0.0; the board runs onedfu app 1.0.0"));
+  const nlohmann::json stats = sim.Stats();
+  CHECK(stats["flash"]["erases"] == 0);  // a blank board: every sector is erased already
+  uint64_t payload = 0;
+  for (const auto& e : pkg.elements) payload += e.data.size();
+  CHECK(stats["flash"]["bytes_programmed"].get<uint64_t>() <= payload);
+  REQUIRE(stats["boots"].size() == 2);
+  CHECK(stats["boots"][1]["cause"] == "leave");
+  CHECK(stats["boots"][1]["mode"] == "application");
+}
+
+TEST_CASE("onedfu flash on a board running its application: DETACH, update, only the record changes") {
+  const Package& v1 = V1();
+  const Package& v2 = V2();
+  Sim sim("flash_detach");
+  FlashBlank(sim, v1);
+  REQUIRE(ChangedElements(v1, v2) == std::vector<uint32_t>{kRecordAddress});
+  REQUIRE(Flash(sim, v2) == 0);
+  INFO(sim.output);
+  CHECK(FlashHolds(sim, v2));
+  CHECK(Contains(sim.output, "the board runs onedfu app 2.0.0"));
+  const nlohmann::json stats = sim.Stats();
+  REQUIRE(stats["boots"].size() == 3);
+  CHECK(stats["boots"][0]["mode"] == "application");
+  CHECK(stats["boots"][1]["cause"] == "detach");
+  CHECK(stats["boots"][1]["mode"] == "dfu");
+  CHECK(stats["boots"][2]["mode"] == "application");
+  // Only the record changed: its one 4 KiB sector is erased and rewritten.
+  CHECK(stats["flash"]["erases"] == 1);
+  CHECK(stats["flash"]["memories"][1]["sector_erases"].contains("0x901ff000"));
+  CHECK(stats["flash"]["memories"][0]["sector_erases"].empty());
+}
+
+TEST_CASE("onedfu flash of the installed package again: up to date, no erase, no program, exit 0") {
+  const Package& pkg = V1();
+  Sim sim("flash_same");
+  FlashBlank(sim, pkg);
+  const std::vector<uint8_t> internal = sim.Internal();
+  const std::vector<uint8_t> qspi = sim.Qspi();
+  REQUIRE(Flash(sim, pkg) == 0);
+  INFO(sim.output);
+  CHECK(Contains(sim.output, "up to date"));
+  const nlohmann::json stats = sim.Stats();
+  CHECK(stats["flash"]["erases"] == 0);
+  CHECK(stats["flash"]["bytes_programmed"] == 0);
+  CHECK(stats["boots"].back()["mode"] == "application");
+  CHECK(sim.Internal() == internal);
+  CHECK(sim.Qspi() == qspi);
+}
+
+TEST_CASE("onedfu flash after one asset changed: only the ROMFS sector and the record are rewritten") {
+  const Package& v1 = V1();
+  const Package v11 = Pack("demo-asset.dfu", EditedExample("asset", [](const fs::path& dir) {
+                             FlipByte(dir / "assets/font8x8.bin", 100);
+                           }), {"--version", "1.1.0"});
+  Sim sim("flash_asset");
+  FlashBlank(sim, v1);
+  const std::vector<uint32_t> changed = ChangedElements(v1, v11);
+  REQUIRE(changed.size() == 2);  // the ROMFS image and the record
+  REQUIRE(Flash(sim, v11) == 0);
+  INFO(sim.output);
+  CHECK(FlashHolds(sim, v11));
+  CHECK(Contains(sim.output, "onedfu app 1.1.0"));
+  const nlohmann::json stats = sim.Stats();
+  CHECK(stats["flash"]["memories"][0]["sector_erases"].empty());  // internal flash untouched
+  CHECK(stats["flash"]["erases"].get<int>() <= 3);                 // ROMFS sector(s) + record
+  CHECK(stats["flash"]["bytes_programmed"].get<int>() <= 3 * 4096);
+}
+
+TEST_CASE("onedfu flash after the QSPI firmware changed: its sector and the record only") {
+  const Package& v1 = V1();
+  const Package v12 = Pack("demo-fw.dfu", EditedExample("fw", [](const fs::path& dir) {
+                            FlipByte(dir / "firmware/text1.bin", 2000);
+                          }), {"--version", "1.2.0"});
+  Sim sim("flash_firmware");
+  FlashBlank(sim, v1);
+  REQUIRE(ChangedElements(v1, v12) == std::vector<uint32_t>{0x90000000, kRecordAddress});
+  REQUIRE(Flash(sim, v12) == 0);
+  INFO(sim.output);
+  CHECK(FlashHolds(sim, v12));
+  const nlohmann::json stats = sim.Stats();
+  CHECK(stats["flash"]["erases"] == 2);
+  CHECK(stats["flash"]["memories"][1]["sector_erases"].contains("0x90000000"));
+  CHECK(stats["flash"]["memories"][1]["sector_erases"].contains("0x901ff000"));
+}
+
+TEST_CASE("onedfu flash refuses a package for another board before any change") {
+  const Package& v1 = V1();
+  Sim sim("flash_wrong_board");
+  FlashBlank(sim, v1);
+  const std::vector<uint8_t> internal = sim.Internal();
+  const std::vector<uint8_t> qspi = sim.Qspi();
+
+  SUBCASE("another memory layout (pybv10 package)") {
+    const Package other = Pack("pybv10.dfu", kSource / "manifests/examples/pybv10-demo.json", {});
+    CHECK(Flash(sim, other) == 1);
+    INFO(sim.output);
+    CHECK(Contains(sim.output, "memory layout differs"));
+    CHECK(Contains(sim.output, "pybv10"));
+  }
+  SUBCASE("the same layout, another board id") {
+    const fs::path dir = test::Scratch("board-other");
+    std::string board = Slurp(kSource / "manifests/boards/pybd-sf6.json");
+    board.replace(board.find("\"pybd-sf6\""), 10, "\"pybd-sf6-rev-b\"");
+    const fs::path board_file = dir / "pybd-sf6-rev-b.json";
+    std::ofstream(board_file) << board;
+    const Package other = Pack("rev-b.dfu", kSource / "manifests/examples/pybd-sf6-demo.json", {"--board", board_file.string()});
+    CHECK(Flash(sim, other, {"--board", board_file.string()}) == 1);
+    INFO(sim.output);
+    CHECK(Contains(sim.output, "wrong board"));
+    CHECK(Contains(sim.output, "'pybd-sf6'"));
+    CHECK(Contains(sim.output, "'pybd-sf6-rev-b'"));
+  }
+  CHECK(sim.Internal() == internal);
+  CHECK(sim.Qspi() == qspi);
+  CHECK(sim.Stats()["flash"]["erases"] == 0);
+  CHECK(sim.Stats()["flash"]["bytes_programmed"] == 0);
+}
+
+TEST_CASE("onedfu flash refuses a damaged package without touching the device") {
+  const Package& v1 = V1();
+  const fs::path damaged = test::Scratch("damaged") / "damaged.dfu";
+  fs::copy_file(v1.file, damaged);
+  FlipByte(damaged, 400);  // inside the first element: hash and file CRC no longer match
+  Sim sim("flash_damaged");
+  const int status = sim.RunWith({ONEDFU_CLI_EXE, "flash", damaged.string()});
+  INFO(sim.output);
+  CHECK(status == 1);
+  CHECK(Contains(sim.output, "NOT valid"));
+  CHECK(Contains(sim.output, "nothing was sent to any device"));
+  const nlohmann::json stats = sim.Stats();
+  CHECK(stats["usb"]["control_transfers"] == 0);
+  CHECK(stats["flash"]["bytes_programmed"] == 0);
+}
+
+TEST_CASE("onedfu flash --plain-dfuse: full write in dfu-util's order, as for a bootloader without record") {
+  const Package& v1 = V1();
+  Sim ours("flash_plain");
+  REQUIRE(Flash(ours, v1, {"--plain-dfuse"}) == 0);
+  INFO(ours.output);
+  CHECK(FlashHolds(ours, v1));
+  CHECK(Contains(ours.output, "full write"));
+  Sim peer("flash_plain_dfu_util");
+  REQUIRE(peer.RunWith({ONEDFU_DFU_UTIL, "-a", "0", "-D", v1.file.string(), "-s", ":leave"}) == 0);
+  // The same sectors erased as dfu-util erases, and the board boots it.
+  CHECK(ours.Stats()["flash"]["memories"] == peer.Stats()["flash"]["memories"]);
+  CHECK(ours.Stats()["boots"].back()["mode"] == "application");
+}
+
+TEST_CASE("onedfu flash --dry-run prints the plan and changes nothing") {
+  const Package& v1 = V1();
+  const Package& v2 = V2();
+  Sim sim("flash_dry_run");
+  FlashBlank(sim, v1);
+  const std::vector<uint8_t> qspi = sim.Qspi();
+  REQUIRE(Flash(sim, v2, {"--dry-run"}, true) == 0);
+  INFO(sim.output);
+  CHECK(Contains(sim.output, "dry run: nothing was changed"));
+  CHECK(Contains(sim.output, "record qspi: erase 1 sector(s), write 1 sector(s)"));
+  CHECK(Contains(sim.output, "modeled device time 0.0"));  // 45 ms erase + program
+  CHECK(sim.Qspi() == qspi);
+  CHECK(sim.Stats()["flash"]["erases"] == 0);
+}
+
+TEST_CASE("onedfu flash --json: JSON lines with phase, done, total and a final result") {
+  const Package& v1 = V1();
+  Sim sim("flash_json");
+  REQUIRE(Flash(sim, v1, {"--json"}) == 0);
+  std::istringstream lines(sim.output);
+  std::string line;
+  std::vector<nlohmann::json> records;
+  while (std::getline(lines, line)) {
+    if (!line.empty() && line[0] == '{') records.push_back(nlohmann::json::parse(line));
+  }
+  REQUIRE(!records.empty());
+  bool saw_write = false;
+  for (const auto& r : records) {
+    if (r.contains("phase") && r["phase"] == "write" && r.contains("result")) {
+      saw_write = true;
+      CHECK(r["done"] == r["total"]);
+    }
+  }
+  CHECK(saw_write);
+  CHECK(records.back()["result"] == "ok");
+  CHECK(records.back()["up_to_date"] == false);
+}
+
+TEST_CASE("onedfu flash names what it saw when the chosen board is not there") {
+  Sim sim("flash_no_device");
+  CHECK(Flash(sim, V1(), {"--path", "9-9"}) == 1);
+  INFO(sim.output);
+  CHECK(Contains(sim.output, "no board 0483:df11 at path 9-9 found"));
+  CHECK(Contains(sim.output, "1-1 0483:df11 serial SIM000000001"));
+}
+
+TEST_CASE("onedfu list: the board in DFU mode with its installed package, then in application mode") {
+  const Package& v1 = V1();
+  Sim sim("list");
+  FlashBlank(sim, v1);
+  REQUIRE(sim.RunWith({ONEDFU_CLI_EXE, "list", "--json"}, true) == 0);
+  INFO(sim.output);
+  const nlohmann::json dfu = nlohmann::json::parse(sim.output);
+  REQUIRE(dfu.size() == 1);
+  CHECK(dfu[0]["path"] == "1-1");
+  CHECK(dfu[0]["serial"] == "SIM000000001");
+  CHECK(dfu[0]["vid_pid"] == "0483:df11");
+  CHECK(dfu[0]["mode"] == "dfu");
+  CHECK(dfu[0]["board"] == "pybd-sf6");
+  CHECK(dfu[0]["installed"]["valid"] == true);
+  CHECK(dfu[0]["installed"]["board"] == "pybd-sf6");
+  CHECK(dfu[0]["installed"]["name"] == "pybd-sf6-demo");
+  CHECK(dfu[0]["installed"]["version"] == "1.0.0");
+  REQUIRE(sim.RunWith({ONEDFU_CLI_EXE, "list"}) == 0);
+  CHECK(Contains(sim.output, "1-1 0483:df11 serial SIM000000001 runtime \"onedfu app 1.0.0"));
+}

@@ -1,0 +1,95 @@
+// Helpers for tests that drive the simulator as a child process: `onedfu-sim run --board B
+// --state DIR -- COMMAND` (real peers and `onedfu flash` through the virtual USB bus), the
+// board's flash files and stats.json afterwards. Needs ONEDFU_SIM_EXE, ONEDFU_SOURCE_DIR and
+// ONEDFU_SIM_SCRATCH (tests/CMakeLists.txt defines them for the executables that use it).
+#pragma once
+
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "scratch.h"
+
+extern char** environ;
+
+namespace onedfu::test {
+
+// Runs argv with stdout+stderr into `log`; returns the exit status (128 + signal if killed).
+inline int Run(const std::vector<std::string>& argv, const std::filesystem::path& log) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = 0;
+  const int spawned = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (spawned != 0) return -1;
+  int status = 0;
+  if (waitpid(pid, &status, 0) != pid) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+inline std::string Slurp(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+inline std::vector<uint8_t> ReadBytes(const std::filesystem::path& path) {
+  const std::string s = Slurp(path);
+  return std::vector<uint8_t>(s.begin(), s.end());
+}
+
+// One simulated PYBD-SF6 board (state directory) and the last command run against it.
+struct Sim {
+  static constexpr uint32_t kInternalBase = 0x08000000;
+  static constexpr uint32_t kQspiBase = 0x90000000;
+
+  std::filesystem::path board_file = std::filesystem::path(ONEDFU_SOURCE_DIR) / "manifests/boards/pybd-sf6.json";
+  std::filesystem::path state;
+  std::filesystem::path log;
+  std::string output;
+  int status = -1;
+
+  explicit Sim(const std::string& name) : state(Scratch(name) / "state"), log(state.parent_path() / "log.txt") {}
+
+  // onedfu-sim run ... -- COMMAND
+  int RunWith(std::vector<std::string> command, bool enter_dfu = false) {
+    std::vector<std::string> argv = {ONEDFU_SIM_EXE, "run", "--board", board_file.string(), "--state",
+                                     state.string(), "--timeout", "60000"};
+    if (enter_dfu) argv.push_back("--enter-dfu");
+    argv.push_back("--");
+    argv.insert(argv.end(), command.begin(), command.end());
+    status = Run(argv, log);
+    output = Slurp(log);
+    return status;
+  }
+
+  std::vector<uint8_t> Internal() const { return ReadBytes(state / "internal.bin"); }
+  std::vector<uint8_t> Qspi() const { return ReadBytes(state / "qspi.bin"); }
+  // Bytes at an absolute address from the memory files.
+  std::vector<uint8_t> At(uint32_t address, size_t n) const {
+    const bool qspi = address >= kQspiBase;
+    const std::vector<uint8_t> mem = qspi ? Qspi() : Internal();
+    const size_t off = address - (qspi ? kQspiBase : kInternalBase);
+    if (off + n > mem.size()) return {};
+    return std::vector<uint8_t>(mem.begin() + static_cast<std::ptrdiff_t>(off),
+                                mem.begin() + static_cast<std::ptrdiff_t>(off + n));
+  }
+  nlohmann::json Stats() const { return nlohmann::json::parse(Slurp(state / "stats.json")); }
+};
+
+}  // namespace onedfu::test
