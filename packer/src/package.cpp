@@ -212,7 +212,7 @@ Expected<PackageSpec> ParsePackageJson(std::string_view text, const fs::path& pa
 }
 
 Expected<PackageSpec> LoadPackageFile(const fs::path& path) {
-  ONEDFU_PTRY(const Bytes bytes, ReadFile(path));
+  ONEDFU_PTRY(const Bytes bytes, ReadFile(path, kMaxJsonSize));
   return ParsePackageJson(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), path);
 }
 
