@@ -244,7 +244,7 @@ Expected<runtime::Board> ParseBoardJson(std::string_view text, const std::string
 }
 
 Expected<runtime::Board> LoadBoardFile(const fs::path& path) {
-  ONEDFU_PTRY(const Bytes bytes, ReadFile(path));
+  ONEDFU_PTRY(const Bytes bytes, ReadFile(path, kMaxJsonSize));
   return ParseBoardJson(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), path.string());
 }
 

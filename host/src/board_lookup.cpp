@@ -14,8 +14,8 @@ std::optional<fs::path> FindBoardById(const std::string& id) {
   const fs::path dir = DefaultBoardPath().parent_path();
   std::error_code ec;
   std::vector<fs::path> files;
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    if (entry.path().extension() == ".json") files.push_back(entry.path());
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->path().extension() == ".json") files.push_back(it->path());
   }
   std::sort(files.begin(), files.end());
   for (const fs::path& file : files) {

@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <new>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -26,51 +27,86 @@ void AdviseHugePages(void* data, size_t size) {
   const uintptr_t end = (reinterpret_cast<uintptr_t>(data) + size) & ~(kHuge - 1);
   if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
 }
+
+
+const char* KindOf(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "not a regular file";
+}
+
+std::string TooLarge(const fs::path& path, uint64_t max_size) {
+  return path.string() + ": larger than " + std::to_string(max_size) + " bytes, the most onedfu reads from a file";
+}
+
 }  // namespace
 
-Expected<Bytes> ReadFile(const fs::path& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+Expected<Bytes> ReadFile(const fs::path& path, uint64_t max_size) {
+  // O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return Fail(path.string() + ": cannot open: " + Errno());
   struct stat st {};
-  if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+  if (::fstat(fd, &st) != 0) {
+    const std::string why = Errno();
     ::close(fd);
-    return Fail(path.string() + ": is a directory, expected a file");
+    return Fail(path.string() + ": cannot read: " + why);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    if (S_ISDIR(st.st_mode)) return Fail(path.string() + ": is a directory, expected a file");
+    return Fail(path.string() + ": is " + KindOf(st.st_mode) + ", expected a regular file");
+  }
+  if (static_cast<uint64_t>(st.st_size) > max_size) {
+    ::close(fd);
+    return Fail(TooLarge(path, max_size));
   }
   Bytes out;
-  // Regular files: map and copy once, which skips the zero-fill that
-  // resize() + read() would pay for every page of a large input.
-  if (S_ISREG(st.st_mode) && st.st_size > 0) {
-    const size_t size = static_cast<size_t>(st.st_size);
-    void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
-    if (map != MAP_FAILED) {
-      const auto* begin = static_cast<const uint8_t*>(map);
-      out.reserve(size);
-      AdviseHugePages(out.data(), size);
-      out.assign(begin, begin + size);
-      ::munmap(map, size);
-      ::close(fd);
-      return out;
+  try {
+    // Map and copy once, which skips the zero-fill that resize() + read()
+    // would pay for every page of a large input.
+    if (st.st_size > 0) {
+      const size_t size = static_cast<size_t>(st.st_size);
+      void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+      if (map != MAP_FAILED) {
+        const auto* begin = static_cast<const uint8_t*>(map);
+        out.reserve(size);
+        AdviseHugePages(out.data(), size);
+        out.assign(begin, begin + size);
+        ::munmap(map, size);
+        ::close(fd);
+        return out;
+      }
     }
-  }
-  // Pipes, devices and anything mmap refuses: plain reads.
-  uint8_t buf[1 << 16];
-  for (;;) {
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const std::string why = Errno();
-      ::close(fd);
-      return Fail(path.string() + ": read failed: " + why);
+    // Files that report no size (/proc) and anything mmap refuses: plain reads, capped.
+    uint8_t buf[1 << 16];
+    for (;;) {
+      const ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        const std::string why = Errno();
+        ::close(fd);
+        return Fail(path.string() + ": read failed: " + why);
+      }
+      if (n == 0) break;
+      if (out.size() + static_cast<size_t>(n) > max_size) {
+        ::close(fd);
+        return Fail(TooLarge(path, max_size));
+      }
+      out.insert(out.end(), buf, buf + n);
     }
-    if (n == 0) break;
-    out.insert(out.end(), buf, buf + n);
+  } catch (const std::bad_alloc&) {
+    ::close(fd);
+    return Fail(path.string() + ": " + std::to_string(st.st_size) + " bytes do not fit in memory");
   }
   ::close(fd);
   return out;
 }
 
-AtomicFileWriter::AtomicFileWriter(fs::path path, std::string temp, int fd)
-    : path_(std::move(path)), temp_(std::move(temp)), fd_(fd) {
+AtomicFileWriter::AtomicFileWriter(fs::path path, fs::path target, std::string temp, int fd)
+    : path_(std::move(path)), target_(std::move(target)), temp_(std::move(temp)), fd_(fd) {
   buffer_.reserve(kWriteBuffer);
 }
 
@@ -82,14 +118,47 @@ AtomicFileWriter::~AtomicFileWriter() {
 }
 
 Expected<std::unique_ptr<AtomicFileWriter>> AtomicFileWriter::Open(const fs::path& path) {
-  const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
-  std::string temp = (dir / ("." + path.filename().string() + ".XXXXXX")).string();
+  // Follow symbolic links to what will be replaced (the link itself stays).
+  fs::path target = path;
+  struct stat st {};
+  bool exists = false;
+  for (int hops = 0;; ++hops) {
+    if (::lstat(target.c_str(), &st) != 0) {
+      if (errno != ENOENT) return Fail(path.string() + ": cannot read: " + Errno());
+      break;
+    }
+    if (!S_ISLNK(st.st_mode)) {
+      exists = true;
+      break;
+    }
+    if (hops == 40) return Fail(path.string() + ": too many levels of symbolic links");
+    std::error_code ec;
+    const fs::path link = fs::read_symlink(target, ec);
+    if (ec) return Fail(path.string() + ": cannot read symbolic link " + target.string() + ": " + ec.message());
+    target = link.is_absolute() ? link : target.parent_path() / link;
+  }
+  if (exists && !S_ISREG(st.st_mode)) {
+    const std::string shown = target == path ? "" : " (via symbolic link to " + target.string() + ")";
+    return Fail(path.string() + shown + ": is " + KindOf(st.st_mode) + "; refusing to replace it with the output");
+  }
+  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  std::string temp = (dir / ("." + target.filename().string() + ".XXXXXX")).string();
   const int fd = ::mkstemp(temp.data());
   if (fd < 0) {
     return Fail(path.string() + ": cannot create a temporary file in " + dir.string() + ": " + Errno());
   }
-  ::fchmod(fd, 0644);
-  return std::unique_ptr<AtomicFileWriter>(new AtomicFileWriter(path, std::move(temp), fd));
+  if (exists) {
+    // Keep what the old file had: owner (where allowed) and mode.
+    if (::fchown(fd, st.st_uid, st.st_gid) != 0) {
+      // Not ours to give away: the new file stays ours.
+    }
+    ::fchmod(fd, st.st_mode & 07777);
+  } else {
+    const mode_t mask = ::umask(0);
+    ::umask(mask);
+    ::fchmod(fd, 0666 & ~mask);
+  }
+  return std::unique_ptr<AtomicFileWriter>(new AtomicFileWriter(path, target, std::move(temp), fd));
 }
 
 Outcome AtomicFileWriter::WriteAll(std::span<const uint8_t> data) {
@@ -131,7 +200,7 @@ Outcome AtomicFileWriter::Commit() {
     ::unlink(temp_.c_str());
     return Fail(path_.string() + ": close failed: " + why);
   }
-  if (std::rename(temp_.c_str(), path_.c_str()) != 0) {
+  if (std::rename(temp_.c_str(), target_.c_str()) != 0) {
     const std::string why = Errno();
     ::unlink(temp_.c_str());
     return Fail(path_.string() + ": cannot rename the finished file into place: " + why);

@@ -15,6 +15,7 @@
 #include <system_error>
 #include <utility>
 
+#include "host/text.h"
 #include "runtime/romfs.h"
 
 extern char** environ;
@@ -59,10 +60,11 @@ std::vector<std::string> Split(const std::string& path) {
 // Same rules as runtime::WriteRomfs, with messages that name the culprit.
 Outcome CheckTargetPath(const std::string& path, const std::string& origin) {
   auto fail = [&](const std::string& why) {
-    return Fail(origin + ": ROMFS path \"" + path + "\" " + why);
+    return Fail(EscapeText(origin) + ": ROMFS path \"" + EscapeText(path) + "\" " + why);
   };
-  if (path.empty()) return Fail(origin + ": empty ROMFS path");
+  if (path.empty()) return Fail(EscapeText(origin) + ": empty ROMFS path");
   if (path.find('\0') != std::string::npos) return fail("contains a NUL byte");
+  if (!IsUtf8(path)) return fail("is not valid UTF-8 (MicroPython file names are str): rename it");
   if (path.front() == '/') return fail("must be relative (no leading '/')");
   if (path.size() > runtime::kRomfsMaxPath) return fail("is longer than 255 characters");
   const auto parts = Split(path);
@@ -208,7 +210,7 @@ struct TreeWalk {
   std::vector<Ancestor> ancestors_;
   static constexpr size_t kMaxDepth = 64;
 
-  static std::string Shown(const fs::path& path) { return path.string(); }
+  static std::string Shown(const fs::path& path) { return EscapeText(path.string()); }
 
   Outcome Walk(const fs::path& path, const std::string& rel, const struct stat& self) {
     if (ancestors_.size() >= kMaxDepth) return Fail(Shown(path) + ": nested deeper than 64 directories");

@@ -13,6 +13,7 @@
 #include "packer/map_svg.h"
 #include "packer/pack.h"
 #include "host/romfs_build.h"
+#include "host/text.h"
 #include "runtime/mpy.h"
 
 namespace onedfu::cli {
@@ -184,10 +185,11 @@ int Romfs(const Args& args) {
     auto listing = host::ListRomfs(*bytes, image);
     if (!listing.ok()) return Report(listing.error());
     for (const auto& f : *listing) {
+      const std::string path = host::EscapeText(f.path);
       if (f.is_dir) {
-        std::printf("%s/\n", f.path.c_str());
+        std::printf("%s/\n", path.c_str());
       } else {
-        std::printf("%-40s %10llu  +%llu\n", f.path.c_str(), static_cast<unsigned long long>(f.size),
+        std::printf("%-40s %10llu  +%llu\n", path.c_str(), static_cast<unsigned long long>(f.size),
                     static_cast<unsigned long long>(f.offset));
       }
     }

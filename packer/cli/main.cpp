@@ -1,6 +1,8 @@
 // onedfu: one DfuSe file from VM firmware, frozen modules and assets.
 #include <cstdio>
 #include <cstring>
+#include <exception>
+#include <new>
 #include <string>
 
 #include "commands.h"
@@ -46,7 +48,19 @@ int main(int argc, char** argv) {
     return 0;
   }
   for (const Command& c : kCommands) {
-    if (name == c.name) return c.run(onedfu::cli::Args(argv + 2, argv + argc));
+    if (name != c.name) continue;
+    // The libraries report failures as values; this is the last guard, so
+    // that even a bug or an exhausted machine ends with a message, not abort().
+    try {
+      return c.run(onedfu::cli::Args(argv + 2, argv + argc));
+    } catch (const std::bad_alloc&) {
+      std::fprintf(stderr, "onedfu %s: out of memory\n", c.name);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "onedfu %s: internal error: %s\n", c.name, e.what());
+    } catch (...) {
+      std::fprintf(stderr, "onedfu %s: internal error\n", c.name);
+    }
+    return 1;
   }
   std::fprintf(stderr, "onedfu: unknown command '%s'\n", name.c_str());
   Usage(stderr);

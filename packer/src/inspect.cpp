@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <sstream>
 
+#include "host/text.h"
 #include "packer/layout.h"
 #include "runtime/sha256.h"
 
@@ -61,8 +62,8 @@ nlohmann::ordered_json RecordJson(const BootRecord& record, uint32_t address) {
     romfs = {{"address", record.romfs.address}, {"size", record.romfs.size}, {"sha256", HexOf(record.romfs.sha256)}};
   }
   return {{"address", address},
-          {"board", record.board_id},
-          {"version", record.package_version},
+          {"board", EscapeText(record.board_id)},
+          {"version", EscapeText(record.package_version)},
           {"segments", segments},
           {"romfs", romfs},
           {"manifest_length", record.manifest_length},
@@ -164,7 +165,7 @@ std::string InspectionJson(const Inspection& in) {
     for (const InspectedElement& e : t.elements) {
       elements.push_back({{"address", e.address}, {"size", e.size}, {"region", e.region}, {"sha256", e.sha256}});
     }
-    j["targets"].push_back({{"alt", t.alt}, {"name", t.name}, {"elements", elements}});
+    j["targets"].push_back({{"alt", t.alt}, {"name", EscapeText(t.name)}, {"elements", elements}});
   }
   j["suffix"] = {{"vid", in.suffix.vid},
                  {"pid", in.suffix.pid},
@@ -174,17 +175,18 @@ std::string InspectionJson(const Inspection& in) {
   j["manifest"] = nullptr;
   if (!in.manifest_json.empty()) {
     j["manifest"] = nlohmann::ordered_json::parse(in.manifest_json, nullptr, false);
-    if (j["manifest"].is_discarded()) j["manifest"] = in.manifest_json;
+    if (j["manifest"].is_discarded()) j["manifest"] = EscapeText(in.manifest_json, true);
   }
   j["record"] = in.record ? RecordJson(*in.record, *in.record_address) : nlohmann::ordered_json(nullptr);
-  if (!in.record_problem.empty()) j["record_problem"] = in.record_problem;
+  if (!in.record_problem.empty()) j["record_problem"] = EscapeText(in.record_problem);
   j["romfs"] = nlohmann::ordered_json::array();
   for (const RomfsListing& f : in.romfs) {
     if (f.is_dir) continue;
-    j["romfs"].push_back({{"path", f.path}, {"size", f.size}, {"offset", f.offset}});
+    j["romfs"].push_back({{"path", EscapeText(f.path)}, {"size", f.size}, {"offset", f.offset}});
   }
-  if (!in.romfs_problem.empty()) j["romfs_problem"] = in.romfs_problem;
-  return j.dump(2) + "\n";
+  if (!in.romfs_problem.empty()) j["romfs_problem"] = EscapeText(in.romfs_problem);
+  // Every string from the file is escaped above; replacing is the last guard, so dump never throws.
+  return j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
 }
 
 std::string InspectionText(const Inspection& in) {
@@ -195,7 +197,7 @@ std::string InspectionText(const Inspection& in) {
                 in.image_size_includes_suffix ? "  (DFUImageSize counts the suffix)" : "");
   out << line;
   for (const InspectedTarget& t : in.targets) {
-    out << "target alt " << int(t.alt) << " \"" << t.name << "\": " << t.elements.size() << " element(s)\n";
+    out << "target alt " << int(t.alt) << " \"" << EscapeText(t.name) << "\": " << t.elements.size() << " element(s)\n";
     for (const InspectedElement& e : t.elements) {
       std::snprintf(line, sizeof line, "  0x%08x  %10llu bytes  %-12s %s\n", e.address,
                     static_cast<unsigned long long>(e.size), e.region.empty() ? "-" : e.region.c_str(),
@@ -204,27 +206,27 @@ std::string InspectionText(const Inspection& in) {
     }
   }
   if (in.record) {
-    out << "boot record at " << HexAddress(*in.record_address) << ": board " << in.record->board_id << ", version "
-        << (in.record->package_version[0] ? in.record->package_version : "(none)") << ", "
+    out << "boot record at " << HexAddress(*in.record_address) << ": board " << EscapeText(in.record->board_id)
+        << ", version " << (in.record->package_version[0] ? EscapeText(in.record->package_version) : "(none)") << ", "
         << in.record->segment_count << " segment(s)\n";
   } else {
-    out << "boot record: " << (in.record_problem.empty() ? "none" : in.record_problem) << "\n";
+    out << "boot record: " << (in.record_problem.empty() ? "none" : EscapeText(in.record_problem)) << "\n";
   }
-  if (in.record && !in.record_problem.empty()) out << "  problem: " << in.record_problem << "\n";
+  if (in.record && !in.record_problem.empty()) out << "  problem: " << EscapeText(in.record_problem) << "\n";
   if (!in.romfs.empty()) {
     out << "romfs:\n";
     for (const RomfsListing& f : in.romfs) {
       if (f.is_dir) {
-        out << "  " << f.path << "/\n";
+        out << "  " << EscapeText(f.path) << "/\n";
         continue;
       }
-      std::snprintf(line, sizeof line, "  %-40s %8llu bytes at +%llu\n", f.path.c_str(),
+      std::snprintf(line, sizeof line, "  %-40s %8llu bytes at +%llu\n", EscapeText(f.path).c_str(),
                     static_cast<unsigned long long>(f.size), static_cast<unsigned long long>(f.offset));
       out << line;
     }
   }
-  if (!in.romfs_problem.empty()) out << "romfs problem: " << in.romfs_problem << "\n";
-  if (!in.manifest_json.empty()) out << "manifest:\n" << in.manifest_json;
+  if (!in.romfs_problem.empty()) out << "romfs problem: " << EscapeText(in.romfs_problem) << "\n";
+  if (!in.manifest_json.empty()) out << "manifest:\n" << EscapeText(in.manifest_json, true);
   return out.str();
 }
 
@@ -280,7 +282,7 @@ Verification Verify(std::span<const uint8_t> bytes, const std::string& source_na
     v.passed.push_back("manifest intact (" + std::to_string(manifest.size()) + " bytes, SHA-256 matches)");
   }
   if (std::string(record->board_id) != board.id) {
-    v.failed.push_back(source_name + ": package is for board '" + record->board_id + "', checked against '" +
+    v.failed.push_back(source_name + ": package is for board '" + EscapeText(record->board_id) + "', checked against '" +
                        board.id + "'");
   }
 

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <sstream>
 
+#include "host/text.h"
 #include "packer/layout.h"
 
 namespace onedfu::packer {
@@ -23,22 +24,18 @@ constexpr int kElementBarHeight = 18;
 constexpr int kTableRowHeight = 18;
 
 std::string Escape(const std::string& text) {
+  // XML 1.0 text is UTF-8 without control characters (EscapeText writes them as \xNN).
+  const std::string valid = EscapeText(text, true);
   std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
+  out.reserve(valid.size());
+  for (char c : valid) {
     switch (c) {
       case '&': out += "&amp;"; break;
       case '<': out += "&lt;"; break;
       case '>': out += "&gt;"; break;
       case '"': out += "&quot;"; break;
       case '\'': out += "&apos;"; break;
-      default:
-        // Control characters are not allowed in XML 1.0 text.
-        if (static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\n') {
-          out += '?';
-        } else {
-          out += c;
-        }
+      default: out += c;
     }
   }
   return out;

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <functional>
 #include <future>
+#include <system_error>
 #include <nlohmann/json.hpp>
 
 #include "host/board_json.h"
@@ -11,6 +12,7 @@
 #include "packer/layout.h"
 #include "packer/package.h"
 #include "host/romfs_build.h"
+#include "host/text.h"
 #include "runtime/boot_record.h"
 #include "runtime/sha256.h"
 
@@ -66,7 +68,11 @@ Expected<PackageSpec> MergeSpec(const PackRequest& request) {
     if (spec.romfs_dir) return Fail("--romfs " + request.romfs_dir->string() + ": the package already names a ROMFS directory (" + spec.romfs_dir->string() + ")");
     spec.romfs_dir = request.romfs_dir;
   }
-  if (request.version) spec.version = *request.version;
+  if (request.version) {
+    ONEDFU_PTRY(auto printable, CheckPackageVersion(*request.version, "--version"));
+    (void)printable;
+    spec.version = *request.version;
+  }
   if (request.mpy_cross) spec.mpy_cross = *request.mpy_cross;
   if (request.romfs_align) spec.romfs_align = *request.romfs_align;
   if (spec.firmware.empty() && spec.modules.empty() && spec.assets.empty() && !spec.romfs_dir) {
@@ -80,7 +86,8 @@ Expected<std::vector<Pending>> LoadFirmwareSegments(const PackageSpec& spec) {
   for (const FirmwareInput& input : spec.firmware) {
     ONEDFU_PTRY(std::vector<Segment> segments, LoadFirmware(input));
     for (Segment& s : segments) {
-      out.push_back(Pending{s.address, std::move(s.data), s.origin, input.file.filename().string(),
+      // The manifest is JSON: a file name that is not UTF-8 is recorded with its odd bytes as \xNN.
+      out.push_back(Pending{s.address, std::move(s.data), s.origin, EscapeText(input.file.filename().string()),
                             RegionRole::kFirmware});
     }
   }
@@ -340,7 +347,9 @@ Expected<PackedElement> RecordElement(const Prepared& prepared, const std::vecto
     return Fail("version '" + prepared.spec.version + "' does not fit the boot record");
   }
   manifest_json =
-      ManifestJson(prepared.spec, board, prepared.suffix, elements, prepared.pending, prepared.romfs).dump(2) + "\n";
+      ManifestJson(prepared.spec, board, prepared.suffix, elements, prepared.pending, prepared.romfs)
+          .dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) +
+      "\n";
   const auto* manifest_bytes = reinterpret_cast<const uint8_t*>(manifest_json.data());
   record.manifest_length = static_cast<uint32_t>(manifest_json.size());
   record.manifest_sha256 = runtime::Sha256Digest({manifest_bytes, manifest_json.size()});
@@ -438,8 +447,13 @@ Expected<PackedPackage> PackToFile(const PackRequest& request, const fs::path& o
   std::string manifest;
   ONEDFU_PTRY(PackedElement record,
               RecordElement(prepared, std::vector<runtime::Sha256Hash>(prepared.pending.size()), elements, manifest));
-  std::future<std::vector<runtime::Sha256Hash>> hashes =
-      std::async(std::launch::async, [&prepared] { return HashAll(prepared.pending); });
+  // Hash on another thread while the file streams; without a thread, hash when the record is due.
+  std::future<std::vector<runtime::Sha256Hash>> hashes;
+  try {
+    hashes = std::async(std::launch::async, [&prepared] { return HashAll(prepared.pending); });
+  } catch (const std::system_error&) {
+    hashes = std::async(std::launch::deferred, [&prepared] { return HashAll(prepared.pending); });
+  }
 
   std::vector<runtime::dfuse::WriterElement> writer_elements;
   uint64_t record_data_offset = runtime::dfuse::kPrefixSize + runtime::dfuse::kTargetPrefixSize;

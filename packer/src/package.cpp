@@ -1,6 +1,7 @@
 #include "packer/package.h"
 
 #include "host/json_reader.h"
+#include "host/text.h"
 #include "host/board_json.h"
 #include "host/file_io.h"
 
@@ -19,13 +20,17 @@ constexpr size_t kMaxVersionLength = 31;  // boot record package_version field, 
 constexpr size_t kMaxNameLength = 255;    // DfuSe target name
 constexpr uint64_t kMaxRomfsAlign = 65536;
 
-void CheckPrintable(const std::string& text, size_t max_length, const std::string& path) {
+// "" when `text` is printable ASCII of at most `max_length` characters, else why not.
+std::string PrintableProblem(const std::string& text, size_t max_length) {
   for (char c : text) {
-    if (c < 0x20 || c > 0x7e) Throw(path, "use printable ASCII only");
+    if (c < 0x20 || c > 0x7e) return "use printable ASCII only";
   }
-  if (text.size() > max_length) {
-    Throw(path, "\"" + text + "\" is longer than " + std::to_string(max_length) + " characters");
-  }
+  if (text.size() > max_length) return "\"" + text + "\" is longer than " + std::to_string(max_length) + " characters";
+  return "";
+}
+
+void CheckPrintable(const std::string& text, size_t max_length, const std::string& path) {
+  if (const std::string problem = PrintableProblem(text, max_length); !problem.empty()) Throw(path, problem);
 }
 
 // Reads a non-empty path string and anchors it at `base` when relative.
@@ -207,8 +212,14 @@ Expected<PackageSpec> ParsePackageJson(std::string_view text, const fs::path& pa
 }
 
 Expected<PackageSpec> LoadPackageFile(const fs::path& path) {
-  ONEDFU_PTRY(const Bytes bytes, ReadFile(path));
+  ONEDFU_PTRY(const Bytes bytes, ReadFile(path, kMaxJsonSize));
   return ParsePackageJson(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), path);
+}
+
+Outcome CheckPackageVersion(const std::string& version, const std::string& where) {
+  const std::string problem = PrintableProblem(version, kMaxVersionLength);
+  if (problem.empty()) return Success();
+  return Fail(where + " \"" + EscapeText(version) + "\": " + problem);
 }
 
 Expected<FirmwareInput> ParseFirmwareFlag(const std::string& flag) {

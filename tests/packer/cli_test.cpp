@@ -133,3 +133,54 @@ TEST_CASE("bad usage exits 2; bad input exits 1 naming the culprit, and no outpu
 
 }  // namespace
 }  // namespace onedfu::packer
+
+namespace onedfu::packer {
+namespace {
+
+// These aborted onedfu with an uncaught JSON library exception (exit 134).
+TEST_CASE("names that are not UTF-8: escaped where they are only shown, refused where MicroPython needs them") {
+  TempDir dir;
+  const fs::path fw = WriteBytes(dir.path / "fw\xff.bin", RandomBytes(100, 1));
+  const fs::path out = dir.path / "a.dfu";
+  const auto packed = Run(kOnedfu + " pack --firmware '0x08008000:" + fw.string() + "' -o " + out.string());
+  REQUIRE_MESSAGE(packed.status == 0, packed.output);
+  const auto inspected = Run(kOnedfu + " inspect --json " + out.string() + " 2>/dev/null");
+  REQUIRE(inspected.status == 0);
+  const auto j = nlohmann::json::parse(inspected.output);
+  CHECK(j["manifest"]["segments"][0]["source"] == "fw\\xff.bin");
+  CHECK(Run(kOnedfu + " verify " + out.string()).status == 0);
+
+  WriteBytes(dir.path / "tree/ok.bin", RandomBytes(10, 2));
+  WriteBytes(dir.path / "tree/x\xfe.bin", RandomBytes(10, 3));
+  const auto romfs = Run(kOnedfu + " pack --romfs " + (dir.path / "tree").string() + " --firmware '0x08008000:" +
+                         fw.string() + "' -o " + (dir.path / "b.dfu").string());
+  CHECK(romfs.status == 1);
+  CHECK(romfs.output.find("tree/x\\xfe.bin: ROMFS path \"x\\xfe.bin\" is not valid UTF-8") != std::string::npos);
+  CHECK_FALSE(fs::exists(dir.path / "b.dfu"));
+
+  const auto version = Run(kOnedfu + " pack --firmware '0x08008000:" + fw.string() + "' --version '1\xff' -o " +
+                           (dir.path / "c.dfu").string());
+  CHECK(version.status == 1);
+  CHECK(version.output.find("--version \"1\\xff\": use printable ASCII only") != std::string::npos);
+}
+
+TEST_CASE("a DfuSe file from another tool with a target name, record strings or ROMFS names that are not UTF-8") {
+  TempDir dir;
+  for (const char* seed : {"non_utf8_target_name.dfu", "non_utf8_name_with_record.dfu", "non_utf8_romfs_name.dfu"}) {
+    CAPTURE(seed);
+    const std::string file = (kSource / "tests/fuzz/corpus/inspect" / seed).string();
+    const auto json = Run(kOnedfu + " inspect --json " + file + " 2>/dev/null");
+    REQUIRE_MESSAGE(json.status == 0, json.output);
+    const auto j = nlohmann::json::parse(json.output);
+    const bool odd_name = j["targets"][0]["name"].get<std::string>().find("\\xff") != std::string::npos;
+    const bool odd_path = !j["romfs"].empty() && j["romfs"][0]["path"] == "\\xff\\xc0.bin";
+    CHECK((odd_name || odd_path));
+    const auto text = Run(kOnedfu + " inspect " + file);
+    CHECK(text.status == 0);
+    const auto verified = Run(kOnedfu + " verify " + file);
+    CHECK((verified.status == 0 || verified.status == 1));
+  }
+}
+
+}  // namespace
+}  // namespace onedfu::packer

@@ -4,7 +4,9 @@
 // HEX and binary output), and DfuSe files.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <random>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -410,6 +412,50 @@ TEST_CASE("firmware dfuse: every element of every target becomes a segment") {
         "in.dfu: target 0, element 1 at 0x08000010 overlaps in.dfu: target 0, element 0 (0x08000000..0x0800001f)");
   CHECK(ParseFirmware(file, "in.dfu", 0x08000000u).error().message ==
         "in.dfu: a DfuSe file carries its own addresses; remove the address 0x08000000");
+}
+
+}  // namespace
+}  // namespace onedfu::packer
+
+namespace onedfu::packer {
+namespace {
+
+TEST_CASE("firmware hex: records in any order give the same segments (descending order is no longer quadratic)") {
+  // 64 KiB in 16-byte records, across a 64 KiB boundary, with a gap: two runs.
+  std::vector<std::pair<uint32_t, Bytes>> records;
+  for (uint32_t a = 0x0800c000; a < 0x08014000; a += 16) records.emplace_back(a, Pattern(16, static_cast<uint8_t>(a >> 4)));
+  for (uint32_t a = 0x08020000; a < 0x08028000; a += 16) records.emplace_back(a, Pattern(16, static_cast<uint8_t>(a >> 3)));
+  const auto text = [](const std::vector<std::pair<uint32_t, Bytes>>& in) {
+    std::string out;
+    for (const auto& [address, data] : in) {
+      out += Upper(static_cast<uint16_t>(address >> 16)) + Record(0, static_cast<uint16_t>(address), data);
+    }
+    return out + kEof;
+  };
+  auto ascending = ParseIntelHex(ToBytes(text(records)), "up.hex");
+  REQUIRE(ascending.ok());
+  REQUIRE(ascending->size() == 2);
+  CHECK(ascending->at(0).address == 0x0800c000);
+  CHECK(ascending->at(0).data.size() == 0x8000);
+  CHECK(ascending->at(1).data.size() == 0x8000);
+
+  std::vector<std::pair<uint32_t, Bytes>> descending(records.rbegin(), records.rend());
+  auto down = ParseIntelHex(ToBytes(text(descending)), "down.hex");
+  REQUIRE(down.ok());
+  std::vector<std::pair<uint32_t, Bytes>> shuffled = records;
+  std::mt19937 rng(7);
+  std::shuffle(shuffled.begin(), shuffled.end(), rng);
+  auto mixed = ParseIntelHex(ToBytes(text(shuffled)), "mixed.hex");
+  REQUIRE(mixed.ok());
+  for (const auto* other : {&*down, &*mixed}) {
+    REQUIRE(other->size() == 2);
+    for (size_t i = 0; i < 2; ++i) {
+      CHECK(other->at(i).address == ascending->at(i).address);
+      CHECK(other->at(i).data == ascending->at(i).data);
+    }
+  }
+  // The line a run starts at is where its lowest-address data came from.
+  CHECK(down->at(0).origin == "down.hex: line " + std::to_string(2 * descending.size()));
 }
 
 }  // namespace

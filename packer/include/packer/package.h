@@ -86,6 +86,11 @@ Expected<PackageSpec> LoadPackageFile(const std::filesystem::path& path);
 // A flag not starting with "0x" is a file name, colons and all. Origin "--firmware".
 Expected<FirmwareInput> ParseFirmwareFlag(const std::string& flag);
 
+// The rule for "version" (printable ASCII, <= 31 characters: the boot
+// record's field), for a version given elsewhere: `where` starts the error
+// ("--version \"1\xff\": use printable ASCII only").
+Outcome CheckPackageVersion(const std::string& version, const std::string& where);
+
 // Checks a ROMFS target path (see the schema); the error text says what is wrong.
 Outcome CheckRomfsTarget(std::string_view target, bool allow_empty);
 
