@@ -72,16 +72,17 @@ std::string StatsJson(const SimBoard& board, const RunReport& report) {
   ordered_json memories = ordered_json::array();
   for (size_t i = 0; i < board.memory_count(); ++i) {
     const FileFlash& flash = board.flash(i);
+    const runtime::FlashCounters& c = flash.counters();
     const FlashUsage& u = flash.usage();
     const runtime::Memory& m = flash.geometry();
     erase_us += u.erase_us;
     program_us += u.program_us;
-    sectors += u.sectors_erased;
-    erase_calls += u.erase_calls;
+    sectors += c.sectors_erased;
+    erase_calls += c.erases;
     block_erases += u.block_erases;
-    programmed += u.bytes_programmed;
+    programmed += c.bytes_written;
     units += u.program_units;
-    refused += u.refused;
+    refused += c.refused;
     ordered_json per_sector = ordered_json::object();
     uint32_t index = 0;
     uint64_t start = m.base;
@@ -94,13 +95,13 @@ std::string StatsJson(const SimBoard& board, const RunReport& report) {
     }
     memories.push_back({{"name", m.name},
                         {"base", Hex32(m.base)},
-                        {"erase_calls", u.erase_calls},
-                        {"sectors_erased", u.sectors_erased},
+                        {"erase_calls", c.erases},
+                        {"sectors_erased", c.sectors_erased},
                         {"block_erases", u.block_erases},
-                        {"bytes_erased", u.bytes_erased},
-                        {"bytes_programmed", u.bytes_programmed},
+                        {"bytes_erased", c.bytes_erased},
+                        {"bytes_programmed", c.bytes_written},
                         {"program_units", u.program_units},
-                        {"refused", u.refused},
+                        {"refused", c.refused},
                         {"erase_us", u.erase_us},
                         {"program_us", u.program_us},
                         {"sector_erases", per_sector}});

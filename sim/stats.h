@@ -7,7 +7,8 @@
 // frame, so the modeled bus time is packets * 1000 / 19 microseconds. Requests the transport
 // handles without the model (SET_INTERFACE, SET_CONFIGURATION) are counted the same way, as
 // zero-data transfers; a bus reset costs nothing here.
-// Flash time comes from the FileFlash counters (board timing model). The modeled device time is
+// Flash counts come from FileFlash::counters() (runtime::FakeFlash), flash time from
+// FileFlash::usage() (the board timing model, runtime/flash_timing.h). The modeled device time is
 // erase + program + USB: the bootloader holds the bus while it erases and programs (as mboot
 // does), so nothing overlaps.
 #pragma once

@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "runtime/flash_timing.h"
+
 namespace onedfu::bootloader {
 
 using runtime::Board;
@@ -303,37 +305,12 @@ DfuStatus GuardedFlash::Read(uint32_t address, MutableByteSpan out, size_t* leng
   return DfuStatus::kOk;
 }
 
-uint64_t GuardedFlash::EraseRunUs(const Memory& memory, uint64_t start, uint64_t size) const {
-  // Like a driver would: the largest listed erase unit that is aligned and
-  // fits at each step; the sector size otherwise.
-  uint64_t total = 0;
-  const uint64_t end = start + size;
-  while (start < end) {
-    auto sector = runtime::SectorContaining(memory, static_cast<uint32_t>(start));
-    if (!sector.ok()) break;
-    uint64_t unit = sector->size;
-    uint64_t us = runtime::EraseMicroseconds(memory, sector->size);
-    for (uint8_t t = 0; t < memory.erase_timing_count && t < runtime::kMaxEraseTimings; ++t) {
-      const uint64_t s = memory.erase_timings[t].size;
-      // start < end <= the memory's end, so the offset fits 32 bits (32-bit modulo).
-      if (s > unit && s != 0 && static_cast<uint32_t>(start - memory.base) % static_cast<uint32_t>(s) == 0 &&
-          start + s <= end) {
-        unit = s;
-        us = memory.erase_timings[t].microseconds;
-      }
-    }
-    total += us;
-    start += unit;
-  }
-  return total;
-}
-
 uint64_t GuardedFlash::EraseEstimateUs(uint32_t address) const {
   const int m = MemoryIndex(address);
   if (m < 0) return 0;
   auto sector = runtime::SectorContaining(board_.memories[m], address);
   if (!sector.ok()) return 0;
-  return runtime::EraseMicroseconds(board_.memories[m], sector->size);
+  return runtime::EraseTimeUs(board_.memories[m], sector->start, sector->size);
 }
 
 uint64_t GuardedFlash::MassEraseEstimateUs() const {
@@ -342,7 +319,7 @@ uint64_t GuardedFlash::MassEraseEstimateUs() const {
     uint64_t start = 0;
     uint64_t size = 0;
     for (uint64_t at = board_.memories[m].base; MassEraseRun(m, at, &start, &size); at = start + size) {
-      total += EraseRunUs(board_.memories[m], start, size);
+      total += runtime::EraseTimeUs(board_.memories[m], static_cast<uint32_t>(start), static_cast<uint32_t>(size));
     }
   }
   return total;
@@ -350,10 +327,16 @@ uint64_t GuardedFlash::MassEraseEstimateUs() const {
 
 uint64_t GuardedFlash::WriteEstimateUs(uint32_t address, size_t length) const {
   const int m = MemoryIndex(address);
-  if (m < 0) return 0;
+  if (m < 0 || length > board_.memories[m].end() - address) return 0;
+  // The Write calls Write() makes for data with no all-erased unit: the
+  // whole units in one call, then a short tail padded to one unit.
   const Memory& memory = board_.memories[m];
-  const uint32_t unit = memory.program_bytes == 0 ? 1 : memory.program_bytes;
-  return static_cast<uint64_t>((length + unit - 1) / unit) * memory.program_us;
+  const uint32_t align = memories_[m]->geometry().write_align;
+  const uint32_t n = static_cast<uint32_t>(length);
+  const uint32_t whole = align == 0 ? n : n / align * align;
+  uint64_t us = runtime::ProgramTimeUs(memory, address, whole);
+  if (whole < n) us += runtime::ProgramTimeUs(memory, address + whole, align);
+  return us;
 }
 
 }  // namespace onedfu::bootloader

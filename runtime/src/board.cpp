@@ -253,13 +253,6 @@ bool IsSectorBoundary(const Memory& memory, uint64_t address) {
   return address == start;  // the end of the memory
 }
 
-uint32_t EraseMicroseconds(const Memory& memory, uint32_t size) {
-  for (uint8_t t = 0; t < memory.erase_timing_count && t < kMaxEraseTimings; ++t) {
-    if (memory.erase_timings[t].size == size) return memory.erase_timings[t].microseconds;
-  }
-  return 0;
-}
-
 Status ValidateBoard(const Board& board, Diag* diag) {
   DiagClear(diag);
   if (board.memory_count == 0 || board.memory_count > kMaxMemories) {

@@ -10,6 +10,7 @@
 
 #include "host/board_json.h"
 #include "host/file_io.h"
+#include "runtime/flash_timing.h"
 
 namespace onedfu::host {
 namespace {
@@ -85,14 +86,14 @@ TEST_CASE("board json: pybd-sf6 fields as written in the file") {
   CHECK(internal.write_align == 4u);
   CHECK(internal.erased_value == 0xff);
   CHECK(internal.mapped);
-  CHECK(runtime::EraseMicroseconds(internal, 32 * 1024) == 450000u);
-  CHECK(runtime::EraseMicroseconds(internal, 256 * 1024) == 2600000u);
+  CHECK(runtime::EraseTimeUs(internal, 0x08000000, 32 * 1024) == 450000u);
+  CHECK(runtime::EraseTimeUs(internal, 0x08040000, 256 * 1024) == 2600000u);
   CHECK(internal.program_us == 16u);
   CHECK(internal.program_bytes == 4u);
   const runtime::Memory& qspi = board->memories[1];
   CHECK(qspi.base == 0x90000000u);
   CHECK(qspi.sector_count() == 512u);
-  CHECK(runtime::EraseMicroseconds(qspi, 64 * 1024) == 150000u);
+  CHECK(runtime::EraseTimeUs(qspi, 0x90000000, 64 * 1024) == 150000u);  // one block erase
   CHECK(qspi.program_bytes == 256u);
   REQUIRE(board->region_count == 6);
   const runtime::Region* text0 = board->FindRegion("text0");
@@ -308,7 +309,7 @@ TEST_CASE("board json: timing") {
   doc["memories"][1]["timing"]["erase_ms"] = {{"0x1000", 0.5}, {"64K", 150}};
   auto board = ParseBoardJson(doc.dump(), "t.json");
   REQUIRE_MESSAGE(board.ok(), (board.ok() ? "" : board.error().message));
-  CHECK(runtime::EraseMicroseconds(board->memories[1], 4096) == 500u);
+  CHECK(runtime::EraseTimeUs(board->memories[1], 0x90000000, 4096) == 500u);
   doc["memories"][1]["timing"]["erase_ms"] = {{"sector", 45}};
   CHECK(ErrorOf(doc) ==
         "t.json: /memories/1/timing/erase_ms/sector: the key must be a sector size such as \"4K\" or \"0x1000\"");

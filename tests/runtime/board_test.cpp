@@ -86,14 +86,6 @@ TEST_CASE("board: SectorContaining walks mixed sector groups") {
   CHECK(SectorContaining(m, 0x07ffffff).status().code() == StatusCode::kOutOfRange);
 }
 
-TEST_CASE("board: erase timing lookup") {
-  const Memory& m = MakePybd().memories[0];
-  CHECK(EraseMicroseconds(m, 32 * 1024) == 450000u);
-  CHECK(EraseMicroseconds(m, 128 * 1024) == 1300000u);
-  CHECK(EraseMicroseconds(m, 256 * 1024) == 2600000u);
-  CHECK(EraseMicroseconds(m, 64 * 1024) == 0u);  // not given
-}
-
 TEST_CASE("board: IsSectorBoundary over mixed sector groups and at the ends") {
   const Memory& m = MakePybd().memories[0];  // 4*32K, 1*128K, 7*256K at 0x08000000
   CHECK(IsSectorBoundary(m, 0x08000000));

@@ -62,7 +62,12 @@ class GuardedFlash {
   // *length receives the count (0 only when out is empty).
   DfuStatus Read(uint32_t address, runtime::MutableByteSpan out, size_t* length);
 
-  // Typical durations from the board timing model, microseconds.
+  // Typical durations of the flash calls each operation makes, from the
+  // board timing model (runtime/flash_timing.h, the model the simulator
+  // charges), microseconds; 0 outside every memory. WriteEstimateUs counts
+  // every unit of the data: units that are all erased value, which Write
+  // skips, make it an upper bound. The revoke write before the first change
+  // of a covered range (one program of kRevokeSize bytes) is not included.
   uint64_t EraseEstimateUs(uint32_t address) const;
   uint64_t MassEraseEstimateUs() const;
   uint64_t WriteEstimateUs(uint32_t address, size_t length) const;
@@ -89,7 +94,6 @@ class GuardedFlash {
   // Sets message() to "<operation> of <length> bytes at <address> failed: <cause>".
   DfuStatus Failed(DfuStatus status, const char* operation, uint64_t length, uint64_t address,
                    const runtime::Status& cause);
-  uint64_t EraseRunUs(const runtime::Memory& memory, uint64_t start, uint64_t size) const;
 
   const runtime::Board& board_;
   std::span<runtime::FlashMemory* const> memories_;

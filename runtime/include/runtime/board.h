@@ -126,9 +126,6 @@ Result<SectorInfo> SectorContaining(const Memory& memory, uint32_t address);
 // inside a sector. An erase, a region or a slot starts and ends on one.
 bool IsSectorBoundary(const Memory& memory, uint64_t address);
 
-// Typical erase time of one sector of `size` bytes (0 when the board gives none).
-uint32_t EraseMicroseconds(const Memory& memory, uint32_t size);
-
 // Checks every structural rule and names the offender in `diag`:
 // sector sizes are powers of two, write_align is a power of two, regions lie
 // inside their memory on sector boundaries, regions do not overlap, exactly one
