@@ -202,6 +202,36 @@ TEST_CASE("onedfu flash after the QSPI firmware changed: its sector and the reco
   CHECK(stats["flash"]["memories"][1]["sector_erases"].contains("0x901ff000"));
 }
 
+TEST_CASE("onedfu flash: the board unplugged mid-flash, then the same command again completes") {
+  const Package& v1 = V1();
+  const Package v11 = Pack("demo-unplug.dfu", EditedExample("unplug", [](const fs::path& dir) {
+                             FlipByte(dir / "assets/font8x8.bin", 10);
+                             FlipByte(dir / "firmware/text1.bin", 10);
+                           }), {"--version", "1.1.0"});
+  Sim sim("flash_unplug");
+  FlashBlank(sim, v1);
+  // How many transfers the whole update takes, on a copy of the board.
+  Sim probe("flash_unplug_probe");
+  fs::create_directories(probe.state);
+  for (const char* f : {"internal.bin", "qspi.bin"}) fs::copy_file(sim.state / f, probe.state / f);
+  REQUIRE(Flash(probe, v11) == 0);
+  const auto transfers = probe.Stats()["usb"]["control_transfers"].get<uint64_t>();
+  // Cut at two thirds: past the read-back and the erases, inside the write or verify passes.
+  const int status = sim.RunWith({ONEDFU_CLI_EXE, "flash", v11.file.string()}, false,
+                                 {"--unplug-after", std::to_string(transfers * 2 / 3)});
+  INFO(sim.output);
+  CHECK(status == 1);
+  CHECK(Contains(sim.output, "the board disconnected during"));
+  CHECK(Contains(sim.output, "again to complete the update"));
+  CHECK(sim.Stats()["flash"]["erases"].get<int>() >= 1);  // it was cut after a change
+  // The next power-on: the old record was revoked by the first change, so DFU mode.
+  REQUIRE(Flash(sim, v11) == 0);
+  INFO(sim.output);
+  CHECK(FlashHolds(sim, v11));
+  CHECK(sim.Stats()["boots"][0]["mode"] == "dfu");
+  CHECK(Contains(sim.output, "onedfu app 1.1.0"));
+}
+
 TEST_CASE("onedfu flash refuses a package for another board before any change") {
   const Package& v1 = V1();
   Sim sim("flash_wrong_board");
