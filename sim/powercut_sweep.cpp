@@ -1,5 +1,10 @@
 // `onedfu-sim powercut`, step 2: the sweep (powercut.h).
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
 #include <optional>
+#include <type_traits>
+#include <utility>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -30,38 +35,112 @@ std::string DescribeCause(const UsbStream& stream, size_t event) {
   return text;
 }
 
+// What one cut did to the board: its outcome at power-on and every failed check after it.
+struct Verdict {
+  enum class Kind : uint8_t { kOld, kNew, kDfu, kPartial } kind = Kind::kDfu;
+  std::string outcome;     // "boots OLD", "stays in DFU mode (revoked boot record)", ...
+  std::string dfu_reason;  // kDfu: BootReasonName
+  std::vector<std::string> problems;
+};
+
+// Whether the board's flash equals a reference image, in time proportional to the pages changed
+// since the board's last Restore/SyncTo: it knows, per kChangePage page, whether the image the
+// board was restored to (the checkpoint) equals the reference there.
+class SameAsReference {
+ public:
+  explicit SameAsReference(const std::vector<std::vector<uint8_t>>& reference) : reference_(reference) {
+    equal_.resize(reference.size());
+    for (size_t m = 0; m < reference.size(); ++m) equal_[m].assign(Pages(m), 1);
+  }
+  // The checkpoint changed: `checkpoint` now holds new bytes in the pages marked in `changed`.
+  void Update(const std::vector<std::vector<uint8_t>>& checkpoint, const std::vector<std::vector<uint8_t>>& changed) {
+    ForMarked(changed, [&](size_t m, size_t page) {
+      const bool now = SamePage(checkpoint, m, page);
+      differing_ += static_cast<size_t>(!now) - static_cast<size_t>(!equal_[m][page]);
+      equal_[m][page] = now;
+    });
+  }
+  // Full recount against `checkpoint`.
+  void Reset(const std::vector<std::vector<uint8_t>>& checkpoint) {
+    differing_ = 0;
+    for (size_t m = 0; m < equal_.size(); ++m) {
+      for (size_t page = 0; page < equal_[m].size(); ++page) {
+        equal_[m][page] = SamePage(checkpoint, m, page);
+        differing_ += !equal_[m][page];
+      }
+    }
+  }
+  // The board's flash (`storage`, equal to the checkpoint outside the `changed` pages) equals the reference.
+  bool Same(const std::vector<std::vector<uint8_t>>& storage, const std::vector<std::vector<uint8_t>>& changed) const {
+    size_t differing = differing_;
+    ForMarked(changed, [&](size_t m, size_t page) {
+      differing += static_cast<size_t>(!SamePage(storage, m, page)) - static_cast<size_t>(!equal_[m][page]);
+    });
+    return differing == 0;
+  }
+
+ private:
+  size_t Pages(size_t m) const { return (reference_[m].size() + kChangePage - 1) / kChangePage; }
+  bool SamePage(const std::vector<std::vector<uint8_t>>& image, size_t m, size_t page) const {
+    const size_t begin = page * kChangePage;
+    const size_t size = std::min<size_t>(kChangePage, reference_[m].size() - begin);
+    return std::memcmp(image[m].data() + begin, reference_[m].data() + begin, size) == 0;
+  }
+  template <typename F>
+  static void ForMarked(const std::vector<std::vector<uint8_t>>& changed, F f) {
+    for (size_t m = 0; m < changed.size(); ++m) {
+      for (size_t page = 0; page < changed[m].size(); ++page) {
+        if (changed[m][page]) f(m, page);
+      }
+    }
+  }
+
+  const std::vector<std::vector<uint8_t>>& reference_;
+  std::vector<std::vector<uint8_t>> equal_;  // per page of the checkpoint: equals the reference
+  size_t differing_ = 0;                     // pages of the checkpoint that differ
+};
+
+// The replay's view of the power rail: counts the events replayed, stops once the power is gone.
+ReplayOptions RailReplay(PowerRail& rail, bool compare, size_t first, size_t last = SIZE_MAX) {
+  ReplayOptions options;
+  options.compare = compare;
+  options.first = first;
+  options.last = last;
+  rail.event = first;
+  options.stop = [&rail] {
+    ++rail.event;
+    return rail.dead;
+  };
+  return options;
+}
+
 }  // namespace
 
 Expected<SweepResult> SweepPowerCuts(const PowercutInput& input, const UpdateRecording& recording,
                                      const SweepOptions& options, std::ostream& out) {
   const Board& board = input.board;
   const PowercutFaults& faults = options.faults;
+  const UsbStream& stream = recording.update;
   RamBoard ram(board, faults);
   PowerRail& rail = ram.rail();
-  std::optional<bootloader::DfuDevice> device;
   // A fresh DfuDevice on the (powered) flash, as after a reset.
-  auto reset_device = [&]() -> Expected<bootloader::DfuDevice*> {
+  auto fresh_device = [&](std::optional<bootloader::DfuDevice>& device) -> Expected<bootloader::DfuDevice*> {
     device.reset();
     device.emplace(board, ram.memories(), bootloader::DeviceStrings{}, ReplayDfuOptions());
     runtime::Diag diag;
     if (!device->Init(&diag).ok()) return Fail(std::string("bootloader refused the board: ") + diag.c_str());
     return &*device;
   };
-  ReplayOptions compare;
-  compare.compare = true;
-  compare.stop = [&rail] {
-    ++rail.event;
-    return rail.dead;
-  };
 
   // The clean update: counts and logs the flash operations.
   SweepResult result;
   std::vector<FlashOp> ops;
+  std::optional<bootloader::DfuDevice> device;
   ram.Load(recording.old_flash);
   rail.log = &ops;
   {
-    ONEDFU_PTRY(bootloader::DfuDevice * dev, reset_device());
-    const ReplayResult clean = ReplayStream(*dev, recording.update, compare);
+    ONEDFU_PTRY(bootloader::DfuDevice * dev, fresh_device(device));
+    const ReplayResult clean = ReplayStream(*dev, stream, RailReplay(rail, true, 0));
     rail.log = nullptr;
     if (clean.diverged) return Fail("the clean replay of the recorded update differs: " + clean.divergence);
     if (clean.end != ReplayEnd::kLeft) return Fail("the clean replay of the recorded update never left DFU mode");
@@ -83,90 +162,160 @@ Expected<SweepResult> SweepPowerCuts(const PowercutInput& input, const UpdateRec
     (op.erase ? counts.erases : counts.writes)++;
   }
 
-  for (uint32_t n = 0; n < ops.size(); ++n) {
-    const FlashOp& op = ops[n];
-    for (CutMode mode : kCutModes) {
-      ++result.cuts;
-      const std::string where = std::string("cut ") + CutModeName(mode) + " op " + std::to_string(n) + "/" +
-                                std::to_string(ops.size()) + " (" + board.memories[op.memory].name +
-                                (op.erase ? " erase " : " write ") + HexAddress(op.address) + "+" +
-                                std::to_string(op.size) + ", " + DescribeCause(recording.update, op.event) + ")";
-      std::vector<std::string> problems;
-
-      // Replay until the power fails.
-      ram.Load(recording.old_flash);
-      rail.armed = true;
-      rail.cut_op = n;
-      rail.mode = mode;
-      {
-        ONEDFU_PTRY(bootloader::DfuDevice * dev, reset_device());
-        ReplayOptions until_cut;
-        until_cut.compare = false;
-        until_cut.stop = compare.stop;
-        ReplayStream(*dev, recording.update, until_cut);
-      }
-      if (!rail.dead) {
-        problems.push_back("the replay ended after " + std::to_string(rail.ops) +
-                           " flash operations without reaching the cut (not deterministic)");
-      }
-
-      // Power on: what does the board do?
-      ram.PowerOn();
-      const Boot boot = DecideBoot(ram, faults);
-      std::string outcome;
-      if (boot.start) {
-        const int old_diff = FirstDifferingElement(board, ram.storage(), input.from_elements);
-        const int new_diff = FirstDifferingElement(board, ram.storage(), input.to_elements);
-        if (old_diff < 0) {
-          outcome = "boots OLD";
-          ++result.booted_old;
-        } else if (new_diff < 0) {
-          outcome = "boots NEW";
-          ++result.booted_new;
-        } else {
-          outcome = "boots a partial image";
-          const std::string why = boot.decision.start_application
-                                      ? "the boot decision accepted it"
-                                      : "started despite: " + DescribeDecision(boot.decision);
-          problems.push_back("boots a partial image (" + why + "): OLD " +
+  // Power on after a cut, then flash NEW again: the checks of the file comment. A function of
+  // the flash contents only (a fresh DfuDevice replays the whole update).
+  std::optional<bootloader::DfuDevice> again_device;
+  SameAsReference same_as_clean(clean_final);
+  auto judge = [&]() -> Expected<Verdict> {
+    Verdict v;
+    ram.PowerOn();
+    const Boot boot = DecideBoot(ram, faults);
+    if (boot.start) {
+      const int old_diff = FirstDifferingElement(board, ram.storage(), input.from_elements);
+      const int new_diff = FirstDifferingElement(board, ram.storage(), input.to_elements);
+      if (old_diff < 0) {
+        v.kind = Verdict::Kind::kOld;
+        v.outcome = "boots OLD";
+      } else if (new_diff < 0) {
+        v.kind = Verdict::Kind::kNew;
+        v.outcome = "boots NEW";
+      } else {
+        v.kind = Verdict::Kind::kPartial;
+        v.outcome = "boots a partial image";
+        const std::string why = boot.decision.start_application
+                                    ? "the boot decision accepted it"
+                                    : "started despite: " + DescribeDecision(boot.decision);
+        v.problems.push_back("boots a partial image (" + why + "): OLD " +
                              DescribeElement(input.from_elements, old_diff) + " and NEW " +
                              DescribeElement(input.to_elements, new_diff) + " are not in flash");
-        }
-      } else {
-        outcome = "stays in DFU mode (" + std::string(bootloader::BootReasonName(boot.decision.reason)) + ")";
-        ++result.stayed_dfu;
-        ++result.dfu_reasons[bootloader::BootReasonName(boot.decision.reason)];
       }
-      if (std::string changed = ChangedProtectedRegion(board, recording.old_flash, ram.storage()); !changed.empty()) {
-        problems.push_back("after the cut: " + changed);
-      }
-
-      // Flash NEW again on the same flash: it must succeed and boot NEW.
-      {
-        ONEDFU_PTRY(bootloader::DfuDevice * dev, reset_device());
-        const ReplayResult again = ReplayStream(*dev, recording.update, compare);
-        if (again.diverged) {
-          problems.push_back("flashing NEW again: " + again.divergence);
-        } else if (again.end != ReplayEnd::kLeft) {
-          problems.push_back("flashing NEW again: the device never left DFU mode");
-        }
-      }
-      ram.PowerOn();
-      const bool as_clean = ram.storage() == clean_final;
-      const Boot after = as_clean ? Boot{true, {}} : DecideBoot(ram, faults);
-      if (!after.start) {
-        problems.push_back("after flashing NEW again the board does not boot: " + DescribeDecision(after.decision));
-      } else if (const int e = FirstDifferingElement(board, ram.storage(), input.to_elements); e >= 0) {
-        problems.push_back("after flashing NEW again " + DescribeElement(input.to_elements, e) + " of NEW differs");
-      }
-      if (std::string changed = ChangedProtectedRegion(board, recording.old_flash, ram.storage()); !changed.empty()) {
-        problems.push_back("after flashing NEW again: " + changed);
-      }
-
-      if (options.verbose) out << where << ": " << outcome << (problems.empty() ? "" : " FAILED") << "\n";
-      if (!problems.empty()) ++result.failures;
-      for (const std::string& p : problems) out << "FAIL " << where << ": " << p << "\n";
+    } else {
+      v.kind = Verdict::Kind::kDfu;
+      v.dfu_reason = bootloader::BootReasonName(boot.decision.reason);
+      v.outcome = "stays in DFU mode (" + v.dfu_reason + ")";
     }
+    if (std::string changed = ChangedProtectedRegion(board, recording.old_flash, ram.storage()); !changed.empty()) {
+      v.problems.push_back("after the cut: " + changed);
+    }
+    {
+      ONEDFU_PTRY(bootloader::DfuDevice * dev, fresh_device(again_device));
+      const ReplayResult again = ReplayStream(*dev, stream, RailReplay(rail, true, 0));
+      if (again.diverged) {
+        v.problems.push_back("flashing NEW again: " + again.divergence);
+      } else if (again.end != ReplayEnd::kLeft) {
+        v.problems.push_back("flashing NEW again: the device never left DFU mode");
+      }
+    }
+    ram.PowerOn();
+    const bool as_clean = same_as_clean.Same(ram.storage(), ram.changed());
+    const Boot after = as_clean ? Boot{true, {}} : DecideBoot(ram, faults);
+    if (!after.start) {
+      v.problems.push_back("after flashing NEW again the board does not boot: " + DescribeDecision(after.decision));
+    } else if (const int e = FirstDifferingElement(board, ram.storage(), input.to_elements); e >= 0) {
+      v.problems.push_back("after flashing NEW again " + DescribeElement(input.to_elements, e) + " of NEW differs");
+    }
+    if (std::string changed = ChangedProtectedRegion(board, recording.old_flash, ram.storage()); !changed.empty()) {
+      v.problems.push_back("after flashing NEW again: " + changed);
+    }
+    return v;
+  };
+
+  // The sweep, checkpointed: one running clean replay (`device` on the board's flash) goes
+  // through the update once. Before the event that causes a group of operations it is
+  // checkpointed (flash bytes + a copy of the DfuDevice); each cut in the group restores the
+  // checkpoint and replays from that event only, so reaching a cut costs one event, not the
+  // update so far. The running replay itself resumes from the checkpoint after the group and
+  // compares every reply with the recording, so a checkpoint that does not restore the device
+  // exactly fails the sweep.
+  static_assert(std::is_copy_constructible_v<bootloader::DfuDevice>,
+                "the sweep checkpoints the bootloader core by copying its DfuDevice");
+  std::vector<std::vector<uint8_t>> checkpoint = recording.old_flash;
+  ram.Load(checkpoint);
+  same_as_clean.Reset(checkpoint);
+  { ONEDFU_PTRY(bootloader::DfuDevice * dev, fresh_device(device)); (void)dev; }
+  // "Before op n" leaves the flash as "after op n - 1" did: both completed exactly operations
+  // 0..n-1 of the same deterministic replay, and the verdict depends on the flash only, so it
+  // is reused instead of judged again.
+  std::optional<Verdict> after_verdict;
+  size_t delivered = 0;  // events of the running replay delivered so far
+  for (uint32_t group = 0; group < ops.size();) {
+    const size_t event = ops[group].event;
+    uint32_t group_end = group;
+    while (group_end < ops.size() && ops[group_end].event == event) ++group_end;
+    // Bring the running replay to just before `event`.
+    if (delivered < event) {
+      const ReplayResult r = ReplayStream(*device, stream, RailReplay(rail, true, delivered, event));
+      if (r.diverged) return Fail("the checkpointed replay differs from the recording: " + r.divergence);
+      if (rail.ops != group) {
+        return Fail("the checkpointed replay reached request " + std::to_string(event) + " after " +
+                    std::to_string(rail.ops) + " flash operations, the clean one after " + std::to_string(group));
+      }
+      delivered = event;
+    }
+    const std::vector<std::vector<uint8_t>> synced = ram.changed();
+    ram.SyncTo(checkpoint);
+    same_as_clean.Update(checkpoint, synced);
+    const bootloader::DfuDevice saved(*device);
+
+    for (uint32_t n = group; n < group_end; ++n) {
+      const FlashOp& op = ops[n];
+      for (CutMode mode : kCutModes) {
+        ++result.cuts;
+        const std::string where = std::string("cut ") + CutModeName(mode) + " op " + std::to_string(n) + "/" +
+                                  std::to_string(ops.size()) + " (" + board.memories[op.memory].name +
+                                  (op.erase ? " erase " : " write ") + HexAddress(op.address) + "+" +
+                                  std::to_string(op.size) + ", " + DescribeCause(stream, op.event) + ")";
+        // Replay from the checkpoint until the power fails.
+        ram.Restore(checkpoint);
+        rail.ops = group;
+        rail.armed = true;
+        rail.cut_op = n;
+        rail.mode = mode;
+        {
+          std::optional<bootloader::DfuDevice> cut_device;
+          cut_device.emplace(saved);
+          ReplayStream(*cut_device, stream, RailReplay(rail, false, event));
+        }
+        std::vector<std::string> reach_problems;
+        if (!rail.dead) {
+          reach_problems.push_back("the replay ended after " + std::to_string(rail.ops) +
+                                   " flash operations without reaching the cut (not deterministic)");
+        }
+        Verdict v;
+        if (mode == CutMode::kBefore && n > 0 && after_verdict) {
+          v = *after_verdict;
+        } else {
+          ONEDFU_PTRY(v, judge());
+          if (mode == CutMode::kAfter) after_verdict = v;
+        }
+        switch (v.kind) {
+          case Verdict::Kind::kOld: ++result.booted_old; break;
+          case Verdict::Kind::kNew: ++result.booted_new; break;
+          case Verdict::Kind::kDfu:
+            ++result.stayed_dfu;
+            ++result.dfu_reasons[v.dfu_reason];
+            break;
+          case Verdict::Kind::kPartial: break;
+        }
+        std::vector<std::string> problems = std::move(reach_problems);
+        problems.insert(problems.end(), v.problems.begin(), v.problems.end());
+        if (options.verbose) out << where << ": " << v.outcome << (problems.empty() ? "" : " FAILED") << "\n";
+        if (!problems.empty()) ++result.failures;
+        for (const std::string& p : problems) out << "FAIL " << where << ": " << p << "\n";
+      }
+    }
+    // Resume the running replay from the checkpoint.
+    ram.Restore(checkpoint);
+    rail.ops = group;
+    device.reset();
+    device.emplace(saved);
+    group = group_end;
+  }
+  // The rest of the running replay must end as the clean one did.
+  const ReplayResult rest = ReplayStream(*device, stream, RailReplay(rail, true, delivered));
+  if (rest.diverged) return Fail("the checkpointed replay differs from the recording: " + rest.divergence);
+  if (rest.end != ReplayEnd::kLeft || ram.storage() != clean_final) {
+    return Fail("the checkpointed replay did not end in the flash state of the clean replay");
   }
   return result;
 }

@@ -70,11 +70,16 @@ struct PowerRail {
   }
 };
 
-// FlashMemory decorator over one FakeFlash: the power rail decides when it fails.
+// Granularity of RamBoard's record of which flash bytes may have changed.
+inline constexpr uint32_t kChangePage = 4096;
+
+// FlashMemory decorator over one FakeFlash: the power rail decides when it fails. Marks every
+// kChangePage page an Erase or Write reaches (whether or not it succeeds) in `changed`.
 class CutFlash final : public runtime::FlashMemory {
  public:
-  CutFlash(runtime::FakeFlash& inner, PowerRail& rail, int index, std::optional<uint32_t> drop_revoke_at)
-      : inner_(inner), rail_(rail), index_(index), drop_revoke_at_(drop_revoke_at) {}
+  CutFlash(runtime::FakeFlash& inner, PowerRail& rail, int index, std::optional<uint32_t> drop_revoke_at,
+           std::vector<uint8_t>& changed)
+      : inner_(inner), rail_(rail), index_(index), drop_revoke_at_(drop_revoke_at), changed_(changed) {}
 
   const runtime::Memory& geometry() const override { return inner_.geometry(); }
   runtime::Status Read(uint32_t address, runtime::MutableByteSpan out) override {
@@ -101,6 +106,7 @@ class CutFlash final : public runtime::FlashMemory {
   template <typename Op>
   runtime::Status Change(bool erase, uint32_t address, uint32_t size, Op op) {
     if (rail_.dead) return PowerOff();
+    MarkChanged(address, size);
     const uint32_t n = rail_.ops++;
     if (rail_.log) rail_.log->push_back(FlashOp{index_, erase, address, size, rail_.event});
     if (!rail_.armed || n != rail_.cut_op) return op();
@@ -117,10 +123,19 @@ class CutFlash final : public runtime::FlashMemory {
     return PowerOff();
   }
 
+  void MarkChanged(uint32_t address, uint32_t size) {
+    const runtime::Memory& g = inner_.geometry();
+    if (size == 0 || !g.Contains(address)) return;
+    const uint64_t offset = address - g.base;
+    const uint64_t end = std::min<uint64_t>(offset + size, g.size());
+    for (uint64_t page = offset / kChangePage; page * kChangePage < end; ++page) changed_[page] = 1;
+  }
+
   runtime::FakeFlash& inner_;
   PowerRail& rail_;
   int index_;
   std::optional<uint32_t> drop_revoke_at_;
+  std::vector<uint8_t>& changed_;
 };
 
 // A board in RAM: one strict FakeFlash per memory behind a CutFlash on a shared power rail.
@@ -134,11 +149,13 @@ class RamBoard {
       revoke_memory = record->memory;
     }
     storage_.resize(board.memory_count);
+    changed_.resize(board.memory_count);
     for (int m = 0; m < board.memory_count; ++m) {
       storage_[m].assign(board.memories[m].size(), board.memories[m].erased_value);
+      changed_[m].assign((storage_[m].size() + kChangePage - 1) / kChangePage, 0);
       fakes_.push_back(std::make_unique<runtime::FakeFlash>(board.memories[m], storage_[m]));
       cuts_.push_back(std::make_unique<CutFlash>(*fakes_.back(), rail_, m,
-                                                 m == revoke_memory ? revoke_at : std::nullopt));
+                                                 m == revoke_memory ? revoke_at : std::nullopt, changed_[m]));
       pointers_.push_back(cuts_.back().get());
     }
   }
@@ -156,14 +173,46 @@ class RamBoard {
       fake->PowerOn();
     }
   }
+  // The flash := `image` (one vector per memory, full size), powered on.
   void Load(const std::vector<std::vector<uint8_t>>& image) {
     for (size_t m = 0; m < storage_.size(); ++m) std::copy(image[m].begin(), image[m].end(), storage_[m].begin());
+    ClearChanged();
     PowerOn();
   }
+  // Load for an `image` the flash held at the last Load, Restore or SyncTo: copies only the
+  // pages an Erase or Write reached since then. (Writes to storage() directly are not seen.)
+  void Restore(const std::vector<std::vector<uint8_t>>& image) {
+    CopyChanged(image, storage_);
+    PowerOn();
+  }
+  // `image` := the flash, for an `image` the flash held at the last Load, Restore or SyncTo
+  // (copies only the changed pages); the flash is then unchanged relative to it.
+  void SyncTo(std::vector<std::vector<uint8_t>>& image) { CopyChanged(storage_, image); }
+  // Per memory, per kChangePage page: 1 when an Erase or Write reached it since the last Load,
+  // Restore or SyncTo.
+  const std::vector<std::vector<uint8_t>>& changed() const { return changed_; }
 
  private:
+  void ClearChanged() {
+    for (auto& pages : changed_) std::fill(pages.begin(), pages.end(), 0);
+  }
+  void CopyChanged(const std::vector<std::vector<uint8_t>>& from, std::vector<std::vector<uint8_t>>& to) {
+    for (size_t m = 0; m < changed_.size(); ++m) {
+      for (size_t page = 0; page < changed_[m].size(); ++page) {
+        if (!changed_[m][page]) continue;
+        const size_t begin = page * kChangePage;
+        const size_t end = std::min(begin + kChangePage, from[m].size());
+        std::copy(from[m].begin() + static_cast<std::ptrdiff_t>(begin),
+                  from[m].begin() + static_cast<std::ptrdiff_t>(end),
+                  to[m].begin() + static_cast<std::ptrdiff_t>(begin));
+        changed_[m][page] = 0;
+      }
+    }
+  }
+
   const runtime::Board& board_;
   std::vector<std::vector<uint8_t>> storage_;
+  std::vector<std::vector<uint8_t>> changed_;  // per memory, per kChangePage page: 1 = may differ
   std::vector<std::unique_ptr<runtime::FakeFlash>> fakes_;
   std::vector<std::unique_ptr<CutFlash>> cuts_;
   std::vector<runtime::FlashMemory*> pointers_;

@@ -181,7 +181,7 @@ ReplayResult ReplayStream(bootloader::DfuDevice& device, const UsbStream& stream
   ReplayResult result;
   bool stall = false;
   std::vector<uint8_t> reply;
-  for (size_t i = 0; i < stream.size(); ++i) {
+  for (size_t i = options.first; i < stream.size() && i < options.last; ++i) {
     const UsbEvent& event = stream[i];
     const bool left = Deliver(device, event, &stall, &reply);
     result.events = i + 1;

@@ -100,11 +100,15 @@ struct ReplayOptions {
   bool compare = true;
   // Checked after every event (and its Poll); true ends the replay with kStopped.
   std::function<bool()> stop;
+  // The events delivered: stream[first, last) (a replay resumed from a checkpoint starts
+  // later; one that must stop before an event ends earlier, with kEndOfStream).
+  size_t first = 0;
+  size_t last = SIZE_MAX;
 };
 
 struct ReplayResult {
   ReplayEnd end = ReplayEnd::kEndOfStream;
-  size_t events = 0;  // events delivered, the one that ended the replay included
+  size_t events = 0;  // index after the last event delivered (the one that ended the replay included)
   // The first reply that differed from the recording (compare only).
   bool diverged = false;
   size_t diverged_at = 0;   // event index

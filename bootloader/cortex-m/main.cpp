@@ -1,7 +1,7 @@
 // Cortex-M7 stub port of the onedfu bootloader: the size build (scripts/size)
 // links this with the bootloader core and the runtime to prove the core is
-// real firmware. The board is PYBD-SF6-like (manifests/boards/pybd-sf6.json),
-// as a constant in flash.
+// real firmware. The board is PYBD-SF6-like: manifests/boards/pybd-sf6.json,
+// generated into a constant in flash (generated_boards.h).
 //
 // What the port does (STYLE 6: the core decides, the port acts):
 //   1. Reset_Handler: copy .data, zero .bss, run constructors, call main.
@@ -19,6 +19,7 @@
 
 #include "bootloader/boot.h"
 #include "bootloader/dfu_device.h"
+#include "generated_boards.h"
 #include "runtime/board.h"
 #include "stm32_flash.h"
 
@@ -26,71 +27,11 @@ using namespace onedfu;
 
 namespace {
 
-constexpr void CopyText(char* dst, const char* src) {
-  while ((*dst++ = *src++) != '\0') {
-  }
-}
-
-constexpr runtime::Region MakeRegion(const char* name, uint8_t memory, uint32_t offset, uint32_t size,
-                                     runtime::RegionRole role) {
-  runtime::Region r{};
-  CopyText(r.name, name);
-  r.memory = memory;
-  r.offset = offset;
-  r.size = size;
-  r.role = role;
-  return r;
-}
-
-constexpr runtime::Board MakeBoard() {
-  runtime::Board b{};
-  CopyText(b.id, "pybd-sf6");
-  CopyText(b.arch, "armv7emdp");
-  runtime::Memory& in = b.memories[0];
-  CopyText(in.name, "internal");
-  CopyText(in.label, "Internal Flash");
-  in.base = 0x08000000;
-  in.sectors[0] = {4, 32 * 1024};
-  in.sectors[1] = {1, 128 * 1024};
-  in.sectors[2] = {7, 256 * 1024};
-  in.sector_group_count = 3;
-  in.write_align = 4;
-  in.mapped = true;
-  in.erase_timings[0] = {32 * 1024, 450000};
-  in.erase_timings[1] = {128 * 1024, 1300000};
-  in.erase_timings[2] = {256 * 1024, 2600000};
-  in.erase_timing_count = 3;
-  in.program_us = 16;
-  in.program_bytes = 4;
-  runtime::Memory& q = b.memories[1];
-  CopyText(q.name, "qspi");
-  CopyText(q.label, "QSPI Flash");
-  q.base = 0x90000000;
-  q.sectors[0] = {512, 4096};
-  q.sector_group_count = 1;
-  q.write_align = 4;
-  q.mapped = true;
-  q.erase_timings[0] = {4096, 45000};
-  q.erase_timings[1] = {64 * 1024, 150000};
-  q.erase_timing_count = 2;
-  q.program_us = 700;
-  q.program_bytes = 256;
-  b.memory_count = 2;
-  b.regions[0] = MakeRegion("bootloader", 0, 0, 0x8000, runtime::RegionRole::kBootloader);
-  b.regions[1] = MakeRegion("text0", 0, 0x8000, 0x1b8000, runtime::RegionRole::kFirmware);
-  b.regions[2] = MakeRegion("filesystem", 0, 0x1c0000, 0x40000, runtime::RegionRole::kFilesystem);
-  b.regions[3] = MakeRegion("text1", 1, 0, 0x100000, runtime::RegionRole::kFirmware);
-  b.regions[4] = MakeRegion("romfs", 1, 0x100000, 0xff000, runtime::RegionRole::kRomfs);
-  b.regions[5] = MakeRegion("record", 1, 0x1ff000, 0x1000, runtime::RegionRole::kRecord);
-  b.region_count = 6;
-  return b;
-}
-
-// In flash. scripts/size cuts the Board capacities (ONEDFU_BOARD_MAX_*) to
-// exactly this board: 456 bytes instead of 1.6 KB of mostly empty slots.
-// Constant evaluation checks the fit: a name or an index past a capacity
-// makes the constinit initializer non-constant, a compile error.
-constinit const runtime::Board kBoard = MakeBoard();
+// In flash: manifests/boards/pybd-sf6.json as a constant, generated at build
+// time (scripts/size runs onedfu-board-header). scripts/size cuts the Board
+// capacities (ONEDFU_BOARD_MAX_*) to exactly this board, so it carries no
+// empty slots; the generated header static_asserts that the board fits them.
+constexpr const runtime::Board& kBoard = boards::kPybdSf6;
 
 cortexm::InternalFlash internal_flash(kBoard.memories[0]);
 cortexm::QspiFlash qspi_flash(kBoard.memories[1]);

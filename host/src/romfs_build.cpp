@@ -1,6 +1,7 @@
 #include "host/romfs_build.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -159,6 +160,7 @@ struct Item {
   fs::path source;
   std::string origin;
   bool compile = false;
+  bool is_dir = false;
 };
 
 std::string Describe(const Item& item) {
@@ -181,20 +183,91 @@ class ListingVisitor final : public runtime::RomfsReader::WalkVisitor {
   std::vector<RomfsListing> listing;
 };
 
+// The tree under a directory as the user sees it: symbolic links followed
+// (a file or directory stored under the link's own path), every regular file
+// and every empty directory, by path relative to the root ('/'-separated).
+// A broken link, a link loop (a chain of links, or a directory link leading
+// back to a directory it sits in) and anything neither a regular file nor a
+// directory (FIFO, socket, device) are errors naming the path.
+struct TreeWalk {
+  std::vector<std::string> files;
+  std::vector<std::string> empty_dirs;
+
+  Outcome Run(const fs::path& root) {
+    struct stat st {};
+    if (::stat(root.c_str(), &st) != 0) return Fail(root.string() + ": cannot read: " + std::strerror(errno));
+    return Walk(root, "", st);
+  }
+
+ private:
+  struct Ancestor {
+    dev_t dev;
+    ino_t ino;
+    std::string rel;
+  };
+  std::vector<Ancestor> ancestors_;
+  static constexpr size_t kMaxDepth = 64;
+
+  static std::string Shown(const fs::path& path) { return path.string(); }
+
+  Outcome Walk(const fs::path& path, const std::string& rel, const struct stat& self) {
+    if (ancestors_.size() >= kMaxDepth) return Fail(Shown(path) + ": nested deeper than 64 directories");
+    ancestors_.push_back({self.st_dev, self.st_ino, rel});
+    std::vector<std::string> names;
+    std::error_code ec;
+    fs::directory_iterator it(path, ec);
+    for (; !ec && it != fs::directory_iterator(); it.increment(ec)) names.push_back(it->path().filename().string());
+    if (ec) return Fail(Shown(path) + ": cannot list: " + ec.message());
+    std::sort(names.begin(), names.end());
+    if (names.empty() && !rel.empty()) empty_dirs.push_back(rel);
+    for (const std::string& name : names) {
+      const fs::path child = path / name;
+      const std::string child_rel = rel.empty() ? name : rel + "/" + name;
+      struct stat st {};
+      if (::lstat(child.c_str(), &st) != 0) return Fail(Shown(child) + ": cannot read: " + std::strerror(errno));
+      const bool link = S_ISLNK(st.st_mode);
+      if (link && ::stat(child.c_str(), &st) != 0) {
+        const int why = errno;
+        std::error_code link_ec;
+        const std::string target = fs::read_symlink(child, link_ec).string();
+        const std::string to = link_ec ? "" : " -> " + target;
+        if (why == ENOENT) return Fail(Shown(child) + ": broken symbolic link" + to);
+        if (why == ELOOP) return Fail(Shown(child) + ": symbolic link loop" + to);
+        return Fail(Shown(child) + ": cannot follow symbolic link" + to + ": " + std::strerror(why));
+      }
+      if (S_ISDIR(st.st_mode)) {
+        for (const Ancestor& a : ancestors_) {
+          if (a.dev == st.st_dev && a.ino == st.st_ino) {
+            return Fail(Shown(child) + ": symbolic link loop: leads back to " +
+                        (a.rel.empty() ? std::string("the top of the tree") : a.rel));
+          }
+        }
+        ONEDFU_PTRY(auto walked, Walk(child, child_rel, st));
+        (void)walked;
+        continue;
+      }
+      if (S_ISREG(st.st_mode)) {
+        files.push_back(child_rel);
+        continue;
+      }
+      const char* kind = S_ISFIFO(st.st_mode) ? "a FIFO" : S_ISSOCK(st.st_mode) ? "a socket" : "a device";
+      return Fail(Shown(child) + ": " + kind + ", not a regular file or directory");
+    }
+    ancestors_.pop_back();
+    return Success();
+  }
+};
+
 }  // namespace
 
 Expected<std::vector<RomfsSource>> CollectRomfsDir(const fs::path& dir, const RomfsBuildOptions& options) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return Fail(dir.string() + ": not a directory");
 
-  std::vector<std::string> files;  // relative, '/'-separated
-  try {
-    for (auto it = fs::recursive_directory_iterator(dir); it != fs::recursive_directory_iterator(); ++it) {
-      if (it->is_regular_file()) files.push_back(fs::relative(it->path(), dir).generic_string());
-    }
-  } catch (const fs::filesystem_error& e) {
-    return Fail(dir.string() + ": cannot list: " + e.what());
-  }
+  TreeWalk walk;
+  ONEDFU_PTRY(auto walked, walk.Run(dir));
+  (void)walked;
+  std::vector<std::string>& files = walk.files;  // relative, '/'-separated
   std::sort(files.begin(), files.end());
 
   struct Variant {
@@ -228,6 +301,11 @@ Expected<std::vector<RomfsSource>> CollectRomfsDir(const fs::path& dir, const Ro
 
   std::vector<RomfsSource> out;
   for (const auto& [target, rel] : plain) out.push_back({target, dir / rel, (dir / rel).string()});
+  for (const std::string& rel : walk.empty_dirs) {
+    const auto parts = Split(rel);
+    if (std::find(parts.begin(), parts.end(), "native") != parts.end()) continue;  // variant folders, not content
+    out.push_back({rel, dir / rel, (dir / rel).string(), true});
+  }
 
   for (const auto& [target, candidates] : variants) {
     const Variant* best = nullptr;
@@ -271,8 +349,8 @@ Expected<Bytes> BuildRomfs(std::vector<RomfsSource> sources, const RomfsBuildOpt
     const std::string origin = src.origin.empty() ? src.source.string() : src.origin;
     auto checked = CheckTargetPath(src.target_path, origin);
     if (!checked.ok()) return checked.error();
-    Item item{std::move(src.target_path), std::move(src.source), origin, false};
-    if (EndsWith(item.target, ".py")) {
+    Item item{std::move(src.target_path), std::move(src.source), origin, false, src.is_dir};
+    if (!item.is_dir && EndsWith(item.target, ".py")) {
       if (options.mpy_cross.empty()) {
         return Fail(Describe(item) +
                     ": .py source cannot go into ROMFS as text; compile it with mpy-cross and list the .mpy, "
@@ -293,20 +371,32 @@ Expected<Bytes> BuildRomfs(std::vector<RomfsSource> sources, const RomfsBuildOpt
     }
     by_target[items[i].target] = i;
   }
+  std::vector<bool> implied(items.size(), false);  // directory entries with something under them
   for (const Item& item : items) {
     for (size_t k = item.target.find('/'); k != std::string::npos; k = item.target.find('/', k + 1)) {
       auto file = by_target.find(item.target.substr(0, k));
-      if (file != by_target.end()) {
-        return Fail("ROMFS path \"" + file->first + "\" is a file (from " + items[file->second].origin +
-                    ") and a directory of \"" + item.target + "\" (from " + item.origin + ")");
+      if (file == by_target.end()) continue;
+      if (items[file->second].is_dir) {
+        implied[file->second] = true;
+        continue;
       }
+      return Fail("ROMFS path \"" + file->first + "\" is a file (from " + items[file->second].origin +
+                  ") and a directory of \"" + item.target + "\" (from " + item.origin + ")");
     }
   }
+  size_t kept = 0;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (implied[i]) continue;
+    if (kept != i) items[kept] = std::move(items[i]);
+    ++kept;
+  }
+  items.resize(kept);
 
   std::optional<TempDir> temp;
   std::vector<Bytes> data(items.size());
   for (size_t i = 0; i < items.size(); ++i) {
     const Item& item = items[i];
+    if (item.is_dir) continue;
     if (item.compile) {
       if (!temp) {
         auto created = TempDir::Create();
@@ -333,7 +423,7 @@ Expected<Bytes> BuildRomfs(std::vector<RomfsSource> sources, const RomfsBuildOpt
   }
 
   std::vector<runtime::RomfsFileSpec> specs(items.size());
-  for (size_t i = 0; i < items.size(); ++i) specs[i] = {items[i].target.c_str(), data[i]};
+  for (size_t i = 0; i < items.size(); ++i) specs[i] = {items[i].target.c_str(), data[i], items[i].is_dir};
   runtime::RomfsWriteOptions write_options;
   write_options.data_align = options.data_align;
   auto size = runtime::RomfsImageSize(specs, write_options);

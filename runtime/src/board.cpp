@@ -31,23 +31,6 @@ uint64_t MemorySize64(const Memory& memory) {
 
 uint64_t End64(const Memory& memory) { return memory.base + MemorySize64(memory); }
 
-// True when `address` (absolute, may equal the memory end) is a sector start
-// or the end of the memory. Computed in 64 bits.
-bool OnSectorBoundary(const Memory& memory, uint64_t address) {
-  uint64_t start = memory.base;
-  if (address == start) return true;
-  for (uint8_t g = 0; g < memory.sector_group_count; ++g) {
-    const SectorGroup& group = memory.sectors[g];
-    const uint64_t group_end = start + static_cast<uint64_t>(group.count) * group.size;
-    if (address < group_end) {
-      return address >= start && group.size != 0 && (address - start) % group.size == 0;
-    }
-    start = group_end;
-    if (address == start) return true;
-  }
-  return false;
-}
-
 constexpr Status kInvalid(StatusCode::kInvalidArgument, "invalid board layout");
 constexpr Status kOutside(StatusCode::kOutOfRange, "board region outside its memory");
 
@@ -146,14 +129,14 @@ Status CheckRegion(const Board& board, const Region& r, Diag* diag) {
     }
     return kOutside;
   }
-  if (!OnSectorBoundary(m, start)) {
+  if (!IsSectorBoundary(m, start)) {
     if (diag) {
       RegionLabel(diag, r).Str(": starts at ").Hex(start).Str(", not on a sector boundary of memory ")
           .Str(m.name);
     }
     return kInvalid;
   }
-  if (!OnSectorBoundary(m, end)) {
+  if (!IsSectorBoundary(m, end)) {
     if (diag) {
       RegionLabel(diag, r).Str(": ends at ").Hex(end).Str(", not on a sector boundary of memory ").Str(m.name);
     }
@@ -250,6 +233,24 @@ Result<SectorInfo> SectorContaining(const Memory& memory, uint32_t address) {
     start = group_end;
   }
   return Status(StatusCode::kOutOfRange, "address past the end of the memory");
+}
+
+bool IsSectorBoundary(const Memory& memory, uint64_t address) {
+  if (address < memory.base) return false;
+  uint64_t start = memory.base;
+  for (uint8_t g = 0; g < memory.sector_group_count && g < kMaxSectorGroups; ++g) {
+    const SectorGroup& group = memory.sectors[g];
+    const uint64_t group_end = start + static_cast<uint64_t>(group.count) * group.size;
+    if (address < group_end) {
+      // start <= address < group_end, and group.size != 0 (the group is not
+      // empty). The offset fits 32 bits on any memory below 4 GiB: a 32-bit
+      // remainder (no 64-bit division routine on a 32-bit target).
+      const uint64_t within = address - start;
+      return within <= 0xffffffffu && static_cast<uint32_t>(within) % group.size == 0;
+    }
+    start = group_end;
+  }
+  return address == start;  // the end of the memory
 }
 
 uint32_t EraseMicroseconds(const Memory& memory, uint32_t size) {

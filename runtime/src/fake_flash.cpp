@@ -5,45 +5,24 @@
 namespace onedfu::runtime {
 namespace {
 
-// Geometry arithmetic kept local (64-bit, no reliance on a board.cpp).
-uint64_t TotalSize(const Memory& m) {
-  uint64_t total = 0;
-  for (uint8_t g = 0; g < m.sector_group_count && g < kMaxSectorGroups; ++g) {
-    total += static_cast<uint64_t>(m.sectors[g].count) * m.sectors[g].size;
-  }
-  return total;
-}
-
-// True when `offset` (from the memory base) is a sector boundary (the end of
-// the memory counts as one). `*sectors_before` receives the number of whole
-// sectors below it.
-bool IsBoundary(const Memory& m, uint64_t offset, uint64_t* sectors_before) {
-  uint64_t start = 0;
-  uint64_t before = 0;
-  for (uint8_t g = 0; g < m.sector_group_count && g < kMaxSectorGroups; ++g) {
-    const SectorGroup& group = m.sectors[g];
-    const uint64_t span = static_cast<uint64_t>(group.count) * group.size;
-    if (offset < start + span || (offset == start + span && g + 1 == m.sector_group_count)) {
-      if (group.size == 0) return false;
-      if ((offset - start) % group.size != 0) return false;
-      *sectors_before = before + (offset - start) / group.size;
-      return true;
-    }
-    start += span;
-    before += group.count;
-  }
-  if (offset == start) {  // empty geometry
-    *sectors_before = before;
-    return true;
-  }
-  return false;
+// The index of the sector containing the absolute `address`; at or past the
+// end of the memory, the sector count. So for a sector boundary it is the
+// number of sectors below it.
+uint32_t SectorIndex(const Memory& m, uint64_t address) {
+  auto sector = SectorContaining(m, static_cast<uint32_t>(address));
+  return sector.ok() && address <= 0xffffffffu ? sector->index : m.sector_count();
 }
 
 }  // namespace
 
 FakeFlash::FakeFlash(const Memory& geometry, MutableByteSpan storage)
     : geometry_(geometry), storage_(storage) {
-  valid_ = TotalSize(geometry_) == storage_.size() && geometry_.write_align != 0;
+  // The 64-bit total (Memory::size() is 32-bit and could wrap on a bad map).
+  uint64_t total = 0;
+  for (uint8_t g = 0; g < geometry_.sector_group_count && g < kMaxSectorGroups; ++g) {
+    total += static_cast<uint64_t>(geometry_.sectors[g].count) * geometry_.sectors[g].size;
+  }
+  valid_ = total == storage_.size() && geometry_.write_align != 0;
 }
 
 Status FakeFlash::Refuse(Status status) {
@@ -116,12 +95,11 @@ Status FakeFlash::Erase(uint32_t address, uint32_t size) {
   if (!powered_) return Refuse(Status(StatusCode::kUnavailable, "fake flash: power is off"));
   if (Status s = CheckRange(address, size); !s.ok()) return Refuse(s);
   const uint64_t offset = address - geometry_.base;
-  uint64_t first = 0;
-  uint64_t last = 0;
-  if (size == 0 || !IsBoundary(geometry_, offset, &first) ||
-      !IsBoundary(geometry_, offset + size, &last)) {
+  const uint64_t end = static_cast<uint64_t>(address) + size;
+  if (size == 0 || !IsSectorBoundary(geometry_, address) || !IsSectorBoundary(geometry_, end)) {
     return Refuse(Status(StatusCode::kInvalidArgument, "fake flash: erase not on sector boundaries"));
   }
+  const uint32_t first = SectorIndex(geometry_, address);
   uint8_t* target = storage_.data() + offset;
   switch (TakeFault()) {
     case Fault::kFail:
@@ -135,6 +113,9 @@ Status FakeFlash::Erase(uint32_t address, uint32_t size) {
       std::memset(target, geometry_.erased_value, part);
       powered_ = false;
       ++counters_.erases;  // it did start: counted as an operation
+      // The sectors wholly inside the erased part (the one containing its
+      // end, if any, is only partly erased).
+      counters_.sectors_erased += SectorIndex(geometry_, address + part) - first;
       counters_.bytes_erased += part;
       return Status(StatusCode::kUnavailable, "fake flash: power cut during erase");
     }
@@ -143,7 +124,7 @@ Status FakeFlash::Erase(uint32_t address, uint32_t size) {
   }
   std::memset(target, geometry_.erased_value, size);
   ++counters_.erases;
-  counters_.sectors_erased += static_cast<uint32_t>(last - first);
+  counters_.sectors_erased += SectorIndex(geometry_, end) - first;
   counters_.bytes_erased += size;
   return Status::Ok();
 }
@@ -156,6 +137,7 @@ Status FakeFlash::Write(uint32_t address, ByteSpan data) {
   if ((address - geometry_.base) % align != 0 || data.size() % align != 0) {
     return Refuse(Status(StatusCode::kInvalidArgument, "fake flash: misaligned write"));
   }
+  if (data.empty()) return Status::Ok();  // changes nothing: no operation, no fault taken
   uint8_t* target = storage_.data() + (address - geometry_.base);
   const uint8_t erased = geometry_.erased_value;
   for (size_t i = 0; i < data.size(); ++i) {
@@ -186,7 +168,7 @@ Status FakeFlash::Write(uint32_t address, ByteSpan data) {
     case Fault::kNone:
       break;
   }
-  if (count > 0) std::memcpy(target, data.data(), count);
+  std::memcpy(target, data.data(), count);
   ++counters_.writes;
   counters_.bytes_written += count;
   return Status::Ok();

@@ -85,8 +85,7 @@ Status RegionStore::CheckConfig() const {
   if (size_ == 0 || start_ < memory.base || end > memory.end()) {
     return Status(StatusCode::kInvalidArgument, "romfs region outside its memory");
   }
-  const bool end_ok = end == memory.end() || IsBoundary(static_cast<uint32_t>(end));
-  if (!IsBoundary(start_) || !end_ok) {
+  if (!IsSectorBoundary(memory, start_) || !IsSectorBoundary(memory, end)) {
     return Status(StatusCode::kInvalidArgument, "romfs region not on sector boundaries");
   }
   if (!memory.mapped) return Status(StatusCode::kFailedPrecondition, "romfs region is not memory-mapped");
@@ -95,13 +94,6 @@ Status RegionStore::CheckConfig() const {
     return Status(StatusCode::kUnimplemented, "flash write unit larger than 32 bytes");
   }
   return Status::Ok();
-}
-
-bool RegionStore::IsBoundary(uint32_t address) const {
-  const Memory& memory = flash_->geometry();
-  if (address == memory.end()) return true;
-  auto sector = SectorContaining(memory, address);
-  return sector.ok() && sector->start == address;
 }
 
 ByteSpan RegionStore::Region() const {
@@ -183,7 +175,7 @@ Status RegionStore::ParseSlot(ByteSpan region, uint32_t pos, const RegionImage* 
   const uint32_t slot_size = LoadLe32(d + kSlotSizeOffset);
   const uint64_t slot_end = static_cast<uint64_t>(pos) + slot_size;
   if (length == 0 || slot_size < kSlotImageOffset || length > slot_size - kSlotImageOffset ||
-      slot_end > size_ || !IsBoundary(start_ + static_cast<uint32_t>(slot_end))) {
+      slot_end > size_ || !IsSectorBoundary(flash_->geometry(), start_ + slot_end)) {
     if (diag) diag->Str("romfs slot at ").Hex(address).Str(": image length or slot size out of range");
     return stop;
   }

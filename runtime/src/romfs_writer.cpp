@@ -48,20 +48,20 @@ int ComparePrefix(const char* s, const char* prefix, size_t len) {
   return s[len] == '\0' ? 0 : 1;
 }
 
-// True when some file's path equals the first `len` chars of `dir`.
-bool HasFileNamed(std::span<const RomfsFileSpec> files, const char* dir, size_t len) {
+// The entry whose path equals the first `len` chars of `dir`, or null.
+const RomfsFileSpec* EntryNamed(std::span<const RomfsFileSpec> files, const char* dir, size_t len) {
   size_t lo = 0, hi = files.size();
   while (lo < hi) {
     const size_t mid = lo + (hi - lo) / 2;
     const int c = ComparePrefix(files[mid].path, dir, len);
-    if (c == 0) return true;
+    if (c == 0) return &files[mid];
     if (c < 0) {
       lo = mid + 1;
     } else {
       hi = mid;
     }
   }
-  return false;
+  return nullptr;
 }
 
 Status CheckPath(const char* path) {
@@ -96,11 +96,16 @@ Status CheckFiles(std::span<const RomfsFileSpec> files) {
       if (c == 0) return Status(StatusCode::kInvalidArgument, "duplicate romfs path");
       if (c > 0) return Status(StatusCode::kInvalidArgument, "romfs paths not sorted");
     }
-    // No file may also be a directory of another path.
+    if (files[i].is_dir && !files[i].data.empty()) {
+      return Status(StatusCode::kInvalidArgument, "romfs directory entry with data");
+    }
+    // No file (nor empty directory entry) may also be a directory of another path.
     const char* path = files[i].path;
     for (size_t k = 0; path[k] != '\0'; ++k) {
-      if (path[k] == '/' && HasFileNamed(files, path, k)) {
-        return Status(StatusCode::kInvalidArgument, "romfs path is both a file and a directory");
+      if (path[k] != '/') continue;
+      if (const RomfsFileSpec* parent = EntryNamed(files, path, k)) {
+        return Status(StatusCode::kInvalidArgument, parent->is_dir ? "romfs directory entry is not empty"
+                                                                   : "romfs path is both a file and a directory");
       }
     }
   }
@@ -134,7 +139,9 @@ uint64_t ListSize(std::span<const RomfsFileSpec> files, size_t begin, size_t end
     const char* rest = files[i].path + prefix_len;
     const char* slash = std::strchr(rest, '/');
     if (slash == nullptr) {
-      total += FileRecordSize(std::strlen(rest));
+      const size_t name_len = std::strlen(rest);
+      total += files[i].is_dir ? RecordSize(RomfsVarUintSize(static_cast<uint32_t>(name_len)) + name_len)
+                               : FileRecordSize(name_len);
       ++i;
       continue;
     }
@@ -151,6 +158,14 @@ uint64_t ListSize(std::span<const RomfsFileSpec> files, size_t begin, size_t end
   return total;
 }
 
+// True when some entry is a file (and so the image has a data area).
+bool HasData(std::span<const RomfsFileSpec> files) {
+  for (const RomfsFileSpec& file : files) {
+    if (!file.is_dir) return true;
+  }
+  return false;
+}
+
 Result<Layout> ComputeLayout(std::span<const RomfsFileSpec> files, const RomfsWriteOptions& options) {
   const uint32_t align = options.data_align;
   if (align == 0 || align > kMaxAlign || (align & (align - 1)) != 0) {
@@ -165,7 +180,7 @@ Result<Layout> ComputeLayout(std::span<const RomfsFileSpec> files, const RomfsWr
     return Status(StatusCode::kResourceExhausted, "too many romfs entries (in one directory or in all)");
   }
   const uint64_t tree_end = kHeaderSize + layout.tree_size;
-  if (files.empty()) {
+  if (!HasData(files)) {
     layout.data_begin = tree_end;
     layout.image_size = AlignUp(tree_end, 2);
     return layout;
@@ -180,6 +195,7 @@ Result<Layout> ComputeLayout(std::span<const RomfsFileSpec> files, const RomfsWr
   layout.data_begin = AlignUp(data_begin, align);
   uint64_t end = layout.data_begin;
   for (const RomfsFileSpec& file : files) {
+    if (file.is_dir) continue;
     end = AlignUp(end, align) + file.data.size();
     if (end > kMaxImage) return Status(StatusCode::kResourceExhausted, "romfs image would exceed 4 GiB");
   }
@@ -229,6 +245,15 @@ void WriteList(Emitter& out, std::span<const RomfsFileSpec> files, size_t begin,
   while (i < end) {
     const char* rest = files[i].path + prefix_len;
     const char* slash = std::strchr(rest, '/');
+    if (slash == nullptr && files[i].is_dir) {
+      const size_t name_len = std::strlen(rest);
+      out.Byte(static_cast<uint8_t>(kRomfsKindDirectory));
+      out.VarUint(RomfsVarUintSize(static_cast<uint32_t>(name_len)) + name_len);
+      out.VarUint(name_len);
+      out.Bytes(rest, name_len);
+      ++i;
+      continue;
+    }
     if (slash == nullptr) {
       const size_t name_len = std::strlen(rest);
       const uint64_t offset = AlignUp(next_data, align);
@@ -280,7 +305,7 @@ Result<size_t> WriteRomfs(std::span<const RomfsFileSpec> files, const RomfsWrite
   if (!emit.ok() || emit.position() != kHeaderSize + layout.tree_size) {
     return Status(StatusCode::kInternal, "romfs tree size mismatch");
   }
-  if (!files.empty()) {
+  if (HasData(files)) {
     emit.Byte(static_cast<uint8_t>(kRomfsKindPadding));
     emit.VarUint(image_size - emit.position() - kLengthWidth, kLengthWidth);
     if (!emit.ok()) return Status(StatusCode::kInternal, "romfs padding record does not fit");
@@ -289,6 +314,7 @@ Result<size_t> WriteRomfs(std::span<const RomfsFileSpec> files, const RomfsWrite
   // Copy the data to the offsets the pointers name (same order, same rule).
   uint64_t offset = layout.data_begin;
   for (const RomfsFileSpec& file : files) {
+    if (file.is_dir) continue;
     offset = AlignUp(offset, options.data_align);
     if (offset + file.data.size() > image_size) return Status(StatusCode::kInternal, "romfs data past the image");
     if (!file.data.empty()) std::memcpy(image.data() + offset, file.data.data(), file.data.size());

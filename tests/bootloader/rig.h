@@ -1,7 +1,6 @@
-// Test rig for the bootloader core: a PYBD-SF6-like board (built in code,
-// same numbers as manifests/boards/pybd-sf6.json) over two strict FakeFlash
-// memories, a DfuDevice on top, and host-side helpers that speak DFU the way
-// dfu-util does.
+// Test rig for the bootloader core: the shipped PYBD-SF6 board (generated
+// from manifests/boards/pybd-sf6.json) over two strict FakeFlash memories, a
+// DfuDevice on top, and host-side helpers that speak DFU the way dfu-util does.
 #pragma once
 
 #include <array>
@@ -9,9 +8,11 @@
 #include <cstring>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "bootloader/dfu_device.h"
+#include "generated_boards.h"
 #include "runtime/board.h"
 #include "runtime/boot_record.h"
 #include "runtime/fake_flash.h"
@@ -32,16 +33,40 @@ using runtime::Memory;
 using runtime::Region;
 using runtime::RegionRole;
 
-inline constexpr uint32_t kInternalBase = 0x08000000;
-inline constexpr uint32_t kInternalSize = 2 * 1024 * 1024;
-inline constexpr uint32_t kQspiBase = 0x90000000;
-inline constexpr uint32_t kQspiSize = 2 * 1024 * 1024;
-inline constexpr uint32_t kBootloaderEnd = kInternalBase + 0x8000;
-inline constexpr uint32_t kText0 = 0x08008000;
-inline constexpr uint32_t kFilesystem = kInternalBase + 0x1c0000;
-inline constexpr uint32_t kText1 = kQspiBase;
-inline constexpr uint32_t kRomfs = kQspiBase + 0x100000;
-inline constexpr uint32_t kRecord = kQspiBase + 0x1ff000;
+// The shipped board (manifests/boards/pybd-sf6.json), generated into a
+// constant at build time; the addresses below come from it.
+inline constexpr const Board& kPybd = boards::kPybdSf6;
+inline Board PybdBoard() { return kPybd; }
+
+// kPybd's region `name`; an unknown name does not compile.
+consteval const Region& PybdRegion(std::string_view name) {
+  for (uint8_t i = 0; i < kPybd.region_count; ++i) {
+    if (name == kPybd.regions[i].name) return kPybd.regions[i];
+  }
+  throw "kPybd has no such region";
+}
+// Absolute start of kPybd's region `name`.
+consteval uint32_t RegionAddress(std::string_view name) {
+  return kPybd.memories[PybdRegion(name).memory].base + PybdRegion(name).offset;
+}
+consteval uint32_t MemorySize(const Memory& m) {
+  uint32_t size = 0;
+  for (uint8_t g = 0; g < m.sector_group_count; ++g) size += m.sectors[g].count * m.sectors[g].size;
+  return size;
+}
+
+inline constexpr uint32_t kInternalBase = kPybd.memories[0].base;
+inline constexpr uint32_t kInternalSize = MemorySize(kPybd.memories[0]);
+inline constexpr uint32_t kQspiBase = kPybd.memories[1].base;
+inline constexpr uint32_t kQspiSize = MemorySize(kPybd.memories[1]);
+inline constexpr uint32_t kBootloaderEnd = RegionAddress("bootloader") + PybdRegion("bootloader").size;
+inline constexpr uint32_t kText0 = RegionAddress("text0");
+inline constexpr uint32_t kFilesystem = RegionAddress("filesystem");
+inline constexpr uint32_t kText1 = RegionAddress("text1");
+inline constexpr uint32_t kRomfs = RegionAddress("romfs");
+inline constexpr uint32_t kRecord = RegionAddress("record");
+static_assert(RegionAddress("bootloader") == kInternalBase && kBootloaderEnd == kInternalBase + 0x8000,
+              "the tests expect a 32 KiB bootloader at the start of internal flash");
 
 inline Region MakeRegion(const char* name, uint8_t memory, uint32_t offset, uint32_t size, RegionRole role) {
   Region r;
@@ -51,50 +76,6 @@ inline Region MakeRegion(const char* name, uint8_t memory, uint32_t offset, uint
   r.size = size;
   r.role = role;
   return r;
-}
-
-inline Board PybdBoard() {
-  Board b;
-  std::strcpy(b.id, "pybd-sf6");
-  std::strcpy(b.arch, "armv7emdp");
-  Memory& in = b.memories[0];
-  std::strcpy(in.name, "internal");
-  std::strcpy(in.label, "Internal Flash");
-  in.base = kInternalBase;
-  in.sectors[0] = {4, 32 * 1024};
-  in.sectors[1] = {1, 128 * 1024};
-  in.sectors[2] = {7, 256 * 1024};
-  in.sector_group_count = 3;
-  in.write_align = 4;
-  in.mapped = true;
-  in.erase_timings[0] = {32 * 1024, 450000};
-  in.erase_timings[1] = {128 * 1024, 1300000};
-  in.erase_timings[2] = {256 * 1024, 2600000};
-  in.erase_timing_count = 3;
-  in.program_us = 16;
-  in.program_bytes = 4;
-  Memory& q = b.memories[1];
-  std::strcpy(q.name, "qspi");
-  std::strcpy(q.label, "QSPI Flash");
-  q.base = kQspiBase;
-  q.sectors[0] = {512, 4096};
-  q.sector_group_count = 1;
-  q.write_align = 4;
-  q.mapped = true;
-  q.erase_timings[0] = {4096, 45000};
-  q.erase_timings[1] = {64 * 1024, 150000};
-  q.erase_timing_count = 2;
-  q.program_us = 700;
-  q.program_bytes = 256;
-  b.memory_count = 2;
-  b.regions[0] = MakeRegion("bootloader", 0, 0, 0x8000, RegionRole::kBootloader);
-  b.regions[1] = MakeRegion("text0", 0, 0x8000, 0x1b8000, RegionRole::kFirmware);
-  b.regions[2] = MakeRegion("filesystem", 0, 0x1c0000, 0x40000, RegionRole::kFilesystem);
-  b.regions[3] = MakeRegion("text1", 1, 0, 0x100000, RegionRole::kFirmware);
-  b.regions[4] = MakeRegion("romfs", 1, 0x100000, 0xff000, RegionRole::kRomfs);
-  b.regions[5] = MakeRegion("record", 1, 0x1ff000, 0x1000, RegionRole::kRecord);
-  b.region_count = 6;
-  return b;
 }
 
 inline std::vector<uint8_t> Pattern(size_t n, uint32_t seed) {

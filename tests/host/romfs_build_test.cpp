@@ -405,3 +405,76 @@ TEST_CASE("romfs build: ListRomfs reports where an image is broken") {
   REQUIRE_FALSE(r.ok());
   CHECK(Contains(r.error().message, "pkg.dfu: romfs: romfs record at 0x00000004"));
 }
+
+TEST_CASE("romfs build: the tree as the user has it: empty directories and symbolic links") {
+  ScratchDir dir;
+  const fs::path root = dir.path() / "romfs";
+  dir.Write("romfs/a.txt", Pattern(10));
+  fs::create_directories(root / "empty");
+  fs::create_directories(root / "sub/deeper");
+  fs::create_directories(root / "lib/native/armv7emsp");  // an empty variant folder is no content
+  fs::create_symlink("a.txt", root / "link.txt");
+  dir.Write("outside.bin", Pattern(20));
+  dir.Write("outside_dir/f.bin", Pattern(30));
+  fs::create_symlink("../outside.bin", root / "ext.bin");
+  fs::create_symlink(dir.path() / "outside_dir", root / "linked");
+
+  auto sources = CollectRomfsDir(root, Board(MpyArch::kArmV7EMDP));
+  REQUIRE_MESSAGE(sources.ok(), (sources.ok() ? "" : sources.error().message));
+  std::string listed;
+  for (const RomfsSource& s : *sources) listed += s.target_path + (s.is_dir ? "/;" : ";");
+  CHECK(listed == "a.txt;empty/;ext.bin;link.txt;linked/f.bin;sub/deeper/;");
+  auto image = BuildRomfs(*sources, Board(MpyArch::kArmV7EMDP));
+  REQUIRE_MESSAGE(image.ok(), (image.ok() ? "" : image.error().message));
+  CHECK(ListPaths(*image) == std::vector<std::string>{"a.txt", "empty/", "ext.bin", "link.txt", "linked/",
+                                                      "linked/f.bin", "sub/", "sub/deeper/"});
+  auto reader = runtime::RomfsReader::Open(*image, nullptr);
+  REQUIRE(reader.ok());
+  auto link = reader->Lookup("link.txt");
+  REQUIRE(link.ok());
+  CHECK(Bytes(link->data.begin(), link->data.end()) == Pattern(10));
+  auto ext = reader->Lookup("ext.bin");
+  REQUIRE(ext.ok());
+  CHECK(Bytes(ext->data.begin(), ext->data.end()) == Pattern(20));
+
+  // An explicit empty directory with files under it from another source is just that directory.
+  std::vector<RomfsSource> mixed = *sources;
+  mixed.push_back({"empty/now.bin", dir.path() / "outside.bin", "extra"});
+  auto filled = BuildRomfs(mixed, Board(MpyArch::kArmV7EMDP));
+  REQUIRE_MESSAGE(filled.ok(), (filled.ok() ? "" : filled.error().message));
+  const auto paths = ListPaths(*filled);
+  CHECK(std::count(paths.begin(), paths.end(), "empty/") == 1);
+  CHECK(std::count(paths.begin(), paths.end(), "empty/now.bin") == 1);
+}
+
+TEST_CASE("romfs build: broken links, link loops and special files are errors naming the path") {
+  ScratchDir dir;
+  const fs::path root = dir.path() / "romfs";
+  dir.Write("romfs/a.txt", Pattern(10));
+  const auto error = [&]() {
+    auto r = CollectRomfsDir(root, Board(MpyArch::kArmV7EMDP));
+    return r.ok() ? std::string("ok") : r.error().message;
+  };
+  SUBCASE("broken link") {
+    fs::create_symlink("missing.txt", root / "gone.txt");
+    CHECK(error() == (root / "gone.txt").string() + ": broken symbolic link -> missing.txt");
+  }
+  SUBCASE("a directory link back up the tree") {
+    fs::create_directories(root / "sub");
+    fs::create_symlink("..", root / "sub/up");
+    CHECK(error() == (root / "sub/up").string() + ": symbolic link loop: leads back to the top of the tree");
+    fs::remove(root / "sub/up");
+    fs::create_directories(root / "sub/inner");
+    fs::create_symlink("../../sub", root / "sub/inner/again");
+    CHECK(error() == (root / "sub/inner/again").string() + ": symbolic link loop: leads back to sub");
+  }
+  SUBCASE("a chain of links that never ends") {
+    fs::create_symlink("y", root / "x");
+    fs::create_symlink("x", root / "y");
+    CHECK(error() == (root / "x").string() + ": symbolic link loop -> y");
+  }
+  SUBCASE("a FIFO") {
+    REQUIRE(::mkfifo((root / "pipe").c_str(), 0600) == 0);
+    CHECK(error() == (root / "pipe").string() + ": a FIFO, not a regular file or directory");
+  }
+}

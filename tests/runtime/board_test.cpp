@@ -1,10 +1,11 @@
-// Board model: geometry queries and every ValidateBoard rule, on a
-// PYBD-SF6-like board built in code (independent of the JSON loader).
+// Board model: geometry queries and every ValidateBoard rule, on the shipped
+// PYBD-SF6 board as a generated constant (no JSON parsing in runtime tests).
 #include <doctest/doctest.h>
 
 #include <cstring>
 #include <string>
 
+#include "generated_boards.h"
 #include "runtime/board.h"
 
 namespace onedfu::runtime {
@@ -21,36 +22,10 @@ Memory MakeMemory(const char* name, uint32_t base, std::initializer_list<SectorG
   return m;
 }
 
-Region MakeRegion(const char* name, uint8_t memory, uint32_t offset, uint32_t size, RegionRole role) {
-  Region r;
-  REQUIRE(CopyName(r.name, name).ok());
-  r.memory = memory;
-  r.offset = offset;
-  r.size = size;
-  r.role = role;
-  return r;
-}
-
-// Internal 2 MiB (4*32K, 1*128K, 7*256K) at 0x08000000, QSPI 2 MiB (512*4K) at 0x90000000.
-Board MakePybd() {
-  Board b;
-  REQUIRE(CopyName(b.id, "pybd-test").ok());
-  REQUIRE(CopyName(b.arch, "armv7emdp").ok());
-  b.memories[0] = MakeMemory("internal", 0x08000000, {{4, 32 * 1024}, {1, 128 * 1024}, {7, 256 * 1024}}, true);
-  b.memories[0].erase_timings[0] = {32 * 1024, 450000};
-  b.memories[0].erase_timings[1] = {256 * 1024, 2600000};
-  b.memories[0].erase_timing_count = 2;
-  b.memories[1] = MakeMemory("qspi", 0x90000000, {{512, 4096}}, true);
-  b.memory_count = 2;
-  b.regions[0] = MakeRegion("bootloader", 0, 0, 0x8000, RegionRole::kBootloader);
-  b.regions[1] = MakeRegion("text0", 0, 0x8000, 0x1b8000, RegionRole::kFirmware);
-  b.regions[2] = MakeRegion("filesystem", 0, 0x1c0000, 0x40000, RegionRole::kFilesystem);
-  b.regions[3] = MakeRegion("text1", 1, 0, 0x100000, RegionRole::kFirmware);
-  b.regions[4] = MakeRegion("romfs", 1, 0x100000, 0xff000, RegionRole::kRomfs);
-  b.regions[5] = MakeRegion("record", 1, 0x1ff000, 0x1000, RegionRole::kRecord);
-  b.region_count = 6;
-  return b;
-}
+// The shipped PYBD-SF6 board (manifests/boards/pybd-sf6.json, generated into a
+// constant at build time): internal 2 MiB (4*32K, 1*128K, 7*256K) at 0x08000000,
+// QSPI 2 MiB (512*4K) at 0x90000000.
+Board MakePybd() { return boards::kPybdSf6; }
 
 std::string Check(const Board& b, Status* status_out = nullptr) {
   Diag diag;
@@ -114,8 +89,31 @@ TEST_CASE("board: SectorContaining walks mixed sector groups") {
 TEST_CASE("board: erase timing lookup") {
   const Memory& m = MakePybd().memories[0];
   CHECK(EraseMicroseconds(m, 32 * 1024) == 450000u);
+  CHECK(EraseMicroseconds(m, 128 * 1024) == 1300000u);
   CHECK(EraseMicroseconds(m, 256 * 1024) == 2600000u);
-  CHECK(EraseMicroseconds(m, 128 * 1024) == 0u);  // not given
+  CHECK(EraseMicroseconds(m, 64 * 1024) == 0u);  // not given
+}
+
+TEST_CASE("board: IsSectorBoundary over mixed sector groups and at the ends") {
+  const Memory& m = MakePybd().memories[0];  // 4*32K, 1*128K, 7*256K at 0x08000000
+  CHECK(IsSectorBoundary(m, 0x08000000));
+  CHECK(IsSectorBoundary(m, 0x08008000));
+  CHECK(IsSectorBoundary(m, 0x08020000));  // first 128K sector: a group boundary
+  CHECK(IsSectorBoundary(m, 0x08040000));  // first 256K sector
+  CHECK(IsSectorBoundary(m, 0x081c0000));
+  CHECK(IsSectorBoundary(m, 0x08200000));  // the end counts
+  CHECK_FALSE(IsSectorBoundary(m, 0x08004000));  // inside a 32K sector
+  CHECK_FALSE(IsSectorBoundary(m, 0x08030000));  // 32K-aligned, inside the 128K sector
+  CHECK_FALSE(IsSectorBoundary(m, 0x08060000));  // 128K-aligned, inside a 256K sector
+  CHECK_FALSE(IsSectorBoundary(m, 0x07fff000));  // below the base
+  CHECK_FALSE(IsSectorBoundary(m, 0x08240000));  // past the end
+  CHECK_FALSE(IsSectorBoundary(m, 0x108000000ull));  // past 4 GiB, base + 4 GiB
+  // A memory that ends at 4 GiB: its end is a boundary, one sector more is not.
+  const Memory top = MakeMemory("top", 0xfff00000, {{256, 4096}}, true);
+  CHECK(IsSectorBoundary(top, 0xfffff000));
+  CHECK(IsSectorBoundary(top, 0x100000000ull));
+  CHECK_FALSE(IsSectorBoundary(top, 0x100001000ull));
+  CHECK_FALSE(IsSectorBoundary(top, 0xfffff800));
 }
 
 TEST_CASE("board: lookups by address, role and name") {
@@ -201,16 +199,16 @@ TEST_CASE("board: romfs needs a memory-mapped memory") {
 TEST_CASE("board: exactly one bootloader region") {
   Board b = MakePybd();
   b.regions[0].role = RegionRole::kFirmware;
-  CHECK(Check(b) == "board pybd-test: needs exactly one bootloader region, has 0");
+  CHECK(Check(b) == "board pybd-sf6: needs exactly one bootloader region, has 0");
   b = MakePybd();
   b.regions[2].role = RegionRole::kBootloader;
-  CHECK(Check(b) == "board pybd-test: needs exactly one bootloader region, has 2");
+  CHECK(Check(b) == "board pybd-sf6: needs exactly one bootloader region, has 2");
 }
 
 TEST_CASE("board: at most one record region") {
   Board b = MakePybd();
   b.regions[2].role = RegionRole::kRecord;
-  CHECK(Check(b) == "board pybd-test: has 2 record regions, at most 1");
+  CHECK(Check(b) == "board pybd-sf6: has 2 record regions, at most 1");
 }
 
 TEST_CASE("board: sector sizes and write_align are powers of two") {
@@ -258,10 +256,10 @@ TEST_CASE("board: region fields are checked") {
 TEST_CASE("board: counts are capped") {
   Board b = MakePybd();
   b.memory_count = 0;
-  CHECK(Check(b) == "board pybd-test: needs 1 to 4 memories");
+  CHECK(Check(b) == "board pybd-sf6: needs 1 to 4 memories");
   b = MakePybd();
   b.region_count = kMaxRegions + 1;
-  CHECK(Check(b) == "board pybd-test: more than 16 regions");
+  CHECK(Check(b) == "board pybd-sf6: more than 16 regions");
   b = MakePybd();
   b.memories[0].sector_group_count = kMaxSectorGroups + 1;
   CHECK(Check(b) == "memory internal: needs 1 to 8 sector groups");

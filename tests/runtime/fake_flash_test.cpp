@@ -280,3 +280,68 @@ TEST_CASE("fake flash: Preload bypasses checks but not bounds") {
   FakeFlash unmapped(m, storage);
   CHECK(unmapped.Mapped().empty());
 }
+
+TEST_CASE("fake flash: an empty write is no operation") {
+  Fixture f;
+  // Checked like any write...
+  CHECK(f.flash.Write(kBase + 2, {}).code() == StatusCode::kInvalidArgument);
+  CHECK(f.flash.Write(kEnd + 4, {}).code() == StatusCode::kOutOfRange);
+  CHECK(f.flash.counters().refused == 2);
+  // ...then OK without counting, and a pending fault stays pending for the next real one.
+  f.flash.CutPowerAfter(0, false);
+  CHECK(f.flash.Write(kBase, {}).ok());
+  CHECK(f.flash.Write(kEnd, {}).ok());  // at the very end: an empty range is inside
+  CHECK(f.flash.powered());
+  CHECK(f.flash.operations() == 0);
+  CHECK(f.flash.counters().writes == 0);
+  std::array<uint8_t, 4> w{1, 2, 3, 4};
+  CHECK(f.flash.Write(kBase, w).code() == StatusCode::kUnavailable);
+  CHECK_FALSE(f.flash.powered());
+  CHECK(f.flash.Write(kBase, {}).code() == StatusCode::kUnavailable);  // power off: refused
+}
+
+TEST_CASE("fake flash: a torn erase counts the sectors its erased half covers wholly") {
+  Fixture f;  // sectors: 1 KiB at 0x1000, 1 KiB at 0x1400, 4 KiB at 0x1800
+  // Two 1 KiB sectors, torn: the first half is exactly sector 0.
+  f.flash.CutPowerAfter(0, true);
+  CHECK(f.flash.Erase(kBase, 2048).code() == StatusCode::kUnavailable);
+  CHECK(f.flash.counters().erases == 1);
+  CHECK(f.flash.counters().sectors_erased == 1);
+  CHECK(f.flash.counters().bytes_erased == 1024);
+  f.flash.PowerOn();
+  // One 4 KiB sector, torn: half of it erased, no sector wholly.
+  f.flash.CutPowerAfter(0, true);
+  CHECK(f.flash.Erase(kBase + 2048, 4096).code() == StatusCode::kUnavailable);
+  CHECK(f.flash.counters().erases == 2);
+  CHECK(f.flash.counters().sectors_erased == 1);
+  CHECK(f.flash.counters().bytes_erased == 1024 + 2048);
+  f.flash.PowerOn();
+  // The whole memory, torn: 3 KiB = both 1 KiB sectors and a part of the 4 KiB one.
+  f.flash.CutPowerAfter(0, true);
+  CHECK(f.flash.Erase(kBase, kSize).code() == StatusCode::kUnavailable);
+  CHECK(f.flash.counters().erases == 3);
+  CHECK(f.flash.counters().sectors_erased == 3);
+  CHECK(f.flash.counters().bytes_erased == 1024 + 2048 + 3072);
+  CHECK(f.flash.operations() == 3);
+}
+
+TEST_CASE("fake flash: a memory that ends at 4 GiB") {
+  Memory m = MixedGeometry();
+  m.base = 0xffffe800;  // 1 KiB + 1 KiB + 4 KiB up to 0x100000000
+  std::vector<uint8_t> storage(kSize);
+  FakeFlash flash(m, storage);
+  flash.EraseAll();
+  REQUIRE(flash.valid());
+  CHECK(flash.Erase(0xfffff000, 4096).ok());  // the last sector: its end is 2^32
+  CHECK(flash.Erase(0xffffe800, kSize).ok());
+  CHECK(flash.counters().sectors_erased == 1 + 3);
+  CHECK(flash.Erase(0xfffff000, 8192).code() == StatusCode::kOutOfRange);
+  CHECK(flash.Erase(0xffffec00, 2048).code() == StatusCode::kInvalidArgument);  // ends inside the 4 KiB
+  std::array<uint8_t, 4> w{1, 2, 3, 4};
+  CHECK(flash.Write(0xfffffffc, w).ok());
+  std::array<uint8_t, 8> eight{};
+  CHECK(flash.Write(0xfffffffc, eight).code() == StatusCode::kOutOfRange);
+  std::array<uint8_t, 1> last{};
+  CHECK(flash.Read(0xffffffff, last).ok());
+  CHECK(last[0] == 4);
+}

@@ -679,3 +679,36 @@ TEST_CASE("romfs writer: entry limit per directory") {
   files.pop_back();
   CHECK(RomfsImageSize(files, {}).ok());
 }
+
+TEST_CASE("romfs writer: empty directory entries (VfsRom lists them)") {
+  const Bytes d = Pattern(10, 1);
+  auto image = Write({{"a.bin", d}, {"empty", {}, true}, {"lib/deep/er", {}, true}, {"lib/m.mpy", d}});
+  REQUIRE(image.ok());
+  Collect collect;
+  REQUIRE(WalkBytes(image.value(), collect).ok());
+  CHECK(Paths(collect.seen) == std::vector<std::string>{"a.bin", "empty/", "lib/", "lib/deep/", "lib/deep/er/",
+                                                          "lib/m.mpy"});
+  auto reader = OpenBytes(image.value());
+  REQUIRE(reader.ok());
+  auto empty = reader->Lookup("empty");
+  REQUIRE(empty.ok());
+  CHECK(empty->is_dir);
+  auto file = reader->Lookup("lib/m.mpy");
+  REQUIRE(file.ok());
+  CHECK(Bytes(file->data.begin(), file->data.end()) == d);
+
+  // Only directories: a tree without a data area.
+  auto dirs = Write({{"x", {}, true}});
+  REQUIRE(dirs.ok());
+  Collect only;
+  REQUIRE(WalkBytes(dirs.value(), only).ok());
+  CHECK(Paths(only.seen) == std::vector<std::string>{"x/"});
+
+  // A directory entry must be empty and hold no data.
+  CHECK(RomfsImageSize(std::vector<RomfsFileSpec>{{"a", {}, true}, {"a/b", d}}, {}).status().code() ==
+        StatusCode::kInvalidArgument);
+  CHECK(RomfsImageSize(std::vector<RomfsFileSpec>{{"a", d, true}}, {}).status().code() ==
+        StatusCode::kInvalidArgument);
+  CHECK(RomfsImageSize(std::vector<RomfsFileSpec>{{"a", {}, true}, {"a", d}}, {}).status().code() ==
+        StatusCode::kInvalidArgument);
+}

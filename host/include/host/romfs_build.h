@@ -20,6 +20,7 @@ struct RomfsSource {
   std::string target_path;           // path inside the ROMFS: "lib/foo.mpy", "fonts/big.bin"
   std::filesystem::path source;      // file on disk
   std::string origin;                // where it was declared, for errors: "package.json: /modules/2"
+  bool is_dir = false;               // an empty directory (`source` is not read)
 };
 
 struct RomfsBuildOptions {
@@ -28,10 +29,13 @@ struct RomfsBuildOptions {
   std::string mpy_cross;             // mpy-cross executable; empty = none configured
 };
 
-// Walks `dir` recursively (regular files only; symlinked files are read,
-// symlinked directories are not entered) and returns one source per file,
-// sorted by target path: paths relative to `dir` with '/' separators, origin
-// "<dir>/<relative path>". A directory named `native`
+// Walks `dir` recursively and returns one source per regular file and per
+// empty directory (is_dir; MicroPython's VfsRom lists them), sorted by target
+// path: paths relative to `dir` with '/' separators, origin
+// "<dir>/<relative path>". Symbolic links are followed, to files and
+// directories inside or outside `dir`, and stored under the link's own path;
+// a broken link, a link loop, and anything neither a regular file nor a
+// directory (FIFO, socket, device) are errors naming the path. A directory named `native`
 // holds per-arch variants `native/<arch>/<name>.mpy`: for each <name> the one
 // with the highest arch compatible with options.board_arch is placed as
 // `<name>.mpy` beside `native/` (the other variants are left out). Errors:
@@ -45,7 +49,8 @@ Expected<std::vector<RomfsSource>> CollectRomfsDir(const std::filesystem::path& 
                                                    const RomfsBuildOptions& options);
 
 // Builds the image: sorts by target path, rejects duplicates (naming both
-// origins) and malformed target paths, reads every source; `.mpy` files must
+// origins) and malformed target paths, reads every source (an is_dir source
+// with anything under it is implied by its contents); `.mpy` files must
 // be version 6 and suit options.board_arch (runtime::CheckMpyForBoard; the
 // error names the file, e.g. "native code for x64 cannot run on armv7emdp");
 // `.py` files are refused unless options.mpy_cross is set, in which case each

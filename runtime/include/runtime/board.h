@@ -120,6 +120,12 @@ struct SectorInfo {
 // The sector of `memory` that contains `address`; kOutOfRange outside it.
 Result<SectorInfo> SectorContaining(const Memory& memory, uint32_t address);
 
+// The one sector-boundary rule: true when the absolute `address` is the start
+// of a sector of `memory` or its end (one past the last byte; 64-bit so a
+// memory ending at 4 GiB works). False below the base, past the end, and
+// inside a sector. An erase, a region or a slot starts and ends on one.
+bool IsSectorBoundary(const Memory& memory, uint64_t address);
+
 // Typical erase time of one sector of `size` bytes (0 when the board gives none).
 uint32_t EraseMicroseconds(const Memory& memory, uint32_t size);
 

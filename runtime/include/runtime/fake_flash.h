@@ -10,14 +10,16 @@
 //   - Write refuses (kInvalidArgument) an address or length that is not a
 //     multiple of geometry().write_align.
 //   - Erase refuses (kInvalidArgument) a range that does not start and end on
-//     sector boundaries, and a zero-length range.
+//     sector boundaries (runtime::IsSectorBoundary), and a zero-length range.
 //   - Anything outside [base, base + size) is kOutOfRange, checked in 64 bits
 //     (a range ending exactly at the last byte is fine, one byte more is not).
 //   A refused operation changes nothing and is not counted as done.
+//   An empty Write that passes the checks is OK and changes nothing: it is no
+//   operation (not counted, takes no pending fault).
 //
-// Fault injection counts only flash-changing operations (Erase and Write
-// calls that passed the checks above; one Erase call of several sectors is
-// one operation):
+// Fault injection counts only flash-changing operations (Erase and non-empty
+// Write calls that passed the checks above; one Erase call of several sectors
+// is one operation):
 //   - FailAfter(n): the next n operations succeed, the one after fails with
 //     kUnavailable without touching the flash; later ones succeed again
 //     (a transient device error).
@@ -41,13 +43,15 @@
 
 namespace onedfu::runtime {
 
-// What a FakeFlash has been asked to do since construction or ResetCounters().
-// Only successful (or torn) operations are counted.
+// What a FakeFlash has done since construction or ResetCounters(). Only
+// successful or torn operations are counted; a torn one counts as a call and
+// with what it changed: the bytes it erased or programmed, and the sectors its
+// erased part covers wholly (the sector it stopped in is not counted).
 struct FlashCounters {
   uint32_t erases = 0;           // Erase calls
-  uint32_t sectors_erased = 0;   // sectors covered by those calls
+  uint32_t sectors_erased = 0;   // sectors those calls left wholly erased
   uint64_t bytes_erased = 0;
-  uint32_t writes = 0;           // Write calls
+  uint32_t writes = 0;           // Write calls (non-empty)
   uint64_t bytes_written = 0;    // bytes programmed
   uint32_t reads = 0;            // Read calls
   uint64_t bytes_read = 0;

@@ -286,7 +286,6 @@ class RegionStore {
   // `size` mapped bytes at absolute `address` inside the region, or empty.
   ByteSpan Slice(uint32_t address, uint32_t size) const;
   uint32_t NextBoundary(uint32_t address) const;  // absolute, clamped to the region end
-  bool IsBoundary(uint32_t address) const;
   // Parses the slot at region offset `pos`; OK when it is a committed slot
   // that chains onto the image below (`parent`, null when none).
   Status ParseSlot(ByteSpan region, uint32_t pos, const RegionImage* parent, RegionImage* out,

@@ -150,6 +150,10 @@ class RomfsReader {
 struct RomfsFileSpec {
   const char* path = nullptr;  // "lib/foo.mpy": '/'-separated, no leading '/', NUL-terminated
   ByteSpan data;
+  // An empty directory (MicroPython's VfsRom lists it): data must be empty and
+  // no other path may lie under it (directories holding files come from the
+  // file paths).
+  bool is_dir = false;
 };
 
 struct RomfsWriteOptions {
@@ -170,6 +174,7 @@ struct RomfsWriteOptions {
 //             pointer record: size and payload offset (= image offset - 8),
 //             both as 5-byte padded varuints (the tree size does not depend
 //             on where data lands)
+//             (an is_dir entry is a kind 4 record without nested records)
 //   then      (if there are files) one kind-1 padding record, 5-byte padded
 //             length, wrapping the rest of the image: the data of each file
 //             in input order at an offset aligned to data_align from the
@@ -179,9 +184,10 @@ struct RomfsWriteOptions {
 //
 // `files` must be sorted by path (byte-wise strcmp order) with unique paths;
 // every path component non-empty, no "." or "..", no leading/trailing '/',
-// and no file path may also be a directory of another path.
+// and no file path may also be a directory of another path (nor may an
+// is_dir entry: it must stay empty).
 //   kInvalidArgument    a path breaks the rules above (unsorted, duplicate,
-//                       malformed), or bad options
+//                       malformed), an is_dir entry with data, or bad options
 //   kResourceExhausted  the tree does not fit below data_start, or the
 //                       image would exceed 4 GiB, or paths nest deeper than
 //                       kRomfsMaxDepth / are longer than kRomfsMaxPath, or
