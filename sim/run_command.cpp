@@ -20,7 +20,8 @@ constexpr int kSetupError = 125;
 
 constexpr const char* kRunUsage =
     "usage: onedfu-sim run [--board BOARD] [--state DIR] [--enter-dfu] [--poll-timeout-cap MS]\n"
-    "                      [--timeout MS] [--serial TEXT] [--trace] [--verbose] -- COMMAND ARGS...\n"
+    "                      [--timeout MS] [--serial TEXT] [--unplug-after N] [--trace] [--verbose]\n"
+    "                      -- COMMAND ARGS...\n"
     "\n"
     "Powers the simulated board on from the flash images in DIR (one <memory>.bin per memory,\n"
     "created erased with a bootloader image when missing), attaches it as a USB device the real\n"
@@ -34,6 +35,7 @@ constexpr const char* kRunUsage =
     "  --poll-timeout-cap MS report modeled bwPollTimeout up to MS (default 0: hosts poll at once)\n"
     "  --timeout MS          kill COMMAND after MS milliseconds (exit status 125)\n"
     "  --serial TEXT         USB serial number string (default SIM000000001)\n"
+    "  --unplug-after N      pull the cable after N control transfers in DFU mode (it stays off)\n"
     "  --trace               log every USB request to stderr\n"
     "  --verbose             print the boots and the modeled totals to stderr\n"
     "\n"
@@ -90,6 +92,9 @@ int RunCommandMain(const std::vector<std::string>& args) {
       usb_options.command_timeout_ms = static_cast<unsigned>(number);
     } else if (a == "--serial" && has_value) {
       device_options.serial = args[++i];
+    } else if (a == "--unplug-after" && has_value) {
+      if (!ParseUnsigned(args[++i], 0xffffffffu, &number) || number == 0) return Usage("--unplug-after: bad number");
+      device_options.unplug_after_transfers = number;
     } else if (a == "--trace") {
       usb_options.trace = true;
     } else if (a == "--verbose" || a == "-v") {

@@ -39,6 +39,7 @@ bool SimUsbDevice::Boot(const std::string& cause, bool forced_dfu) {
 }
 
 std::vector<uint8_t> SimUsbDevice::DeviceAndConfigDescriptors() {
+  if (unplugged_) return {};  // stays off the bus
   if (!reboot_cause_.empty()) {
     const std::string cause = std::exchange(reboot_cause_, std::string());
     if (!Boot(cause, reboot_forced_)) return {};
@@ -69,6 +70,10 @@ ControlResult SimUsbDevice::HandleControl(const SetupPacket& setup, std::span<co
       leave_pending_ = true;
       reboot_cause_ = "leave";
       reboot_forced_ = false;
+    }
+    if (options_.unplug_after_transfers != 0 && ++dfu_transfers_ == options_.unplug_after_transfers) {
+      leave_pending_ = true;
+      unplugged_ = true;
     }
   }
   const uint64_t moved = result.stall ? 0 : (setup.IsIn() ? result.length : setup.wLength);

@@ -37,6 +37,9 @@ struct SimDeviceOptions {
   // would (dfu-util then really sleeps that long).
   uint32_t max_poll_timeout_ms = 0;
   std::string serial = "SIM000000001";
+  // > 0: the board leaves the bus for good (cable pulled) after this many control transfers
+  // in DFU mode; the reply to the last one is delivered. The flash keeps what was done.
+  uint64_t unplug_after_transfers = 0;
 };
 
 class SimUsbDevice final : public UsbDeviceModel {
@@ -71,6 +74,8 @@ class SimUsbDevice final : public UsbDeviceModel {
   std::unique_ptr<BootloaderDevice> bootloader_;
   std::optional<AppDevice> app_;
   bool leave_pending_ = false;        // WantsDisconnect reports true once
+  uint64_t dfu_transfers_ = 0;        // control transfers in DFU mode (unplug_after_transfers)
+  bool unplugged_ = false;            // gone for good: no more plugs
   std::string reboot_cause_;          // non-empty: reboot at the next plug
   bool reboot_forced_ = false;
   std::vector<BootEvent> boots_;

@@ -57,7 +57,8 @@ Package Pack(const std::string& name, const fs::path& manifest, const std::vecto
   static const fs::path dir = test::Scratch("packages");
   Package p;
   p.file = dir / name;
-  std::vector<std::string> argv = {ONEDFU_CLI_EXE, "pack", manifest.string(), "-o", p.file.string()};
+  std::vector<std::string> argv = {ONEDFU_CLI_EXE, "pack", "-o", p.file.string()};
+  if (!manifest.empty()) argv.push_back(manifest.string());
   argv.insert(argv.end(), extra.begin(), extra.end());
   REQUIRE(Run(argv, dir / (name + ".log")) == 0);
   auto bytes = host::ReadFile(p.file);
@@ -202,6 +203,36 @@ TEST_CASE("onedfu flash after the QSPI firmware changed: its sector and the reco
   CHECK(stats["flash"]["memories"][1]["sector_erases"].contains("0x901ff000"));
 }
 
+TEST_CASE("onedfu flash: the board unplugged mid-flash, then the same command again completes") {
+  const Package& v1 = V1();
+  const Package v11 = Pack("demo-unplug.dfu", EditedExample("unplug", [](const fs::path& dir) {
+                             FlipByte(dir / "assets/font8x8.bin", 10);
+                             FlipByte(dir / "firmware/text1.bin", 10);
+                           }), {"--version", "1.1.0"});
+  Sim sim("flash_unplug");
+  FlashBlank(sim, v1);
+  // How many transfers the whole update takes, on a copy of the board.
+  Sim probe("flash_unplug_probe");
+  fs::create_directories(probe.state);
+  for (const char* f : {"internal.bin", "qspi.bin"}) fs::copy_file(sim.state / f, probe.state / f);
+  REQUIRE(Flash(probe, v11) == 0);
+  const auto transfers = probe.Stats()["usb"]["control_transfers"].get<uint64_t>();
+  // Cut at two thirds: past the read-back and the erases, inside the write or verify passes.
+  const int status = sim.RunWith({ONEDFU_CLI_EXE, "flash", v11.file.string()}, false,
+                                 {"--unplug-after", std::to_string(transfers * 2 / 3)});
+  INFO(sim.output);
+  CHECK(status == 1);
+  CHECK(Contains(sim.output, "the board disconnected during"));
+  CHECK(Contains(sim.output, "again to complete the update"));
+  CHECK(sim.Stats()["flash"]["erases"].get<int>() >= 1);  // it was cut after a change
+  // The next power-on: the old record was revoked by the first change, so DFU mode.
+  REQUIRE(Flash(sim, v11) == 0);
+  INFO(sim.output);
+  CHECK(FlashHolds(sim, v11));
+  CHECK(sim.Stats()["boots"][0]["mode"] == "dfu");
+  CHECK(Contains(sim.output, "onedfu app 1.1.0"));
+}
+
 TEST_CASE("onedfu flash refuses a package for another board before any change") {
   const Package& v1 = V1();
   Sim sim("flash_wrong_board");
@@ -233,6 +264,31 @@ TEST_CASE("onedfu flash refuses a package for another board before any change") 
   CHECK(sim.Qspi() == qspi);
   CHECK(sim.Stats()["flash"]["erases"] == 0);
   CHECK(sim.Stats()["flash"]["bytes_programmed"] == 0);
+}
+
+TEST_CASE("onedfu flash prints the device's error status and string (errADDRESS)") {
+  // A board file that puts firmware where the simulated board keeps its bootloader; with
+  // --plain-dfuse (no layout check) the device itself must refuse the erase.
+  const fs::path dir = test::Scratch("lowboot");
+  nlohmann::json board = nlohmann::json::parse(Slurp(kSource / "manifests/boards/pybd-sf6.json"));
+  board["id"] = "pybd-sf6-lowboot";
+  board["regions"] = nlohmann::json::parse(R"([
+    {"name": "text0", "memory": "internal", "offset": "0x0", "size": "0x1c0000", "role": "firmware"},
+    {"name": "bootloader", "memory": "internal", "offset": "0x1c0000", "size": "256K", "role": "bootloader"},
+    {"name": "record", "memory": "qspi", "offset": "0x1ff000", "size": "4K", "role": "record"}])");
+  const fs::path board_file = dir / "lowboot.json";
+  std::ofstream(board_file) << board.dump();
+  std::ofstream(dir / "fw.bin", std::ios::binary) << std::string(4096, 'F');
+  const Package pkg = Pack("lowboot.dfu", {}, {"--board", board_file.string(), "--firmware",
+                                               "0x08000000:" + (dir / "fw.bin").string(), "--version", "1.0.0"});
+  Sim sim("flash_device_error");
+  REQUIRE(sim.RunWith({"true"}) == 0);
+  const std::vector<uint8_t> internal = sim.Internal();
+  CHECK(Flash(sim, pkg, {"--board", board_file.string(), "--plain-dfuse"}) == 1);
+  INFO(sim.output);
+  CHECK(Contains(sim.output, "erase of the sector at 0x08000000: the device reports errADDRESS in dfuERROR: "
+                             "address 0x08000000 is in the protected bootloader region"));
+  CHECK(sim.Internal() == internal);
 }
 
 TEST_CASE("onedfu flash refuses a damaged package without touching the device") {

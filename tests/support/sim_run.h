@@ -67,10 +67,12 @@ struct Sim {
   explicit Sim(const std::string& name) : state(Scratch(name) / "state"), log(state.parent_path() / "log.txt") {}
 
   // onedfu-sim run ... -- COMMAND
-  int RunWith(std::vector<std::string> command, bool enter_dfu = false) {
+  // `sim_options` go before `--` (e.g. {"--unplug-after", "40"}).
+  int RunWith(std::vector<std::string> command, bool enter_dfu = false, std::vector<std::string> sim_options = {}) {
     std::vector<std::string> argv = {ONEDFU_SIM_EXE, "run", "--board", board_file.string(), "--state",
                                      state.string(), "--timeout", "60000"};
     if (enter_dfu) argv.push_back("--enter-dfu");
+    argv.insert(argv.end(), sim_options.begin(), sim_options.end());
     argv.push_back("--");
     argv.insert(argv.end(), command.begin(), command.end());
     status = Run(argv, log);
