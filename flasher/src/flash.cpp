@@ -14,6 +14,7 @@
 #include "host/board_lookup.h"
 #include "host/file_io.h"
 #include "packer/inspect.h"
+#include "runtime/flash_timing.h"
 #include "runtime/sha256.h"
 
 namespace onedfu::flasher {
@@ -379,7 +380,7 @@ host::Expected<FlashResult> Flasher::Run() {
       for (SectorWork& s : step.sectors) {
         if (std::find(erased.begin(), erased.end(), s.start) != erased.end()) {
           s.erase = false;
-          step.erase_us -= runtime::EraseMicroseconds(package_.board.memories[s.memory], s.size);
+          step.erase_us -= runtime::EraseTimeUs(package_.board.memories[s.memory], s.start, s.size);
         } else {
           erased.push_back(s.start);
         }

@@ -5,6 +5,7 @@
 #include "bootloader/guarded_flash.h"
 #include "flasher/dfuse_client.h"
 #include "flasher/flash.h"
+#include "runtime/flash_timing.h"
 
 namespace onedfu::flasher {
 namespace {
@@ -134,7 +135,7 @@ host::Expected<FlashPlan> PlanSectors(const runtime::Board& board, const std::ve
       units.push_back({start + u, t, align, changed});
       if (changed) work.program_bytes += align;
     }
-    if (erase) plan.erase_us += runtime::EraseMicroseconds(memory, s.size);
+    if (erase) plan.erase_us += runtime::EraseTimeUs(memory, start, s.size);
     plan.program_us += timing.WriteEstimateUs(start, work.program_bytes);
     plan.sectors.push_back(std::move(work));
   }
