@@ -17,6 +17,7 @@
 
 #include "host/text.h"
 #include "runtime/romfs.h"
+#include "runtime/romfs_index.h"
 
 extern char** environ;
 
@@ -344,7 +345,16 @@ Expected<std::vector<RomfsSource>> CollectRomfsDir(const fs::path& dir, const Ro
   return out;
 }
 
-Expected<Bytes> BuildRomfs(std::vector<RomfsSource> sources, const RomfsBuildOptions& options) {
+namespace {
+
+struct LoadedFiles {
+  std::vector<std::string> targets;  // sorted
+  std::vector<Bytes> data;           // empty for a directory
+  std::vector<bool> is_dir;          // an empty directory, kept as it is (no data, not indexed)
+};
+
+// Checks, sorts, reads (or compiles) and checks the .mpy headers of `sources`.
+Expected<LoadedFiles> LoadRomfsFiles(std::vector<RomfsSource> sources, const RomfsBuildOptions& options) {
   std::vector<Item> items;
   items.reserve(sources.size());
   for (RomfsSource& src : sources) {
@@ -424,8 +434,23 @@ Expected<Bytes> BuildRomfs(std::vector<RomfsSource> sources, const RomfsBuildOpt
     }
   }
 
-  std::vector<runtime::RomfsFileSpec> specs(items.size());
-  for (size_t i = 0; i < items.size(); ++i) specs[i] = {items[i].target.c_str(), data[i], items[i].is_dir};
+  LoadedFiles out;
+  for (Item& item : items) {
+    out.targets.push_back(std::move(item.target));
+    out.is_dir.push_back(item.is_dir);
+  }
+  out.data = std::move(data);
+  return out;
+}
+
+}  // namespace
+
+Expected<Bytes> BuildRomfs(std::vector<RomfsSource> sources, const RomfsBuildOptions& options) {
+  auto loaded = LoadRomfsFiles(std::move(sources), options);
+  if (!loaded.ok()) return loaded.error();
+  const LoadedFiles& files = loaded.value();
+  std::vector<runtime::RomfsFileSpec> specs(files.targets.size());
+  for (size_t i = 0; i < specs.size(); ++i) specs[i] = {files.targets[i].c_str(), files.data[i], files.is_dir[i]};
   runtime::RomfsWriteOptions write_options;
   write_options.data_align = options.data_align;
   auto size = runtime::RomfsImageSize(specs, write_options);
@@ -447,6 +472,259 @@ Expected<std::vector<RomfsListing>> ListRomfs(std::span<const uint8_t> image, co
     return Fail(source_name + ": " + (diag.empty() ? std::string(s.message()) : std::string(diag.c_str())));
   }
   return std::move(visitor.listing);
+}
+
+namespace {
+
+uint64_t AlignUp(uint64_t value, uint64_t align) { return (value + align - 1) / align * align; }
+
+// Free space of an image being laid out: sorted, disjoint [begin, end) gaps.
+class FreeSpace {
+ public:
+  FreeSpace(uint64_t begin, uint64_t end) {
+    if (end > begin) gaps_.push_back({begin, end});
+  }
+
+  // Takes [begin, end) out of the free space (parts already taken are ignored).
+  void Take(uint64_t begin, uint64_t end) {
+    std::vector<std::pair<uint64_t, uint64_t>> next;
+    for (const auto& [a, b] : gaps_) {
+      if (b <= begin || a >= end) {
+        next.push_back({a, b});
+        continue;
+      }
+      if (a < begin) next.push_back({a, begin});
+      if (b > end) next.push_back({end, b});
+    }
+    gaps_ = std::move(next);
+  }
+
+  bool IsFree(uint64_t begin, uint64_t end) const {
+    for (const auto& [a, b] : gaps_) {
+      if (a <= begin && end <= b) return true;
+    }
+    return false;
+  }
+
+  // The first aligned offset where `size` bytes fit, preferring one that
+  // touches no more sectors than the size needs; nullopt when nothing fits.
+  std::optional<uint64_t> Find(uint64_t size, uint64_t align, uint64_t sector) const {
+    std::optional<uint64_t> fallback;
+    for (const auto& [a, b] : gaps_) {
+      const uint64_t start = AlignUp(a, align);
+      if (start + size > b) continue;
+      if (sector == 0 || size == 0 || Sectors(start, size, sector) == (size + sector - 1) / sector) return start;
+      const uint64_t snapped = AlignUp(start, std::max(sector, align));
+      if (snapped + size <= b) return snapped;
+      if (!fallback) fallback = start;
+    }
+    return fallback;
+  }
+
+ private:
+  static uint64_t Sectors(uint64_t start, uint64_t size, uint64_t sector) {
+    return (start + size - 1) / sector - start / sector + 1;
+  }
+  std::vector<std::pair<uint64_t, uint64_t>> gaps_;
+};
+
+struct Placement {
+  std::vector<uint64_t> offsets;  // per file
+  uint64_t index_offset = 0;
+  uint64_t image_size = 0;        // even
+  size_t kept = 0;
+  size_t moved = 0;
+};
+
+// The image end for data ending at `used_end`: at least 1/16 free, on a
+// boundary of min(sector, 4 KiB), within the capacity (unless the data itself
+// does not fit).
+uint64_t ImageEnd(uint64_t used_end, const RomfsLayoutOptions& layout) {
+  const uint64_t minimum = AlignUp(used_end, 2);
+  uint64_t end = used_end + used_end / 16;
+  // Whole small sectors; on large-sector flash 4 KiB steps, so a tiny image
+  // does not grow to a 128 KiB sector of padding.
+  const uint64_t step = layout.sector_size ? std::min<uint64_t>(layout.sector_size, 4096) : 2;
+  end = AlignUp(end, step);
+  const uint64_t cap = layout.capacity & ~uint64_t{1};
+  if (layout.capacity != 0 && end > cap) end = cap;
+  return std::max(end, minimum);
+}
+
+Placement FreshPlacement(const LoadedFiles& files, uint64_t data_begin, uint64_t index_size, uint32_t align,
+                         const RomfsLayoutOptions& layout) {
+  Placement p;
+  uint64_t pos = AlignUp(data_begin + data_begin / 8, align);
+  p.index_offset = pos;
+  pos += index_size;
+  for (const Bytes& data : files.data) {
+    pos = AlignUp(pos, align);
+    p.offsets.push_back(pos);
+    pos += data.size();
+  }
+  p.image_size = ImageEnd(pos, layout);
+  return p;
+}
+
+// The stable layout against layout.base; "" or why it cannot be used.
+std::string BasePlacement(const LoadedFiles& files, const std::vector<runtime::Sha256Hash>& hashes,
+                          uint64_t data_begin, uint64_t index_size, uint32_t align, const RomfsLayoutOptions& layout,
+                          Placement& p) {
+  const RomfsBase& base = *layout.base;
+  const uint64_t capacity = layout.capacity ? layout.capacity & ~uint64_t{1} : uint64_t{0xfffffffe};
+  uint64_t image_size = std::max<uint64_t>(AlignUp(base.image.size(), 2), AlignUp(data_begin, 2));
+  FreeSpace space(data_begin, capacity);
+  std::map<std::string, const RomfsFileRecord*> old;
+  for (const RomfsFileRecord& f : base.files) old[f.path] = &f;
+
+  p.offsets.assign(files.targets.size(), 0);
+  std::vector<bool> placed(files.targets.size(), false);
+  for (size_t i = 0; i < files.targets.size(); ++i) {
+    const auto it = old.find(files.targets[i]);
+    if (it == old.end()) continue;
+    const RomfsFileRecord& f = *it->second;
+    if (f.size != files.data[i].size() || f.sha256 != hashes[i] || f.offset % align != 0 ||
+        !space.IsFree(f.offset, f.offset + f.size)) {
+      continue;
+    }
+    p.offsets[i] = f.offset;
+    placed[i] = true;
+    ++p.kept;
+    space.Take(f.offset, f.offset + f.size);
+  }
+  const auto find = [&](uint64_t size) -> std::optional<uint64_t> {
+    // Inside the current image first; then past its end, up to the capacity.
+    FreeSpace inside = space;
+    inside.Take(image_size, capacity);
+    if (auto at = inside.Find(size, align, layout.sector_size)) return at;
+    return space.Find(size, align, layout.sector_size);
+  };
+  const bool keep_index = base.index_size >= index_size && base.index_offset % align == 0 &&
+                          space.IsFree(base.index_offset, base.index_offset + index_size);
+  if (keep_index) {
+    p.index_offset = base.index_offset;
+  } else {
+    const auto at = find(index_size);
+    if (!at) return "no room for the file index";
+    p.index_offset = *at;
+  }
+  space.Take(p.index_offset, p.index_offset + index_size);
+  uint64_t used_end = std::max(p.index_offset + index_size, data_begin);
+  uint64_t live = data_begin + index_size;
+  for (size_t i = 0; i < files.targets.size(); ++i) {
+    const uint64_t size = files.data[i].size();
+    live += size;
+    if (placed[i]) {
+      used_end = std::max(used_end, p.offsets[i] + size);
+      continue;
+    }
+    if (size == 0) {
+      p.offsets[i] = AlignUp(data_begin, align);
+      continue;
+    }
+    const auto at = find(size);
+    if (!at) return "the free space ran out";
+    p.offsets[i] = *at;
+    ++p.moved;
+    space.Take(*at, *at + size);
+    used_end = std::max(used_end, *at + size);
+  }
+  if (used_end > image_size) image_size = std::min(ImageEnd(used_end, layout), std::max(capacity, AlignUp(used_end, 2)));
+  if (live * 2 < image_size) return "more than half of the image would be free space";
+  p.image_size = image_size;
+  return "";
+}
+
+}  // namespace
+
+Expected<RomfsIndexedImage> BuildIndexedRomfs(std::vector<RomfsSource> sources, const RomfsBuildOptions& options,
+                                              const RomfsLayoutOptions& layout) {
+  auto loaded = LoadRomfsFiles(std::move(sources), options);
+  if (!loaded.ok()) return loaded.error();
+  const LoadedFiles& files = loaded.value();
+  const uint32_t align = options.data_align;
+
+  // Specs for every entry (files and empty directories, in path order); the index and its
+  // entries list files only: entry_of[i] is spec i's entry, or npos for a directory.
+  constexpr size_t npos = static_cast<size_t>(-1);
+  std::vector<runtime::RomfsFileSpec> specs(files.targets.size());
+  std::vector<runtime::RomfsIndexEntry> entries;
+  std::vector<size_t> entry_of(files.targets.size(), npos);
+  std::vector<runtime::Sha256Hash> hashes(files.targets.size());
+  for (size_t i = 0; i < specs.size(); ++i) {
+    specs[i] = {files.targets[i].c_str(), files.data[i], files.is_dir[i], 0};
+    if (files.is_dir[i]) continue;
+    hashes[i] = runtime::Sha256Digest(files.data[i]);
+    entry_of[i] = entries.size();
+    entries.push_back({files.targets[i].c_str(), files.targets[i].size(), 0,
+                       static_cast<uint32_t>(files.data[i].size()), hashes[i]});
+  }
+  runtime::RomfsWriteOptions write_options;
+  write_options.data_align = align;
+  auto data_begin = runtime::RomfsDataBegin(specs, write_options);
+  if (!data_begin.ok()) return Fail(std::string("ROMFS image: ") + data_begin.status().message());
+  auto index_size = runtime::RomfsIndexSize(entries);
+  if (!index_size.ok()) return Fail(std::string("ROMFS file index: ") + index_size.status().message());
+
+  RomfsIndexedImage out;
+  Placement p;
+  if (layout.base) {
+    out.compacted = BasePlacement(files, hashes, data_begin.value(), index_size.value(), align, layout, p);
+  }
+  if (!layout.base || !out.compacted.empty()) {
+    p = FreshPlacement(files, data_begin.value(), index_size.value(), align, layout);
+  }
+  if (p.image_size > 0xfffffffeu) return Fail("ROMFS image: larger than 4 GiB");
+
+  for (size_t i = 0; i < specs.size(); ++i) {
+    specs[i].offset = static_cast<uint32_t>(p.offsets[i]);
+    if (entry_of[i] != npos) entries[entry_of[i]].offset = specs[i].offset;
+  }
+  write_options.placed = true;
+  write_options.image_size = static_cast<uint32_t>(p.image_size);
+  write_options.fill = layout.fill;
+  out.image.assign(p.image_size, layout.fill);
+  if (layout.base && out.compacted.empty()) {
+    write_options.keep_free_bytes = true;
+    std::copy_n(layout.base->image.begin(), std::min<size_t>(layout.base->image.size(), out.image.size()),
+                out.image.begin());
+  }
+  auto written = runtime::WriteRomfs(specs, write_options, out.image);
+  if (!written.ok()) return Fail(std::string("ROMFS image: ") + written.status().message());
+  const runtime::MutableByteSpan index_bytes(out.image.data() + p.index_offset, index_size.value());
+  auto index_written = runtime::WriteRomfsIndex(entries, index_bytes);
+  if (!index_written.ok()) return Fail(std::string("ROMFS file index: ") + index_written.status().message());
+  out.index_offset = static_cast<uint32_t>(p.index_offset);
+  out.index_size = index_size.value();
+  out.index_sha256 = runtime::Sha256Digest(index_bytes);
+  out.kept = p.kept;
+  out.moved = p.moved;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    if (entry_of[i] == npos) continue;
+    out.files.push_back({files.targets[i], specs[i].offset, entries[entry_of[i]].size, hashes[i]});
+  }
+  return out;
+}
+
+Expected<std::vector<RomfsFileRecord>> ReadRomfsIndex(std::span<const uint8_t> image, uint32_t offset, uint32_t size,
+                                                      const std::string& source_name) {
+  if (uint64_t{offset} + size > image.size()) {
+    return Fail(source_name + ": file index at offset " + std::to_string(offset) + " (" + std::to_string(size) +
+                " bytes) runs past the " + std::to_string(image.size()) + "-byte ROMFS image");
+  }
+  Diag diag;
+  auto index = runtime::RomfsIndex::Open(image.subspan(offset, size), static_cast<uint32_t>(image.size()), &diag);
+  if (!index.ok()) return Fail(source_name + ": " + diag.c_str());
+  if (index->bytes().size() != size) {
+    return Fail(source_name + ": file index is " + std::to_string(index->bytes().size()) + " bytes, the record says " +
+                std::to_string(size));
+  }
+  std::vector<RomfsFileRecord> out;
+  out.reserve(index->entry_count());
+  uint32_t cursor = 0;
+  runtime::RomfsIndexEntry e;
+  while (index->Next(&cursor, &e)) out.push_back({std::string(e.path, e.path_len), e.offset, e.size, e.sha256});
+  return out;
 }
 
 }  // namespace onedfu::host

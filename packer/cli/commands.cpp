@@ -100,11 +100,13 @@ int Pack(const Args& args) {
       ("version", po::value<std::string>(), "package version recorded in the boot record")
       ("mpy-cross", po::value<std::string>(), "mpy-cross executable, to compile .py modules")
       ("romfs-align", po::value<uint32_t>(), "ROMFS file data alignment in bytes (default 8)")
+      ("base", po::value<std::string>(), "OLD.dfu installed on the board: keep its firmware when none is given, "
+                                         "and keep unchanged ROMFS files at their addresses")
       ("output,o", po::value<std::string>()->required(), "output .dfu");
   po::positional_options_description positional;
   positional.add("package", 1);
   int code = kOk;
-  auto vm = ParseArgs("onedfu pack [PACKAGE.json] [--board BOARD.json] [--firmware [ADDR:]FILE]... [--romfs DIR] [--version V] -o OUT.dfu",
+  auto vm = ParseArgs("onedfu pack [PACKAGE.json] [--board BOARD.json] [--firmware [ADDR:]FILE]... [--romfs DIR] [--base OLD.dfu] [--version V] -o OUT.dfu",
                       args, options, positional, &code);
   if (!vm) return code;
 
@@ -116,6 +118,7 @@ int Pack(const Args& args) {
   if (vm->count("version")) request.version = (*vm)["version"].as<std::string>();
   if (vm->count("mpy-cross")) request.mpy_cross = (*vm)["mpy-cross"].as<std::string>();
   if (vm->count("romfs-align")) request.romfs_align = (*vm)["romfs-align"].as<uint32_t>();
+  request.base = OptionalPath(*vm, "base");
   const fs::path output = (*vm)["output"].as<std::string>();
 
   auto packed = packer::PackToFile(request, output);
@@ -124,6 +127,7 @@ int Pack(const Args& args) {
   for (const auto& e : packed->elements) total += e.data.size();
   std::printf("%s: %zu element(s), %llu bytes of payload, board %s\n", output.c_str(), packed->elements.size(),
               static_cast<unsigned long long>(total), packed->board.id);
+  for (const std::string& note : packed->notes) std::printf("  %s\n", note.c_str());
   return kOk;
 }
 

@@ -1,5 +1,7 @@
 #include "packer/inspect.h"
 
+#include <algorithm>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <algorithm>
 #include <cstdio>
@@ -113,6 +115,49 @@ void CheckAsTheBoard(const DfuseImage& image, const std::string& source_name, co
   }
 }
 
+// The ROMFS element the record names, or null.
+const DfuseElement* FindRomfsElement(const DfuseImage& image, const BootRecord& record) {
+  if (record.romfs.size == 0) return nullptr;
+  for (const DfuseTarget& t : image.targets) {
+    for (const DfuseElement& e : t.elements) {
+      if (e.address == record.romfs.address) return &e;
+    }
+  }
+  return nullptr;
+}
+
+// The files the record's file index lists, checked against its SHA-256.
+Expected<std::vector<RomfsFileRecord>> IndexFiles(const DfuseImage& image, const BootRecord& record,
+                                                  const std::string& source_name) {
+  const DfuseElement* romfs = FindRomfsElement(image, record);
+  const std::string where = source_name + ": file index at " + HexAddress(record.index.address);
+  if (romfs == nullptr) return Fail(where + ": the file carries no ROMFS element at " + HexAddress(record.romfs.address));
+  if (record.index.address < romfs->address ||
+      uint64_t{record.index.address} + record.index.size > romfs->address + romfs->data.size()) {
+    return Fail(where + " (" + std::to_string(record.index.size) + " bytes) lies outside the ROMFS image");
+  }
+  const uint32_t offset = record.index.address - romfs->address;
+  if (runtime::Sha256Digest({romfs->data.data() + offset, record.index.size}) != record.index.sha256) {
+    return Fail(where + ": SHA-256 does not match the boot record");
+  }
+  return ReadRomfsIndex(romfs->data, offset, record.index.size, where);
+}
+
+// Installed segments: what the manifest marks "installed" (kept from a base package).
+std::vector<uint64_t> InstalledAddresses(const std::string& manifest) {
+  std::vector<uint64_t> out;
+  const auto j = nlohmann::json::parse(manifest, nullptr, false);
+  if (!j.is_object() || !j.contains("segments") || !j["segments"].is_array()) return out;
+  for (const auto& s : j["segments"]) {
+    // Type-checked access only: value() would throw on a non-boolean "installed".
+    if (s.is_object() && s.contains("installed") && s["installed"].is_boolean() && s["installed"].get<bool>() &&
+        s.contains("address") && s["address"].is_number_unsigned()) {
+      out.push_back(s["address"].get<uint64_t>());
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 Expected<Inspection> Inspect(std::span<const uint8_t> bytes, const std::string& source_name,
@@ -154,6 +199,14 @@ Expected<Inspection> Inspect(std::span<const uint8_t> bytes, const std::string& 
       }
     }
   }
+  if (record->index.size != 0) {
+    auto files = IndexFiles(image, record.value(), source_name);
+    if (files.ok()) {
+      out.index_files = std::move(files).value();
+    } else {
+      out.index_problem = files.error().message;
+    }
+  }
   return out;
 }
 
@@ -185,6 +238,12 @@ std::string InspectionJson(const Inspection& in) {
     j["romfs"].push_back({{"path", EscapeText(f.path)}, {"size", f.size}, {"offset", f.offset}});
   }
   if (!in.romfs_problem.empty()) j["romfs_problem"] = EscapeText(in.romfs_problem);
+  j["files"] = nlohmann::ordered_json::array();
+  for (const RomfsFileRecord& f : in.index_files) {
+    j["files"].push_back(
+        {{"path", EscapeText(f.path)}, {"size", f.size}, {"offset", f.offset}, {"sha256", HexOf(f.sha256)}});
+  }
+  if (!in.index_problem.empty()) j["index_problem"] = EscapeText(in.index_problem);
   // Every string from the file is escaped above; replacing is the last guard, so dump never throws.
   return j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
 }
@@ -213,7 +272,15 @@ std::string InspectionText(const Inspection& in) {
     out << "boot record: " << (in.record_problem.empty() ? "none" : EscapeText(in.record_problem)) << "\n";
   }
   if (in.record && !in.record_problem.empty()) out << "  problem: " << EscapeText(in.record_problem) << "\n";
-  if (!in.romfs.empty()) {
+  if (!in.index_files.empty()) {
+    out << "romfs files (from the file index at " << HexAddress(in.record->index.address) << ", "
+        << in.record->index.size << " bytes): " << in.index_files.size() << "\n";
+    for (const RomfsFileRecord& f : in.index_files) {
+      std::snprintf(line, sizeof line, "  %-40s %8u bytes at +%-8u %.16s\n", EscapeText(f.path).c_str(), f.size, f.offset,
+                    HexOf(f.sha256).c_str());
+      out << line;
+    }
+  } else if (!in.romfs.empty()) {
     out << "romfs:\n";
     for (const RomfsListing& f : in.romfs) {
       if (f.is_dir) {
@@ -226,6 +293,7 @@ std::string InspectionText(const Inspection& in) {
     }
   }
   if (!in.romfs_problem.empty()) out << "romfs problem: " << EscapeText(in.romfs_problem) << "\n";
+  if (!in.index_problem.empty()) out << "file index problem: " << EscapeText(in.index_problem) << "\n";
   if (!in.manifest_json.empty()) out << "manifest:\n" << EscapeText(in.manifest_json, true);
   return out.str();
 }
@@ -286,6 +354,44 @@ Verification Verify(std::span<const uint8_t> bytes, const std::string& source_na
                        board.id + "'");
   }
 
+  if (record->index.size != 0) {
+    auto files = IndexFiles(image, record.value(), source_name);
+    const DfuseElement* romfs = FindRomfsElement(image, record.value());
+    if (!files.ok()) {
+      v.failed.push_back(files.error().message);
+    } else if (romfs != nullptr) {
+      auto listing = ListRomfs(romfs->data, source_name + ": ROMFS at " + HexAddress(romfs->address));
+      std::map<std::string, const RomfsFileRecord*> by_path;
+      for (const RomfsFileRecord& f : *files) by_path[f.path] = &f;
+      size_t problems = 0, tree_files = 0;
+      for (const RomfsListing& f : listing.ok() ? *listing : std::vector<RomfsListing>{}) {
+        if (f.is_dir) continue;
+        ++tree_files;
+        const auto it = by_path.find(f.path);
+        std::string why;
+        if (it == by_path.end()) {
+          why = "is not in the file index";
+        } else if (it->second->offset != f.offset || it->second->size != f.size) {
+          why = "is at +" + std::to_string(f.offset) + " (" + std::to_string(f.size) + " bytes), the file index says +" +
+                std::to_string(it->second->offset) + " (" + std::to_string(it->second->size) + " bytes)";
+        } else if (runtime::Sha256Digest({romfs->data.data() + f.offset, f.size}) != it->second->sha256) {
+          why = "does not match its SHA-256 in the file index";
+        }
+        if (!why.empty() && ++problems <= 10) v.failed.push_back(source_name + ": ROMFS file " + f.path + " " + why);
+      }
+      if (listing.ok() && tree_files != files->size()) {
+        ++problems;
+        v.failed.push_back(source_name + ": the file index lists " + std::to_string(files->size()) +
+                           " files, the ROMFS tree holds " + std::to_string(tree_files));
+      }
+      if (listing.ok() && problems == 0) {
+        v.passed.push_back("file index intact, lists the " + std::to_string(tree_files) +
+                           " ROMFS file(s) with matching offset, size and SHA-256");
+      }
+    }
+  }
+
+  const std::vector<uint64_t> installed = InstalledAddresses(manifest);
   std::vector<Placement> placements;
   std::vector<bool> listed(record->segment_count, false);
   size_t element_count = 0;
@@ -324,7 +430,19 @@ Verification Verify(std::span<const uint8_t> bytes, const std::string& source_na
       if (!found) v.failed.push_back(source_name + ": " + what + " is not listed in the boot record");
     }
   }
+  size_t installed_count = 0;
   for (uint32_t i = 0; i < record->segment_count; ++i) {
+    const auto& s = record->segments[i];
+    if (!listed[i] && std::find(installed.begin(), installed.end(), s.address) != installed.end()) {
+      ++installed_count;
+      const runtime::Region* region = board.RegionAt(s.address);
+      if (region == nullptr || region->role != RegionRole::kFirmware ||
+          uint64_t{s.address} + s.length > uint64_t{board.RegionStart(*region)} + region->size) {
+        v.failed.push_back(source_name + ": installed segment at " + HexAddress(s.address) + " (" +
+                           std::to_string(s.length) + " bytes) is not inside one firmware region");
+      }
+      continue;
+    }
     if (!listed[i]) {
       v.failed.push_back(source_name + ": the boot record lists a segment at " +
                          HexAddress(record->segments[i].address) + " that the file does not carry");
@@ -332,6 +450,11 @@ Verification Verify(std::span<const uint8_t> bytes, const std::string& source_na
   }
   if (v.failed.empty()) {
     v.passed.push_back("all " + std::to_string(element_count - 1) + " segment(s) match their SHA-256");
+  }
+  if (installed_count != 0) {
+    v.passed.push_back(std::to_string(installed_count) +
+                       " installed firmware segment(s) listed without their bytes (kept from the base package; "
+                       "the bootloader verifies them in place)");
   }
   const Outcome rules = CheckPlacements(board, placements);
   if (rules.ok()) {

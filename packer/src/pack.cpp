@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "host/board_json.h"
+#include "packer/base_package.h"
 #include "packer/firmware_input.h"
 #include "packer/layout.h"
 #include "packer/package.h"
@@ -97,10 +98,14 @@ Expected<std::vector<Pending>> LoadFirmwareSegments(const PackageSpec& spec) {
 struct RomfsBuilt {
   Bytes image;            // moved into the element list once placed
   size_t image_size = 0;  // bytes, unpadded
-  std::vector<RomfsListing> files;
+  std::vector<RomfsFileRecord> files;
+  uint32_t index_offset = 0;  // of the file index, from the image start
+  uint32_t index_size = 0;
+  runtime::Sha256Hash index_sha256{};
 };
 
-Expected<RomfsBuilt> BuildPackageRomfs(const PackageSpec& spec, const Board& board) {
+Expected<RomfsBuilt> BuildPackageRomfs(const PackageSpec& spec, const Board& board, const RomfsBase* base,
+                                       std::vector<std::string>& notes) {
   RomfsBuildOptions options;
   options.data_align = spec.romfs_align;
   options.mpy_cross = spec.mpy_cross;
@@ -131,8 +136,29 @@ Expected<RomfsBuilt> BuildPackageRomfs(const PackageSpec& spec, const Board& boa
   }
   RomfsBuilt built;
   if (sources.empty()) return built;
-  ONEDFU_PTRY(built.image, BuildRomfs(std::move(sources), options));
-  ONEDFU_PTRY(built.files, ListRomfs(built.image, "ROMFS image"));
+  RomfsLayoutOptions layout;
+  layout.base = base;
+  if (const Region* region = board.FindRole(RegionRole::kRomfs)) {
+    const Memory& memory = board.memories[region->memory];
+    layout.capacity = region->size;
+    layout.fill = memory.erased_value;
+    if (auto sector = runtime::SectorContaining(memory, board.RegionStart(*region)); sector.ok()) {
+      layout.sector_size = sector->size;
+    }
+  }
+  ONEDFU_PTRY(RomfsIndexedImage romfs, BuildIndexedRomfs(std::move(sources), options, layout));
+  if (base) {
+    notes.push_back("ROMFS laid out against the base: " + std::to_string(romfs.kept) + " file(s) kept their address, " +
+                    std::to_string(romfs.moved) + " placed in free space");
+  }
+  if (!romfs.compacted.empty()) {
+    notes.push_back("ROMFS compacted (every file laid out afresh, addresses change): " + romfs.compacted);
+  }
+  built.image = std::move(romfs.image);
+  built.files = std::move(romfs.files);
+  built.index_offset = romfs.index_offset;
+  built.index_size = romfs.index_size;
+  built.index_sha256 = romfs.index_sha256;
   built.image_size = built.image.size();
   return built;
 }
@@ -192,7 +218,8 @@ void JoinSegments(const Board& board, std::vector<Pending>& pending) {
 
 nlohmann::ordered_json ManifestJson(const PackageSpec& spec, const Board& board, const runtime::dfuse::Suffix& suffix,
                                     const std::vector<PackedElement>& elements, const std::vector<Pending>& pending,
-                                    const RomfsBuilt& romfs) {
+                                    const RomfsBuilt& romfs, const std::vector<runtime::BootSegment>& installed,
+                                    const std::string& base_name) {
   nlohmann::ordered_json j;
   j["format"] = "onedfu-manifest";
   j["format_version"] = 1;
@@ -210,13 +237,23 @@ nlohmann::ordered_json ManifestJson(const PackageSpec& spec, const Board& board,
                              {"sha256", e.sha256},
                              {"source", pending[i].source}});
   }
+  for (const runtime::BootSegment& s : installed) {
+    j["segments"].push_back({{"address", s.address},
+                             {"size", s.length},
+                             {"region", RegionNameAt(board, s.address)},
+                             {"sha256", HexOf(s.sha256)},
+                             {"source", base_name},
+                             {"installed", true}});
+  }
   if (romfs.image_size != 0) {
-    nlohmann::ordered_json files = nlohmann::ordered_json::array();
-    for (const RomfsListing& f : romfs.files) {
-      if (f.is_dir) continue;
-      files.push_back({{"path", f.path}, {"size", f.size}, {"offset", f.offset}});
-    }
-    j["romfs"] = {{"align", spec.romfs_align}, {"size", romfs.image_size}, {"files", files}};
+    // Per-file data (paths, sizes, hashes) is in the file index, not here, so
+    // the manifest stays small whatever the number of files.
+    j["romfs"] = {{"align", spec.romfs_align},
+                  {"size", romfs.image_size},
+                  {"files", romfs.files.size()},
+                  {"index", {{"offset", romfs.index_offset},
+                             {"size", romfs.index_size},
+                             {"sha256", HexOf(romfs.index_sha256)}}}};
   } else {
     j["romfs"] = nullptr;
   }
@@ -250,8 +287,13 @@ struct Prepared {
   runtime::dfuse::Suffix suffix;
   std::vector<Pending> pending;  // sorted by address; the record is not among them
   RomfsBuilt romfs;              // file list (the image itself moved into `pending`)
+  // --base without firmware: the installed firmware segments the record lists
+  // (not carried by the file); base_name names the base package.
+  std::vector<runtime::BootSegment> installed;
+  std::string base_name;
   Region record_region;
   std::string target_name;
+  std::vector<std::string> notes;
 };
 
 Expected<Prepared> Prepare(const PackRequest& request) {
@@ -278,7 +320,17 @@ Expected<Prepared> Prepare(const PackRequest& request) {
 
   ONEDFU_PTRY(out.pending, LoadFirmwareSegments(spec));
   std::vector<Pending>& pending = out.pending;
-  ONEDFU_PTRY(out.romfs, BuildPackageRomfs(spec, board));
+  std::optional<BasePackage> base;
+  if (request.base) {
+    ONEDFU_PTRY(base, LoadBasePackage(*request.base));
+    if (std::string(base->record.board_id) != board.id) {
+      return Fail("--base " + request.base->string() + ": installed package is for board '" + base->record.board_id +
+                  "', this package for '" + board.id + "'");
+    }
+    out.base_name = request.base->filename().string();
+    if (spec.firmware.empty()) out.installed = base->firmware;
+  }
+  ONEDFU_PTRY(out.romfs, BuildPackageRomfs(spec, board, base && base->romfs ? &*base->romfs : nullptr, out.notes));
   if (!out.romfs.image.empty()) {
     ONEDFU_PTRY(const Region* region, RegionWithRole(board, RegionRole::kRomfs, "the ROMFS image"));
     if (!board.memories[region->memory].mapped) {
@@ -291,14 +343,15 @@ Expected<Prepared> Prepare(const PackRequest& request) {
                   HexAddress(board.RegionStart(*region)) + ")");
     }
     pending.push_back(Pending{board.RegionStart(*region), std::move(out.romfs.image),
-                              "ROMFS image (" + std::to_string(out.romfs.files.size()) + " entries)", "romfs",
+                              "ROMFS image (" + std::to_string(out.romfs.files.size()) + " files)", "romfs",
                               RegionRole::kRomfs});
   }
   std::stable_sort(pending.begin(), pending.end(),
                    [](const Pending& a, const Pending& b) { return a.address < b.address; });
   JoinSegments(board, pending);
-  if (pending.size() + 1 > runtime::kMaxSegments) {
-    return Fail("the package has " + std::to_string(pending.size()) + " segments; a boot record holds at most " +
+  if (pending.size() + out.installed.size() + 1 > runtime::kMaxSegments) {
+    return Fail("the package has " + std::to_string(pending.size() + out.installed.size()) +
+                " segments; a boot record holds at most " +
                 std::to_string(runtime::kMaxSegments - 1) + " besides itself");
   }
 
@@ -315,6 +368,24 @@ Expected<Prepared> Prepare(const PackRequest& request) {
                                  RegionRole::kRecord});
   ONEDFU_PTRY(auto placed, CheckPlacements(board, placements));
   (void)placed;
+  if (spec.firmware.empty() && out.installed.empty() && !request.base) {
+    return Fail("no firmware: a package with only a ROMFS image would leave the board without a bootable "
+                "application (its record would list no firmware, so the bootloader stays in DFU mode); give the "
+                "firmware (--firmware [ADDR:]FILE or \"firmware\" in the package JSON), or --base OLD.dfu to keep "
+                "the firmware of the package installed on the board");
+  }
+  if (const Region* firmware = board.FindRole(RegionRole::kFirmware)) {
+    // The bootloader starts the application only when a segment holds the entry.
+    const uint32_t entry = board.RegionStart(*firmware);
+    bool bootable = false;
+    for (const Pending& p : pending) bootable |= p.address <= entry && entry - p.address < p.data.size();
+    for (const auto& s : out.installed) bootable |= s.address <= entry && entry - s.address < s.length;
+    if (!bootable) {
+      return Fail(std::string("no segment holds the application entry ") + HexAddress(entry) + " (start of region '" +
+                  firmware->name + "'): the board would stay in DFU mode; give the firmware that starts there" +
+                  (request.base ? "" : ", or --base OLD.dfu to keep the installed one"));
+    }
+  }
   if (spec.version.size() >= runtime::kBootTextSize) {
     return Fail("version '" + spec.version + "' is longer than " + std::to_string(runtime::kBootTextSize - 1) +
                 " characters");
@@ -340,14 +411,20 @@ Expected<PackedElement> RecordElement(const Prepared& prepared, const std::vecto
       record.romfs = runtime::RomfsState{p.address, static_cast<uint32_t>(p.data.size()), hashes[i]};
     }
     elements.push_back(PackedElement{p.address, {}, RegionNameAt(board, p.address), p.origin, HexOf(hashes[i])});
+    if (p.role == RegionRole::kRomfs && prepared.romfs.index_size != 0) {
+      record.index = runtime::IndexState{p.address + prepared.romfs.index_offset, prepared.romfs.index_size,
+                                         prepared.romfs.index_sha256};
+    }
   }
-  record.segment_count = static_cast<uint32_t>(prepared.pending.size());
+  for (size_t i = 0; i < prepared.installed.size(); ++i) record.segments[prepared.pending.size() + i] = prepared.installed[i];
+  record.segment_count = static_cast<uint32_t>(prepared.pending.size() + prepared.installed.size());
   if (!runtime::SetBootText(record.board_id, board.id).ok()) return Fail(std::string("board id too long: ") + board.id);
   if (!runtime::SetBootText(record.package_version, prepared.spec.version.c_str()).ok()) {
     return Fail("version '" + prepared.spec.version + "' does not fit the boot record");
   }
   manifest_json =
-      ManifestJson(prepared.spec, board, prepared.suffix, elements, prepared.pending, prepared.romfs)
+      ManifestJson(prepared.spec, board, prepared.suffix, elements, prepared.pending, prepared.romfs, prepared.installed,
+                   prepared.base_name)
           .dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) +
       "\n";
   const auto* manifest_bytes = reinterpret_cast<const uint8_t*>(manifest_json.data());
@@ -389,6 +466,7 @@ PackedPackage Assemble(Prepared& prepared, std::vector<PackedElement> elements, 
   out.suffix = prepared.suffix;
   out.target_name = prepared.target_name;
   out.board = prepared.board;
+  out.notes = prepared.notes;
   return out;
 }
 

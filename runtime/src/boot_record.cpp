@@ -21,7 +21,7 @@ constexpr Status kBadText(StatusCode::kInvalidArgument, "boot record: text field
 constexpr Status kNotZero(StatusCode::kInvalidArgument, "boot record: reserved bytes not zero");
 
 constexpr uint32_t kReservedWordOffset = 28;
-constexpr uint32_t kReserved1Offset = kManifestShaOffset + kSha256Size;  // 200
+constexpr uint32_t kReserved1Offset = kIndexOffset + 8 + kSha256Size;  // 240
 constexpr uint32_t kReserved1End = kSegmentsOffset;                       // 256
 
 bool AllEqual(const uint8_t* p, size_t n, uint8_t value) {
@@ -79,7 +79,7 @@ Status EncodeBootRecord(const BootRecord& record, MutableByteSpan out) {
   for (uint32_t i = 0; i < record.segment_count; ++i) {
     if (Wraps(record.segments[i].address, record.segments[i].length)) return kWraps;
   }
-  if (Wraps(record.romfs.address, record.romfs.size)) return kWraps;
+  if (Wraps(record.romfs.address, record.romfs.size) || Wraps(record.index.address, record.index.size)) return kWraps;
 
   uint8_t* r = out.data();
   std::memset(r, 0, kRecordSize);
@@ -96,6 +96,9 @@ Status EncodeBootRecord(const BootRecord& record, MutableByteSpan out) {
   StoreLe32(r + kRomfsOffset + 4, record.romfs.size);
   std::memcpy(r + kRomfsOffset + 8, record.romfs.sha256.data(), kSha256Size);
   std::memcpy(r + kManifestShaOffset, record.manifest_sha256.data(), kSha256Size);
+  StoreLe32(r + kIndexOffset, record.index.address);
+  StoreLe32(r + kIndexOffset + 4, record.index.size);
+  std::memcpy(r + kIndexOffset + 8, record.index.sha256.data(), kSha256Size);
   for (uint32_t i = 0; i < record.segment_count; ++i) {
     uint8_t* e = r + kSegmentsOffset + i * kSegmentEntrySize;
     StoreLe32(e, record.segments[i].address);
@@ -183,6 +186,13 @@ Result<BootRecord> DecodeBootRecord(ByteSpan bytes, Diag* diag) {
     return kWraps;
   }
   std::memcpy(record.manifest_sha256.data(), r + kManifestShaOffset, kSha256Size);
+  record.index.address = LoadLe32(r + kIndexOffset);
+  record.index.size = LoadLe32(r + kIndexOffset + 4);
+  std::memcpy(record.index.sha256.data(), r + kIndexOffset + 8, kSha256Size);
+  if (Wraps(record.index.address, record.index.size)) {
+    if (diag) diag->Str("boot record: file index wraps past 4 GiB");
+    return kWraps;
+  }
   for (uint32_t i = 0; i < kMaxSegments; ++i) {
     const uint8_t* e = r + kSegmentsOffset + i * kSegmentEntrySize;
     if (i >= record.segment_count) {

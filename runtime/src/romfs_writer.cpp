@@ -180,12 +180,26 @@ Result<Layout> ComputeLayout(std::span<const RomfsFileSpec> files, const RomfsWr
     return Status(StatusCode::kResourceExhausted, "too many romfs entries (in one directory or in all)");
   }
   const uint64_t tree_end = kHeaderSize + layout.tree_size;
-  if (!HasData(files)) {
+  if (!HasData(files) && !options.placed) {
     layout.data_begin = tree_end;
     layout.image_size = AlignUp(tree_end, 2);
     return layout;
   }
   uint64_t data_begin = tree_end + kPaddingHeader;
+  if (options.placed) {
+    const uint64_t image_size = options.image_size;
+    if (image_size % 2 != 0 || image_size < data_begin) {
+      return Status(StatusCode::kInvalidArgument, "romfs placed image size odd or smaller than the tree");
+    }
+    for (const RomfsFileSpec& file : files) {
+      if (file.offset % align != 0 || file.offset < data_begin || file.offset + file.data.size() > image_size) {
+        return Status(StatusCode::kInvalidArgument, "romfs placed file offset unaligned, in the tree or past the image");
+      }
+    }
+    layout.data_begin = data_begin;
+    layout.image_size = image_size;
+    return layout;
+  }
   if (options.data_start != 0) {
     if (data_begin > options.data_start) {
       return Status(StatusCode::kResourceExhausted, "romfs tree does not fit below data_start");
@@ -240,7 +254,7 @@ class Emitter {
 // Writes the records for files[begin, end) (see ListSize); `next_data` is the
 // image offset where the next file's data may start (before alignment).
 void WriteList(Emitter& out, std::span<const RomfsFileSpec> files, size_t begin, size_t end,
-               size_t prefix_len, uint32_t align, uint64_t& next_data) {
+               size_t prefix_len, uint32_t align, bool placed, uint64_t& next_data) {
   size_t i = begin;
   while (i < end) {
     const char* rest = files[i].path + prefix_len;
@@ -256,8 +270,8 @@ void WriteList(Emitter& out, std::span<const RomfsFileSpec> files, size_t begin,
     }
     if (slash == nullptr) {
       const size_t name_len = std::strlen(rest);
-      const uint64_t offset = AlignUp(next_data, align);
-      next_data = offset + files[i].data.size();
+      const uint64_t offset = placed ? files[i].offset : AlignUp(next_data, align);
+      if (!placed) next_data = offset + files[i].data.size();
       out.Byte(static_cast<uint8_t>(kRomfsKindFile));
       out.VarUint(RomfsVarUintSize(static_cast<uint32_t>(name_len)) + name_len + kPointerRecord);
       out.VarUint(name_len);
@@ -277,7 +291,7 @@ void WriteList(Emitter& out, std::span<const RomfsFileSpec> files, size_t begin,
     out.VarUint(RomfsVarUintSize(static_cast<uint32_t>(name_len)) + name_len + children);
     out.VarUint(name_len);
     out.Bytes(rest, name_len);
-    WriteList(out, files, i, group_end, child_prefix, align, next_data);
+    WriteList(out, files, i, group_end, child_prefix, align, placed, next_data);
     i = group_end;
   }
 }
@@ -289,28 +303,51 @@ Result<size_t> RomfsImageSize(std::span<const RomfsFileSpec> files, const RomfsW
   return static_cast<size_t>(layout.image_size);
 }
 
+Result<size_t> RomfsDataBegin(std::span<const RomfsFileSpec> files, const RomfsWriteOptions& options) {
+  RomfsWriteOptions automatic = options;
+  automatic.placed = false;
+  automatic.data_start = 0;
+  automatic.data_align = 1;
+  ONEDFU_TRY_ASSIGN(const Layout layout, ComputeLayout(files, automatic));
+  return static_cast<size_t>(files.empty() ? layout.data_begin + kPaddingHeader : layout.data_begin);
+}
+
 Result<size_t> WriteRomfs(std::span<const RomfsFileSpec> files, const RomfsWriteOptions& options,
                           MutableByteSpan out) {
   ONEDFU_TRY_ASSIGN(const Layout layout, ComputeLayout(files, options));
   const size_t image_size = static_cast<size_t>(layout.image_size);
   if (out.size() < image_size) return Status(StatusCode::kResourceExhausted, "romfs output buffer too small");
   MutableByteSpan image = out.first(image_size);
-  for (uint8_t& b : image) b = 0;
+  if (!options.keep_free_bytes) {
+    for (uint8_t& b : image) b = options.fill;
+  }
 
   Emitter emit(image);
   for (uint8_t b : kMagic) emit.Byte(b);
   emit.VarUint(image_size - kHeaderSize, kLengthWidth);
   uint64_t next_data = layout.data_begin;
-  WriteList(emit, files, 0, files.size(), 0, options.data_align, next_data);
+  WriteList(emit, files, 0, files.size(), 0, options.data_align, options.placed, next_data);
   if (!emit.ok() || emit.position() != kHeaderSize + layout.tree_size) {
     return Status(StatusCode::kInternal, "romfs tree size mismatch");
   }
-  if (HasData(files)) {
+  if (HasData(files) || options.placed) {
     emit.Byte(static_cast<uint8_t>(kRomfsKindPadding));
     emit.VarUint(image_size - emit.position() - kLengthWidth, kLengthWidth);
     if (!emit.ok()) return Status(StatusCode::kInternal, "romfs padding record does not fit");
   }
 
+  if (options.placed) {
+    for (const RomfsFileSpec& file : files) {
+      if (!file.data.empty()) std::memcpy(image.data() + file.offset, file.data.data(), file.data.size());
+    }
+    // Files that share bytes must agree on them: read every one back.
+    for (const RomfsFileSpec& file : files) {
+      if (!file.data.empty() && std::memcmp(image.data() + file.offset, file.data.data(), file.data.size()) != 0) {
+        return Status(StatusCode::kInvalidArgument, "romfs placed files overlap with different bytes");
+      }
+    }
+    return image_size;
+  }
   // Copy the data to the offsets the pointers name (same order, same rule).
   uint64_t offset = layout.data_begin;
   for (const RomfsFileSpec& file : files) {

@@ -30,7 +30,7 @@ const std::string kOnedfu = std::string(ONEDFU_BINARY_DIR) + "/packer/onedfu";
 // when an input, the format or the tool version changes: update it on purpose,
 // with the reason in the commit (its element bytes are checked against the
 // inputs by dfuse-pack in the interop test below).
-constexpr const char* kGoldenDemoSha256 = "be402be7afdd3560b00fe4df178f14925563bb568a0cbaf1d0da27d2e54e98a2";
+constexpr const char* kGoldenDemoSha256 = "753441d00d6abbb978eb8a3199eded2d1d7cb162c9c77e45cc8a9f915b7b1594";
 
 struct CommandResult {
   int status = -1;

@@ -13,6 +13,7 @@
 #include "host/expected.h"
 #include "host/file_io.h"
 #include "runtime/mpy.h"
+#include "runtime/sha256.h"
 
 namespace onedfu::host {
 
@@ -58,6 +59,67 @@ Expected<std::vector<RomfsSource>> CollectRomfsDir(const std::filesystem::path& 
 // the board has one) into a temporary directory and the result checked the
 // same way. Returns the image bytes (even size).
 Expected<Bytes> BuildRomfs(std::vector<RomfsSource> sources, const RomfsBuildOptions& options);
+
+// One file of an image as its file index (runtime/romfs_index.h) lists it.
+struct RomfsFileRecord {
+  std::string path;      // no leading '/'
+  uint32_t offset = 0;   // of the data, from the image start
+  uint32_t size = 0;     // bytes
+  runtime::Sha256Hash sha256{};
+};
+
+// An older image that a new one is laid out against (`onedfu pack --base`).
+struct RomfsBase {
+  Bytes image;                          // the older image's bytes
+  std::vector<RomfsFileRecord> files;   // its files
+  uint32_t index_offset = 0;            // its index block
+  uint32_t index_size = 0;              // 0 = it has none
+};
+
+struct RomfsLayoutOptions {
+  uint32_t capacity = 0;     // bytes the image may take (the ROMFS region's size)
+  uint32_t sector_size = 0;  // erase sector of the region's memory (0 = unknown)
+  uint8_t fill = 0xff;       // value of free bytes (the memory's erased value)
+  const RomfsBase* base = nullptr;  // null: a fresh layout
+};
+
+// A ROMFS image with its file index inside (in the data area, referenced by
+// no directory record).
+//
+// Fresh layout: tree, a little slack for the tree to grow (1/8 of it), the
+// index, then every file in path order at data_align; the image ends on a
+// boundary of min(sector, 4 KiB) leaving at least 1/16 of the used size free
+// (within the capacity), so later versions can place new or grown files
+// without moving the rest. The image is larger than the capacity only when
+// the files alone do not fit (the caller reports that).
+// Base layout: the image keeps the base's size (growing only when it must);
+// every file whose path, size and SHA-256 match a base file keeps its offset
+// and every byte nobody uses keeps the base image's value, so only the tree,
+// the index and the changed files' bytes differ. New or changed files go to
+// the first free gap that fits, into as few sectors as they can; the index
+// stays where it was when it still fits there. When the files do not fit the
+// capacity that way, or more than half of the image would be free space, the
+// image is laid out fresh (`compacted` says why).
+struct RomfsIndexedImage {
+  Bytes image;                          // even size
+  std::vector<RomfsFileRecord> files;   // sorted by path, as the index lists them
+  uint32_t index_offset = 0;
+  uint32_t index_size = 0;
+  runtime::Sha256Hash index_sha256{};
+  size_t kept = 0;        // files at their base offset
+  size_t moved = 0;       // base layout: files placed anew (new, changed, or in the tree's way)
+  std::string compacted;  // why the base layout was given up; "" = it was not (or no base)
+};
+
+// BuildRomfs's input rules and checks, then the layout above. The image's
+// free bytes hold layout.fill (fresh) or the base image's bytes (base).
+Expected<RomfsIndexedImage> BuildIndexedRomfs(std::vector<RomfsSource> sources, const RomfsBuildOptions& options,
+                                              const RomfsLayoutOptions& layout);
+
+// The files the index at image[offset, offset + size) lists, checked by the
+// runtime parser against the image size. `source_name` names it in errors.
+Expected<std::vector<RomfsFileRecord>> ReadRomfsIndex(std::span<const uint8_t> image, uint32_t offset,
+                                                      uint32_t size, const std::string& source_name);
 
 struct RomfsListing {
   std::string path;    // full path, no leading '/'

@@ -41,6 +41,8 @@ struct Inspection {
   std::string manifest_json;                  // "" when there is none
   std::vector<RomfsListing> romfs;            // the package's ROMFS tree
   std::string romfs_problem;
+  std::vector<RomfsFileRecord> index_files;   // from the ROMFS file index the record locates
+  std::string index_problem;                  // why it could not be read ("" = fine or none)
   std::string board_id;                       // of the board used for region names ("" = none)
 };
 
@@ -51,7 +53,8 @@ Expected<Inspection> Inspect(std::span<const uint8_t> bytes, const std::string& 
 // The JSON shape of `onedfu inspect --json`:
 // {"targets":[{"alt":0,"name":"...","elements":[{"address":N,"size":N,"region":"...","sha256":"..."}]}],
 //  "suffix":{"vid":N,"pid":N,"bcdDevice":N,"bcdDFU":N,"crc":N},"manifest":{...}|null,
-//  "record":{...}|null,"romfs":[{"path":"...","size":N,"offset":N}]}
+//  "record":{...}|null,"romfs":[{"path":"...","size":N,"offset":N}],
+//  "files":[{"path":"...","size":N,"offset":N,"sha256":"..."}] (from the file index)}
 std::string InspectionJson(const Inspection& inspection);
 std::string InspectionText(const Inspection& inspection);
 
@@ -64,11 +67,14 @@ struct Verification {
 
 // File CRC and structure, one intact unrevoked record in the last element
 // at the start of the record region, manifest hash, every segment's SHA-256
-// against the element bytes, every element listed in the record, ROMFS
-// readable, placement rules on `board` (CheckPlacements, including the
-// erase-sector rule), board id match; and what the board takes: every target
-// alt 0, suffix VID/PID/bcdDevice equal to the board's, every element address
-// on its memory's write unit.
+// against the element bytes, every element listed in the record (record
+// segments the file does not carry must be marked "installed" in the
+// manifest: kept from a base package), ROMFS readable, its file index intact
+// and listing exactly the image's files (offset, size, SHA-256), placement
+// rules on `board` (CheckPlacements, including the erase-sector rule), board
+// id match; and what the board takes: every target alt 0, suffix
+// VID/PID/bcdDevice equal to the board's, every element address on its
+// memory's write unit.
 Verification Verify(std::span<const uint8_t> bytes, const std::string& source_name, const runtime::Board& board);
 
 }  // namespace onedfu::packer

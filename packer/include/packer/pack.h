@@ -30,6 +30,11 @@ struct PackRequest {
   std::optional<std::string> version;             // overrides the package's version
   std::optional<std::string> mpy_cross;           // overrides the package's mpy-cross
   std::optional<uint32_t> romfs_align;            // overrides the package's alignment
+  // The package installed on the board (`--base OLD.dfu`): without firmware,
+  // the record lists OLD's firmware segments (verified in place at boot, their
+  // bytes are not in the output); the ROMFS is laid out against OLD's so that
+  // unchanged files keep their addresses.
+  std::optional<std::filesystem::path> base;
 };
 
 // One element of the output, in address order.
@@ -47,6 +52,7 @@ struct PackedPackage {
   std::string manifest_json;            // as stored after the boot record
   runtime::dfuse::Suffix suffix;        // vid/pid/bcdDevice (crc filled on write)
   std::string target_name;              // DfuSe target name
+  std::vector<std::string> notes;       // what pack should tell the user (layout, compaction)
 };
 
 // Everything but the final write. Errors name the file, JSON path or address.

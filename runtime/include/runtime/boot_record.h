@@ -24,7 +24,11 @@
 //   132   4     romfs.size       bytes; 0 = the package carries no ROMFS image
 //   136   32    romfs.sha256     SHA-256 of romfs.size bytes at romfs.address
 //   168   32    manifest_sha256  SHA-256 of the manifest_length manifest bytes
-//   200   56    reserved         0
+//   200   4     index.address    absolute address of the ROMFS file index
+//                                (runtime/romfs_index.h), inside the ROMFS image
+//   204   4     index.size       bytes; 0 = no index (then address and hash are 0)
+//   208   32    index.sha256     SHA-256 of index.size bytes at index.address
+//   240   16    reserved         0
 //   256   40*32 segments[32]     {u32 address, u32 length (bytes), u8 sha256[32]};
 //                                entries >= segment_count are all zero
 //   1536  512   reserved         0
@@ -70,6 +74,7 @@ inline constexpr uint32_t kBoardIdOffset = 64;
 inline constexpr uint32_t kPackageVersionOffset = 96;
 inline constexpr uint32_t kRomfsOffset = 128;
 inline constexpr uint32_t kManifestShaOffset = 168;
+inline constexpr uint32_t kIndexOffset = 200;
 inline constexpr uint32_t kSegmentsOffset = 256;
 inline constexpr uint32_t kSegmentEntrySize = 40;
 inline constexpr uint32_t kSegmentsEnd = kSegmentsOffset + kMaxSegments * kSegmentEntrySize;
@@ -81,7 +86,8 @@ static_assert(kBoardIdOffset == kRevokeOffset + kRevokeSize);
 static_assert(kPackageVersionOffset == kBoardIdOffset + kBootTextSize);
 static_assert(kRomfsOffset == kPackageVersionOffset + kBootTextSize);
 static_assert(kManifestShaOffset == kRomfsOffset + 8 + kSha256Size);
-static_assert(kManifestShaOffset + kSha256Size <= kSegmentsOffset);
+static_assert(kIndexOffset == kManifestShaOffset + kSha256Size);
+static_assert(kIndexOffset + 8 + kSha256Size <= kSegmentsOffset);
 static_assert(kSegmentEntrySize == 8 + kSha256Size);
 static_assert(kSegmentsEnd <= kRecordSize);
 
@@ -99,6 +105,14 @@ struct RomfsState {
   friend bool operator==(const RomfsState&, const RomfsState&) = default;
 };
 
+// Where the ROMFS file index lies (paths, sizes and hashes of every file).
+struct IndexState {
+  uint32_t address = 0;  // absolute
+  uint32_t size = 0;     // bytes; 0 = none
+  Sha256Hash sha256{};
+  friend bool operator==(const IndexState&, const IndexState&) = default;
+};
+
 struct BootRecord {
   uint32_t flags = 0;
   char board_id[kBootTextSize] = {};         // NUL-terminated, zero-padded
@@ -106,6 +120,7 @@ struct BootRecord {
   uint32_t segment_count = 0;                // <= kMaxSegments
   std::array<BootSegment, kMaxSegments> segments{};  // [0, segment_count) used
   RomfsState romfs{};
+  IndexState index{};
   uint32_t manifest_length = 0;  // bytes of JSON manifest at kManifestOffset
   Sha256Hash manifest_sha256{};
   friend bool operator==(const BootRecord&, const BootRecord&) = default;
@@ -118,7 +133,7 @@ Status SetBootText(char (&field)[kBootTextSize], const char* text);
 // Writes exactly kRecordSize bytes to out[0, kRecordSize): revoke block 0xff,
 // CRC filled, unused segments/reserved zero. Errors (nothing useful written):
 // kOutOfRange (out too small, segment_count > kMaxSegments, a segment or the
-// ROMFS range wrapping past 4 GiB), kInvalidArgument (text not NUL-terminated
+// ROMFS or index range wrapping past 4 GiB), kInvalidArgument (text not NUL-terminated
 // or not zero-padded).
 Status EncodeBootRecord(const BootRecord& record, MutableByteSpan out);
 

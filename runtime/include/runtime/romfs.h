@@ -154,6 +154,7 @@ struct RomfsFileSpec {
   // no other path may lie under it (directories holding files come from the
   // file paths).
   bool is_dir = false;
+  uint32_t offset = 0;  // placed layout only: image offset of the data (see RomfsWriteOptions)
 };
 
 struct RomfsWriteOptions {
@@ -164,6 +165,21 @@ struct RomfsWriteOptions {
   // tree). Reserving room here lets the tree grow in a later image while the
   // data keeps its offsets. Must hold the tree, else kResourceExhausted.
   uint32_t data_start = 0;
+  // Placed layout: every file's data goes to its RomfsFileSpec::offset (the
+  // caller chose them, e.g. to keep unchanged files where an older image had
+  // them), and the image is exactly image_size bytes (even). Each offset must
+  // be a multiple of data_align, at or after the end of the tree (and its
+  // padding record header), with the data inside the image; files may share
+  // bytes only when they agree on them (else kInvalidArgument). data_start is
+  // ignored.
+  bool placed = false;
+  uint32_t image_size = 0;
+  // Value of the bytes no file occupies (alignment gaps, free space).
+  uint8_t fill = 0;
+  // Leave the bytes no record or file occupies as they are in `out` (the
+  // caller put e.g. the older image there, so unchanged flash stays unchanged)
+  // instead of writing `fill` to them.
+  bool keep_free_bytes = false;
 };
 
 // Layout written (deterministic for the same input):
@@ -194,6 +210,11 @@ struct RomfsWriteOptions {
 //                       more entries than kRomfsMaxEntries (files and
 //                       directories) / kRomfsMaxDirEntries in one directory
 Result<size_t> RomfsImageSize(std::span<const RomfsFileSpec> files, const RomfsWriteOptions& options);
+
+// Image offset of the first byte file data may occupy: after the header, the
+// directory tree for `files` (sizes do not matter) and the padding record's
+// header. RomfsImageSize's codes.
+Result<size_t> RomfsDataBegin(std::span<const RomfsFileSpec> files, const RomfsWriteOptions& options);
 
 // Writes the image to the start of `out` and returns its size in bytes.
 //   RomfsImageSize's codes, and kResourceExhausted when `out` is too small.
