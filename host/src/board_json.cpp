@@ -5,8 +5,11 @@
 #include <cstdlib>
 #include <system_error>
 
+#include "bootloader/descriptors.h"
+#include "bootloader/guarded_flash.h"
 #include "host/json_reader.h"
 #include "host/file_io.h"
+#include "runtime/boot_record.h"
 #include "runtime/mpy.h"
 
 #ifndef ONEDFU_SOURCE_BOARDS_DIR
@@ -215,6 +218,36 @@ runtime::Board ParseBoardDocument(const Json& doc) {
   return board;
 }
 
+// What the bootloader refuses at start-up (DfuDevice::Init: GuardedFlash::Check
+// and the DfuSe layout string), checked where every tool loads a board, so pack
+// never makes a package for a board whose bootloader would not run.
+std::string BootloaderProblem(const runtime::Board& board) {
+  for (uint8_t i = 0; i < board.memory_count; ++i) {
+    const runtime::Memory& m = board.memories[i];
+    if (m.write_align > bootloader::kMaxWriteAlign) {
+      return std::string("memory ") + m.name + ": write_align " + std::to_string(m.write_align) +
+             " is larger than the " + std::to_string(bootloader::kMaxWriteAlign) +
+             "-byte write unit the bootloader supports";
+    }
+  }
+  if (const runtime::Region* record = board.FindRole(runtime::RegionRole::kRecord)) {
+    const runtime::Memory& m = board.memories[record->memory];
+    if (m.write_align > runtime::kRevokeSize) {
+      return std::string("memory ") + m.name + " holds record region '" + record->name + "': its write_align " +
+             std::to_string(m.write_align) + " is larger than the " + std::to_string(runtime::kRevokeSize) +
+             "-byte revoke block the bootloader programs to invalidate a record";
+    }
+  }
+  char layout[bootloader::kMaxStringChars + 1];
+  const auto built = bootloader::BuildLayoutString(board, layout, sizeof layout);
+  if (!built.ok()) {
+    return std::string("the DfuSe layout string of its memories and sectors is longer than the ") +
+           std::to_string(bootloader::kMaxStringChars) +
+           " characters of a USB string descriptor (fewer memories or sector groups)";
+  }
+  return "";
+}
+
 fs::path ExecutableDirectory() {
   std::error_code ec;
   const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
@@ -240,6 +273,9 @@ Expected<runtime::Board> ParseBoardJson(std::string_view text, const std::string
   }
   runtime::Diag diag;
   if (!runtime::ValidateBoard(board, &diag).ok()) return Fail(source_name + ": " + diag.c_str());
+  if (const std::string problem = BootloaderProblem(board); !problem.empty()) {
+    return Fail(source_name + ": " + problem + "; the bootloader would refuse to start");
+  }
   return board;
 }
 

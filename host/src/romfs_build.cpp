@@ -7,6 +7,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <thread>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -122,7 +125,8 @@ std::string ReadLog(const fs::path& log) {
 // is recorded in the .mpy (tracebacks show it), so the output does not
 // depend on where the package sits on disk.
 Expected<Bytes> RunMpyCross(const std::string& mpy_cross, const fs::path& source, const std::string& source_name,
-                            MpyArch arch, const fs::path& out, const fs::path& log, const std::string& what) {
+                            MpyArch arch, uint32_t timeout_ms, const fs::path& out, const fs::path& log,
+                            const std::string& what) {
   std::vector<std::string> args = {mpy_cross, "-o", out.string(), "-s", source_name};
   if (arch != MpyArch::kNone) args.push_back(std::string("-march=") + runtime::MpyArchName(arch));
   args.push_back(source.string());
@@ -135,15 +139,34 @@ Expected<Bytes> RunMpyCross(const std::string& mpy_cross, const fs::path& source
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
   posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  // Its own process group, so a timeout stops whatever it started too.
+  posix_spawnattr_t attributes;
+  posix_spawnattr_init(&attributes);
+  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setpgroup(&attributes, 0);
   pid_t pid = 0;
-  const int rc = posix_spawnp(&pid, mpy_cross.c_str(), &actions, nullptr, argv.data(), environ);
+  const int rc = posix_spawnp(&pid, mpy_cross.c_str(), &actions, &attributes, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attributes);
   if (rc != 0) {
     return Fail(what + ": cannot run mpy-cross \"" + mpy_cross + "\": " + std::strerror(rc));
   }
   int status = 0;
-  while (::waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return Fail(what + ": waiting for mpy-cross failed: " + std::strerror(errno));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  auto pause = std::chrono::microseconds(500);
+  for (;;) {
+    const pid_t done = ::waitpid(pid, &status, WNOHANG);
+    if (done == pid) break;
+    if (done < 0 && errno != EINTR) return Fail(what + ": waiting for mpy-cross failed: " + std::strerror(errno));
+    if (std::chrono::steady_clock::now() >= deadline) {
+      ::kill(-pid, SIGKILL);
+      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      return Fail(what + ": mpy-cross \"" + mpy_cross + "\" did not finish within " + std::to_string(timeout_ms) +
+                  " ms and was stopped");
+    }
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::microseconds(20000));
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     std::string how = WIFEXITED(status) ? "exited with status " + std::to_string(WEXITSTATUS(status))
@@ -418,8 +441,8 @@ Expected<LoadedFiles> LoadRomfsFiles(std::vector<RomfsSource> sources, const Rom
       const fs::path out = temp->path() / (std::to_string(i) + ".mpy");
       const fs::path log = temp->path() / (std::to_string(i) + ".log");
       const std::string source_name = item.target.substr(0, item.target.size() - 4) + ".py";
-      auto compiled = RunMpyCross(options.mpy_cross, item.source, source_name, options.board_arch, out, log,
-                                  Describe(item));
+      auto compiled = RunMpyCross(options.mpy_cross, item.source, source_name, options.board_arch,
+                                  options.mpy_cross_timeout_ms, out, log, Describe(item));
       if (!compiled.ok()) return compiled.error();
       data[i] = std::move(compiled).value();
     } else {

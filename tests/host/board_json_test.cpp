@@ -331,3 +331,35 @@ TEST_CASE("board json: a missing file names the path") {
 
 }  // namespace
 }  // namespace onedfu::host
+
+namespace onedfu::host {
+namespace {
+
+TEST_CASE("board json: boards the bootloader would refuse at start-up are refused when loaded") {
+  json doc = PybdJson();
+  doc["memories"][0]["write_align"] = 128;
+  CHECK(ErrorOf(doc) == "t.json: memory internal: write_align 128 is larger than the 64-byte write unit the "
+                        "bootloader supports; the bootloader would refuse to start");
+
+  doc = PybdJson();
+  doc["memories"][1]["write_align"] = 64;  // qspi holds the record region
+  CHECK(ErrorOf(doc) == "t.json: memory qspi holds record region 'record': its write_align 64 is larger than the "
+                        "32-byte revoke block the bootloader programs to invalidate a record; the bootloader would "
+                        "refuse to start");
+  doc["memories"][1]["write_align"] = 32;
+  CHECK(ErrorOf(doc) == "ok");
+  doc["memories"][0]["write_align"] = 64;  // not the record's memory: fine
+  CHECK(ErrorOf(doc) == "ok");
+
+  doc = PybdJson();
+  for (const char* base : {"0xa0000000", "0xb0000000"}) {
+    doc["memories"].push_back({{"name", std::string("extra") + base}, {"base", base},
+                               {"sectors", "1*4K,1*8K,1*4K,1*8K,1*4K,1*8K,1*4K,1*8K"}});
+  }
+  CHECK(ErrorOf(doc) == "t.json: the DfuSe layout string of its memories and sectors is longer than the 126 "
+                        "characters of a USB string descriptor (fewer memories or sector groups); the bootloader "
+                        "would refuse to start");
+}
+
+}  // namespace
+}  // namespace onedfu::host

@@ -4,6 +4,7 @@
 // not packaged in Debian).
 #include <doctest/doctest.h>
 
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -286,6 +287,38 @@ TEST_CASE("romfs build: .py needs mpy-cross") {
     auto r = BuildRomfs({{"m.py", py, "pkg"}}, options);
     REQUIRE_FALSE(r.ok());
     CHECK(Contains(r.error().message, "native code for x64 cannot run on armv7emdp"));
+  }
+  SUBCASE("an mpy-cross that never exits is stopped after the timeout, with what it started") {
+    const fs::path pid_file = dir.path() / "child.pid";
+    // A child that would outlive a plain kill of the script: the whole process group must go.
+    const fs::path fake = dir.Script("hanging-mpy-cross",
+                                     "sleep 1000 &\necho $! > '" + pid_file.string() + "'\nwait\n");
+    RomfsBuildOptions options = Board(MpyArch::kArmV7EMDP);
+    options.mpy_cross = fake.string();
+    options.mpy_cross_timeout_ms = 200;
+    auto r = BuildRomfs({{"m.py", py, "pkg: /modules/4"}}, options);
+    REQUIRE_FALSE(r.ok());
+    CHECK(Contains(r.error().message, "pkg: /modules/4"));
+    CHECK(Contains(r.error().message, "mpy-cross \"" + fake.string() + "\" did not finish within 200 ms and was stopped"));
+    std::string child = Text(pid_file);
+    while (!child.empty() && (child.back() == '\n' || child.back() == ' ')) child.pop_back();
+    REQUIRE_FALSE(child.empty());
+    const pid_t child_pid = static_cast<pid_t>(std::stol(child));
+    // Killed with its group: gone, or a zombie waiting for whoever inherited it.
+    const auto running = [&] {
+      if (::kill(child_pid, 0) != 0) return false;
+      auto read = ReadFile("/proc/" + child + "/stat");
+      if (!read.ok()) return false;  // gone between the two looks
+      const std::string stat(read->begin(), read->end());
+      const size_t paren = stat.rfind(')');
+      return paren == std::string::npos || paren + 2 >= stat.size() || stat[paren + 2] != 'Z';
+    };
+    bool alive = running();
+    for (int i = 0; alive && i < 200; ++i) {
+      ::usleep(10000);  // the signal is delivered asynchronously
+      alive = running();
+    }
+    CHECK_FALSE(alive);
   }
   SUBCASE("mpy-cross failing: exit status and its output") {
     const fs::path fake = dir.Script("failing-mpy-cross", "echo 'SyntaxError: invalid syntax' >&2\nexit 3\n");

@@ -30,7 +30,10 @@
 //
 // N is a JSON number or a string: "0x1b8000", "4096", "32K", "1M" (K = 1024).
 // After parsing, runtime::ValidateBoard checks the layout rules; its message
-// is reported after the source name.
+// is reported after the source name. Then what the bootloader checks at
+// start-up: every write_align <= bootloader::kMaxWriteAlign (64), the record
+// region's memory write_align <= the 32-byte revoke block, and the DfuSe
+// layout string within one USB string descriptor (126 characters).
 #pragma once
 
 #include <filesystem>

@@ -28,6 +28,9 @@ struct RomfsBuildOptions {
   uint32_t data_align = 8;           // see runtime::RomfsWriteOptions::data_align
   runtime::MpyArch board_arch = runtime::MpyArch::kNone;  // kNone: bytecode only
   std::string mpy_cross;             // mpy-cross executable; empty = none configured
+  // An mpy-cross run that takes longer is stopped (with its process group) and
+  // the build fails; mpy-cross needs well under a second per module.
+  uint32_t mpy_cross_timeout_ms = 60000;
 };
 
 // Walks `dir` recursively and returns one source per regular file and per
