@@ -497,37 +497,27 @@ struct UmockdevUsb::Impl {
       std::fprintf(stderr, "usb: device model OnSetInterface threw: %s\n", e.what());
       return Fail(EPIPE);
     }
-    *depart = PollDisconnect();
+    (void)depart;
     return Ok();
   }
 
   Reply Reset(PluggedDevice& device, bool* depart) {
     Trace("%s RESET", device.devnode.c_str());
     try {
-      model.OnReset();
+      *depart = model.OnReset();
     } catch (const std::exception& e) {
       std::fprintf(stderr, "usb: device model OnReset threw: %s\n", e.what());
     }
     for (auto& [client, state] : device.clients) state.claimed = 0;
-    *depart = PollDisconnect();
     // The kernel reports a device that re-enumerates as another device with ENODEV.
     return *depart ? Fail(ENODEV) : Ok();
   }
 
-  bool PollDisconnect() {
-    try {
-      return model.WantsDisconnect();
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "usb: device model WantsDisconnect threw: %s\n", e.what());
-      return false;
-    }
-  }
-
   // Runs one control transfer through the model. `stage` is the data stage (wLength bytes):
   // input for OUT, output for IN. Returns the model's answer with `length` clamped and 0 for OUT.
-  ControlResult Transfer(PluggedDevice& device, const SetupPacket& setup,
+  ControlReply Transfer(PluggedDevice& device, const SetupPacket& setup,
                          std::span<uint8_t> stage, bool* depart) {
-    ControlResult result;
+    ControlReply result;
     try {
       if (setup.IsIn()) {
         result = model.HandleControl(setup, {}, stage);
@@ -536,11 +526,11 @@ struct UmockdevUsb::Impl {
       }
     } catch (const std::exception& e) {
       std::fprintf(stderr, "usb: device model HandleControl threw: %s\n", e.what());
-      result = ControlResult::Stall();
+      result = ControlReply::Stall();
     }
     if (!setup.IsIn()) result.length = 0;
     if (result.stall) result.length = 0;
-    if (result.length > stage.size()) result.length = stage.size();
+    if (result.length > stage.size()) result.length = static_cast<uint16_t>(stage.size());
 
     ++stats.control_transfers;
     if (result.stall) ++stats.stalls;
@@ -553,8 +543,8 @@ struct UmockdevUsb::Impl {
     }
     Trace("%s ctrl %02x %02x %04x %04x %04x -> %s %zu", device.devnode.c_str(),
           setup.bmRequestType, setup.bRequest, setup.wValue, setup.wIndex, setup.wLength,
-          result.stall ? "STALL" : "ok", result.length);
-    *depart = PollDisconnect();
+          result.stall ? "STALL" : "ok", static_cast<size_t>(result.length));
+    *depart = result.reset_after_status;
     return result;
   }
 
@@ -581,7 +571,7 @@ struct UmockdevUsb::Impl {
       return Fail(EINVAL);
     }
 
-    const ControlResult result =
+    const ControlReply result =
         Transfer(device, setup, std::span<uint8_t>(bytes + kSetupSize, setup.wLength), depart);
     urb->error_count = 0;
     if (result.stall) {
@@ -625,7 +615,7 @@ struct UmockdevUsb::Impl {
       if (!stage_data) return Fail(EFAULT);
       stage = std::span<uint8_t>(stage_data->data, setup.wLength);
     }
-    const ControlResult result = Transfer(device, setup, stage, depart);
+    const ControlReply result = Transfer(device, setup, stage, depart);
     if (result.stall) return Fail(EPIPE);
     return Ok(static_cast<long>(setup.IsIn() ? result.length : setup.wLength));
   }
