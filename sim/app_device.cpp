@@ -29,10 +29,10 @@ class FileCounter final : public runtime::RegionWalkVisitor {
   uint32_t files = 0;
 };
 
-ControlResult Reply(std::span<const uint8_t> bytes, std::span<uint8_t> data_in) {
+ControlReply Reply(std::span<const uint8_t> bytes, std::span<uint8_t> data_in) {
   const size_t n = std::min(bytes.size(), data_in.size());
   std::copy_n(bytes.begin(), n, data_in.begin());
-  return ControlResult::Ack(n);
+  return ControlReply::Ack(static_cast<uint16_t>(n));
 }
 
 std::string Plural(size_t n, const char* word) {
@@ -91,20 +91,20 @@ std::vector<uint8_t> AppDevice::Descriptors() const {
   return out;
 }
 
-ControlResult AppDevice::HandleControl(const SetupPacket& setup, std::span<const uint8_t> data_out,
+ControlReply AppDevice::HandleControl(const SetupPacket& setup, std::span<const uint8_t> data_out,
                                        std::span<uint8_t> data_in) {
   (void)data_out;
   const uint8_t type = (setup.bmRequestType >> 5) & 3;
   if (type == 0) return Standard(setup, data_in);
   if (type == 1 && (setup.bmRequestType & 0x1f) == 1 && setup.wIndex == 0) return Dfu(setup, data_in);
-  return ControlResult::Stall();
+  return ControlReply::Stall();
 }
 
-ControlResult AppDevice::Standard(const SetupPacket& setup, std::span<uint8_t> data_in) {
+ControlReply AppDevice::Standard(const SetupPacket& setup, std::span<uint8_t> data_in) {
   switch (setup.bRequest) {
     case bootloader::kGetStatus: {
       const uint8_t status[2] = {0, 0};
-      return setup.IsIn() ? Reply(status, data_in) : ControlResult::Stall();
+      return setup.IsIn() ? Reply(status, data_in) : ControlReply::Stall();
     }
     case bootloader::kGetConfiguration: {
       const uint8_t config = 1;
@@ -112,21 +112,21 @@ ControlResult AppDevice::Standard(const SetupPacket& setup, std::span<uint8_t> d
     }
     case bootloader::kGetInterface: {
       const uint8_t alt = 0;
-      return setup.wIndex == 0 ? Reply({&alt, 1}, data_in) : ControlResult::Stall();
+      return setup.wIndex == 0 ? Reply({&alt, 1}, data_in) : ControlReply::Stall();
     }
     case bootloader::kClearFeature:
     case bootloader::kSetFeature:
-      return ControlResult::Ack();
+      return ControlReply::Ack();
     case bootloader::kGetDescriptor:
       break;
     default:
-      return ControlResult::Stall();
+      return ControlReply::Stall();
   }
   const uint8_t kind = static_cast<uint8_t>(setup.wValue >> 8);
   const uint8_t index = static_cast<uint8_t>(setup.wValue & 0xff);
   if (kind == bootloader::kDescriptorDevice || kind == bootloader::kDescriptorConfiguration) {
     const std::vector<uint8_t> all = Descriptors();
-    if (all.size() < bootloader::kDeviceDescriptorSize) return ControlResult::Stall();
+    if (all.size() < bootloader::kDeviceDescriptorSize) return ControlReply::Stall();
     const auto device = std::span<const uint8_t>(all).first(bootloader::kDeviceDescriptorSize);
     const auto config = std::span<const uint8_t>(all).subspan(bootloader::kDeviceDescriptorSize);
     return Reply(kind == bootloader::kDescriptorDevice ? device : config, data_in);
@@ -136,7 +136,7 @@ ControlResult AppDevice::Standard(const SetupPacket& setup, std::span<uint8_t> d
     const size_t n = bootloader::BuildFunctionalDescriptor(functional);
     return Reply({functional, n}, data_in);
   }
-  if (kind != bootloader::kDescriptorString) return ControlResult::Stall();
+  if (kind != bootloader::kDescriptorString) return ControlReply::Stall();
   uint8_t descriptor[bootloader::kMaxStringDescriptorSize];
   size_t n = 0;
   switch (index) {
@@ -154,28 +154,31 @@ ControlResult AppDevice::Standard(const SetupPacket& setup, std::span<uint8_t> d
       n = bootloader::BuildStringDescriptor(serial_.c_str(), descriptor);
       break;
     default:
-      return ControlResult::Stall();
+      return ControlReply::Stall();
   }
   return Reply({descriptor, n}, data_in);
 }
 
-ControlResult AppDevice::Dfu(const SetupPacket& setup, std::span<uint8_t> data_in) {
+ControlReply AppDevice::Dfu(const SetupPacket& setup, std::span<uint8_t> data_in) {
   switch (static_cast<DfuRequest>(setup.bRequest)) {
     case DfuRequest::kGetStatus: {
-      if (!setup.IsIn()) return ControlResult::Stall();
+      if (!setup.IsIn()) return ControlReply::Stall();
       const uint8_t status[6] = {static_cast<uint8_t>(bootloader::DfuStatus::kOk), 0, 0, 0, state_, 0};
       return Reply(status, data_in);
     }
     case DfuRequest::kGetState:
-      if (!setup.IsIn()) return ControlResult::Stall();
+      if (!setup.IsIn()) return ControlReply::Stall();
       return Reply({&state_, 1}, data_in);
     case DfuRequest::kDetach:
-      if (setup.IsIn()) return ControlResult::Stall();
+      if (setup.IsIn()) return ControlReply::Stall();
       state_ = static_cast<uint8_t>(DfuState::kAppDetach);
-      detach_pending_ = true;  // bitWillDetach: leave once this reply is out
-      return ControlResult::Ack();
+      {
+        ControlReply reply = ControlReply::Ack();
+        reply.reset_after_status = true;  // bitWillDetach: leave once this reply is out
+        return reply;
+      }
     default:
-      return ControlResult::Stall();
+      return ControlReply::Stall();
   }
 }
 
@@ -184,7 +187,5 @@ bool AppDevice::BusReset() {
   state_ = static_cast<uint8_t>(DfuState::kAppIdle);
   return false;
 }
-
-bool AppDevice::TakeDetach() { return std::exchange(detach_pending_, false); }
 
 }  // namespace onedfu::sim

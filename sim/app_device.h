@@ -46,25 +46,23 @@ class AppDevice {
   AppDevice(SimBoard& board, const std::string& serial);
 
   std::vector<uint8_t> Descriptors() const;
-  ControlResult HandleControl(const SetupPacket& setup, std::span<const uint8_t> data_out,
-                              std::span<uint8_t> data_in);
+  // A DETACH reply carries reset_after_status: the device leaves for the bootloader.
+  ControlReply HandleControl(const SetupPacket& setup, std::span<const uint8_t> data_out,
+                             std::span<uint8_t> data_in);
   // USB bus reset; true when it enters DFU mode (it was in appDETACH).
   bool BusReset();
-  // True once after a DETACH reply (consumes it): the device leaves for the bootloader.
-  bool TakeDetach();
 
   const std::string& summary() const { return summary_; }
   uint8_t state() const { return state_; }
 
  private:
-  ControlResult Standard(const SetupPacket& setup, std::span<uint8_t> data_in);
-  ControlResult Dfu(const SetupPacket& setup, std::span<uint8_t> data_in);
+  ControlReply Standard(const SetupPacket& setup, std::span<uint8_t> data_in);
+  ControlReply Dfu(const SetupPacket& setup, std::span<uint8_t> data_in);
 
   SimBoard& board_;
   std::string serial_;
   std::string summary_;
   uint8_t state_ = 0;  // bootloader::DfuState::kAppIdle
-  bool detach_pending_ = false;
 };
 
 }  // namespace onedfu::sim

@@ -5,7 +5,7 @@
 //    bootloader and filesystem regions filled with patterns) runs the bootloader core's
 //    DfuDevice behind the virtual USB. The real `dfu-util -a 0 -D OLD.dfu -s :leave` flashes
 //    OLD (which must then boot), the flash is snapshot, then `dfu-util -a 0 -D NEW.dfu -s
-//    :leave` performs the update while RecordingDfuDevice logs every request it makes.
+//    :leave` performs the update while RecordingDevice logs every request it makes.
 // 2. Sweep (SweepPowerCuts): the recorded update is replayed in-process. A clean replay counts
 //    the flash-changing operations (erase and write calls reaching the flash, all memories in
 //    one sequence) and must boot NEW. Then for every operation n and every mode: the power

@@ -4,6 +4,7 @@
 
 #include "host/board_json.h"
 #include "host/file_io.h"
+#include "dfu_port.h"
 #include "output_capture.h"
 #include "powercut.h"
 #include "ram_board.h"
@@ -69,8 +70,9 @@ Expected<UpdateRecording> RecordUpdate(const PowercutInput& input, const RecordO
   UpdateRecording recording;
   recording.blank_flash = ram.storage();
 
-  RecordingDfuDevice device(board, ram.memories(), ReplayDfuOptions());
-  if (!device.ok()) return Fail(device.error());
+  DfuModeDevice dfu_mode(board, ram.memories(), DfuPortStrings{}, ReplayDfuOptions());
+  if (!dfu_mode.ok()) return Fail(dfu_mode.error());
+  RecordingDevice device(dfu_mode);
   UmockdevUsbOptions usb_options;
   usb_options.trace = options.trace;
   usb_options.command_timeout_ms = options.timeout_ms;

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "bootloader/dfu_device.h"
+#include "dfu_port.h"
 #include "powercut.h"
 #include "ram_board.h"
 
@@ -124,9 +124,9 @@ Expected<SweepResult> SweepPowerCuts(const PowercutInput& input, const UpdateRec
   RamBoard ram(board, faults);
   PowerRail& rail = ram.rail();
   // A fresh DfuDevice on the (powered) flash, as after a reset.
-  auto fresh_device = [&](std::optional<bootloader::DfuDevice>& device) -> Expected<bootloader::DfuDevice*> {
+  auto fresh_device = [&](std::optional<DfuPort>& device) -> Expected<DfuPort*> {
     device.reset();
-    device.emplace(board, ram.memories(), bootloader::DeviceStrings{}, ReplayDfuOptions());
+    device.emplace(board, ram.memories(), DfuPortStrings{}, ReplayDfuOptions());
     runtime::Diag diag;
     if (!device->Init(&diag).ok()) return Fail(std::string("bootloader refused the board: ") + diag.c_str());
     return &*device;
@@ -135,11 +135,11 @@ Expected<SweepResult> SweepPowerCuts(const PowercutInput& input, const UpdateRec
   // The clean update: counts and logs the flash operations.
   SweepResult result;
   std::vector<FlashOp> ops;
-  std::optional<bootloader::DfuDevice> device;
+  std::optional<DfuPort> device;
   ram.Load(recording.old_flash);
   rail.log = &ops;
   {
-    ONEDFU_PTRY(bootloader::DfuDevice * dev, fresh_device(device));
+    ONEDFU_PTRY(DfuPort * dev, fresh_device(device));
     const ReplayResult clean = ReplayStream(*dev, stream, RailReplay(rail, true, 0));
     rail.log = nullptr;
     if (clean.diverged) return Fail("the clean replay of the recorded update differs: " + clean.divergence);
@@ -164,7 +164,7 @@ Expected<SweepResult> SweepPowerCuts(const PowercutInput& input, const UpdateRec
 
   // Power on after a cut, then flash NEW again: the checks of the file comment. A function of
   // the flash contents only (a fresh DfuDevice replays the whole update).
-  std::optional<bootloader::DfuDevice> again_device;
+  std::optional<DfuPort> again_device;
   SameAsReference same_as_clean(clean_final);
   auto judge = [&]() -> Expected<Verdict> {
     Verdict v;
@@ -198,7 +198,7 @@ Expected<SweepResult> SweepPowerCuts(const PowercutInput& input, const UpdateRec
       v.problems.push_back("after the cut: " + changed);
     }
     {
-      ONEDFU_PTRY(bootloader::DfuDevice * dev, fresh_device(again_device));
+      ONEDFU_PTRY(DfuPort * dev, fresh_device(again_device));
       const ReplayResult again = ReplayStream(*dev, stream, RailReplay(rail, true, 0));
       if (again.diverged) {
         v.problems.push_back("flashing NEW again: " + again.divergence);
@@ -222,17 +222,16 @@ Expected<SweepResult> SweepPowerCuts(const PowercutInput& input, const UpdateRec
 
   // The sweep, checkpointed: one running clean replay (`device` on the board's flash) goes
   // through the update once. Before the event that causes a group of operations it is
-  // checkpointed (flash bytes + a copy of the DfuDevice); each cut in the group restores the
+  // checkpointed (flash bytes + a copy of the DfuPort); each cut in the group restores the
   // checkpoint and replays from that event only, so reaching a cut costs one event, not the
   // update so far. The running replay itself resumes from the checkpoint after the group and
   // compares every reply with the recording, so a checkpoint that does not restore the device
   // exactly fails the sweep.
-  static_assert(std::is_copy_constructible_v<bootloader::DfuDevice>,
-                "the sweep checkpoints the bootloader core by copying its DfuDevice");
+  static_assert(std::is_copy_constructible_v<DfuPort>, "the sweep checkpoints the bootloader core by copying it");
   std::vector<std::vector<uint8_t>> checkpoint = recording.old_flash;
   ram.Load(checkpoint);
   same_as_clean.Reset(checkpoint);
-  { ONEDFU_PTRY(bootloader::DfuDevice * dev, fresh_device(device)); (void)dev; }
+  { ONEDFU_PTRY(DfuPort * dev, fresh_device(device)); (void)dev; }
   // "Before op n" leaves the flash as "after op n - 1" did: both completed exactly operations
   // 0..n-1 of the same deterministic replay, and the verdict depends on the flash only, so it
   // is reused instead of judged again.
@@ -255,7 +254,7 @@ Expected<SweepResult> SweepPowerCuts(const PowercutInput& input, const UpdateRec
     const std::vector<std::vector<uint8_t>> synced = ram.changed();
     ram.SyncTo(checkpoint);
     same_as_clean.Update(checkpoint, synced);
-    const bootloader::DfuDevice saved(*device);
+    const DfuPort saved(*device);
 
     for (uint32_t n = group; n < group_end; ++n) {
       const FlashOp& op = ops[n];
@@ -272,7 +271,7 @@ Expected<SweepResult> SweepPowerCuts(const PowercutInput& input, const UpdateRec
         rail.cut_op = n;
         rail.mode = mode;
         {
-          std::optional<bootloader::DfuDevice> cut_device;
+          std::optional<DfuPort> cut_device;
           cut_device.emplace(saved);
           ReplayStream(*cut_device, stream, RailReplay(rail, false, event));
         }

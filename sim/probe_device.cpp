@@ -41,10 +41,16 @@ constexpr uint8_t kConfigDescriptor[] = {
 constexpr uint8_t kDfuseCommands[] = {0x00, 0x21, 0x41, 0x92};
 
 // Copies `reply` into `data_in` (truncated to what the host asked for) and acknowledges.
-ControlResult Reply(std::span<const uint8_t> reply, std::span<uint8_t> data_in) {
+ControlReply Reply(std::span<const uint8_t> reply, std::span<uint8_t> data_in) {
   const size_t n = std::min(reply.size(), data_in.size());
   std::copy_n(reply.begin(), n, data_in.begin());
-  return ControlResult::Ack(n);
+  return ControlReply::Ack(static_cast<uint16_t>(n));
+}
+
+// `reply`, after which the device leaves the bus.
+ControlReply Leave(ControlReply reply) {
+  reply.reset_after_status = true;
+  return reply;
 }
 
 }  // namespace
@@ -75,7 +81,7 @@ std::string ProbeDfuDevice::StringFor(uint8_t index) const {
   }
 }
 
-ControlResult ProbeDfuDevice::HandleControl(const SetupPacket& setup,
+ControlReply ProbeDfuDevice::HandleControl(const SetupPacket& setup,
                                             std::span<const uint8_t> data_out,
                                             std::span<uint8_t> data_in) {
   switch (setup.bmRequestType & kTypeMask) {
@@ -86,13 +92,13 @@ ControlResult ProbeDfuDevice::HandleControl(const SetupPacket& setup,
     case kTypeVendor:
       return HandleVendor(setup, data_out, data_in);
     default:
-      return ControlResult::Stall();
+      return ControlReply::Stall();
   }
 }
 
-ControlResult ProbeDfuDevice::HandleStandard(const SetupPacket& setup,
+ControlReply ProbeDfuDevice::HandleStandard(const SetupPacket& setup,
                                              std::span<uint8_t> data_in) {
-  if (!setup.IsIn()) return ControlResult::Stall();
+  if (!setup.IsIn()) return ControlReply::Stall();
   switch (setup.bRequest) {
     case kGetStatus: {
       const uint8_t status[2] = {0x01, 0x00};  // self powered
@@ -105,19 +111,19 @@ ControlResult ProbeDfuDevice::HandleStandard(const SetupPacket& setup,
     case kGetDescriptor:
       break;
     default:
-      return ControlResult::Stall();
+      return ControlReply::Stall();
   }
   const uint8_t type = static_cast<uint8_t>(setup.wValue >> 8);
   const uint8_t index = static_cast<uint8_t>(setup.wValue & 0xff);
   if (type == 0x01) return Reply(kDeviceDescriptor, data_in);
   if (type == 0x02 && index == 0) return Reply(kConfigDescriptor, data_in);
-  if (type != 0x03) return ControlResult::Stall();
+  if (type != 0x03) return ControlReply::Stall();
   if (index == 0) {
     const uint8_t languages[4] = {0x04, 0x03, 0x09, 0x04};  // en-US
     return Reply(languages, data_in);
   }
   const std::string text = StringFor(index);
-  if (text.empty()) return ControlResult::Stall();
+  if (text.empty()) return ControlReply::Stall();
   std::vector<uint8_t> descriptor = {static_cast<uint8_t>(2 + 2 * text.size()), 0x03};
   for (char c : text) {
     descriptor.push_back(static_cast<uint8_t>(c));  // ASCII -> UTF-16LE
@@ -126,14 +132,13 @@ ControlResult ProbeDfuDevice::HandleStandard(const SetupPacket& setup,
   return Reply(descriptor, data_in);
 }
 
-ControlResult ProbeDfuDevice::HandleDfu(const SetupPacket& setup,
+ControlReply ProbeDfuDevice::HandleDfu(const SetupPacket& setup,
                                         std::span<const uint8_t> data_out,
                                         std::span<uint8_t> data_in) {
-  if (setup.wIndex != 0) return ControlResult::Stall();  // interface 0 only
+  if (setup.wIndex != 0) return ControlReply::Stall();  // interface 0 only
   switch (setup.bRequest) {
     case kDfuDetach:
-      leave_pending_ = true;
-      return ControlResult::Ack();
+      return Leave(ControlReply::Ack());
     case kDfuDnload:
       if (setup.wLength == 0) {
         state_ = kStateManifest;
@@ -142,13 +147,13 @@ ControlResult ProbeDfuDevice::HandleDfu(const SetupPacket& setup,
         state_ = kStateDnbusy;  // reported once by the next GETSTATUS, then dfuDNLOAD-IDLE
         dnload_bytes_ += static_cast<uint32_t>(data_out.size());
       }
-      return ControlResult::Ack();
+      return ControlReply::Ack();
     case kDfuUpload: {
       if (setup.wValue == 0) {
         state_ = kStateUploadIdle;
         return Reply(kDfuseCommands, data_in);
       }
-      if (setup.wValue == 1) return ControlResult::Stall();
+      if (setup.wValue == 1) return ControlReply::Stall();
       // DfuSe: block n starts at (n - 2) * wTransferSize, also when the host asks for less.
       const uint64_t start = uint64_t{setup.wValue - 2u} * kTransferSize;
       const uint64_t end = std::min<uint64_t>(start + data_in.size(), kUploadSize);
@@ -157,15 +162,12 @@ ControlResult ProbeDfuDevice::HandleDfu(const SetupPacket& setup,
         data_in[i] = PatternByte(static_cast<uint32_t>(start + i));
       }
       state_ = n < data_in.size() ? kStateIdle : kStateUploadIdle;
-      return ControlResult::Ack(n);
+      return ControlReply::Ack(static_cast<uint16_t>(n));
     }
     case kDfuGetStatus: {
       const uint8_t status[6] = {0x00, 0x00, 0x00, 0x00, state_, 0x00};
       if (state_ == kStateDnbusy) state_ = kStateDnloadIdle;
-      if (leave_after_status_) {
-        leave_after_status_ = false;
-        leave_pending_ = true;
-      }
+      if (std::exchange(leave_after_status_, false)) return Leave(Reply(status, data_in));
       return Reply(status, data_in);
     }
     case kDfuGetState:
@@ -173,22 +175,22 @@ ControlResult ProbeDfuDevice::HandleDfu(const SetupPacket& setup,
     case kDfuClrStatus:
     case kDfuAbort:
       state_ = kStateIdle;
-      return ControlResult::Ack();
+      return ControlReply::Ack();
     default:
-      return ControlResult::Stall();
+      return ControlReply::Stall();
   }
 }
 
-ControlResult ProbeDfuDevice::HandleVendor(const SetupPacket& setup,
+ControlReply ProbeDfuDevice::HandleVendor(const SetupPacket& setup,
                                            std::span<const uint8_t> data_out,
                                            std::span<uint8_t> data_in) {
   if (setup.bRequest != kEchoRequest || (setup.bmRequestType & 0x1f) != 0) {
-    return ControlResult::Stall();
+    return ControlReply::Stall();
   }
   if (!setup.IsIn()) {
-    if (data_out.size() > kEchoCapacity) return ControlResult::Stall();
+    if (data_out.size() > kEchoCapacity) return ControlReply::Stall();
     echo_.assign(data_out.begin(), data_out.end());
-    return ControlResult::Ack();
+    return ControlReply::Ack();
   }
   return Reply(echo_, data_in);
 }
@@ -198,11 +200,9 @@ void ProbeDfuDevice::OnSetInterface(uint8_t /*iface*/, uint8_t /*alt*/) {
   state_ = kStateIdle;
 }
 
-void ProbeDfuDevice::OnReset() {
+bool ProbeDfuDevice::OnReset() {
   ++resets_;
-  leave_pending_ = true;
+  return true;
 }
-
-bool ProbeDfuDevice::WantsDisconnect() { return std::exchange(leave_pending_, false); }
 
 }  // namespace onedfu::sim

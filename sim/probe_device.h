@@ -51,11 +51,10 @@ class ProbeDfuDevice final : public UsbDeviceModel {
   }
 
   std::vector<uint8_t> DeviceAndConfigDescriptors() override;
-  ControlResult HandleControl(const SetupPacket& setup, std::span<const uint8_t> data_out,
+  ControlReply HandleControl(const SetupPacket& setup, std::span<const uint8_t> data_out,
                               std::span<uint8_t> data_in) override;
   void OnSetInterface(uint8_t iface, uint8_t alt) override;
-  void OnReset() override;
-  bool WantsDisconnect() override;
+  bool OnReset() override;
 
   // Observations for tests.
   uint32_t plugs() const { return plugs_; }
@@ -64,15 +63,14 @@ class ProbeDfuDevice final : public UsbDeviceModel {
   uint32_t dnload_bytes() const { return dnload_bytes_; }
 
  private:
-  ControlResult HandleStandard(const SetupPacket& setup, std::span<uint8_t> data_in);
-  ControlResult HandleDfu(const SetupPacket& setup, std::span<const uint8_t> data_out,
+  ControlReply HandleStandard(const SetupPacket& setup, std::span<uint8_t> data_in);
+  ControlReply HandleDfu(const SetupPacket& setup, std::span<const uint8_t> data_out,
                           std::span<uint8_t> data_in);
-  ControlResult HandleVendor(const SetupPacket& setup, std::span<const uint8_t> data_out,
+  ControlReply HandleVendor(const SetupPacket& setup, std::span<const uint8_t> data_out,
                              std::span<uint8_t> data_in);
   std::string StringFor(uint8_t index) const;
 
   uint8_t state_ = kStateIdle;
-  bool leave_pending_ = false;
   bool leave_after_status_ = false;
   uint32_t plugs_ = 0;
   uint32_t set_interface_calls_ = 0;

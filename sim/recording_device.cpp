@@ -44,33 +44,26 @@ std::string DescribeReply(const SetupPacket& setup, bool stall, std::span<const 
   return "[" + Hex(in) + "]";
 }
 
-// One event into the device, as the port delivers it. For control transfers, fills
-// *stall / *reply with the answer. Returns true when the device now leaves to reset.
-bool Deliver(bootloader::DfuDevice& device, const UsbEvent& event, bool* stall, std::vector<uint8_t>* reply) {
+// One event into the port. For control transfers, fills *stall / *reply with the answer.
+// Returns true when the device now leaves to reset.
+bool Deliver(DfuPort& port, const UsbEvent& event, bool* stall, std::vector<uint8_t>* reply) {
   *stall = false;
   reply->clear();
   switch (event.kind) {
     case UsbEvent::Kind::kSetInterface:
-      *stall = !device.SetInterface(event.setup.wIndex, event.setup.wValue);
+      *stall = !port.SetInterface(static_cast<uint8_t>(event.setup.wIndex), static_cast<uint8_t>(event.setup.wValue));
       return false;
     case UsbEvent::Kind::kReset:
-      return device.BusReset();
+      return port.BusReset();
     case UsbEvent::Kind::kControl:
       break;
   }
-  bootloader::SetupPacket s;
-  s.bmRequestType = event.setup.bmRequestType;
-  s.bRequest = event.setup.bRequest;
-  s.wValue = event.setup.wValue;
-  s.wIndex = event.setup.wIndex;
-  s.wLength = event.setup.wLength;
+  const SetupPacket& s = event.setup;
   if (s.IsIn()) reply->assign(s.wLength, 0);
-  const bootloader::ControlReply r = device.HandleControl(
-      s, s.IsIn() ? runtime::ByteSpan() : runtime::ByteSpan(event.data_out), runtime::MutableByteSpan(*reply));
+  const ControlReply r = port.HandleControl(s, s.IsIn() ? std::span<const uint8_t>() : std::span<const uint8_t>(event.data_out),
+                                            std::span<uint8_t>(*reply));
   *stall = r.stall;
   reply->resize(r.stall || !s.IsIn() ? 0 : r.length);
-  // The reply is out: pending flash work runs now (the port's Poll after each delivered reply).
-  device.Poll();
   return r.reset_after_status;
 }
 
@@ -107,83 +100,50 @@ std::string DescribeEvent(const UsbEvent& event) {
   return b;
 }
 
-RecordingDfuDevice::RecordingDfuDevice(const runtime::Board& board, std::span<runtime::FlashMemory* const> memories,
-                                       const bootloader::DfuOptions& options)
-    : board_(board), memories_(memories), options_(options) {
-  Boot();
-}
+UsbStream RecordingDevice::TakeStream() { return std::exchange(stream_, {}); }
 
-void RecordingDfuDevice::Boot() {
-  device_.reset();
-  device_.emplace(board_, memories_, bootloader::DeviceStrings{}, options_);
-  runtime::Diag diag;
-  if (!device_->Init(&diag).ok()) error_ = std::string("bootloader refused the board: ") + diag.c_str();
-}
-
-UsbStream RecordingDfuDevice::TakeStream() { return std::exchange(stream_, {}); }
-
-std::vector<uint8_t> RecordingDfuDevice::DeviceAndConfigDescriptors() {
-  if (!ok()) return {};
-  std::vector<uint8_t> out(bootloader::kDeviceDescriptorSize + bootloader::kConfigDescriptorSize);
-  const size_t device = bootloader::BuildDeviceDescriptor(board_, out);
-  const size_t config =
-      bootloader::BuildConfigDescriptor(runtime::MutableByteSpan(out).subspan(bootloader::kDeviceDescriptorSize));
-  if (device != bootloader::kDeviceDescriptorSize || config == 0) return {};
-  out.resize(device + config);
-  return out;
-}
-
-ControlResult RecordingDfuDevice::HandleControl(const SetupPacket& setup, std::span<const uint8_t> data_out,
-                                                std::span<uint8_t> data_in) {
+ControlReply RecordingDevice::HandleControl(const SetupPacket& setup, std::span<const uint8_t> data_out,
+                                            std::span<uint8_t> data_in) {
+  const ControlReply reply = inner_.HandleControl(setup, data_out, data_in);
   UsbEvent event;
   event.kind = UsbEvent::Kind::kControl;
   event.setup = setup;
   event.data_out.assign(data_out.begin(), data_out.end());
-  std::vector<uint8_t> reply;
-  if (Deliver(*device_, event, &event.stall, &reply)) leave_pending_ = true;
-  const size_t n = std::min(reply.size(), data_in.size());
-  std::copy(reply.begin(), reply.begin() + static_cast<std::ptrdiff_t>(n), data_in.begin());
-  event.data_in.assign(reply.begin(), reply.begin() + static_cast<std::ptrdiff_t>(n));
-  const bool stall = event.stall;
+  event.stall = reply.stall;
+  if (!reply.stall && setup.IsIn()) {
+    const size_t n = std::min<size_t>(reply.length, data_in.size());
+    event.data_in.assign(data_in.begin(), data_in.begin() + static_cast<std::ptrdiff_t>(n));
+  }
   stream_.push_back(std::move(event));
-  return stall ? ControlResult::Stall() : ControlResult::Ack(n);
+  return reply;
 }
 
-void RecordingDfuDevice::OnSetInterface(uint8_t iface, uint8_t alt) {
+void RecordingDevice::OnSetInterface(uint8_t iface, uint8_t alt) {
+  inner_.OnSetInterface(iface, alt);
   UsbEvent event;
   event.kind = UsbEvent::Kind::kSetInterface;
   event.setup.bmRequestType = 0x01;
   event.setup.bRequest = bootloader::kSetInterface;
   event.setup.wValue = alt;
   event.setup.wIndex = iface;
-  std::vector<uint8_t> unused;
-  Deliver(*device_, event, &event.stall, &unused);
   stream_.push_back(std::move(event));
 }
 
-void RecordingDfuDevice::OnReset() {
+bool RecordingDevice::OnReset() {
+  const bool left = inner_.OnReset();
   UsbEvent event;
   event.kind = UsbEvent::Kind::kReset;
-  std::vector<uint8_t> unused;
-  if (Deliver(*device_, event, &event.stall, &unused)) leave_pending_ = true;
   stream_.push_back(std::move(event));
+  return left;
 }
 
-bool RecordingDfuDevice::WantsDisconnect() {
-  if (!std::exchange(leave_pending_, false)) return false;
-  // The board resets; with the boot button held it comes back in DFU mode.
-  ++resets_;
-  Boot();
-  return true;
-}
-
-ReplayResult ReplayStream(bootloader::DfuDevice& device, const UsbStream& stream, const ReplayOptions& options) {
+ReplayResult ReplayStream(DfuPort& port, const UsbStream& stream, const ReplayOptions& options) {
   ReplayResult result;
   bool stall = false;
   std::vector<uint8_t> reply;
   for (size_t i = options.first; i < stream.size() && i < options.last; ++i) {
     const UsbEvent& event = stream[i];
-    const bool left = Deliver(device, event, &stall, &reply);
+    const bool left = Deliver(port, event, &stall, &reply);
     result.events = i + 1;
     if (options.compare && !result.diverged && event.kind == UsbEvent::Kind::kControl) {
       const bool class_request = ((event.setup.bmRequestType >> 5) & 3) == kTypeClass;
@@ -193,7 +153,7 @@ ReplayResult ReplayStream(bootloader::DfuDevice& device, const UsbStream& stream
         result.divergence = "event " + std::to_string(i) + " " + DescribeEvent(event) + ": replied " +
                             DescribeReply(event.setup, stall, reply) + ", recorded " +
                             DescribeReply(event.setup, event.stall, event.data_in) + " (device status: \"" +
-                            device.status_text() + "\")";
+                            port.dfu().status_text() + "\")";
       }
     }
     if (options.stop && options.stop()) {

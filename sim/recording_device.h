@@ -1,19 +1,15 @@
-// RecordingDfuDevice and ReplayStream: record what a real host tool asks of the bootloader over
+// RecordingDevice and ReplayStream: record what a real host tool asks of the bootloader over
 // the virtual USB once, then replay those requests in-process as often as needed (the power-cut
 // sweep of `onedfu-sim powercut`, DESIGN.md 7 rule 5).
 //
-// RecordingDfuDevice is a UsbDeviceModel (usb_device.h) that runs the bootloader core's
-// DfuDevice in DFU mode over caller-owned FlashMemory objects, exactly as the simulated board
-// does, and appends every request it sees to a UsbStream: control transfers (SETUP packet, OUT
-// data stage, and the reply the device gave), SET_INTERFACE and bus resets. After the device
-// leaves (the reply that carries reset_after_status went out, or a bus reset in
-// dfuMANIFEST-WAIT-RESET) the board resets: a fresh DfuDevice comes up in DFU mode again (the
-// boot button held), so the next host command finds the bootloader.
+// RecordingDevice is a decorator over a UsbDeviceModel (usb_device.h; for powercut a
+// DfuModeDevice, the bootloader core in DFU mode over caller-owned flash): it passes every request
+// on and appends it to a UsbStream: control transfers (SETUP packet, OUT data stage, and the
+// reply the device gave), SET_INTERFACE and bus resets.
 //
-// ReplayStream feeds a recorded stream to a DfuDevice the same way the port does (HandleControl,
-// then Poll once the reply is out; SetInterface; BusReset) and compares every reply with the
-// recorded one, so a replay that drifts from what the host saw is reported, never silently
-// accepted.
+// ReplayStream feeds a recorded stream to a DfuPort (dfu_port.h, the port that drives the
+// bootloader core) and compares every reply with the recorded one, so a replay that drifts
+// from what the host saw is reported, never silently accepted.
 //
 // Host only (STL); never throws.
 #pragma once
@@ -26,9 +22,7 @@
 #include <string>
 #include <vector>
 
-#include "bootloader/dfu_device.h"
-#include "runtime/board.h"
-#include "runtime/flash_memory.h"
+#include "dfu_port.h"
 #include "usb_device.h"
 
 namespace onedfu::sim {
@@ -52,40 +46,23 @@ using UsbStream = std::vector<UsbEvent>;
 // "GETSTATUS", "DNLOAD block 2 (2048 bytes)", "GET_DESCRIPTOR string 4", "SET_INTERFACE 0/0", ...
 std::string DescribeEvent(const UsbEvent& event);
 
-class RecordingDfuDevice final : public UsbDeviceModel {
+class RecordingDevice final : public UsbDeviceModel {
  public:
-  // `board` and `memories` (memories[i] serves board.memories[i]) must outlive this object.
-  RecordingDfuDevice(const runtime::Board& board, std::span<runtime::FlashMemory* const> memories,
-                     const bootloader::DfuOptions& options);
-
-  // False when the DfuDevice refused the board or the flash (error() says why); such a device
-  // plugs in with no descriptors and records nothing.
-  bool ok() const { return error_.empty(); }
-  const std::string& error() const { return error_; }
+  // `inner` (e.g. a DfuModeDevice) must outlive this object.
+  explicit RecordingDevice(UsbDeviceModel& inner) : inner_(inner) {}
 
   // The events recorded since the last call (or construction); clears the recording.
   UsbStream TakeStream();
-  // Times the board reset after leaving (each one starts a fresh DfuDevice).
-  uint32_t resets() const { return resets_; }
 
-  std::vector<uint8_t> DeviceAndConfigDescriptors() override;
-  ControlResult HandleControl(const SetupPacket& setup, std::span<const uint8_t> data_out,
-                              std::span<uint8_t> data_in) override;
+  std::vector<uint8_t> DeviceAndConfigDescriptors() override { return inner_.DeviceAndConfigDescriptors(); }
+  ControlReply HandleControl(const SetupPacket& setup, std::span<const uint8_t> data_out,
+                             std::span<uint8_t> data_in) override;
   void OnSetInterface(uint8_t iface, uint8_t alt) override;
-  void OnReset() override;
-  bool WantsDisconnect() override;
+  bool OnReset() override;
 
  private:
-  void Boot();
-
-  const runtime::Board& board_;
-  std::span<runtime::FlashMemory* const> memories_;
-  bootloader::DfuOptions options_;
-  std::optional<bootloader::DfuDevice> device_;
-  std::string error_;
+  UsbDeviceModel& inner_;
   UsbStream stream_;
-  bool leave_pending_ = false;
-  uint32_t resets_ = 0;
 };
 
 // How a replay ended.
@@ -115,9 +92,8 @@ struct ReplayResult {
   std::string divergence;   // e.g. "event 57 GETSTATUS: replied dfuERROR/errERASE, recorded ..."
 };
 
-// Delivers `stream` to `device` (see the file comment). Events after the device left are not
+// Delivers `stream` to `port` (see the file comment). Events after the device left are not
 // delivered (that is another boot).
-ReplayResult ReplayStream(bootloader::DfuDevice& device, const UsbStream& stream,
-                          const ReplayOptions& options);
+ReplayResult ReplayStream(DfuPort& port, const UsbStream& stream, const ReplayOptions& options);
 
 }  // namespace onedfu::sim

@@ -29,7 +29,10 @@ bool SimUsbDevice::Boot(const std::string& cause, bool forced_dfu) {
   if (!event.message.empty()) idle += ": " + event.message;
   bootloader::DfuOptions dfu_options;
   dfu_options.max_poll_timeout_ms = options_.max_poll_timeout_ms;
-  bootloader_ = std::make_unique<BootloaderDevice>(board_, idle, dfu_options, options_.serial);
+  DfuPortStrings strings;
+  strings.serial = options_.serial;
+  strings.idle_message = idle;
+  bootloader_.emplace(board_.board(), board_.memories(), strings, dfu_options);
   runtime::Diag diag;
   if (runtime::Status s = bootloader_->Init(&diag); !s.ok()) {
     error_ = std::string("bootloader init: ") + diag.c_str();
@@ -54,25 +57,23 @@ std::vector<uint8_t> SimUsbDevice::DeviceAndConfigDescriptors() {
   return descriptors;
 }
 
-ControlResult SimUsbDevice::HandleControl(const SetupPacket& setup, std::span<const uint8_t> data_out,
-                                          std::span<uint8_t> data_in) {
-  ControlResult result = ControlResult::Stall();
+ControlReply SimUsbDevice::HandleControl(const SetupPacket& setup, std::span<const uint8_t> data_out,
+                                         std::span<uint8_t> data_in) {
+  ControlReply result = ControlReply::Stall();
   if (app_) {
     result = app_->HandleControl(setup, data_out, data_in);
-    if (app_->TakeDetach()) {
-      leave_pending_ = true;
+    if (result.reset_after_status) {
       reboot_cause_ = "detach";
       reboot_forced_ = true;
     }
   } else if (bootloader_) {
     result = bootloader_->HandleControl(setup, data_out, data_in);
-    if (bootloader_->TakeResetRequest()) {
-      leave_pending_ = true;
+    if (result.reset_after_status) {
       reboot_cause_ = "leave";
       reboot_forced_ = false;
     }
     if (options_.unplug_after_transfers != 0 && ++dfu_transfers_ == options_.unplug_after_transfers) {
-      leave_pending_ = true;
+      result.reset_after_status = true;  // the transport takes the device off the bus after this reply
       unplugged_ = true;
     }
   }
@@ -83,28 +84,23 @@ ControlResult SimUsbDevice::HandleControl(const SetupPacket& setup, std::span<co
 
 void SimUsbDevice::OnSetInterface(uint8_t iface, uint8_t alt) {
   usage_.CountSetInterface();
-  if (bootloader_) bootloader_->SetInterface(iface, alt);
+  if (bootloader_) (void)bootloader_->SetInterface(iface, alt);
 }
 
-void SimUsbDevice::OnReset() {
+bool SimUsbDevice::OnReset() {
   ++usage_.resets;
-  if (app_) {
-    if (app_->BusReset()) {
-      leave_pending_ = true;
-      reboot_cause_ = "reset";
-      reboot_forced_ = true;
-    }
-  } else if (bootloader_) {
-    if (bootloader_->BusReset() || bootloader_->TakeResetRequest()) {
-      // Waiting for this reset after leave: the board resets and boots again.
-      (void)bootloader_->TakeResetRequest();
-      leave_pending_ = true;
-      reboot_cause_ = "reset";
-      reboot_forced_ = false;
-    }
+  if (app_ && app_->BusReset()) {
+    reboot_cause_ = "reset";
+    reboot_forced_ = true;
+    return true;
   }
+  if (bootloader_ && bootloader_->BusReset()) {
+    // Waiting for this reset after leave: the board resets and boots again.
+    reboot_cause_ = "reset";
+    reboot_forced_ = false;
+    return true;
+  }
+  return false;
 }
-
-bool SimUsbDevice::WantsDisconnect() { return std::exchange(leave_pending_, false); }
 
 }  // namespace onedfu::sim

@@ -1,6 +1,6 @@
 // SimUsbDevice: the whole simulated board as ONE UsbDeviceModel (the transport keeps one model
 // across re-plugs). It is in either mode:
-//   - DFU mode: BootloaderDevice (the bootloader core, bootloader::DfuDevice);
+//   - DFU mode: DfuPort (the bootloader core, bootloader::DfuDevice);
 //   - application mode: AppDevice (the VM firmware with a DFU runtime interface).
 // Power-on and every reset run the boot decision (SimBoard::Boot) and pick the mode:
 //   - PowerOn(forced): the first boot (forced = --enter-dfu, the held boot button);
@@ -9,7 +9,8 @@
 //     (boot decision, not forced): application when the record is valid, DFU otherwise;
 //   - DETACH in application mode (WillDetach), or a bus reset in appDETACH: the device leaves,
 //     then reboots forced into DFU mode (the application asked for the bootloader).
-// The reboot runs when the transport re-plugs the device (DeviceAndConfigDescriptors).
+// The device leaves through the reply's reset_after_status (or OnReset returning true); the
+// reboot runs when the transport re-plugs it (DeviceAndConfigDescriptors).
 //
 // Every control transfer is counted in usage() (stats.h timing model) and every boot is logged
 // in boots(). Host only; the transport serializes calls.
@@ -22,8 +23,7 @@
 #include <vector>
 
 #include "app_device.h"
-#include "bootloader/dfu_device.h"
-#include "bootloader_device.h"
+#include "dfu_port.h"
 #include "sim_board.h"
 #include "stats.h"
 #include "usb_device.h"
@@ -52,17 +52,16 @@ class SimUsbDevice final : public UsbDeviceModel {
   bool PowerOn(bool forced_dfu);
 
   std::vector<uint8_t> DeviceAndConfigDescriptors() override;
-  ControlResult HandleControl(const SetupPacket& setup, std::span<const uint8_t> data_out,
-                              std::span<uint8_t> data_in) override;
+  ControlReply HandleControl(const SetupPacket& setup, std::span<const uint8_t> data_out,
+                             std::span<uint8_t> data_in) override;
   void OnSetInterface(uint8_t iface, uint8_t alt) override;
-  void OnReset() override;
-  bool WantsDisconnect() override;
+  bool OnReset() override;
 
   bool application_mode() const { return app_.has_value(); }
   const std::vector<BootEvent>& boots() const { return boots_; }
   const UsbUsage& usage() const { return usage_; }
   const std::string& error() const { return error_; }
-  BootloaderDevice* bootloader() { return bootloader_.get(); }
+  DfuPort* bootloader() { return bootloader_ ? &*bootloader_ : nullptr; }
   AppDevice* app() { return app_ ? &*app_ : nullptr; }
 
  private:
@@ -71,12 +70,11 @@ class SimUsbDevice final : public UsbDeviceModel {
 
   SimBoard& board_;
   SimDeviceOptions options_;
-  std::unique_ptr<BootloaderDevice> bootloader_;
+  std::optional<DfuPort> bootloader_;
   std::optional<AppDevice> app_;
-  bool leave_pending_ = false;        // WantsDisconnect reports true once
   uint64_t dfu_transfers_ = 0;        // control transfers in DFU mode (unplug_after_transfers)
   bool unplugged_ = false;            // gone for good: no more plugs
-  std::string reboot_cause_;          // non-empty: reboot at the next plug
+  std::string reboot_cause_;          // non-empty: the device left; reboot at the next plug
   bool reboot_forced_ = false;
   std::vector<BootEvent> boots_;
   UsbUsage usage_;

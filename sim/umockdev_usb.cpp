@@ -3,15 +3,11 @@
 // Facts this relies on (DESIGN.md 8, checked against libusb 1.0.26 and umockdev 0.17):
 // - libusb skips a device whose udev record lacks DEVNAME=/dev/bus/usb/BBB/DDD.
 // - libusb reads device + configuration descriptors from the sysfs `descriptors` attribute.
-// - The device node is a regular file, so poll() always reports it ready and libusb reaps right
-//   away: control URBs therefore complete during SUBMITURB and wait in a per-open queue.
 // - Client memory is only reachable through umockdev_ioctl_data_resolve(): the ioctl argument
 //   (a pointer) resolves to the URB, the URB's `buffer` field to the 8 SETUP bytes + data stage.
 //   Local changes are written back to the client by umockdev_ioctl_client_complete().
-// - REAPURB hands back the CLIENT's address of a completed URB; actual_length excludes the SETUP
-//   bytes; a STALL is URB status -EPIPE with the ioctl itself succeeding.
-// - After the device leaves, REAPURB still returns completed URBs, then ENODEV; new submits fail
-//   ENODEV. A re-plug is a new device (next devnum) announced with an "add" uevent.
+// - A re-plug is a new device (next devnum) announced with an "add" uevent.
+// The usbdevfs protocol itself is usbdevfs.h's; this file is the testbed around it.
 #include "umockdev_usb.h"
 
 #include <dlfcn.h>
@@ -22,6 +18,7 @@
 #include <umockdev.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <csignal>
@@ -45,11 +42,7 @@ namespace {
 
 constexpr int kBusNumber = 1;
 constexpr int kRootHubDevnum = 1;
-constexpr int kFirstDeviceDevnum = 2;
-constexpr int kMaxDevnum = 127;  // USB addresses are 7 bits; re-plugs wrap around to 2
-constexpr size_t kSetupSize = 8;
 constexpr size_t kDeviceDescriptorSize = 18;
-constexpr size_t kConfigHeaderSize = 9;
 constexpr char kRootHubSysPath[] = "/devices/pci0000:00/0000:00:14.0/usb1";
 constexpr char kDeviceSysPath[] = "/devices/pci0000:00/0000:00:14.0/usb1/1-1";
 constexpr char kPreloadLibrary[] = "libumockdev-preload.so.0";
@@ -64,13 +57,6 @@ constexpr uint8_t kRootHubDescriptors[] = {
     0x09, 0x04, 0x00, 0x00, 0x01, 0x09, 0x00, 0x00, 0x00,        // interface: hub
     0x07, 0x05, 0x81, 0x03, 0x02, 0x00, 0xff,                    // endpoint 1 IN, interrupt
 };
-
-// Capabilities reported by GET_CAPABILITIES. REAP_AFTER_DISCONNECT matters: it tells libusb
-// that completed URBs can still be reaped after the device left. No scatter-gather, mmap or
-// streams (not emulated).
-constexpr uint32_t kCapabilities = USBDEVFS_CAP_ZERO_PACKET | USBDEVFS_CAP_BULK_CONTINUATION |
-                                   USBDEVFS_CAP_NO_PACKET_SIZE_LIM |
-                                   USBDEVFS_CAP_REAP_AFTER_DISCONNECT;
 
 struct GObjectUnref {
   void operator()(gpointer object) const {
@@ -95,6 +81,25 @@ IoctlDataPtr Resolve(UMockdevIoctlData* parent, size_t offset, size_t size) {
   }
   return IoctlDataPtr(data);
 }
+
+// The client's memory through umockdev (umockdev_ioctl_data_resolve; changes are written back
+// when the ioctl completes).
+class UmockdevMemory final : public ClientMemory {
+ public:
+  explicit UmockdevMemory(UMockdevIoctlData* data) : data_(data) {}
+  explicit UmockdevMemory(IoctlDataPtr owned) : owned_(std::move(owned)), data_(owned_.get()) {}
+  uint8_t* data() override { return data_->data; }
+  uint64_t client_address() const override { return data_->client_addr; }
+  std::unique_ptr<ClientMemory> Follow(size_t offset, size_t size) override {
+    IoctlDataPtr resolved = Resolve(data_, offset, size);
+    if (!resolved) return nullptr;
+    return std::make_unique<UmockdevMemory>(std::move(resolved));
+  }
+
+ private:
+  IoctlDataPtr owned_;  // null when borrowed
+  UMockdevIoctlData* data_;
+};
 
 uint16_t LoadLe16(const uint8_t* bytes) {
   return static_cast<uint16_t>(bytes[0] | (bytes[1] << 8));
@@ -122,63 +127,25 @@ std::string Format(const char* format, ...) {
   return out;
 }
 
-// Checks that `desc` starts with a device descriptor followed by one complete configuration
-// descriptor. Returns an empty string when fine, else what is wrong.
-std::string CheckDescriptors(std::span<const uint8_t> desc) {
-  if (desc.size() < kDeviceDescriptorSize + kConfigHeaderSize) {
-    return Format("descriptors are %zu bytes, need at least %zu (device + configuration)",
-                  desc.size(), kDeviceDescriptorSize + kConfigHeaderSize);
-  }
-  if (desc[0] != kDeviceDescriptorSize || desc[1] != USB_DT_DEVICE) {
-    return "descriptors do not start with an 18-byte device descriptor";
-  }
-  const uint8_t* config = desc.data() + kDeviceDescriptorSize;
-  if (config[0] != kConfigHeaderSize || config[1] != USB_DT_CONFIG) {
-    return "no 9-byte configuration descriptor at offset 18";
-  }
-  const size_t total = LoadLe16(config + 2);
-  if (kDeviceDescriptorSize + total > desc.size()) {
-    return Format("configuration wTotalLength %zu runs past the %zu descriptor bytes", total,
-                  desc.size() - kDeviceDescriptorSize);
-  }
-  return {};
-}
-
 }  // namespace
 
 struct UmockdevUsb::Impl {
-  // The state of one open() of the device node (one libusb device handle).
-  struct ClientState {
-    std::deque<gulong> completed;  // client addresses of completed URBs, oldest first
-    uint32_t claimed = 0;          // bit i: interface i claimed
-  };
-
   // One appearance of the device on the bus; a re-plug creates a new one. Kept until the end
   // so that handles opened before a departure still get their answers (ENODEV, late reaps).
   struct PluggedDevice {
     Impl* owner = nullptr;
-    int devnum = 0;
     std::string syspath;  // "/sys/devices/.../1-1"
-    std::string devnode;  // "/dev/bus/usb/001/002"
-    uint8_t num_interfaces = 0;
+    std::unique_ptr<UsbdevfsDevice> usb;
     UMockdevIoctlBase* handler = nullptr;  // owned reference
-    bool gone = false;
-    std::map<UMockdevIoctlClient*, ClientState> clients;  // holds a reference on each key
+    std::vector<UMockdevIoctlClient*> clients;  // a reference on each client usb knows
   };
-
-  struct Reply {
-    long result = 0;
-    int error = 0;
-  };
-  static Reply Ok(long result = 0) { return Reply{result, 0}; }
-  static Reply Fail(int error) { return Reply{-1, error}; }
 
   Impl(UsbDeviceModel& model_in, UmockdevUsbOptions options_in)
       : model(model_in), options(options_in), testbed(umockdev_testbed_new()) {}
 
   ~Impl() {
     for (auto& device : devices) {
-      for (auto& [client, state] : device->clients) {
+      for (UMockdevIoctlClient* client : device->clients) {
         g_signal_handlers_disconnect_by_data(client, device.get());
         g_object_unref(client);
       }
@@ -245,11 +212,13 @@ struct UmockdevUsb::Impl {
 
     auto device = std::make_unique<PluggedDevice>();
     device->owner = this;
-    device->devnum = next_devnum;
-    next_devnum = next_devnum >= kMaxDevnum ? kFirstDeviceDevnum : next_devnum + 1;
+    const int devnum = addresses.Next();
     device->syspath = std::string("/sys") + kDeviceSysPath;
-    device->devnode = Format("/dev/bus/usb/%03d/%03d", kBusNumber, device->devnum);
-    device->num_interfaces = descriptors[kDeviceDescriptorSize + 4];
+    const std::string devnode = Format("/dev/bus/usb/%03d/%03d", kBusNumber, devnum);
+    const uint8_t num_interfaces = descriptors[kDeviceDescriptorSize + 4];
+    UsbdevfsDevice::Trace trace;
+    if (options.trace) trace = [this](const std::string& text) { Trace("%s", text.c_str()); };
+    device->usb = std::make_unique<UsbdevfsDevice>(model, devnum, num_interfaces, devnode, stats, trace);
     device->handler = umockdev_ioctl_base_new();
     g_signal_connect(device->handler, "handle-ioctl", G_CALLBACK(&Impl::OnHandleIoctl),
                      device.get());
@@ -258,10 +227,10 @@ struct UmockdevUsb::Impl {
 
     // The handler goes on first, so an open() right after the "add" uevent finds it.
     GError* error = nullptr;
-    if (!umockdev_testbed_attach_ioctl(testbed, device->devnode.c_str(), device->handler,
+    if (!umockdev_testbed_attach_ioctl(testbed, devnode.c_str(), device->handler,
                                        &error)) {
       last_error = Format("umockdev: cannot attach the ioctl handler to %s: %s",
-                          device->devnode.c_str(),
+                          devnode.c_str(),
                           error != nullptr ? error->message : "unknown error");
       if (error != nullptr) g_error_free(error);
       devices.push_back(std::move(device));  // the destructor releases the handler
@@ -283,20 +252,20 @@ struct UmockdevUsb::Impl {
         "A: bDeviceClass=%02x\\n\nA: bMaxPacketSize0=%d\\n\nA: maxchild=0\\n\n"
         "A: version=%2x.%02x\\n\n"
         "H: descriptors=%s\n",
-        kDeviceSysPath, kBusNumber, device->devnum, kBusNumber, device->devnum,
-        device->devnode.c_str(), vid, pid, bcd_device, descriptors[4], descriptors[5],
-        descriptors[6], kBusNumber, device->devnum, device->num_interfaces, vid, pid,
+        kDeviceSysPath, kBusNumber, devnum, kBusNumber, devnum,
+        devnode.c_str(), vid, pid, bcd_device, descriptors[4], descriptors[5],
+        descriptors[6], kBusNumber, devnum, num_interfaces, vid, pid,
         bcd_device, descriptors[4], descriptors[7], descriptors[3], descriptors[2],
         HexUpper(descriptors).c_str());
     if (!umockdev_testbed_add_from_string(testbed, text.c_str(), &error)) {
-      last_error = Format("umockdev: cannot add device %s: %s", device->devnode.c_str(),
+      last_error = Format("umockdev: cannot add device %s: %s", devnode.c_str(),
                           error != nullptr ? error->message : "unknown error");
       if (error != nullptr) g_error_free(error);
       devices.push_back(std::move(device));
       return false;
     }
     umockdev_testbed_uevent(testbed, device->syspath.c_str(), "add");
-    Trace("plugged in %04x:%04x as %s", vid, pid, device->devnode.c_str());
+    Trace("plugged in %04x:%04x as %s", vid, pid, devnode.c_str());
     current = device.get();
     devices.push_back(std::move(device));
     ++stats.plugs;
@@ -306,21 +275,22 @@ struct UmockdevUsb::Impl {
   // The device leaves the bus: handles opened on it keep their completed URBs, everything new
   // fails ENODEV. Then the model is plugged in again as a new device (if it has descriptors).
   void Depart(PluggedDevice& device) {
-    if (device.gone) return;
-    device.gone = true;
-    Trace("%s leaves the bus", device.devnode.c_str());
+    if (device.usb->gone()) return;
+    device.usb->MarkGone();
+    const std::string& devnode = device.usb->devnode();
+    Trace("%s leaves the bus", devnode.c_str());
     // The remove uevent is built from the device's sysfs record, so send it before removal.
     umockdev_testbed_uevent(testbed, device.syspath.c_str(), "remove");
     GError* error = nullptr;
-    if (!umockdev_testbed_detach_ioctl(testbed, device.devnode.c_str(), &error)) {
-      Trace("detach_ioctl(%s): %s", device.devnode.c_str(),
+    if (!umockdev_testbed_detach_ioctl(testbed, devnode.c_str(), &error)) {
+      Trace("detach_ioctl(%s): %s", devnode.c_str(),
             error != nullptr ? error->message : "failed");
     }
     if (error != nullptr) g_error_free(error);
     umockdev_testbed_remove_device(testbed, device.syspath.c_str());
     // remove_device leaves the node file behind; a departed device has no node.
     gchar* root = umockdev_testbed_get_root_dir(testbed);
-    unlink((std::string(root) + device.devnode).c_str());
+    unlink((std::string(root) + devnode).c_str());
     g_free(root);
     if (current == &device) current = nullptr;
     if (!Plug()) {
@@ -332,14 +302,13 @@ struct UmockdevUsb::Impl {
   // client so its address cannot be reused by a later open while we keep its state; released
   // when the connection reports closed (umockdev 0.17 does not report that for usbdevfs nodes,
   // so in practice at destruction: a few dozen bytes per open).
-  static ClientState& StateFor(PluggedDevice& device, UMockdevIoctlClient* client) {
-    auto it = device.clients.find(client);
-    if (it != device.clients.end()) return it->second;
-    g_object_ref(client);
-    g_signal_connect(client, "notify::connected", G_CALLBACK(&Impl::OnClientNotify), &device);
-    ++device.owner->stats.opens;
-    device.owner->Trace("open %s", device.devnode.c_str());
-    return device.clients.emplace(client, ClientState{}).first->second;
+  static UsbdevfsDevice::Client& StateFor(PluggedDevice& device, UMockdevIoctlClient* client) {
+    if (!device.usb->Knows(client)) {
+      g_object_ref(client);
+      g_signal_connect(client, "notify::connected", G_CALLBACK(&Impl::OnClientNotify), &device);
+      device.clients.push_back(client);
+    }
+    return device.usb->ClientFor(client);
   }
 
   static void OnClientConnected(UMockdevIoctlBase* /*handler*/, UMockdevIoctlClient* client,
@@ -354,10 +323,11 @@ struct UmockdevUsb::Impl {
     auto* client = reinterpret_cast<UMockdevIoctlClient*>(object);
     if (umockdev_ioctl_client_get_connected(client)) return;
     std::lock_guard<std::mutex> lock(device->owner->mutex);
-    auto it = device->clients.find(client);
+    auto it = std::find(device->clients.begin(), device->clients.end(), client);
     if (it == device->clients.end()) return;
-    device->owner->Trace("close %s", device->devnode.c_str());
+    device->owner->Trace("close %s", device->usb->devnode().c_str());
     g_signal_handlers_disconnect_by_data(client, device);
+    device->usb->Close(client);
     device->clients.erase(it);
     g_object_unref(client);
   }
@@ -373,261 +343,16 @@ struct UmockdevUsb::Impl {
     std::lock_guard<std::mutex> lock(mutex);
     const unsigned long request = umockdev_ioctl_client_get_request(client);
     UMockdevIoctlData* arg = umockdev_ioctl_client_get_arg(client);
-    ClientState& state = StateFor(device, client);
+    UsbdevfsDevice::Client& state = StateFor(device, client);
     bool depart = false;
-    const Reply reply = Dispatch(device, state, request, arg, &depart);
+    UmockdevMemory memory(arg);
+    const UsbdevfsReply reply = device.usb->Ioctl(state, request, memory, &depart);
     if (reply.result < 0 && reply.error != EAGAIN) {
-      Trace("%s ioctl U%lu -> %s", device.devnode.c_str(), _IOC_NR(request),
-            std::strerror(reply.error));
+      Trace("%s ioctl U%lu -> %s", device.usb->devnode().c_str(), _IOC_NR(request), std::strerror(reply.error));
     }
     umockdev_ioctl_client_complete(client, reply.result, reply.error);
     if (depart) Depart(device);
     return TRUE;
-  }
-
-  Reply Dispatch(PluggedDevice& device, ClientState& state, unsigned long request,
-                 UMockdevIoctlData* arg, bool* depart) {
-    switch (request) {
-      case USBDEVFS_REAPURB:
-      case USBDEVFS_REAPURBNDELAY:
-        return ReapUrb(device, state, arg);
-      case USBDEVFS_DISCARDURB:
-        // Every URB completes during SUBMITURB, so nothing is ever in flight to discard.
-        return Fail(EINVAL);
-      case USBDEVFS_RELEASEINTERFACE:
-        return ReleaseInterface(device, state, arg);
-      case USBDEVFS_GET_CAPABILITIES: {
-        IoctlDataPtr caps = Resolve(arg, 0, sizeof(uint32_t));
-        if (!caps) return Fail(EFAULT);
-        std::memcpy(caps->data, &kCapabilities, sizeof(kCapabilities));
-        return Ok();
-      }
-      default:
-        break;
-    }
-    if (device.gone) return Fail(ENODEV);
-    switch (request) {
-      case USBDEVFS_SUBMITURB:
-        return SubmitUrb(device, state, arg, depart);
-      case USBDEVFS_CONTROL:
-        return SyncControl(device, arg, depart);
-      case USBDEVFS_CLAIMINTERFACE: {
-        IoctlDataPtr iface = Resolve(arg, 0, sizeof(unsigned int));
-        if (!iface) return Fail(EFAULT);
-        return Claim(device, state, *reinterpret_cast<unsigned int*>(iface->data));
-      }
-      case USBDEVFS_DISCONNECT_CLAIM: {
-        IoctlDataPtr claim = Resolve(arg, 0, sizeof(usbdevfs_disconnect_claim));
-        if (!claim) return Fail(EFAULT);
-        return Claim(device, state,
-                     reinterpret_cast<usbdevfs_disconnect_claim*>(claim->data)->interface);
-      }
-      case USBDEVFS_SETINTERFACE:
-        return SetInterface(device, state, arg, depart);
-      case USBDEVFS_SETCONFIGURATION: {
-        IoctlDataPtr value = Resolve(arg, 0, sizeof(int));
-        if (!value) return Fail(EFAULT);
-        const int config = *reinterpret_cast<int*>(value->data);
-        Trace("%s SET_CONFIGURATION %d", device.devnode.c_str(), config);
-        return (config == 1 || config == 0 || config == -1) ? Ok() : Fail(EINVAL);
-      }
-      case USBDEVFS_RESET:
-        return Reset(device, depart);
-      case USBDEVFS_CONNECTINFO: {
-        IoctlDataPtr info = Resolve(arg, 0, sizeof(usbdevfs_connectinfo));
-        if (!info) return Fail(EFAULT);
-        auto* connect_info = reinterpret_cast<usbdevfs_connectinfo*>(info->data);
-        connect_info->devnum = static_cast<unsigned int>(device.devnum);
-        connect_info->slow = 0;
-        return Ok();
-      }
-      case USBDEVFS_GETDRIVER:
-        return Fail(ENODATA);  // no kernel driver is bound to any interface
-      case USBDEVFS_IOCTL: {
-        IoctlDataPtr command = Resolve(arg, 0, sizeof(usbdevfs_ioctl));
-        if (!command) return Fail(EFAULT);
-        const int code = reinterpret_cast<usbdevfs_ioctl*>(command->data)->ioctl_code;
-        if (code == static_cast<int>(USBDEVFS_DISCONNECT)) return Fail(ENODATA);
-        if (code == static_cast<int>(USBDEVFS_CONNECT)) return Ok();
-        return Fail(ENOTTY);
-      }
-      case USBDEVFS_GET_SPEED:
-        return Ok(USB_SPEED_FULL);
-      case USBDEVFS_CLEAR_HALT:
-      case USBDEVFS_RESETEP:
-        return Ok();
-      default:
-        Trace("%s unsupported ioctl 0x%lx", device.devnode.c_str(), request);
-        return Fail(ENOTTY);
-    }
-  }
-
-  Reply Claim(PluggedDevice& device, ClientState& state, unsigned int iface) {
-    if (iface >= device.num_interfaces || iface >= 32) return Fail(ENOENT);
-    state.claimed |= 1u << iface;
-    Trace("%s claim interface %u", device.devnode.c_str(), iface);
-    return Ok();
-  }
-
-  Reply ReleaseInterface(PluggedDevice& device, ClientState& state, UMockdevIoctlData* arg) {
-    IoctlDataPtr value = Resolve(arg, 0, sizeof(unsigned int));
-    if (!value) return Fail(EFAULT);
-    const unsigned int iface = *reinterpret_cast<unsigned int*>(value->data);
-    if (iface >= 32 || (state.claimed & (1u << iface)) == 0) return Fail(EINVAL);
-    state.claimed &= ~(1u << iface);
-    if (device.gone) return Fail(ENODEV);
-    return Ok();
-  }
-
-  Reply SetInterface(PluggedDevice& device, ClientState& state, UMockdevIoctlData* arg,
-                     bool* depart) {
-    IoctlDataPtr value = Resolve(arg, 0, sizeof(usbdevfs_setinterface));
-    if (!value) return Fail(EFAULT);
-    const auto* request = reinterpret_cast<usbdevfs_setinterface*>(value->data);
-    if (request->interface >= device.num_interfaces || request->altsetting > 255) {
-      return Fail(EINVAL);
-    }
-    state.claimed |= 1u << request->interface;  // the kernel claims it implicitly, too
-    Trace("%s SET_INTERFACE %u alt %u", device.devnode.c_str(), request->interface,
-          request->altsetting);
-    try {
-      model.OnSetInterface(static_cast<uint8_t>(request->interface),
-                           static_cast<uint8_t>(request->altsetting));
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "usb: device model OnSetInterface threw: %s\n", e.what());
-      return Fail(EPIPE);
-    }
-    *depart = PollDisconnect();
-    return Ok();
-  }
-
-  Reply Reset(PluggedDevice& device, bool* depart) {
-    Trace("%s RESET", device.devnode.c_str());
-    try {
-      model.OnReset();
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "usb: device model OnReset threw: %s\n", e.what());
-    }
-    for (auto& [client, state] : device.clients) state.claimed = 0;
-    *depart = PollDisconnect();
-    // The kernel reports a device that re-enumerates as another device with ENODEV.
-    return *depart ? Fail(ENODEV) : Ok();
-  }
-
-  bool PollDisconnect() {
-    try {
-      return model.WantsDisconnect();
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "usb: device model WantsDisconnect threw: %s\n", e.what());
-      return false;
-    }
-  }
-
-  // Runs one control transfer through the model. `stage` is the data stage (wLength bytes):
-  // input for OUT, output for IN. Returns the model's answer with `length` clamped and 0 for OUT.
-  ControlResult Transfer(PluggedDevice& device, const SetupPacket& setup,
-                         std::span<uint8_t> stage, bool* depart) {
-    ControlResult result;
-    try {
-      if (setup.IsIn()) {
-        result = model.HandleControl(setup, {}, stage);
-      } else {
-        result = model.HandleControl(setup, stage, {});
-      }
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "usb: device model HandleControl threw: %s\n", e.what());
-      result = ControlResult::Stall();
-    }
-    if (!setup.IsIn()) result.length = 0;
-    if (result.stall) result.length = 0;
-    if (result.length > stage.size()) result.length = stage.size();
-
-    ++stats.control_transfers;
-    if (result.stall) ++stats.stalls;
-    if (!result.stall) {
-      if (setup.IsIn()) {
-        stats.bytes_in += result.length;
-      } else {
-        stats.bytes_out += setup.wLength;
-      }
-    }
-    Trace("%s ctrl %02x %02x %04x %04x %04x -> %s %zu", device.devnode.c_str(),
-          setup.bmRequestType, setup.bRequest, setup.wValue, setup.wIndex, setup.wLength,
-          result.stall ? "STALL" : "ok", result.length);
-    *depart = PollDisconnect();
-    return result;
-  }
-
-  Reply SubmitUrb(PluggedDevice& device, ClientState& state, UMockdevIoctlData* arg,
-                  bool* depart) {
-    IoctlDataPtr urb_data = Resolve(arg, 0, sizeof(usbdevfs_urb));
-    if (!urb_data) return Fail(EFAULT);
-    auto* urb = reinterpret_cast<usbdevfs_urb*>(urb_data->data);
-    if (urb->type != USBDEVFS_URB_TYPE_CONTROL || (urb->endpoint & 0x7f) != 0) {
-      return Fail(ENOENT);  // only endpoint 0 exists
-    }
-    if (urb->buffer_length < static_cast<int>(kSetupSize)) return Fail(EINVAL);
-    IoctlDataPtr buffer = Resolve(urb_data.get(), offsetof(usbdevfs_urb, buffer),
-                                  static_cast<size_t>(urb->buffer_length));
-    if (!buffer) return Fail(EFAULT);
-    uint8_t* bytes = buffer->data;
-    SetupPacket setup;
-    setup.bmRequestType = bytes[0];
-    setup.bRequest = bytes[1];
-    setup.wValue = LoadLe16(bytes + 2);
-    setup.wIndex = LoadLe16(bytes + 4);
-    setup.wLength = LoadLe16(bytes + 6);
-    if (setup.wLength > static_cast<size_t>(urb->buffer_length) - kSetupSize) {
-      return Fail(EINVAL);
-    }
-
-    const ControlResult result =
-        Transfer(device, setup, std::span<uint8_t>(bytes + kSetupSize, setup.wLength), depart);
-    urb->error_count = 0;
-    if (result.stall) {
-      urb->status = -EPIPE;
-      urb->actual_length = 0;
-    } else {
-      urb->actual_length = static_cast<int>(setup.IsIn() ? result.length : setup.wLength);
-      const bool short_in = setup.IsIn() && result.length < setup.wLength;
-      urb->status = (short_in && (urb->flags & USBDEVFS_URB_SHORT_NOT_OK) != 0) ? -EREMOTEIO : 0;
-    }
-    state.completed.push_back(urb_data->client_addr);
-    return Ok();
-  }
-
-  Reply ReapUrb(PluggedDevice& device, ClientState& state, UMockdevIoctlData* arg) {
-    if (state.completed.empty()) return Fail(device.gone ? ENODEV : EAGAIN);
-    IoctlDataPtr slot = Resolve(arg, 0, sizeof(void*));
-    if (!slot) return Fail(EFAULT);
-    const gulong address = state.completed.front();
-    static_assert(sizeof(address) == sizeof(void*));
-    std::memcpy(slot->data, &address, sizeof(address));
-    state.completed.pop_front();
-    return Ok();
-  }
-
-  Reply SyncControl(PluggedDevice& device, UMockdevIoctlData* arg, bool* depart) {
-    IoctlDataPtr transfer_data = Resolve(arg, 0, sizeof(usbdevfs_ctrltransfer));
-    if (!transfer_data) return Fail(EFAULT);
-    auto* transfer = reinterpret_cast<usbdevfs_ctrltransfer*>(transfer_data->data);
-    SetupPacket setup;
-    setup.bmRequestType = transfer->bRequestType;
-    setup.bRequest = transfer->bRequest;
-    setup.wValue = transfer->wValue;
-    setup.wIndex = transfer->wIndex;
-    setup.wLength = transfer->wLength;
-    IoctlDataPtr stage_data;
-    std::span<uint8_t> stage;
-    if (setup.wLength > 0) {
-      stage_data = Resolve(transfer_data.get(), offsetof(usbdevfs_ctrltransfer, data),
-                           setup.wLength);
-      if (!stage_data) return Fail(EFAULT);
-      stage = std::span<uint8_t>(stage_data->data, setup.wLength);
-    }
-    const ControlResult result = Transfer(device, setup, stage, depart);
-    if (result.stall) return Fail(EPIPE);
-    return Ok(static_cast<long>(setup.IsIn() ? result.length : setup.wLength));
   }
 
   // Serializes everything below between umockdev's ioctl thread (requests, re-plugs) and the
@@ -637,7 +362,7 @@ struct UmockdevUsb::Impl {
   UmockdevUsbOptions options;
   UMockdevTestbed* testbed = nullptr;
   bool root_hub_added = false;
-  int next_devnum = kFirstDeviceDevnum;
+  UsbAddressAllocator addresses;
   PluggedDevice* current = nullptr;
   std::vector<std::unique_ptr<PluggedDevice>> devices;
   UmockdevUsbStats stats;
@@ -656,7 +381,7 @@ bool UmockdevUsb::Plug() {
 
 std::string UmockdevUsb::DeviceNode() const {
   std::lock_guard<std::mutex> lock(impl_->mutex);
-  return impl_->current != nullptr ? impl_->current->devnode : std::string();
+  return impl_->current != nullptr ? impl_->current->usb->devnode() : std::string();
 }
 
 std::string UmockdevUsb::TestbedRoot() const {

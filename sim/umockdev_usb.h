@@ -4,11 +4,9 @@
 // How: a UMockdevTestbed fakes /sys and /dev/bus/usb for processes that run with
 // libumockdev-preload (LD_PRELOAD, as set by `umockdev-wrapper`). The testbed holds a root hub
 // (bus 001 device 001) and our device (bus 001 device 002, then 003, ... after each re-plug). The
-// device node is backed by a umockdev ioctl handler that answers the usbdevfs ioctls libusb uses
-// (SUBMITURB / REAPURB[NDELAY] / DISCARDURB for control transfers on endpoint 0, CLAIM/RELEASE
-// INTERFACE, SETINTERFACE, SETCONFIGURATION, RESET, GET_CAPABILITIES, CONNECTINFO, GETDRIVER,
-// IOCTL, DISCONNECT_CLAIM, GET_SPEED, CONTROL). Unmodified dfu-util, pyusb and our own libusb
-// code then enumerate, open and talk to the model. Only endpoint 0 exists; other URBs fail ENOENT.
+// device node is backed by a umockdev ioctl handler that hands the usbdevfs ioctls libusb uses to
+// UsbdevfsDevice (usbdevfs.h). Unmodified dfu-util, pyusb and our own libusb code then
+// enumerate, open and talk to the model. Only endpoint 0 exists; other URBs fail ENOENT.
 //
 // Usage (host code; exceptions never leave this class):
 //   MyModel model;
@@ -29,6 +27,7 @@
 #include <vector>
 
 #include "usb_device.h"
+#include "usbdevfs.h"
 
 namespace onedfu::sim {
 
@@ -40,14 +39,7 @@ struct UmockdevUsbOptions {
 };
 
 // Counters over the lifetime of one UmockdevUsb (all RunCommand calls).
-struct UmockdevUsbStats {
-  uint64_t control_transfers = 0;  // control transfers answered by the model (stalls included)
-  uint64_t stalls = 0;             // of those, answered with STALL
-  uint64_t bytes_out = 0;          // data-stage bytes host -> device (SETUP bytes not counted)
-  uint64_t bytes_in = 0;           // data-stage bytes device -> host (actual lengths)
-  uint32_t opens = 0;              // connections to the device node (one per open() of it)
-  uint32_t plugs = 0;              // times the device was plugged in: 1 + re-plugs
-};
+using UmockdevUsbStats = UsbdevfsStats;
 
 class UmockdevUsb {
  public:

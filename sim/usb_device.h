@@ -17,29 +17,14 @@
 #include <span>
 #include <vector>
 
+#include "bootloader/usb.h"
+
 namespace onedfu::sim {
 
-// The 8-byte SETUP packet of a control transfer, fields in host byte order.
-struct SetupPacket {
-  uint8_t bmRequestType = 0;  // bit 7: direction (1 = device-to-host, IN); bits 6..5: type; 4..0: recipient
-  uint8_t bRequest = 0;
-  uint16_t wValue = 0;
-  uint16_t wIndex = 0;
-  uint16_t wLength = 0;  // length of the data stage in bytes (OUT: bytes sent; IN: bytes asked for)
-
-  // True for device-to-host (IN) requests.
-  bool IsIn() const { return (bmRequestType & 0x80) != 0; }
-};
-
-// The device's answer to one control transfer.
-struct ControlResult {
-  bool stall = false;  // true: the request is refused (the host sees a STALL / EPIPE)
-  size_t length = 0;   // IN transfers: bytes written into data_in (at most data_in.size());
-                       // ignored for OUT transfers (the whole data stage is always accepted)
-
-  static ControlResult Stall() { return ControlResult{true, 0}; }
-  static ControlResult Ack(size_t in_length = 0) { return ControlResult{false, in_length}; }
-};
+// The control-transfer vocabulary is the bootloader core's (bootloader/usb.h): the SETUP packet
+// and the reply, whose reset_after_status says the device leaves the bus once the reply is out.
+using bootloader::ControlReply;
+using bootloader::SetupPacket;
 
 // A simulated USB device (full speed, one configuration, control endpoint 0 only).
 class UsbDeviceModel {
@@ -59,10 +44,13 @@ class UsbDeviceModel {
   // GET_STATUS, ...) and class requests (DFU). For OUT requests data_out holds the wLength
   // bytes of the data stage and data_in is empty; for IN requests data_out is empty and data_in
   // has room for wLength bytes: write the reply there and return its length (a shorter reply is
-  // a short transfer, as on the wire). Return ControlResult::Stall() to refuse.
+  // a short transfer, as on the wire). Return ControlReply::Stall() to refuse. A reply with
+  // reset_after_status makes the device leave the bus once the reply is out (DFU leave,
+  // DETACH with WillDetach): the transport delivers the reply, then removes the device and
+  // plugs it in again as a new device (next address) with fresh DeviceAndConfigDescriptors().
   // SET_INTERFACE, SET_CONFIGURATION and bus reset do not come here; see below.
-  virtual ControlResult HandleControl(const SetupPacket& setup, std::span<const uint8_t> data_out,
-                                      std::span<uint8_t> data_in) = 0;
+  virtual ControlReply HandleControl(const SetupPacket& setup, std::span<const uint8_t> data_out,
+                                     std::span<uint8_t> data_in) = 0;
 
   // The host selected alternate setting `alt` of interface `iface` (SET_INTERFACE).
   virtual void OnSetInterface(uint8_t iface, uint8_t alt) {
@@ -70,16 +58,9 @@ class UsbDeviceModel {
     (void)alt;
   }
 
-  // The host reset the port (USB bus reset). Called before WantsDisconnect() is polled.
-  virtual void OnReset() {}
-
-  // Polled once after every request (control transfer, SET_INTERFACE, reset). Return true once
-  // per departure, when the device leaves the bus (DFU manifestation/leave, DETACH, reset into
-  // another mode); each true the transport sees is one departure, so consume the flag, e.g.
-  // `return std::exchange(leave_pending_, false);`. The transport first delivers the reply to
-  // the request that triggered it, then removes the device and plugs it in again as a new
-  // device (next address) with fresh DeviceAndConfigDescriptors().
-  virtual bool WantsDisconnect() { return false; }
+  // The host reset the port (USB bus reset). Return true when the device leaves the bus now
+  // (it re-enumerates, e.g. into another mode); the transport then re-plugs it as above.
+  virtual bool OnReset() { return false; }
 };
 
 }  // namespace onedfu::sim

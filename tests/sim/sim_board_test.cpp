@@ -87,7 +87,7 @@ TEST_CASE("bootloader-mode device: descriptors from the board, layout string, st
   // GETSTATUS through the model.
   sim::SetupPacket getstatus{0xa1, 3, 0, 0, 6};
   std::vector<uint8_t> reply(6);
-  const sim::ControlResult r = device.HandleControl(getstatus, {}, reply);
+  const sim::ControlReply r = device.HandleControl(getstatus, {}, reply);
   REQUIRE_FALSE(r.stall);
   CHECK(r.length == 6);
   CHECK(reply[4] == 2);  // dfuIDLE

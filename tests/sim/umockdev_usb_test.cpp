@@ -32,9 +32,9 @@ bool Exists(const std::string& path) {
 class BrokenDescriptorModel final : public UsbDeviceModel {
  public:
   std::vector<uint8_t> DeviceAndConfigDescriptors() override { return {0x12, 0x01, 0x00}; }
-  ControlResult HandleControl(const SetupPacket&, std::span<const uint8_t>,
+  ControlReply HandleControl(const SetupPacket&, std::span<const uint8_t>,
                               std::span<uint8_t>) override {
-    return ControlResult::Stall();
+    return ControlReply::Stall();
   }
 };
 
@@ -42,9 +42,9 @@ class BrokenDescriptorModel final : public UsbDeviceModel {
 class AbsentModel final : public UsbDeviceModel {
  public:
   std::vector<uint8_t> DeviceAndConfigDescriptors() override { return {}; }
-  ControlResult HandleControl(const SetupPacket&, std::span<const uint8_t>,
+  ControlReply HandleControl(const SetupPacket&, std::span<const uint8_t>,
                               std::span<uint8_t>) override {
-    return ControlResult::Stall();
+    return ControlReply::Stall();
   }
 };
 
