@@ -15,8 +15,6 @@ using runtime::StatusCode;
 
 namespace {
 
-constexpr uint8_t kCommandList[] = {kDfuseGetCommands, kDfuseSetAddress, kDfuseErase, kDfuseReadUnprotect};
-
 const char* RequestName(uint8_t request) {
   switch (static_cast<DfuRequest>(request)) {
     case DfuRequest::kDetach: return "DETACH";
@@ -90,15 +88,12 @@ SetupPacket ParseSetup(const uint8_t bytes[8]) {
   return s;
 }
 
-DfuDevice::DfuDevice(const Board& board, std::span<FlashMemory* const> memories, const DeviceStrings& strings,
-                     const DfuOptions& options)
-    : board_(board), flash_(board, memories), strings_(strings), options_(options) {
-  address_pointer_ = board.memory_count > 0 ? board.memories[0].base : 0;
-}
+DfuProtocol::DfuProtocol(const Board& board, DfuBackend& backend, const DeviceStrings& strings,
+                         const DfuOptions& options)
+    : board_(board), backend_(backend), strings_(strings), options_(options) {}
 
-Status DfuDevice::Init(Diag* diag) {
+Status DfuProtocol::Init(Diag* diag) {
   ready_ = false;
-  ONEDFU_TRY(flash_.Check(diag));
   auto layout = BuildLayoutString(board_, layout_, sizeof layout_);
   if (!layout.ok()) {
     if (diag) diag->Str("DfuSe layout string: ").Str(layout.status().message());
@@ -108,29 +103,27 @@ Status DfuDevice::Init(Diag* diag) {
   return Status::Ok();
 }
 
-const char* DfuDevice::status_text() const {
+const char* DfuProtocol::status_text() const {
   return status_ == DfuStatus::kOk ? idle_message_ : message_.c_str();
 }
 
-bool DfuDevice::SetInterface(uint16_t interface, uint16_t alt) { return interface == 0 && alt == 0; }
+bool DfuProtocol::SetInterface(uint16_t interface, uint16_t alt) { return interface == 0 && alt == 0; }
 
-bool DfuDevice::BusReset() {
+bool DfuProtocol::BusReset() {
   configuration_ = 0;
   usb_address_ = 0;
   if (state_ == DfuState::kManifestWaitReset) {
     reset_requested_ = true;
     return true;
   }
-  work_ = Work::kNone;
-  work_done_ = false;
-  busy_reported_ = false;
+  length_ = 0;
   state_ = DfuState::kDfuIdle;
   status_ = DfuStatus::kOk;
   message_.Clear();
   return false;
 }
 
-ControlReply DfuDevice::HandleControl(const SetupPacket& setup, ByteSpan data_out, MutableByteSpan data_in) {
+ControlReply DfuProtocol::HandleControl(const SetupPacket& setup, ByteSpan data_out, MutableByteSpan data_in) {
   if (!ready_) return ControlReply::Stall();
   if (setup.Type() == 0) return HandleStandard(setup, data_in);
   if (setup.Type() == 1 && setup.Recipient() == 1 && (setup.wIndex & 0xff) == 0) {
@@ -139,7 +132,7 @@ ControlReply DfuDevice::HandleControl(const SetupPacket& setup, ByteSpan data_ou
   return ControlReply::Stall();
 }
 
-ControlReply DfuDevice::HandleStandard(const SetupPacket& setup, MutableByteSpan data_in) {
+ControlReply DfuProtocol::HandleStandard(const SetupPacket& setup, MutableByteSpan data_in) {
   const uint8_t zero[2] = {0, 0};
   if (setup.IsIn()) {
     switch (setup.bRequest) {
@@ -177,7 +170,7 @@ ControlReply DfuDevice::HandleStandard(const SetupPacket& setup, MutableByteSpan
   }
 }
 
-ControlReply DfuDevice::GetDescriptor(const SetupPacket& setup, MutableByteSpan data_in) {
+ControlReply DfuProtocol::GetDescriptor(const SetupPacket& setup, MutableByteSpan data_in) {
   uint8_t scratch[kMaxStringDescriptorSize];
   const uint8_t type = static_cast<uint8_t>(setup.wValue >> 8);
   const uint8_t index = static_cast<uint8_t>(setup.wValue & 0xff);
@@ -211,15 +204,13 @@ ControlReply DfuDevice::GetDescriptor(const SetupPacket& setup, MutableByteSpan 
   return Reply(scratch, n, setup, data_in);
 }
 
-void DfuDevice::SetError(DfuStatus status) {
+void DfuProtocol::SetError(DfuStatus status) {
   status_ = status;
   state_ = DfuState::kError;
-  work_ = Work::kNone;
-  work_done_ = false;
-  busy_reported_ = false;
+  length_ = 0;
 }
 
-ControlReply DfuDevice::StallRequest(const SetupPacket& setup, const char* why) {
+ControlReply DfuProtocol::StallRequest(const SetupPacket& setup, const char* why) {
   if (state_ == DfuState::kManifestWaitReset) return ControlReply::Stall();
   message_.Clear();
   message_.Str(RequestName(setup.bRequest)).Str(" ").Str(why).Str(" in ").Str(DfuStateName(state_));
@@ -227,18 +218,18 @@ ControlReply DfuDevice::StallRequest(const SetupPacket& setup, const char* why) 
   return ControlReply::Stall();
 }
 
-ControlReply DfuDevice::HandleDfu(const SetupPacket& setup, ByteSpan data_out, MutableByteSpan data_in) {
-  const auto request = static_cast<DfuRequest>(setup.bRequest);
-  const bool in_request = request == DfuRequest::kUpload || request == DfuRequest::kGetStatus ||
-                          request == DfuRequest::kGetState;
+ControlReply DfuProtocol::HandleDfu(const SetupPacket& setup, ByteSpan data_out, MutableByteSpan data_in) {
   if (setup.bRequest > static_cast<uint8_t>(DfuRequest::kAbort)) return StallRequest(setup, "is not a DFU request");
-  if (setup.IsIn() != in_request) return StallRequest(setup, "has the wrong direction");
+  const auto request = static_cast<DfuRequest>(setup.bRequest);
+  if (setup.IsIn() != DfuRequestIsIn(request)) return StallRequest(setup, "has the wrong direction");
+  if (!DfuRequestAllowed(state_, request)) return StallRequest(setup, "is not allowed");
 
+  // Allowed in the current state (kDfuAllowedRequests); each case is the
+  // request's effect there.
   switch (request) {
     case DfuRequest::kGetStatus:
       return GetStatus(setup, data_in);
     case DfuRequest::kGetState: {
-      if (state_ == DfuState::kDnbusy) return StallRequest(setup, "is not allowed");
       const uint8_t state = static_cast<uint8_t>(state_);
       return Reply(&state, 1, setup, data_in);
     }
@@ -247,26 +238,19 @@ ControlReply DfuDevice::HandleDfu(const SetupPacket& setup, ByteSpan data_out, M
     case DfuRequest::kUpload:
       return Upload(setup, data_in);
     case DfuRequest::kClrStatus:
-      if (state_ != DfuState::kError) return StallRequest(setup, "is not allowed");
-      state_ = DfuState::kDfuIdle;
       status_ = DfuStatus::kOk;
       message_.Clear();
-      return ControlReply::Ack();
+      [[fallthrough]];
     case DfuRequest::kAbort:
-      if (state_ != DfuState::kDfuIdle && state_ != DfuState::kDnloadIdle && state_ != DfuState::kUploadIdle) {
-        return StallRequest(setup, "is not allowed");
-      }
       state_ = DfuState::kDfuIdle;
-      return ControlReply::Ack();
+      [[fallthrough]];
     case DfuRequest::kDetach:
-      if (state_ != DfuState::kDfuIdle) return StallRequest(setup, "is not allowed");
-      return ControlReply::Ack();
+      break;
   }
-  return StallRequest(setup, "is not a DFU request");
+  return ControlReply::Ack();
 }
 
-ControlReply DfuDevice::Dnload(const SetupPacket& setup, ByteSpan data_out) {
-  if (state_ != DfuState::kDfuIdle && state_ != DfuState::kDnloadIdle) return StallRequest(setup, "is not allowed");
+ControlReply DfuProtocol::Dnload(const SetupPacket& setup, ByteSpan data_out) {
   if (data_out.size() != setup.wLength) return StallRequest(setup, "data stage differs from wLength");
   if (setup.wLength > kTransferSize) return StallRequest(setup, "is longer than wTransferSize");
   if (setup.wLength == 0) {
@@ -275,56 +259,31 @@ ControlReply DfuDevice::Dnload(const SetupPacket& setup, ByteSpan data_out) {
     state_ = DfuState::kManifestSync;
     return ControlReply::Ack();
   }
-  if (setup.wValue == 1) return StallRequest(setup, "block 1 is not defined by DfuSe");
+  if (const char* why = backend_.RefuseBlock(setup.wValue)) return StallRequest(setup, why);
   std::memcpy(buffer_, data_out.data(), data_out.size());
-  length_ = setup.wLength;
   block_ = setup.wValue;
-  work_ = setup.wValue == 0 ? Work::kCommand : Work::kData;
-  busy_reported_ = false;
-  work_done_ = false;
+  length_ = setup.wLength;
   state_ = DfuState::kDnloadSync;
   return ControlReply::Ack();
 }
 
-ControlReply DfuDevice::Upload(const SetupPacket& setup, MutableByteSpan data_in) {
-  if (state_ != DfuState::kDfuIdle && state_ != DfuState::kUploadIdle) return StallRequest(setup, "is not allowed");
+ControlReply DfuProtocol::Upload(const SetupPacket& setup, MutableByteSpan data_in) {
   if (setup.wLength > kTransferSize) return StallRequest(setup, "is longer than wTransferSize");
-  if (setup.wValue == 1) return StallRequest(setup, "block 1 is not defined by DfuSe");
+  if (const char* why = backend_.RefuseBlock(setup.wValue)) return StallRequest(setup, why);
   const size_t want = setup.wLength < data_in.size() ? setup.wLength : data_in.size();
   size_t got = 0;
-  if (setup.wValue == 0) {
-    got = want < sizeof kCommandList ? want : sizeof kCommandList;
-    if (got > 0) std::memcpy(data_in.data(), kCommandList, got);
-  } else {
-    const uint64_t address =
-        static_cast<uint64_t>(address_pointer_) + static_cast<uint64_t>(setup.wValue - 2) * kTransferSize;
-    if (address > 0xffffffffu) {
-      message_.Clear();
-      message_.Str("address ").Hex(address).Str(" is outside every memory");
-      SetError(DfuStatus::kErrAddress);
-      return ControlReply::Stall();
-    }
-    const DfuStatus st = flash_.Read(static_cast<uint32_t>(address), data_in.first(want), &got);
-    if (st != DfuStatus::kOk) {
-      message_.Clear();
-      message_.Str(flash_.message());
-      SetError(st);
-      return ControlReply::Stall();
-    }
+  message_.Clear();
+  const DfuStatus st = backend_.Upload(setup.wValue, data_in.first(want), &got, message_);
+  if (st != DfuStatus::kOk) {
+    SetError(st);
+    return ControlReply::Stall();
   }
   state_ = got < setup.wLength ? DfuState::kDfuIdle : DfuState::kUploadIdle;
   return ControlReply::Ack(static_cast<uint16_t>(got));
 }
 
-uint32_t DfuDevice::WorkEstimateMs() const {
-  uint64_t us = 0;
-  if (work_ == Work::kData) {
-    const uint64_t address = static_cast<uint64_t>(address_pointer_) + static_cast<uint64_t>(block_ - 2) * kTransferSize;
-    if (address <= 0xffffffffu) us = flash_.WriteEstimateUs(static_cast<uint32_t>(address), length_);
-  } else if (work_ == Work::kCommand && buffer_[0] == kDfuseErase) {
-    if (length_ == 1) us = flash_.MassEraseEstimateUs();
-    if (length_ == 5) us = flash_.EraseEstimateUs(LoadLe32(buffer_ + 1));
-  }
+uint32_t DfuProtocol::PollTimeoutMs() const {
+  const uint64_t us = backend_.DownloadEstimateUs(block_, ByteSpan(buffer_, length_));
   // ms = ceil(us / 1000), capped by the option and by bwPollTimeout's 24 bits.
   // Past the cap the quotient does not matter; below it, us + 999 < 2^35, so
   // floor(floor(x / 8) / 125) == floor(x / 1000) is a 32-bit division.
@@ -333,81 +292,36 @@ uint32_t DfuDevice::WorkEstimateMs() const {
   return static_cast<uint32_t>((us + 999) >> 3) / 125;
 }
 
-DfuStatus DfuDevice::RunCommand() {
-  const uint8_t command = buffer_[0];
-  const auto wrong_length = [&](size_t want) {
-    message_.Clear();
-    message_.Str("DfuSe command ").Hex(command, 2).Str(" needs ").Dec(want).Str(" bytes, got ").Dec(length_);
-    return DfuStatus::kErrUnknown;
-  };
-  switch (command) {
-    case kDfuseSetAddress: {
-      if (length_ != 5) return wrong_length(5);
-      const uint32_t address = LoadLe32(buffer_ + 1);
-      const DfuStatus st = flash_.CheckAddress(address);
-      if (st == DfuStatus::kOk) address_pointer_ = address;
-      return st;
-    }
-    case kDfuseErase:
-      if (length_ == 1) return flash_.MassErase();
-      if (length_ != 5) return wrong_length(5);
-      return flash_.ErasePageContaining(LoadLe32(buffer_ + 1));
-    case kDfuseReadUnprotect:
-      if (length_ != 1) return wrong_length(1);
-      return DfuStatus::kOk;
-    default:
-      message_.Clear();
-      message_.Str("unknown DfuSe command ").Hex(command, 2);
-      return DfuStatus::kErrUnknown;
-  }
-}
-
-void DfuDevice::RunWork() {
-  DfuStatus st = DfuStatus::kOk;
+void DfuProtocol::RunWork() {
   message_.Clear();
-  if (work_ == Work::kCommand) {
-    st = RunCommand();
-  } else if (work_ == Work::kData) {
-    const uint64_t address = static_cast<uint64_t>(address_pointer_) + static_cast<uint64_t>(block_ - 2) * kTransferSize;
-    if (address > 0xffffffffu) {
-      message_.Str("address ").Hex(address).Str(" is outside every memory");
-      st = DfuStatus::kErrAddress;
-    } else {
-      st = flash_.Write(static_cast<uint32_t>(address), ByteSpan(buffer_, length_));
-    }
-  }
-  work_ = Work::kNone;
+  const DfuStatus st = backend_.Download(block_, ByteSpan(buffer_, length_), message_);
+  length_ = 0;
   if (st != DfuStatus::kOk) {
-    if (message_.empty()) message_.Str(flash_.message());
     SetError(st);
     return;
   }
   state_ = DfuState::kDnloadIdle;
 }
 
-bool DfuDevice::Poll() {
-  if (state_ != DfuState::kDnbusy || !busy_reported_ || work_ == Work::kNone) return false;
+bool DfuProtocol::Poll() {
+  if (state_ != DfuState::kDnbusy) return false;
   RunWork();
-  if (state_ == DfuState::kDnloadIdle) {
-    // Done; per DFU 1.1 the device sits in dfuDNLOAD-SYNC until the host polls.
-    state_ = DfuState::kDnloadSync;
-    work_done_ = true;
-  }
+  // Done; per DFU 1.1 the device sits in dfuDNLOAD-SYNC until the host polls.
+  if (state_ == DfuState::kDnloadIdle) state_ = DfuState::kDnloadSync;
   return true;
 }
 
-ControlReply DfuDevice::GetStatus(const SetupPacket& setup, MutableByteSpan data_in) {
+ControlReply DfuProtocol::GetStatus(const SetupPacket& setup, MutableByteSpan data_in) {
   uint32_t poll_ms = 0;
   DfuState reported = state_;
   bool reset_after = false;
   switch (state_) {
     case DfuState::kDnloadSync:
-      if (work_ != Work::kNone && !busy_reported_) {
-        poll_ms = WorkEstimateMs();
-        busy_reported_ = true;
+      // A stored block reports busy first; a block that already ran in Poll() is done.
+      if (length_ != 0) {
+        poll_ms = PollTimeoutMs();
         state_ = DfuState::kDnbusy;
       } else {
-        work_done_ = false;
         state_ = DfuState::kDnloadIdle;
       }
       reported = state_;

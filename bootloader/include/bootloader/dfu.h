@@ -3,6 +3,7 @@
 // DESIGN.md 6).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace onedfu::bootloader {
@@ -52,6 +53,54 @@ enum class DfuStatus : uint8_t {
   kErrUnknown = 0x0e,
   kErrStalledPacket = 0x0f,  // device stalled an unexpected request
 };
+
+// Which request each state accepts (bRequest bit r of kDfuAllowedRequests[state]):
+// DFU 1.1 table A.1 for a DFU-mode device that is not manifestation tolerant,
+// where every other request stalls and enters dfuERROR (errSTALLEDPKT); here
+// dfuMANIFEST-WAIT-RESET is the exception: it stalls them and changes nothing.
+// Three deviations, each for a real host:
+//   - GETSTATUS in dfuDNBUSY is answered and runs the pending work (mboot's
+//     way; a host told bwPollTimeout 0 polls at once);
+//   - GETSTATUS and GETSTATE in dfuMANIFEST-WAIT-RESET are answered (the
+//     leave GETSTATUS reply must reach dfu-util, which may poll again);
+//   - DETACH in dfuIDLE is acknowledged and ignored (as mboot does).
+// DNLOAD of wLength 0 in dfuIDLE (dfu-util 0.11's leave after ABORT) is a
+// DNLOAD in dfuIDLE here; the request's handler treats it as leave.
+// The run-time states and dfuMANIFEST allow nothing: a DFU-mode device never
+// rests in them (dfuMANIFEST is only reported, once, on the way from
+// dfuMANIFEST-SYNC to dfuMANIFEST-WAIT-RESET).
+constexpr uint8_t DfuRequestBit(DfuRequest request) { return static_cast<uint8_t>(1u << static_cast<uint8_t>(request)); }
+inline constexpr uint8_t kDfuAllowedRequests[] = {
+    /* appIDLE */ 0,
+    /* appDETACH */ 0,
+    /* dfuIDLE */
+    DfuRequestBit(DfuRequest::kDetach) | DfuRequestBit(DfuRequest::kDnload) | DfuRequestBit(DfuRequest::kUpload) |
+        DfuRequestBit(DfuRequest::kGetStatus) | DfuRequestBit(DfuRequest::kGetState) | DfuRequestBit(DfuRequest::kAbort),
+    /* dfuDNLOAD-SYNC */ DfuRequestBit(DfuRequest::kGetStatus) | DfuRequestBit(DfuRequest::kGetState),
+    /* dfuDNBUSY */ DfuRequestBit(DfuRequest::kGetStatus),
+    /* dfuDNLOAD-IDLE */
+    DfuRequestBit(DfuRequest::kDnload) | DfuRequestBit(DfuRequest::kGetStatus) | DfuRequestBit(DfuRequest::kGetState) |
+        DfuRequestBit(DfuRequest::kAbort),
+    /* dfuMANIFEST-SYNC */ DfuRequestBit(DfuRequest::kGetStatus) | DfuRequestBit(DfuRequest::kGetState),
+    /* dfuMANIFEST */ 0,
+    /* dfuMANIFEST-WAIT-RESET */ DfuRequestBit(DfuRequest::kGetStatus) | DfuRequestBit(DfuRequest::kGetState),
+    /* dfuUPLOAD-IDLE */
+    DfuRequestBit(DfuRequest::kUpload) | DfuRequestBit(DfuRequest::kGetStatus) | DfuRequestBit(DfuRequest::kGetState) |
+        DfuRequestBit(DfuRequest::kAbort),
+    /* dfuERROR */
+    DfuRequestBit(DfuRequest::kGetStatus) | DfuRequestBit(DfuRequest::kClrStatus) | DfuRequestBit(DfuRequest::kGetState),
+};
+static_assert(sizeof kDfuAllowedRequests == static_cast<size_t>(DfuState::kError) + 1, "one entry per state");
+
+constexpr bool DfuRequestAllowed(DfuState state, DfuRequest request) {
+  return static_cast<uint8_t>(state) < sizeof kDfuAllowedRequests && static_cast<uint8_t>(request) < 8 &&
+         (kDfuAllowedRequests[static_cast<uint8_t>(state)] & DfuRequestBit(request)) != 0;
+}
+
+// The requests with an IN data stage (bmRequestType 0xa1).
+constexpr bool DfuRequestIsIn(DfuRequest request) {
+  return request == DfuRequest::kUpload || request == DfuRequest::kGetStatus || request == DfuRequest::kGetState;
+}
 
 // DfuSe commands: the first byte of a DNLOAD with wBlockNum 0.
 inline constexpr uint8_t kDfuseGetCommands = 0x00;   // only listed by UPLOAD block 0

@@ -1,40 +1,43 @@
-// DfuDevice: the DFU-mode USB device as a plain object (DESIGN.md 6, STYLE 5).
+// The DFU-mode USB device as plain objects (DESIGN.md 6, STYLE 5):
+//   - DfuProtocol: USB chapter 9 requests and the DFU 1.1 state machine over
+//     any DfuBackend (dfu_backend.h). It knows requests, states and the order
+//     of replies; it never touches flash.
+//   - DfuDevice: the bootloader's device, DfuProtocol over DfuseFlash
+//     (dfuse_flash.h: DfuSe commands and data blocks over GuardedFlash).
 // The port hands every control transfer of endpoint 0 to HandleControl and
-// sends back the reply; the object knows nothing of USB hardware, and
-// touches flash only through GuardedFlash (one FlashMemory per board memory).
+// sends back the reply; nothing here knows USB hardware.
 //
-// Protocol: USB DFU 1.1 with ST DfuSe extensions, as dfu-util, pydfu and
-// mboot use them:
-//   - DNLOAD wBlockNum 0 is a DfuSe command: `21 a0..a3` set address,
-//     `41 a0..a3` erase the sector containing the address, `41` mass erase
-//     (bootloader and filesystem regions skipped), `92` read-unprotect
-//     (accepted, no effect). Anything else: errUNKNOWN on the next status.
-//   - DNLOAD wBlockNum >= 2 writes its data at
-//     address_pointer + (wBlockNum - 2) * kTransferSize; UPLOAD likewise
-//     reads. UPLOAD wBlockNum 0 returns the command list 00 21 41 92.
-//     wBlockNum 1 and wLength > kTransferSize stall.
-//   - After a DNLOAD (command or data) the first GETSTATUS reports dfuDNBUSY
-//     with bwPollTimeout = the modeled duration of the work (ms, rounded up,
-//     capped by DfuOptions); the work then runs in Poll() (which the port
-//     calls once that reply went out) or, at the latest, inside the next
+// Protocol (DfuProtocol):
+//   - DFU class requests to interface 0 are dispatched from one table,
+//     kDfuAllowedRequests (dfu.h: DFU 1.1 table A.1 and its deviations).
+//     A request the state does not allow, with the wrong direction or an
+//     unknown bRequest stalls and moves to dfuERROR with errSTALLEDPKT (in
+//     dfuMANIFEST-WAIT-RESET: stalls and changes nothing). CLRSTATUS leaves
+//     dfuERROR; ABORT returns to dfuIDLE; DETACH is acknowledged and ignored.
+//   - DNLOAD (wLength 1..kTransferSize; longer, or a data stage that differs
+//     from wLength, stalls) stores the block; the first GETSTATUS then reports
+//     dfuDNBUSY with bwPollTimeout = the backend's estimate (ms, rounded up,
+//     capped by DfuOptions); the backend's Download runs in Poll() (which the
+//     port calls once that reply went out) or, at the latest, inside the next
 //     GETSTATUS, which reports dfuDNLOAD-IDLE or dfuERROR.
+//   - UPLOAD (wLength <= kTransferSize) replies with the backend's bytes; a
+//     short reply ends the upload (dfuIDLE), a full one stays in
+//     dfuUPLOAD-IDLE. A block the backend refuses stalls (errSTALLEDPKT).
 //   - Zero-length DNLOAD in dfuDNLOAD-IDLE or dfuIDLE (dfu-util 0.11 sends it
 //     after ABORT when -s has no address) = leave: the next GETSTATUS
 //     reports dfuMANIFEST and its reply carries reset_after_status; the state
 //     becomes dfuMANIFEST-WAIT-RESET and reset_requested() turns true. The port
 //     resets only after that reply went out.
-//   - Requests not allowed in the current state (DFU 1.1 table A.1) stall and
-//     move to dfuERROR with errSTALLEDPKT, except in dfuMANIFEST-WAIT-RESET
-//     where they stall and change nothing. CLRSTATUS leaves dfuERROR. DETACH
-//     in DFU mode is acknowledged and ignored (as mboot does).
-//   - Errors: bStatus (errADDRESS, errERASE, errWRITE, errVERIFY, errTARGET,
-//     errUNKNOWN, errSTALLEDPKT) and iString = kStringStatus, a string
-//     descriptor saying what went wrong, e.g. "address 0x08000000 is in the
-//     protected bootloader region". Without an error that string reads the
-//     idle message (SetIdleMessage; e.g. why the board is in DFU mode).
+//   - Errors: bStatus from the backend (errADDRESS, errERASE, errWRITE,
+//     errVERIFY, errTARGET, errUNKNOWN) or errSTALLEDPKT, and iString =
+//     kStringStatus, a string descriptor saying what went wrong, e.g.
+//     "address 0x08000000 is in the protected bootloader region". Without an
+//     error that string reads the idle message (SetIdleMessage; e.g. why the
+//     board is in DFU mode).
 // Standard requests: GET_DESCRIPTOR (device, configuration, string, DFU
-// functional), GET/SET_CONFIGURATION, GET_STATUS, SET_ADDRESS (recorded for
-// the port), GET/SET_INTERFACE (interface 0 alt 0 only), CLEAR/SET_FEATURE
+// functional; built from the Board and the DfuSe layout string), GET/SET_
+// CONFIGURATION, GET_STATUS, SET_ADDRESS (recorded for the port),
+// GET/SET_INTERFACE (interface 0 alt 0 only), CLEAR/SET_FEATURE
 // (acknowledged). Everything else stalls.
 //
 // Not reentrant: call HandleControl, Poll and BusReset from one context.
@@ -48,6 +51,8 @@
 
 #include "bootloader/descriptors.h"
 #include "bootloader/dfu.h"
+#include "bootloader/dfu_backend.h"
+#include "bootloader/dfuse_flash.h"
 #include "bootloader/guarded_flash.h"
 #include "bootloader/usb.h"
 #include "runtime/board.h"
@@ -72,13 +77,15 @@ struct DfuOptions {
   uint32_t max_poll_timeout_ms = 10000;
 };
 
-class DfuDevice {
+class DfuProtocol {
  public:
-  DfuDevice(const runtime::Board& board, std::span<runtime::FlashMemory* const> memories,
-            const DeviceStrings& strings = DeviceStrings{}, const DfuOptions& options = DfuOptions{});
+  // `board`: USB identity and the layout string; `backend`: what blocks mean.
+  // Neither is owned; both must outlive the protocol.
+  DfuProtocol(const runtime::Board& board, DfuBackend& backend, const DeviceStrings& strings = DeviceStrings{},
+              const DfuOptions& options = DfuOptions{});
 
-  // Checks the flash drivers against the board and builds the layout
-  // string. kInvalidArgument / kResourceExhausted with `diag` saying why;
+  // Builds the layout string (the backend must be ready by now).
+  // kInvalidArgument / kResourceExhausted with `diag` saying why;
   // HandleControl stalls everything until Init succeeded.
   runtime::Status Init(runtime::Diag* diag);
 
@@ -87,7 +94,7 @@ class DfuDevice {
   // least wLength bytes; a smaller span truncates the reply).
   ControlReply HandleControl(const SetupPacket& setup, runtime::ByteSpan data_out, runtime::MutableByteSpan data_in);
 
-  // Runs the pending flash work if the busy status has been reported;
+  // Runs the pending download if the busy status has been reported;
   // returns true when work ran. Call after each delivered reply.
   bool Poll();
 
@@ -107,31 +114,26 @@ class DfuDevice {
   // Current status string: the error text, or the idle message.
   const char* status_text() const;
   bool reset_requested() const { return reset_requested_; }
-  bool work_pending() const { return work_ != Work::kNone; }
-  uint32_t address_pointer() const { return address_pointer_; }
+  bool work_pending() const { return length_ != 0; }
   uint8_t configuration() const { return configuration_; }
   uint8_t usb_address() const { return usb_address_; }
   const char* layout() const { return layout_; }
-  const GuardedFlash& flash() const { return flash_; }
 
  private:
-  enum class Work : uint8_t { kNone, kCommand, kData };
-
   ControlReply HandleStandard(const SetupPacket& setup, runtime::MutableByteSpan data_in);
   ControlReply GetDescriptor(const SetupPacket& setup, runtime::MutableByteSpan data_in);
   ControlReply HandleDfu(const SetupPacket& setup, runtime::ByteSpan data_out, runtime::MutableByteSpan data_in);
   ControlReply Dnload(const SetupPacket& setup, runtime::ByteSpan data_out);
   ControlReply Upload(const SetupPacket& setup, runtime::MutableByteSpan data_in);
   ControlReply GetStatus(const SetupPacket& setup, runtime::MutableByteSpan data_in);
-  // Stall a request the state does not allow: dfuERROR / errSTALLEDPKT.
+  // Stall a request: dfuERROR / errSTALLEDPKT, "<request> <why> in <state>".
   ControlReply StallRequest(const SetupPacket& setup, const char* why);
   void SetError(DfuStatus status);
   void RunWork();
-  DfuStatus RunCommand();
-  uint32_t WorkEstimateMs() const;
+  uint32_t PollTimeoutMs() const;
 
   const runtime::Board& board_;
-  GuardedFlash flash_;
+  DfuBackend& backend_;
   DeviceStrings strings_;
   DfuOptions options_;
   bool ready_ = false;
@@ -142,10 +144,8 @@ class DfuDevice {
   const char* idle_message_ = "OK";
   bool reset_requested_ = false;
 
-  uint32_t address_pointer_ = 0;
-  Work work_ = Work::kNone;
-  bool busy_reported_ = false;  // the dfuDNBUSY reply went out
-  bool work_done_ = false;      // ran in Poll(); next GETSTATUS reports dfuDNLOAD-IDLE
+  // The stored DNLOAD block; length_ != 0 while its work is pending (from the
+  // request until it ran or was dropped).
   uint16_t block_ = 0;
   uint16_t length_ = 0;
   uint8_t buffer_[kTransferSize] = {};
@@ -153,6 +153,34 @@ class DfuDevice {
   uint8_t configuration_ = 0;
   uint8_t usb_address_ = 0;
   char layout_[kMaxStringChars + 1] = {};
+};
+
+namespace internal {
+// Owns a DfuDevice's DfuseFlash: a base, so that it is built before the
+// protocol that uses it (and DfuDevice itself is no polymorphic class).
+struct DfuseFlashOwner {
+  DfuseFlashOwner(const runtime::Board& board, std::span<runtime::FlashMemory* const> memories)
+      : dfuse(board, memories) {}
+  DfuseFlash dfuse;
+};
+}  // namespace internal
+
+// The bootloader's DFU device: DfuProtocol over DfuseFlash on `memories`
+// (index i serves board.memories[i]).
+class DfuDevice : private internal::DfuseFlashOwner, public DfuProtocol {
+ public:
+  DfuDevice(const runtime::Board& board, std::span<runtime::FlashMemory* const> memories,
+            const DeviceStrings& strings = DeviceStrings{}, const DfuOptions& options = DfuOptions{})
+      : DfuseFlashOwner(board, memories), DfuProtocol(board, dfuse, strings, options) {}
+
+  // Checks the flash drivers against the board, then DfuProtocol::Init.
+  runtime::Status Init(runtime::Diag* diag) {
+    ONEDFU_TRY(dfuse.Check(diag));
+    return DfuProtocol::Init(diag);
+  }
+
+  uint32_t address_pointer() const { return dfuse.address_pointer(); }
+  const GuardedFlash& flash() const { return dfuse.flash(); }
 };
 
 }  // namespace onedfu::bootloader
