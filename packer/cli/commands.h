@@ -12,6 +12,7 @@ using Args = std::vector<std::string>;  // arguments after the subcommand name
 
 int Pack(const Args& args);
 int Inspect(const Args& args);
+int Diff(const Args& args);
 int Verify(const Args& args);
 int Romfs(const Args& args);
 int Map(const Args& args);

@@ -12,6 +12,7 @@
 #include "host/board_json.h"
 #include "host/dfuse_file.h"
 #include "host/file_io.h"
+#include "packer/diff.h"
 #include "packer/inspect.h"
 #include "packer/pack.h"
 #include "runtime/boot_record.h"
@@ -254,6 +255,28 @@ TEST_CASE("assets only: --romfs without firmware is refused; --base OLD keeps OL
     CHECK(ElementAt(*compacted, 0x90100000)->data.size() < 200 * 1024);
     CHECK(Verify(*ReadFile(fx.dir.path / "small.dfu"), "small.dfu", compacted->board).ok());
   }
+}
+
+TEST_CASE("diff: files changed, sectors that differ per memory, modeled time from the board") {
+  Fixture fx;
+  PackRequest old_request;
+  old_request.package = fx.base / "product.json";
+  auto old_pkg = PackToFile(old_request, fx.dir.path / "old.dfu");
+  REQUIRE_MESSAGE(old_pkg.ok(), ErrorOf(old_pkg));
+  PackRequest update;
+  update.board = kBoard;
+  update.romfs_dir = fx.grow / "romfs";
+  update.base = fx.dir.path / "old.dfu";
+  REQUIRE(PackToFile(update, fx.dir.path / "new.dfu").ok());
+  auto report = DiffPackages(*ReadFile(fx.dir.path / "old.dfu"), "old.dfu", *ReadFile(fx.dir.path / "new.dfu"),
+                             "new.dfu", old_pkg->board);
+  REQUIRE_MESSAGE(report.ok(), (report.ok() ? "" : report.error().message));
+  MESSAGE(*report);
+  CHECK(report->find("ROMFS files: 0 added, 0 removed, 1 changed") != std::string::npos);
+  CHECK(report->find("changed  icons/icon_017.bin (2048 -> 2348 bytes, moved)") != std::string::npos);
+  // 3 ROMFS sectors + the record sector, each 45 ms to erase on the QSPI.
+  CHECK(report->find("memory qspi: 4 of 126 sector(s) the package touches differ") != std::string::npos);
+  CHECK(report->find("modeled device time on pybd-sf6: 0.2") != std::string::npos);
 }
 
 TEST_CASE("--base for another board is refused, naming both") {
