@@ -9,6 +9,7 @@
 #include "host/board_json.h"
 #include "host/board_lookup.h"
 #include "host/file_io.h"
+#include "packer/diff.h"
 #include "packer/inspect.h"
 #include "packer/map_svg.h"
 #include "packer/pack.h"
@@ -254,6 +255,32 @@ int Map(const Args& args) {
   auto written = host::WriteFileAtomic((*vm)["output"].as<std::string>(),
                                          {reinterpret_cast<const uint8_t*>(svg.data()), svg.size()});
   if (!written.ok()) return Report(written.error());
+  return kOk;
+}
+
+}  // namespace onedfu::cli
+
+namespace onedfu::cli {
+
+int Diff(const Args& args) {
+  po::options_description options("diff options");
+  options.add_options()
+      ("old", po::value<std::string>()->required(), "the package installed on the board")
+      ("file", po::value<std::string>()->required(), "the update")
+      ("board", po::value<std::string>(), "board JSON (default: the board the update's record names)");
+  po::positional_options_description positional;
+  positional.add("old", 1).add("file", 1);
+  int code = kOk;
+  auto vm = ParseArgs("onedfu diff OLD.dfu NEW.dfu [--board BOARD.json]", args, options, positional, &code);
+  if (!vm) return code;
+  auto package = LoadPackage(*vm);
+  if (!package.ok()) return Report(package.error());
+  const std::string old_name = (*vm)["old"].as<std::string>();
+  auto old_bytes = host::ReadFile(old_name);
+  if (!old_bytes.ok()) return Report(old_bytes.error());
+  auto report = packer::DiffPackages(*old_bytes, old_name, package->bytes, package->file, package->board);
+  if (!report.ok()) return Report(report.error());
+  std::cout << *report;
   return kOk;
 }
 

@@ -28,6 +28,7 @@ int Report(const host::Error& error);
 
 int Pack(const Args& args);
 int Inspect(const Args& args);
+int Diff(const Args& args);
 int Verify(const Args& args);
 int Romfs(const Args& args);
 int Map(const Args& args);

@@ -18,6 +18,7 @@ struct Command {
 constexpr Command kCommands[] = {
     {"pack", "merge firmware, modules and assets into one .dfu", onedfu::cli::Pack},
     {"inspect", "show the targets, elements, record, manifest and ROMFS tree of a .dfu", onedfu::cli::Inspect},
+    {"diff", "what an update from OLD.dfu to NEW.dfu changes: files, sectors, modeled device time", onedfu::cli::Diff},
     {"verify", "check a .dfu: CRC, boot record, hashes, layout rules", onedfu::cli::Verify},
     {"romfs", "build or list a ROMFS image (romfs build DIR -o IMG, romfs ls IMG)", onedfu::cli::Romfs},
     {"map", "draw what a .dfu puts where, as SVG", onedfu::cli::Map},

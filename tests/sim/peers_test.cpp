@@ -256,3 +256,46 @@ TEST_CASE("pyusb: DfuSe set-address + upload returns the flashed bytes") {
   CHECK(status == 0);
   CHECK(sim.output.find("matches") != std::string::npos);
 }
+
+TEST_CASE("assets-only update: dfu-util flashes a --base package onto a board running OLD, it boots, firmware untouched") {
+  const fs::path dir = test::Scratch("peers_base_update");
+  const std::string inputs = std::string(ONEDFU_SOURCE_DIR) + "/scripts/make-product-inputs ";
+  REQUIRE(std::system((inputs + (dir / "old").string() + " --shared " + ONEDFU_SHARED_DIR).c_str()) == 0);
+  REQUIRE(std::system((inputs + (dir / "new").string() + " --grow-asset --shared " + ONEDFU_SHARED_DIR).c_str()) == 0);
+  const fs::path old_dfu = dir / "old.dfu", new_dfu = dir / "assets.dfu";
+  REQUIRE(Run({ONEDFU_CLI_EXE, "pack", (dir / "old/product.json").string(), "-o", old_dfu.string()}, dir / "p1.log") == 0);
+  REQUIRE(Run({ONEDFU_CLI_EXE, "pack", "--base", old_dfu.string(), "--romfs", (dir / "new/romfs").string(),
+               "--version", "1.0.2", "-o", new_dfu.string()}, dir / "p2.log") == 0);
+  auto image = host::ParseDfuse(ReadBytes(new_dfu), new_dfu.string());
+  REQUIRE(image.ok());
+  const auto& elements = image.value().targets[0].elements;
+  REQUIRE(elements.size() == 2);  // ROMFS + record: no firmware bytes in the package
+
+  Sim sim("peers_base_update_board");
+  REQUIRE(sim.RunWith({ONEDFU_DFU_UTIL, "-a", "0", "-D", old_dfu.string(), "-s", ":leave"}) == 0);
+  REQUIRE(sim.Stats()["boots"].back()["mode"] == "application");
+  const std::vector<uint8_t> text0 = sim.At(0x08008000, 0x1b8000);
+  const std::vector<uint8_t> text1 = sim.At(kQspiBase, 0x100000);
+  const std::vector<uint8_t> romfs_before = sim.At(kQspiBase + 0x100000, 0xff000);
+
+  // The board runs OLD: plain dfu-util detaches it and writes the ROMFS and the record.
+  REQUIRE(sim.RunWith({ONEDFU_DFU_UTIL, "-a", "0", "-D", new_dfu.string(), "-s", ":leave"}) == 0);
+  INFO(sim.output);
+  for (const auto& e : elements) CHECK(sim.At(e.address, e.data.size()) == e.data);
+  CHECK(sim.At(0x08008000, 0x1b8000) == text0);
+  CHECK(sim.At(kQspiBase, 0x100000) == text1);
+  const nlohmann::json stats = sim.Stats();
+  CHECK(stats["boots"].back()["mode"] == "application");
+  CHECK(stats["boots"].back()["reason"] == "start application");
+  CHECK(stats["flash"]["memories"][0]["sector_erases"].size() == 0);  // internal flash (text0) never erased
+  // dfu-util erases every page the ROMFS element covers; the bytes that differ are few.
+  const std::vector<uint8_t> romfs_after = sim.At(kQspiBase + 0x100000, 0xff000);
+  size_t changed = 0;
+  for (size_t s = 0; s < romfs_after.size(); s += 4096) {
+    changed += !std::equal(romfs_after.begin() + s, romfs_after.begin() + s + 4096, romfs_before.begin() + s);
+  }
+  MESSAGE("ROMFS sectors whose bytes changed: " << changed);
+  CHECK(changed <= 3);
+  REQUIRE(sim.RunWith({ONEDFU_DFU_UTIL, "-l"}) == 0);
+  CHECK(sim.output.find("onedfu app 1.0.2") != std::string::npos);
+}

@@ -45,3 +45,17 @@ inline std::filesystem::path WriteBytes(const std::filesystem::path& path, const
 }
 
 }  // namespace onedfu::testing
+
+namespace onedfu::testing {
+
+// Writes the product-size fixture into `dir` with scripts/make-product-inputs
+// (the one generator the suite and the benchmarks share); `args` are its
+// options, e.g. "--grow-asset" or "--many-files 2000". Returns `dir`.
+inline std::filesystem::path MakeProductInputs(const std::filesystem::path& dir, const std::string& args = "") {
+  const std::string command = std::string(ONEDFU_SOURCE_DIR) + "/scripts/make-product-inputs '" + dir.string() +
+                              "' --shared '" + ONEDFU_SHARED_DIR + "' " + args;
+  REQUIRE_MESSAGE(std::system(command.c_str()) == 0, command);
+  return dir;
+}
+
+}  // namespace onedfu::testing
