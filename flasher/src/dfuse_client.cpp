@@ -36,6 +36,7 @@ DfuseClient::DfuseClient(DfuTransport& transport, uint16_t transfer_size, const 
     : transport_(transport), transfer_size_(transfer_size == 0 ? bootloader::kTransferSize : transfer_size), cancel_(cancel) {}
 
 host::Error DfuseClient::Failed(const std::string& what, const UsbStatus& status) {
+  known_.reset();
   if (status.error == UsbError::kGone) {
     gone_ = true;
     return host::Fail("the board disconnected during " + what + " (" + status.message + ")");
@@ -80,10 +81,18 @@ host::Expected<DfuStatusReply> DfuseClient::GetStatus() {
   reply.poll_ms = bytes[1] | bytes[2] << 8 | bytes[3] << 16;
   reply.state = static_cast<DfuState>(bytes[4]);
   reply.string_index = bytes[5];
+  known_ = reply.state;
   return reply;
 }
 
 host::Outcome DfuseClient::EnsureIdle() {
+  if (known_ == DfuState::kDfuIdle) return host::Success();
+  if (known_ == DfuState::kDnloadIdle || known_ == DfuState::kUploadIdle) {
+    ++counters_.requests;
+    if (UsbStatus s = transport_.ControlOut(Req(DfuRequest::kAbort), 0, {}); !s.ok()) return Failed("ABORT", s);
+    known_ = DfuState::kDfuIdle;
+    return host::Success();
+  }
   ONEDFU_PTRY(DfuStatusReply reply, GetStatus());
   if (reply.state == DfuState::kError) {
     ++counters_.requests;
@@ -125,6 +134,7 @@ host::Outcome DfuseClient::Command(std::span<const uint8_t> bytes, const std::st
   host::Error error;
   if (Cancelled(what, &error)) return error;
   ++counters_.requests;
+  known_.reset();
   if (UsbStatus s = transport_.ControlOut(Req(DfuRequest::kDnload), 0, bytes); !s.ok()) {
     if (s.error == UsbError::kStall) {
       auto reply = GetStatus();
@@ -156,6 +166,7 @@ host::Outcome DfuseClient::WriteBlock(uint16_t block, std::span<const uint8_t> d
   ++counters_.requests;
   ++counters_.blocks_out;
   counters_.bytes_out += data.size();
+  known_.reset();
   if (UsbStatus s = transport_.ControlOut(Req(DfuRequest::kDnload), block, data); !s.ok()) {
     if (s.error == UsbError::kStall) {
       auto reply = GetStatus();
@@ -172,6 +183,7 @@ host::Outcome DfuseClient::ReadBlock(uint16_t block, std::span<uint8_t> out, uin
   if (Cancelled(what, &error)) return error;
   size_t length = 0;
   ++counters_.requests;
+  known_.reset();
   if (UsbStatus s = transport_.ControlIn(Req(DfuRequest::kUpload), block, out, &length); !s.ok()) {
     if (s.error == UsbError::kStall) {
       auto reply = GetStatus();
@@ -180,6 +192,8 @@ host::Outcome DfuseClient::ReadBlock(uint16_t block, std::span<uint8_t> out, uin
     return Failed(what, s);
   }
   counters_.bytes_in += length;
+  // A full block leaves the device in dfuUPLOAD-IDLE, a short one in dfuIDLE (DfuSe).
+  known_ = length == out.size() ? DfuState::kUploadIdle : DfuState::kDfuIdle;
   if (length != out.size()) {
     return host::Fail(what + ": the device returned " + std::to_string(length) + " bytes (past the end of its memory?)");
   }
@@ -190,6 +204,7 @@ host::Outcome DfuseClient::Leave(uint32_t address) {
   if (auto idle = EnsureIdle(); !idle.ok()) return idle.error();
   if (auto set = SetAddress(address); !set.ok()) return set.error();
   ++counters_.requests;
+  known_.reset();
   if (UsbStatus s = transport_.ControlOut(Req(DfuRequest::kDnload), 0, {}); !s.ok()) return Failed("leave", s);
   auto reply = GetStatus();
   if (!reply.ok()) {

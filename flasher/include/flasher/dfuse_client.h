@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <optional>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -45,7 +46,9 @@ class DfuseClient {
   DfuseClient(DfuTransport& transport, uint16_t transfer_size, const std::atomic<bool>* cancel);
 
   host::Expected<DfuStatusReply> GetStatus();
-  // Brings the device to dfuIDLE: CLRSTATUS after an error, ABORT from the idle states.
+  // Brings the device to dfuIDLE: CLRSTATUS after an error, ABORT from the idle states. When
+  // the last reply already told the state (dfuIDLE, dfuDNLOAD-IDLE, dfuUPLOAD-IDLE), no
+  // GETSTATUS is sent: at most one ABORT.
   host::Outcome EnsureIdle();
   host::Outcome SetAddress(uint32_t address);
   // Erases the sector containing `address`.
@@ -83,6 +86,7 @@ class DfuseClient {
   const std::atomic<bool>* cancel_;
   bool gone_ = false;
   bool interrupted_ = false;
+  std::optional<bootloader::DfuState> known_;  // the device's state as the last reply told it
   ClientCounters counters_;
 };
 
