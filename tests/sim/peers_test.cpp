@@ -19,7 +19,7 @@
 #include "host/dfuse_file.h"
 #include "host/file_io.h"
 #include "runtime/romfs.h"
-#include "scratch.h"
+#include "test_support.h"
 
 extern char** environ;
 
@@ -74,7 +74,7 @@ struct Sim {
   std::string output;
   int status = -1;
 
-  explicit Sim(const std::string& name) : state(test::Scratch(name) / "state"), log(state.parent_path() / "log.txt") {}
+  explicit Sim(const std::string& name) : state(testing::Scratch(name) / "state"), log(state.parent_path() / "log.txt") {}
 
   // onedfu-sim run ... -- COMMAND
   int RunWith(std::vector<std::string> command, bool enter_dfu = false) {
@@ -108,7 +108,7 @@ struct Package {
 };
 
 Package Pack(const std::string& name, const std::vector<std::string>& extra) {
-  static const fs::path dir = test::Scratch("packages");
+  static const fs::path dir = testing::Scratch("packages");
   Package p;
   p.file = dir / name;
   std::vector<std::string> argv = {ONEDFU_CLI_EXE, "pack", (kSource / "manifests/examples/pybd-sf6-demo.json").string(),
