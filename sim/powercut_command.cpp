@@ -1,20 +1,16 @@
 // `onedfu-sim powercut`: the command line (powercut.h).
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <iostream>
 #include <string>
 #include <vector>
 
 #include "powercut.h"
 #include "sim_commands.h"
-#include "subcommand_options.h"
+#include "cli_options.h"
 
 namespace onedfu::sim {
 namespace {
-
-constexpr int kExitFailures = 1;
-constexpr int kExitUsage = 2;
 
 constexpr const char* kUsage =
     "usage: onedfu-sim powercut --board BOARD.json --from OLD.dfu --to NEW.dfu [options]\n"
@@ -51,15 +47,17 @@ int RunPowercut(const std::vector<std::string>& args, std::ostream& out, std::os
   }
   std::string usage_error = parsed.error;
   if (usage_error.empty() && !parsed.positional.empty()) usage_error = "unexpected argument '" + parsed.positional[0] + "'";
+  if (usage_error.empty() && !parsed.after_dashes.empty()) {
+    usage_error = "unexpected argument '" + parsed.after_dashes[0] + "'";
+  }
   for (const char* required : {"--board", "--from", "--to"}) {
     if (usage_error.empty() && !parsed.Has(required)) usage_error = std::string(required) + " is required";
   }
   RecordOptions record_options;
   if (usage_error.empty() && parsed.Has("--timeout")) {
-    char* end = nullptr;
     const std::string text = parsed.Value("--timeout");
-    const unsigned long ms = std::strtoul(text.c_str(), &end, 10);
-    if (text.empty() || *end != '\0' || ms > 3600000) usage_error = "--timeout: not a number of ms: '" + text + "'";
+    unsigned long long ms = 0;
+    if (!ParseNumber(text, 3600000, &ms)) usage_error = "--timeout: not a number of ms: '" + text + "'";
     record_options.timeout_ms = static_cast<unsigned>(ms);
   }
   if (!usage_error.empty()) {
@@ -78,13 +76,13 @@ int RunPowercut(const std::vector<std::string>& args, std::ostream& out, std::os
   auto input = LoadPowercutInput(parsed.Value("--board"), parsed.Value("--from"), parsed.Value("--to"));
   if (!input.ok()) {
     err << "onedfu-sim powercut: " << input.error().message << "\n";
-    return kExitFailures;
+    return kExitFailure;
   }
   const Clock::time_point t0 = Clock::now();
   auto recording = RecordUpdate(*input, record_options);
   if (!recording.ok()) {
     err << "onedfu-sim powercut: " << recording.error().message << "\n";
-    return kExitFailures;
+    return kExitFailure;
   }
   const Clock::time_point t1 = Clock::now();
   if (sweep_options.faults.skip_revoke || sweep_options.faults.trust_record) {
@@ -95,7 +93,7 @@ int RunPowercut(const std::vector<std::string>& args, std::ostream& out, std::os
   auto result = SweepPowerCuts(*input, *recording, sweep_options, out);
   if (!result.ok()) {
     err << "onedfu-sim powercut: " << result.error().message << "\n";
-    return kExitFailures;
+    return kExitFailure;
   }
   const Clock::time_point t2 = Clock::now();
   const auto seconds = [](Clock::duration d) {
@@ -127,7 +125,7 @@ int RunPowercut(const std::vector<std::string>& args, std::ostream& out, std::os
   out << "; sweep " << seconds(t2 - t1) << " s\n";
   out << "cuts=" << result->cuts << " failures=" << result->failures << "\n";
   out.flush();
-  return result->failures == 0 ? 0 : kExitFailures;
+  return result->failures == 0 ? 0 : kExitFailure;
 }
 
 int PowercutCommand(const std::vector<std::string>& args) { return RunPowercut(args, std::cout, std::cerr); }

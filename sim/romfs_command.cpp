@@ -17,7 +17,7 @@
 #include "runtime/region_store.h"
 #include "sim_board.h"
 #include "sim_commands.h"
-#include "subcommand_options.h"
+#include "cli_options.h"
 
 namespace onedfu::sim {
 namespace {
@@ -25,8 +25,6 @@ namespace {
 using host::Expected;
 using host::Fail;
 
-constexpr int kExitFailure = 1;
-constexpr int kExitUsage = 2;
 
 constexpr const char* kUsage =
     "usage: onedfu-sim romfs ACTION [--board BOARD.json] --state DIR\n"
@@ -172,7 +170,9 @@ int Cat(RomfsBoard& b, const std::string& path, std::ostream& out, std::ostream&
 }  // namespace
 
 int RunRomfs(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  const SubcommandOptions parsed = ParseSubcommandOptions(args, {"--board", "--state", "--align"}, {"--help"});
+  SubcommandOptions parsed = ParseSubcommandOptions(args, {"--board", "--state", "--align"}, {"--help"});
+  // Operands may follow `--` (a path that starts with '-').
+  parsed.positional.insert(parsed.positional.end(), parsed.after_dashes.begin(), parsed.after_dashes.end());
   if (parsed.Flag("--help")) {
     out << kUsage;
     return 0;
@@ -191,9 +191,8 @@ int RunRomfs(const std::vector<std::string>& args, std::ostream& out, std::ostre
   uint32_t align = 8;
   if (usage_error.empty() && parsed.Has("--align")) {
     const std::string text = parsed.Value("--align");
-    char* end = nullptr;
-    const unsigned long value = std::strtoul(text.c_str(), &end, 0);
-    if (text.empty() || *end != '\0' || value == 0 || value > 4096 || (value & (value - 1)) != 0) {
+    unsigned long long value = 0;
+    if (!ParseNumber(text, 4096, &value) || value == 0 || (value & (value - 1)) != 0) {
       usage_error = "--align: not a power of two from 1 to 4096: '" + text + "'";
     }
     align = static_cast<uint32_t>(value);

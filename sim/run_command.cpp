@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "cli_options.h"
 #include "host/board_json.h"
 #include "sim_board.h"
 #include "sim_commands.h"
@@ -14,9 +15,6 @@
 
 namespace onedfu::sim {
 namespace {
-
-constexpr int kUsageError = 2;
-constexpr int kSetupError = 125;
 
 constexpr const char* kRunUsage =
     "usage: onedfu-sim run [--board BOARD] [--state DIR] [--enter-dfu] [--poll-timeout-cap MS]\n"
@@ -44,66 +42,48 @@ constexpr const char* kRunUsage =
 int Usage(const char* why) {
   if (why != nullptr) std::fprintf(stderr, "onedfu-sim run: %s\n", why);
   std::fputs(kRunUsage, stderr);
-  return kUsageError;
-}
-
-bool ParseUnsigned(const std::string& text, unsigned long max, unsigned long* out) {
-  char* end = nullptr;
-  const unsigned long value = std::strtoul(text.c_str(), &end, 10);
-  if (text.empty() || end == text.c_str() || *end != '\0' || value > max) return false;
-  *out = value;
-  return true;
+  return kExitUsage;
 }
 
 }  // namespace
 
 int RunCommandMain(const std::vector<std::string>& args) {
   std::string board_arg;
-  std::string state = "onedfu-sim-state";
-  bool enter_dfu = false;
-  bool verbose = false;
+  const SubcommandOptions parsed = ParseSubcommandOptions(
+      args, {"--board", "--state", "--poll-timeout-cap", "--timeout", "--serial", "--unplug-after"},
+      {"--help", "--enter-dfu", "--trace", "--verbose"});
+  if (parsed.Flag("--help")) {
+    std::fputs(kRunUsage, stdout);
+    return 0;
+  }
+  if (!parsed.error.empty()) return Usage(parsed.error.c_str());
+  if (!parsed.positional.empty()) return Usage(("unexpected argument '" + parsed.positional[0] + "' before --").c_str());
+  board_arg = parsed.Value("--board");
+  const std::string state = parsed.Value("--state", "onedfu-sim-state");
+  const bool enter_dfu = parsed.Flag("--enter-dfu");
+  const bool verbose = parsed.Flag("--verbose");
   SimDeviceOptions device_options;
   UmockdevUsbOptions usb_options;
-  std::vector<std::string> command;
-  size_t i = 0;
-  for (; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    const bool has_value = i + 1 < args.size();
-    unsigned long number = 0;
-    if (a == "--") {
-      ++i;
-      break;
-    } else if (a == "-h" || a == "--help") {
-      std::fputs(kRunUsage, stdout);
-      return 0;
-    } else if (a == "--board" && has_value) {
-      board_arg = args[++i];
-    } else if (a == "--state" && has_value) {
-      state = args[++i];
-    } else if (a == "--enter-dfu") {
-      enter_dfu = true;
-    } else if (a == "--poll-timeout-cap" && has_value) {
-      if (!ParseUnsigned(args[++i], 0xffffff, &number)) return Usage("--poll-timeout-cap: bad number");
-      device_options.max_poll_timeout_ms = static_cast<uint32_t>(number);
-    } else if (a == "--timeout" && has_value) {
-      if (!ParseUnsigned(args[++i], 24ul * 3600 * 1000, &number) || number == 0) {
-        return Usage("--timeout: bad number");
-      }
-      usb_options.command_timeout_ms = static_cast<unsigned>(number);
-    } else if (a == "--serial" && has_value) {
-      device_options.serial = args[++i];
-    } else if (a == "--unplug-after" && has_value) {
-      if (!ParseUnsigned(args[++i], 0xffffffffu, &number) || number == 0) return Usage("--unplug-after: bad number");
-      device_options.unplug_after_transfers = number;
-    } else if (a == "--trace") {
-      usb_options.trace = true;
-    } else if (a == "--verbose" || a == "-v") {
-      verbose = true;
-    } else {
-      return Usage(("unknown or incomplete option '" + a + "'").c_str());
-    }
+  usb_options.trace = parsed.Flag("--trace");
+  if (parsed.Has("--serial")) device_options.serial = parsed.Value("--serial");
+  unsigned long long number = 0;
+  if (parsed.Has("--poll-timeout-cap")) {
+    if (!ParseNumber(parsed.Value("--poll-timeout-cap"), 0xffffff, &number)) return Usage("--poll-timeout-cap: bad number");
+    device_options.max_poll_timeout_ms = static_cast<uint32_t>(number);
   }
-  command.assign(args.begin() + static_cast<std::ptrdiff_t>(std::min(i, args.size())), args.end());
+  if (parsed.Has("--timeout")) {
+    if (!ParseNumber(parsed.Value("--timeout"), 24ull * 3600 * 1000, &number) || number == 0) {
+      return Usage("--timeout: bad number");
+    }
+    usb_options.command_timeout_ms = static_cast<unsigned>(number);
+  }
+  if (parsed.Has("--unplug-after")) {
+    if (!ParseNumber(parsed.Value("--unplug-after"), 0xffffffffu, &number) || number == 0) {
+      return Usage("--unplug-after: bad number");
+    }
+    device_options.unplug_after_transfers = number;
+  }
+  const std::vector<std::string>& command = parsed.after_dashes;
   if (command.empty()) return Usage("no COMMAND after --");
 
   std::filesystem::path board_path;
@@ -111,32 +91,32 @@ int RunCommandMain(const std::vector<std::string>& args) {
     board_path = host::DefaultBoardPath();
     if (board_path.empty()) {
       std::fprintf(stderr, "onedfu-sim run: no default board found (set ONEDFU_BOARDS_DIR or --board)\n");
-      return kSetupError;
+      return kExitSetup;
     }
   } else {
     auto found = host::FindBoard(board_arg);
     if (!found.ok()) {
       std::fprintf(stderr, "onedfu-sim run: %s\n", found.error().message.c_str());
-      return kSetupError;
+      return kExitSetup;
     }
     board_path = found.value();
   }
   auto board = host::LoadBoardFile(board_path);
   if (!board.ok()) {
     std::fprintf(stderr, "onedfu-sim run: %s\n", board.error().message.c_str());
-    return kSetupError;
+    return kExitSetup;
   }
   auto sim = SimBoard::Open(board.value(), state);
   if (!sim.ok()) {
     std::fprintf(stderr, "onedfu-sim run: %s\n", sim.error().message.c_str());
-    return kSetupError;
+    return kExitSetup;
   }
   SimBoard& simboard = *sim.value();
 
   SimUsbDevice device(simboard, device_options);
   if (!device.PowerOn(enter_dfu)) {
     std::fprintf(stderr, "onedfu-sim run: %s\n", device.error().c_str());
-    return kSetupError;
+    return kExitSetup;
   }
   int status = 0;
   std::string usb_error;
@@ -155,7 +135,7 @@ int RunCommandMain(const std::vector<std::string>& args) {
   const std::filesystem::path stats_path = std::filesystem::path(state) / "stats.json";
   if (auto written = WriteStatsJson(stats_path, simboard, report); !written.ok()) {
     std::fprintf(stderr, "onedfu-sim run: %s\n", written.error().message.c_str());
-    if (status == 0) status = kSetupError;
+    if (status == 0) status = kExitSetup;
   }
   if (verbose) {
     for (const BootEvent& b : report.boots) {
@@ -170,7 +150,7 @@ int RunCommandMain(const std::vector<std::string>& args) {
   }
   if (status < 0) {
     std::fprintf(stderr, "onedfu-sim run: %s\n", usb_error.c_str());
-    return kSetupError;
+    return kExitSetup;
   }
   return status;
 }

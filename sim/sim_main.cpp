@@ -3,13 +3,11 @@
 #include <string>
 #include <vector>
 
+#include "cli_options.h"
 #include "sim_commands.h"
 #include "umockdev_usb.h"
 
 namespace {
-
-constexpr int kUsageError = 2;
-constexpr int kSetupError = 125;
 
 constexpr const char* kUsage =
     "usage: onedfu-sim COMMAND [ARGS...]\n"
@@ -32,7 +30,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
     std::fputs(kUsage, args.empty() ? stderr : stdout);
-    return args.empty() ? kUsageError : 0;
+    return args.empty() ? onedfu::sim::kExitUsage : 0;
   }
   const std::string command = args[0];
   const std::vector<std::string> rest(args.begin() + 1, args.end());
@@ -42,12 +40,12 @@ int main(int argc, char** argv) {
     std::string error;
     if (!onedfu::sim::UmockdevUsb::ReexecUnderWrapperIfNeeded(argc, argv, &error)) {
       std::fprintf(stderr, "onedfu-sim: %s\n", error.c_str());
-      return kSetupError;
+      return onedfu::sim::kExitSetup;
     }
   }
   if (command == "run") return onedfu::sim::RunCommandMain(rest);
   if (command == "powercut") return onedfu::sim::PowercutCommand(rest);
   if (command == "romfs") return onedfu::sim::RomfsCommand(rest);
   std::fprintf(stderr, "onedfu-sim: unknown command '%s'\n\n%s", command.c_str(), kUsage);
-  return kUsageError;
+  return onedfu::sim::kExitUsage;
 }

@@ -6,22 +6,20 @@
 // --trace logs every usbdevfs request to stderr; --stats prints the transport counters to stderr;
 // --timeout kills COMMAND after MS milliseconds (then the exit status is 125).
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <string>
 #include <vector>
 
+#include "cli_options.h"
 #include "probe_device.h"
 #include "umockdev_usb.h"
 
 namespace {
 
-constexpr int kUsageError = 2;
-constexpr int kSetupError = 125;
+using onedfu::sim::kExitSetup;
 
 int Usage() {
   std::fputs("usage: onedfu-usb-probe [--trace] [--stats] [--timeout MS] -- COMMAND ARGS...\n", stderr);
-  return kUsageError;
+  return onedfu::sim::kExitUsage;
 }
 
 }  // namespace
@@ -30,40 +28,29 @@ int main(int argc, char** argv) {
   std::string error;
   if (!onedfu::sim::UmockdevUsb::ReexecUnderWrapperIfNeeded(argc, argv, &error)) {
     std::fprintf(stderr, "onedfu-usb-probe: %s\n", error.c_str());
-    return kSetupError;
+    return kExitSetup;
   }
 
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  const onedfu::sim::SubcommandOptions parsed =
+      onedfu::sim::ParseSubcommandOptions(args, {"--timeout"}, {"--trace", "--stats"});
+  if (!parsed.error.empty() || !parsed.positional.empty() || parsed.after_dashes.empty()) return Usage();
   onedfu::sim::UmockdevUsbOptions options;
-  bool print_stats = false;
-  std::vector<std::string> command;
-  int i = 1;
-  for (; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--") == 0) {
-      ++i;
-      break;
-    }
-    if (std::strcmp(argv[i], "--trace") == 0) {
-      options.trace = true;
-    } else if (std::strcmp(argv[i], "--stats") == 0) {
-      print_stats = true;
-    } else if (std::strcmp(argv[i], "--timeout") == 0 && i + 1 < argc) {
-      char* end = nullptr;
-      const unsigned long ms = std::strtoul(argv[++i], &end, 10);
-      if (end == argv[i] || *end != '\0' || ms == 0 || ms > 24ul * 3600 * 1000) return Usage();
-      options.command_timeout_ms = static_cast<unsigned>(ms);
-    } else {
-      return Usage();
-    }
+  options.trace = parsed.Flag("--trace");
+  const bool print_stats = parsed.Flag("--stats");
+  if (parsed.Has("--timeout")) {
+    unsigned long long ms = 0;
+    if (!onedfu::sim::ParseNumber(parsed.Value("--timeout"), 24ull * 3600 * 1000, &ms) || ms == 0) return Usage();
+    options.command_timeout_ms = static_cast<unsigned>(ms);
   }
-  for (; i < argc; ++i) command.emplace_back(argv[i]);
-  if (command.empty()) return Usage();
+  const std::vector<std::string>& command = parsed.after_dashes;
 
   onedfu::sim::ProbeDfuDevice device;
   onedfu::sim::UmockdevUsb usb(device, options);
   const int status = usb.RunCommand(command);
   if (status < 0) {
     std::fprintf(stderr, "onedfu-usb-probe: %s\n", usb.LastError().c_str());
-    return kSetupError;
+    return kExitSetup;
   }
   if (print_stats) {
     const onedfu::sim::UmockdevUsbStats& s = usb.Stats();

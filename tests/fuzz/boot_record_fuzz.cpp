@@ -9,28 +9,27 @@
 #include <vector>
 
 #include "runtime/boot_record.h"
+#include "fuzz_check.h"
+
+using onedfu::fuzz::FuzzCheck;
 
 namespace {
 
 using namespace onedfu::runtime;
 
-void Check(bool ok) {
-  if (!ok) __builtin_trap();
-}
-
 void CheckRecord(ByteSpan bytes) {
   Diag diag;
   auto decoded = DecodeBootRecord(bytes, &diag);
   if (!decoded.ok()) {
-    Check(!diag.empty());
+    FuzzCheck(!diag.empty());
     return;
   }
-  Check(!IsRevoked(bytes));
+  FuzzCheck(!IsRevoked(bytes));
   std::vector<uint8_t> encoded(kRecordSize);
-  Check(EncodeBootRecord(*decoded, encoded).ok());
-  Check(std::memcmp(encoded.data(), bytes.data(), kRecordSize) == 0);
+  FuzzCheck(EncodeBootRecord(*decoded, encoded).ok());
+  FuzzCheck(std::memcmp(encoded.data(), bytes.data(), kRecordSize) == 0);
   auto again = DecodeBootRecord(encoded, nullptr);
-  Check(again.ok() && *again == *decoded);
+  FuzzCheck(again.ok() && *again == *decoded);
 }
 
 }  // namespace

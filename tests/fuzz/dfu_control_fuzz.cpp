@@ -25,6 +25,9 @@
 #include "runtime/board.h"
 #include "runtime/boot_record.h"
 #include "runtime/fake_flash.h"
+#include "fuzz_check.h"
+
+using onedfu::fuzz::FuzzCheck;
 
 namespace {
 
@@ -50,10 +53,6 @@ constexpr uint32_t kQspiBase = 0x90000000;
 constexpr uint32_t kQspiSize = 16 * 4096;
 constexpr uint32_t kRecordAddress = kQspiBase + kQspiSize - 4096;
 
-void Check(bool ok) {
-  if (!ok) __builtin_trap();
-}
-
 // Forwards to a FakeFlash and traps on anything the policy must never ask.
 class CheckedFlash final : public FlashMemory {
  public:
@@ -73,10 +72,10 @@ class CheckedFlash final : public FlashMemory {
 
  private:
   void CheckNotProtected(uint64_t address, uint64_t size) const {
-    Check(!(size != 0 && address < protect_start_ + protect_size_ && protect_start_ < address + size));
+    FuzzCheck(!(size != 0 && address < protect_start_ + protect_size_ && protect_start_ < address + size));
   }
   static Status Verified(Status s) {
-    Check(s.code() != StatusCode::kOutOfRange && s.code() != StatusCode::kInvalidArgument &&
+    FuzzCheck(s.code() != StatusCode::kOutOfRange && s.code() != StatusCode::kInvalidArgument &&
           s.code() != StatusCode::kInternal);
     return s;
   }
@@ -195,13 +194,13 @@ struct World {
     device.reset();
     device.emplace(board, memories);
     runtime::Diag diag;
-    Check(device->Init(&diag).ok());
+    FuzzCheck(device->Init(&diag).ok());
   }
 
   void CheckInvariants() {
-    Check(std::memcmp(internal_bytes, boot_image, kBootSize) == 0);
+    FuzzCheck(std::memcmp(internal_bytes, boot_image, kBootSize) == 0);
     const bool error = device->state() == DfuState::kError;
-    Check(error == (device->status() != DfuStatus::kOk));
+    FuzzCheck(error == (device->status() != DfuStatus::kOk));
   }
 };
 
@@ -226,12 +225,12 @@ ControlReply Send(World& w, const SetupPacket& setup, ByteSpan out) {
   uint8_t in_buffer[4096];
   const size_t room = setup.IsIn() ? (setup.wLength < sizeof in_buffer ? setup.wLength : sizeof in_buffer) : 0;
   ControlReply r = w.device->HandleControl(setup, out, MutableByteSpan(in_buffer, room));
-  Check(!r.stall || r.length == 0);
-  Check(r.length <= setup.wLength && r.length <= room);
+  FuzzCheck(!r.stall || r.length == 0);
+  FuzzCheck(r.length <= setup.wLength && r.length <= room);
   if (setup.IsIn() && !r.stall && setup.Type() == 1 && setup.bRequest == 3 && r.length == 6) {
-    Check(in_buffer[4] <= 10);
-    Check(in_buffer[5] == 0 || in_buffer[5] == bootloader::kStringStatus);
-    Check((in_buffer[0] == 0) == (in_buffer[5] == 0));
+    FuzzCheck(in_buffer[4] <= 10);
+    FuzzCheck(in_buffer[5] == 0 || in_buffer[5] == bootloader::kStringStatus);
+    FuzzCheck((in_buffer[0] == 0) == (in_buffer[5] == 0));
   }
   return r;
 }
@@ -336,8 +335,8 @@ void Step(World& w, Input& in) {
       auto d = bootloader::Decide(w.board, w.memories, false);
       if (power && d.start_application) {
         uint8_t record[runtime::kRecordSize];
-        Check(w.qspi.Read(kRecordAddress, record).ok());
-        Check(!runtime::IsRevoked(record));
+        FuzzCheck(w.qspi.Read(kRecordAddress, record).ok());
+        FuzzCheck(!runtime::IsRevoked(record));
       }
       break;
     }

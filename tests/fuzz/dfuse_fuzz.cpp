@@ -13,16 +13,15 @@
 #include "host/dfuse_file.h"
 #include "runtime/crc32.h"
 #include "runtime/dfuse.h"
+#include "fuzz_check.h"
+
+using onedfu::fuzz::FuzzCheck;
 
 namespace {
 
 using onedfu::runtime::ByteSpan;
 using onedfu::runtime::Status;
 namespace dfuse = onedfu::runtime::dfuse;
-
-void Check(bool ok) {
-  if (!ok) __builtin_trap();
-}
 
 class Recorder final : public dfuse::Visitor {
  public:
@@ -39,7 +38,7 @@ class Recorder final : public dfuse::Visitor {
     return Status::Ok();
   }
   Status OnElementData(ByteSpan piece) override {
-    Check(!piece.empty() && !events.empty());
+    FuzzCheck(!piece.empty() && !events.empty());
     events.back().append(reinterpret_cast<const char*>(piece.data()), piece.size());
     return Status::Ok();
   }
@@ -65,21 +64,21 @@ void CheckFile(ByteSpan file) {
   }
   if (stream_ok) stream_ok = parser.Finish(nullptr).ok();
 
-  Check(whole_ok == stream_ok);
+  FuzzCheck(whole_ok == stream_ok);
   if (!whole_ok) return;
-  Check(whole.events == streamed.events);
+  FuzzCheck(whole.events == streamed.events);
 
   auto image = onedfu::host::ParseDfuse(file, "fuzz");
-  Check(image.ok());
+  FuzzCheck(image.ok());
   const onedfu::host::Bytes again = onedfu::host::SerializeDfuse(*image);
-  Check(!again.empty());
+  FuzzCheck(!again.empty());
   auto reparsed = onedfu::host::ParseDfuse(again, "again");
-  Check(reparsed.ok());
-  Check(reparsed->targets == image->targets);
-  Check(reparsed->suffix.vid == image->suffix.vid && reparsed->suffix.pid == image->suffix.pid &&
+  FuzzCheck(reparsed.ok());
+  FuzzCheck(reparsed->targets == image->targets);
+  FuzzCheck(reparsed->suffix.vid == image->suffix.vid && reparsed->suffix.pid == image->suffix.pid &&
         reparsed->suffix.bcd_device == image->suffix.bcd_device);
-  Check(!reparsed->image_size_includes_suffix);
-  Check(onedfu::host::SerializeDfuse(*reparsed) == again);
+  FuzzCheck(!reparsed->image_size_includes_suffix);
+  FuzzCheck(onedfu::host::SerializeDfuse(*reparsed) == again);
 }
 
 }  // namespace

@@ -8,25 +8,24 @@
 #include <vector>
 
 #include "packer/firmware_input.h"
+#include "fuzz_check.h"
+
+using onedfu::fuzz::FuzzCheck;
 
 namespace {
 
 using onedfu::host::Bytes;
 using onedfu::packer::Segment;
 
-void Require(bool condition) {
-  if (!condition) __builtin_trap();
-}
-
 void CheckSegments(const std::vector<Segment>& segments, const std::string& name) {
-  Require(!segments.empty());
+  FuzzCheck(!segments.empty());
   uint64_t previous_end = 0;
   for (const Segment& s : segments) {
-    Require(!s.data.empty());
-    Require(s.address >= previous_end);
+    FuzzCheck(!s.data.empty());
+    FuzzCheck(s.address >= previous_end);
     previous_end = uint64_t{s.address} + s.data.size();
-    Require(previous_end <= (uint64_t{1} << 32));
-    Require(s.origin.compare(0, name.size(), name) == 0);
+    FuzzCheck(previous_end <= (uint64_t{1} << 32));
+    FuzzCheck(s.origin.compare(0, name.size(), name) == 0);
   }
 }
 
@@ -83,34 +82,34 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   auto segments = onedfu::packer::ParseFirmware(bytes, name, std::nullopt);
   if (segments.ok()) {
-    Require(format != onedfu::packer::FirmwareFormat::kRaw);
+    FuzzCheck(format != onedfu::packer::FirmwareFormat::kRaw);
     CheckSegments(*segments, name);
     if (format == onedfu::packer::FirmwareFormat::kIntelHex) {
       // Parsing merges touching records, so the segments are maximal runs:
       // writing and re-reading them gives exactly the same runs.
       const std::string text = WriteHex(*segments);
       auto again = onedfu::packer::ParseIntelHex(Bytes(text.begin(), text.end()), name);
-      Require(again.ok());
-      Require(again->size() == segments->size());
+      FuzzCheck(again.ok());
+      FuzzCheck(again->size() == segments->size());
       for (size_t i = 0; i < again->size(); ++i) {
-        Require((*again)[i].address == (*segments)[i].address);
-        Require((*again)[i].data == (*segments)[i].data);
+        FuzzCheck((*again)[i].address == (*segments)[i].address);
+        FuzzCheck((*again)[i].data == (*segments)[i].data);
       }
     }
   } else {
-    Require(segments.error().message.compare(0, name.size(), name) == 0);
+    FuzzCheck(segments.error().message.compare(0, name.size(), name) == 0);
   }
 
   // With an address: raw input becomes exactly one segment holding the input.
   auto placed = onedfu::packer::ParseFirmware(bytes, name, 0x08000000u);
   if (format == onedfu::packer::FirmwareFormat::kRaw) {
-    Require(placed.ok() == (size > 0 && size <= 0xf8000000u));
+    FuzzCheck(placed.ok() == (size > 0 && size <= 0xf8000000u));
     if (placed.ok()) {
-      Require(placed->size() == 1 && (*placed)[0].address == 0x08000000u);
-      Require((*placed)[0].data == Bytes(bytes.begin(), bytes.end()));
+      FuzzCheck(placed->size() == 1 && (*placed)[0].address == 0x08000000u);
+      FuzzCheck((*placed)[0].data == Bytes(bytes.begin(), bytes.end()));
     }
   } else {
-    Require(!placed.ok());
+    FuzzCheck(!placed.ok());
   }
   return 0;
 }

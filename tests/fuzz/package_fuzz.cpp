@@ -11,6 +11,9 @@
 #include "host/board_json.h"
 #include "packer/package.h"
 #include "runtime/board.h"
+#include "fuzz_check.h"
+
+using onedfu::fuzz::FuzzCheck;
 
 namespace {
 
@@ -19,10 +22,6 @@ using onedfu::packer::RomfsItem;
 
 constexpr char kPackagePath[] = "/fuzz/pkg/p.json";
 constexpr char kBoardName[] = "fuzz.json";
-
-void Require(bool condition) {
-  if (!condition) __builtin_trap();
-}
 
 bool StartsWith(const std::string& text, std::string_view prefix) { return text.compare(0, prefix.size(), prefix) == 0; }
 
@@ -41,39 +40,39 @@ bool StaysInside(const std::string& target) {
 }
 
 void CheckPackage(const PackageSpec& spec) {
-  Require(spec.romfs_align != 0 && (spec.romfs_align & (spec.romfs_align - 1)) == 0 && spec.romfs_align <= 65536);
-  Require(spec.version.size() <= 31);
-  Require(spec.name.size() <= 255);
+  FuzzCheck(spec.romfs_align != 0 && (spec.romfs_align & (spec.romfs_align - 1)) == 0 && spec.romfs_align <= 65536);
+  FuzzCheck(spec.version.size() <= 31);
+  FuzzCheck(spec.name.size() <= 255);
   for (const auto& f : spec.firmware) {
-    Require(!f.file.empty());
-    Require(StartsWith(f.origin, std::string(kPackagePath) + ": /firmware/"));
+    FuzzCheck(!f.file.empty());
+    FuzzCheck(StartsWith(f.origin, std::string(kPackagePath) + ": /firmware/"));
   }
   for (const auto* list : {&spec.modules, &spec.assets}) {
     for (const RomfsItem& item : *list) {
-      Require(!item.source.empty());
-      Require(onedfu::packer::CheckRomfsTarget(item.target, item.directory).ok());
-      Require(StaysInside(item.target));
-      Require(StartsWith(item.origin, std::string(kPackagePath) + ": /"));
+      FuzzCheck(!item.source.empty());
+      FuzzCheck(onedfu::packer::CheckRomfsTarget(item.target, item.directory).ok());
+      FuzzCheck(StaysInside(item.target));
+      FuzzCheck(StartsWith(item.origin, std::string(kPackagePath) + ": /"));
     }
   }
 }
 
 void CheckBoard(const onedfu::runtime::Board& board) {
-  Require(onedfu::runtime::ValidateBoard(board, nullptr).ok());
-  Require(board.id[0] != '\0');
-  Require(board.memory_count >= 1 && board.memory_count <= onedfu::runtime::kMaxMemories);
+  FuzzCheck(onedfu::runtime::ValidateBoard(board, nullptr).ok());
+  FuzzCheck(board.id[0] != '\0');
+  FuzzCheck(board.memory_count >= 1 && board.memory_count <= onedfu::runtime::kMaxMemories);
   uint8_t bootloaders = 0;
   for (uint8_t i = 0; i < board.region_count; ++i) {
     const auto& r = board.regions[i];
-    Require(r.memory < board.memory_count);
+    FuzzCheck(r.memory < board.memory_count);
     const auto& m = board.memories[r.memory];
     const uint64_t start = uint64_t{m.base} + r.offset;
-    Require(r.size > 0 && start + r.size <= m.end());
-    Require(board.RegionAt(static_cast<uint32_t>(start)) == &r);  // regions do not overlap
-    Require(r.role != onedfu::runtime::RegionRole::kRomfs || m.mapped);
+    FuzzCheck(r.size > 0 && start + r.size <= m.end());
+    FuzzCheck(board.RegionAt(static_cast<uint32_t>(start)) == &r);  // regions do not overlap
+    FuzzCheck(r.role != onedfu::runtime::RegionRole::kRomfs || m.mapped);
     bootloaders += r.role == onedfu::runtime::RegionRole::kBootloader ? 1 : 0;
   }
-  Require(bootloaders == 1);
+  FuzzCheck(bootloaders == 1);
 }
 
 }  // namespace
@@ -85,14 +84,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (spec.ok()) {
     CheckPackage(*spec);
   } else {
-    Require(StartsWith(spec.error().message, std::string(kPackagePath) + ": "));
+    FuzzCheck(StartsWith(spec.error().message, std::string(kPackagePath) + ": "));
   }
 
   auto board = onedfu::host::ParseBoardJson(text, kBoardName);
   if (board.ok()) {
     CheckBoard(*board);
   } else {
-    Require(StartsWith(board.error().message, std::string(kBoardName) + ": "));
+    FuzzCheck(StartsWith(board.error().message, std::string(kBoardName) + ": "));
   }
   return 0;
 }

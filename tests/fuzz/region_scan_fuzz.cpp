@@ -26,15 +26,13 @@
 #include "runtime/fake_flash.h"
 #include "runtime/region_store.h"
 #include "runtime/romfs.h"
+#include "fuzz_check.h"
+
+using onedfu::fuzz::FuzzCheck;
 
 using namespace onedfu::runtime;
 
 namespace {
-
-#define CHECK_OR_TRAP(cond)          \
-  do {                               \
-    if (!(cond)) __builtin_trap();   \
-  } while (0)
 
 constexpr size_t kMaxRegion = 16 * 1024;
 constexpr uint32_t kBase = 0x90000000;
@@ -51,7 +49,7 @@ using View = std::map<std::string, Seen>;
 class Recorder final : public RegionWalkVisitor {
  public:
   Status OnEntry(const char* path, const RomfsEntry& entry, size_t image_index) override {
-    CHECK_OR_TRAP(view.count(path) == 0);
+    FuzzCheck(view.count(path) == 0);
     view[path] = {entry.is_dir, entry.data.data(), entry.data.size(), image_index};
     return Status::Ok();
   }
@@ -68,26 +66,26 @@ void CheckTable(const RegionStore& store, const Memory& memory) {
   uint32_t expect = store.region_start();
   for (size_t i = 0; i < store.image_count(); ++i) {
     const RegionImage& image = store.image(i);
-    CHECK_OR_TRAP(image.slot_address == expect);
-    CHECK_OR_TRAP(image.kind == RegionImageKind::kSlot || i == 0);
-    CHECK_OR_TRAP(image.image.data() != nullptr && Inside(region, image.image.data(), image.image.size()));
-    CHECK_OR_TRAP(image.image.size() == image.image_size);
-    CHECK_OR_TRAP(image.image.data() == region.data() + (image.image_address - store.region_start()));
+    FuzzCheck(image.slot_address == expect);
+    FuzzCheck(image.kind == RegionImageKind::kSlot || i == 0);
+    FuzzCheck(image.image.data() != nullptr && Inside(region, image.image.data(), image.image.size()));
+    FuzzCheck(image.image.size() == image.image_size);
+    FuzzCheck(image.image.data() == region.data() + (image.image_address - store.region_start()));
     if (image.kind == RegionImageKind::kSlot) {
-      CHECK_OR_TRAP(image.image_address == image.slot_address + kSlotImageOffset);
+      FuzzCheck(image.image_address == image.slot_address + kSlotImageOffset);
     } else {
-      CHECK_OR_TRAP(image.image_address == image.slot_address);
+      FuzzCheck(image.image_address == image.slot_address);
     }
-    CHECK_OR_TRAP(image.image_address + image.image_size <= image.slot_address + image.slot_size);
+    FuzzCheck(image.image_address + image.image_size <= image.slot_address + image.slot_size);
     const uint64_t next = static_cast<uint64_t>(image.slot_address) + image.slot_size;
-    CHECK_OR_TRAP(next <= static_cast<uint64_t>(store.region_start()) + store.region_size());
+    FuzzCheck(next <= static_cast<uint64_t>(store.region_start()) + store.region_size());
     if (next < memory.end()) {
       auto sector = SectorContaining(memory, static_cast<uint32_t>(next));
-      CHECK_OR_TRAP(sector.ok() && sector->start == next);
+      FuzzCheck(sector.ok() && sector->start == next);
     }
     expect = static_cast<uint32_t>(next);
   }
-  CHECK_OR_TRAP(store.chain_end() == expect);
+  FuzzCheck(store.chain_end() == expect);
 }
 
 // The merged view; false when an image is corrupt (Walk failed). Lookups of
@@ -97,12 +95,12 @@ bool Collect(const RegionStore& store, View* view) {
   const bool ok = store.Walk(recorder, nullptr).ok();
   const ByteSpan region = store.region_bytes();
   for (const auto& [path, seen] : recorder.view) {
-    CHECK_OR_TRAP(Inside(region, seen.data, seen.size));
+    FuzzCheck(Inside(region, seen.data, seen.size));
     auto found = store.Lookup(path.c_str());
     if (!ok && !found.ok()) continue;  // a corrupt image deeper in the stack
-    CHECK_OR_TRAP(found.ok());
-    CHECK_OR_TRAP(found->entry.is_dir == seen.is_dir && found->image_index == seen.image);
-    CHECK_OR_TRAP(found->entry.data.data() == seen.data && found->entry.data.size() == seen.size);
+    FuzzCheck(found.ok());
+    FuzzCheck(found->entry.is_dir == seen.is_dir && found->image_index == seen.image);
+    FuzzCheck(found->entry.data.data() == seen.data && found->entry.data.size() == seen.size);
   }
   *view = std::move(recorder.view);
   return ok;
@@ -122,7 +120,7 @@ std::vector<uint8_t> ProbeImage() {
   static const uint8_t kData[] = "probe";
   const RomfsFileSpec spec{kProbePath, ByteSpan(kData, 5)};
   std::vector<uint8_t> image(RomfsImageSize(std::span(&spec, 1), {}).value());
-  CHECK_OR_TRAP(WriteRomfs(std::span(&spec, 1), {}, image).ok());
+  FuzzCheck(WriteRomfs(std::span(&spec, 1), {}, image).ok());
   return image;
 }
 
@@ -153,7 +151,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   // Read-only scan.
   RegionStore scanned(flash, kBase, region_size);
-  CHECK_OR_TRAP(scanned.Scan(nullptr).ok());
+  FuzzCheck(scanned.Scan(nullptr).ok());
   CheckTable(scanned, memory);
   View before;
   const bool walk_ok = Collect(scanned, &before);
@@ -162,7 +160,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (const char* path : {"", "/", "a", "lib/x.mpy", "//", "a//b", "boot.py/x", kProbePath}) {
     auto found = scanned.Lookup(path);
     if (found.ok() && !found->entry.is_dir) {
-      CHECK_OR_TRAP(Inside(scanned.region_bytes(), found->entry.data.data(), found->entry.data.size()));
+      FuzzCheck(Inside(scanned.region_bytes(), found->entry.data.data(), found->entry.data.size()));
     }
   }
   for (size_t i = 0; i < scanned.image_count(); ++i) {
@@ -172,40 +170,40 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   // Boot: scan + recovery. The visible set does not change.
   RegionStore booted(flash, kBase, region_size);
-  CHECK_OR_TRAP(booted.Mount(nullptr).ok());
+  FuzzCheck(booted.Mount(nullptr).ok());
   CheckTable(booted, memory);
-  CHECK_OR_TRAP(booted.live_count() == live_before);
+  FuzzCheck(booted.live_count() == live_before);
   View after;
   const bool walk_ok_after = Collect(booted, &after);
-  CHECK_OR_TRAP(walk_ok_after == walk_ok);
-  if (walk_ok) CHECK_OR_TRAP(SameFiles(before, after));
+  FuzzCheck(walk_ok_after == walk_ok);
+  if (walk_ok) FuzzCheck(SameFiles(before, after));
   if (!booted.truncated()) {
-    for (uint32_t a = booted.chain_end() - kBase; a < region_size; ++a) CHECK_OR_TRAP(storage[a] == erased);
+    for (uint32_t a = booted.chain_end() - kBase; a < region_size; ++a) FuzzCheck(storage[a] == erased);
   }
   const std::vector<uint8_t> snapshot = storage;
   RegionStore again(flash, kBase, region_size);
-  CHECK_OR_TRAP(again.Mount(nullptr).ok());
-  CHECK_OR_TRAP(storage == snapshot);  // recovery is idempotent
+  FuzzCheck(again.Mount(nullptr).ok());
+  FuzzCheck(storage == snapshot);  // recovery is idempotent
 
   // A push on top, then a pop and a reboot.
   static const std::vector<uint8_t> probe = ProbeImage();
   if (!walk_ok || again.free_bytes() < probe.size() || again.image_count() >= kRegionMaxImages) return 0;
-  CHECK_OR_TRAP(again.Push(probe, nullptr).ok());
+  FuzzCheck(again.Push(probe, nullptr).ok());
   auto found = again.Lookup(kProbePath);
-  CHECK_OR_TRAP(found.ok() && found->image_index == again.image_count() - 1);
+  FuzzCheck(found.ok() && found->image_index == again.image_count() - 1);
   View pushed;
-  CHECK_OR_TRAP(Collect(again, &pushed));
+  FuzzCheck(Collect(again, &pushed));
   for (const auto& [path, seen] : after) {
     if (path.compare(0, std::strlen(kProbePath), kProbePath) == 0) continue;  // the probe may hide these
     auto it = pushed.find(path);
-    CHECK_OR_TRAP(it != pushed.end() && it->second.data == seen.data);
+    FuzzCheck(it != pushed.end() && it->second.data == seen.data);
   }
-  CHECK_OR_TRAP(again.Pop().ok());
+  FuzzCheck(again.Pop().ok());
   RegionStore last(flash, kBase, region_size);
-  CHECK_OR_TRAP(last.Mount(nullptr).ok());
+  FuzzCheck(last.Mount(nullptr).ok());
   View final_view;
-  CHECK_OR_TRAP(Collect(last, &final_view));
-  CHECK_OR_TRAP(SameFiles(final_view, after));
-  CHECK_OR_TRAP(storage == snapshot);  // the pushed slot was erased again
+  FuzzCheck(Collect(last, &final_view));
+  FuzzCheck(SameFiles(final_view, after));
+  FuzzCheck(storage == snapshot);  // the pushed slot was erased again
   return 0;
 }

@@ -14,15 +14,13 @@
 #include <vector>
 
 #include "runtime/romfs.h"
+#include "fuzz_check.h"
+
+using onedfu::fuzz::FuzzCheck;
 
 using namespace onedfu::runtime;
 
 namespace {
-
-#define CHECK_OR_TRAP(cond) \
-  do {                      \
-    if (!(cond)) __builtin_trap(); \
-  } while (0)
 
 struct Walked {
   std::string path;
@@ -39,13 +37,13 @@ class Recorder final : public RomfsReader::WalkVisitor {
     const uint8_t* begin = image_.data();
     const uint8_t* end = begin + image_.size();
     const auto* name = reinterpret_cast<const uint8_t*>(entry.name);
-    CHECK_OR_TRAP(entry.name_len > 0 && name >= begin && name + entry.name_len <= end);
-    CHECK_OR_TRAP(std::strlen(path) <= kRomfsMaxPath);
+    FuzzCheck(entry.name_len > 0 && name >= begin && name + entry.name_len <= end);
+    FuzzCheck(std::strlen(path) <= kRomfsMaxPath);
     if (entry.is_dir) {
-      CHECK_OR_TRAP(entry.data.empty());
+      FuzzCheck(entry.data.empty());
     } else {
-      CHECK_OR_TRAP(entry.data.data() >= begin && entry.data.data() + entry.data.size() <= end);
-      CHECK_OR_TRAP(entry.data_offset == static_cast<uint32_t>(entry.data.data() - begin));
+      FuzzCheck(entry.data.data() >= begin && entry.data.data() + entry.data.size() <= end);
+      FuzzCheck(entry.data_offset == static_cast<uint32_t>(entry.data.data() - begin));
     }
     walked.push_back({path, entry.is_dir, entry.data.data(), entry.data.size(), entry.data_offset});
     return Status::Ok();
@@ -75,12 +73,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto reader = RomfsReader::Open(input, &diag);
   const size_t length = RomfsImageLength(input);
   if (!reader.ok()) {
-    CHECK_OR_TRAP(length == 0);
+    FuzzCheck(length == 0);
     return 0;
   }
-  CHECK_OR_TRAP(length == reader->image().size());
-  CHECK_OR_TRAP(reader->image().data() == data && length <= size && length % 2 == 0);
-  CHECK_OR_TRAP(reader->payload().data() >= data &&
+  FuzzCheck(length == reader->image().size());
+  FuzzCheck(reader->image().data() == data && length <= size && length % 2 == 0);
+  FuzzCheck(reader->payload().data() >= data &&
                 reader->payload().data() + reader->payload().size() == data + length);
 
   Recorder recorder(reader->image());
@@ -93,11 +91,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::vector<const Walked*> files;
   for (const Walked& w : recorder.walked) {
     auto found = reader->Lookup(w.path.c_str());
-    CHECK_OR_TRAP(found.ok());
-    CHECK_OR_TRAP(found->is_dir == w.is_dir);
+    FuzzCheck(found.ok());
+    FuzzCheck(found->is_dir == w.is_dir);
     if (!w.is_dir) {
-      CHECK_OR_TRAP(found->data.data() == w.data && found->data.size() == w.size);
-      CHECK_OR_TRAP(found->data_offset == w.offset);
+      FuzzCheck(found->data.data() == w.data && found->data.size() == w.size);
+      FuzzCheck(found->data_offset == w.offset);
       files.push_back(&w);
     }
   }
@@ -110,26 +108,26 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!image_size.ok()) {
     bool dotted = false;
     for (const Walked* f : files) dotted = dotted || HasDotComponent(f->path);
-    CHECK_OR_TRAP(dotted && image_size.status().code() == StatusCode::kInvalidArgument);
+    FuzzCheck(dotted && image_size.status().code() == StatusCode::kInvalidArgument);
     return 0;
   }
   std::vector<uint8_t> rewritten(image_size.value());
   auto written = WriteRomfs(specs, {}, rewritten);
-  CHECK_OR_TRAP(written.ok() && written.value() == rewritten.size());
+  FuzzCheck(written.ok() && written.value() == rewritten.size());
   auto again = RomfsReader::Open(rewritten, nullptr);
-  CHECK_OR_TRAP(again.ok());
+  FuzzCheck(again.ok());
   Recorder second(again->image());
-  CHECK_OR_TRAP(again->Walk(second, nullptr).ok());
+  FuzzCheck(again->Walk(second, nullptr).ok());
   std::vector<const Walked*> files2;
   for (const Walked& w : second.walked) {
     if (!w.is_dir) files2.push_back(&w);
   }
   std::sort(files2.begin(), files2.end(), [](const Walked* a, const Walked* b) { return a->path < b->path; });
-  CHECK_OR_TRAP(files2.size() == files.size());
+  FuzzCheck(files2.size() == files.size());
   for (size_t i = 0; i < files.size(); ++i) {
-    CHECK_OR_TRAP(files2[i]->path == files[i]->path && files2[i]->size == files[i]->size);
-    CHECK_OR_TRAP(files2[i]->size == 0 || std::memcmp(files2[i]->data, files[i]->data, files[i]->size) == 0);
-    CHECK_OR_TRAP(files2[i]->offset % 8 == 0);
+    FuzzCheck(files2[i]->path == files[i]->path && files2[i]->size == files[i]->size);
+    FuzzCheck(files2[i]->size == 0 || std::memcmp(files2[i]->data, files[i]->data, files[i]->size) == 0);
+    FuzzCheck(files2[i]->offset % 8 == 0);
   }
   return 0;
 }

@@ -12,7 +12,7 @@
 #include "bootloader/dfu_device.h"
 #include "file_flash.h"
 #include "host/board_json.h"
-#include "scratch.h"
+#include "test_support.h"
 #include "sim_board.h"
 
 using namespace onedfu;
@@ -65,7 +65,7 @@ std::vector<uint8_t> Bytes(size_t n, uint8_t seed) {
 }  // namespace
 
 TEST_CASE("a missing file is created erased, an existing one is reopened with its contents") {
-  const auto dir = test::Scratch("file_flash_create");
+  const auto dir = testing::Scratch("file_flash_create");
   const auto path = dir / "qspi.bin";
   {
     auto flash = FileFlash::Open(Qspi(), path);
@@ -91,7 +91,7 @@ TEST_CASE("a missing file is created erased, an existing one is reopened with it
 }
 
 TEST_CASE("a file of the wrong size is refused with its path") {
-  const auto dir = test::Scratch("file_flash_size");
+  const auto dir = testing::Scratch("file_flash_size");
   const auto path = dir / "qspi.bin";
   std::ofstream(path, std::ios::binary) << "short";
   auto flash = FileFlash::Open(Qspi(), path);
@@ -101,7 +101,7 @@ TEST_CASE("a file of the wrong size is refused with its path") {
 }
 
 TEST_CASE("strict: misaligned writes, writes to programmed bytes, erases off sector boundaries") {
-  const auto dir = test::Scratch("file_flash_strict");
+  const auto dir = testing::Scratch("file_flash_strict");
   auto opened = FileFlash::Open(Internal(), dir / "internal.bin");
   REQUIRE(opened.ok());
   FileFlash& f = *opened.value();
@@ -134,7 +134,7 @@ TEST_CASE("strict: misaligned writes, writes to programmed bytes, erases off sec
 }
 
 TEST_CASE("timing model: QSPI block erase when aligned, page program units") {
-  const auto dir = test::Scratch("file_flash_timing");
+  const auto dir = testing::Scratch("file_flash_timing");
   auto opened = FileFlash::Open(Qspi(), dir / "qspi.bin");
   REQUIRE(opened.ok());
   FileFlash& f = *opened.value();
@@ -164,7 +164,7 @@ TEST_CASE("timing model: QSPI block erase when aligned, page program units") {
 }
 
 TEST_CASE("power cut: torn write keeps half, then everything fails until PowerOn") {
-  const auto dir = test::Scratch("file_flash_cut");
+  const auto dir = testing::Scratch("file_flash_cut");
   auto opened = FileFlash::Open(Qspi(), dir / "qspi.bin");
   REQUIRE(opened.ok());
   FileFlash& f = *opened.value();

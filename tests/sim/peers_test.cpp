@@ -42,7 +42,7 @@ struct Package {
 };
 
 Package Pack(const std::string& name, const std::vector<std::string>& extra) {
-  static const fs::path dir = test::Scratch("packages");
+  static const fs::path dir = testing::Scratch("packages");
   Package p;
   p.file = dir / name;
   std::vector<std::string> argv = {ONEDFU_CLI_EXE, "pack", (kSource / "manifests/examples/pybd-sf6-demo.json").string(),

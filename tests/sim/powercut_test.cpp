@@ -22,7 +22,7 @@ namespace onedfu::sim {
 namespace {
 
 const fs::path kSource = ONEDFU_SOURCE_DIR;
-const fs::path kScratch = fs::path(ONEDFU_SIM_SCRATCH) / "powercut";
+const fs::path kScratch = fs::path(ONEDFU_TEST_SCRATCH) / "powercut";
 const std::string kBoard = (kSource / "manifests/boards/pybd-sf6.json").string();
 
 // The demo package as 1.0.0 (OLD), and 2.0.0 (NEW) built from a copy whose QSPI firmware

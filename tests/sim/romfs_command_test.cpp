@@ -23,7 +23,7 @@ namespace onedfu::sim {
 namespace {
 
 const fs::path kSource = ONEDFU_SOURCE_DIR;
-const fs::path kScratch = fs::path(ONEDFU_SIM_SCRATCH) / "romfs";
+const fs::path kScratch = fs::path(ONEDFU_TEST_SCRATCH) / "romfs";
 const std::string kBoard = (kSource / "manifests/boards/pybd-sf6.json").string();
 
 struct Run {

@@ -6,7 +6,7 @@
 
 #include "host/board_json.h"
 #include "runtime/byte_reader.h"
-#include "scratch.h"
+#include "test_support.h"
 #include "sim_board.h"
 #include "sim_device.h"
 #include "stats.h"
@@ -25,7 +25,7 @@ runtime::Board DefaultBoard() {
 
 TEST_CASE("a blank board gets erased memories with the bootloader image in its region") {
   const runtime::Board board = DefaultBoard();
-  const auto dir = test::Scratch("board_blank") / "state";  // created by Open
+  const auto dir = testing::Scratch("board_blank") / "state";  // created by Open
   auto opened = sim::SimBoard::Open(board, dir);
   REQUIRE(opened.ok());
   sim::SimBoard& b = *opened.value();
@@ -57,7 +57,7 @@ TEST_CASE("a blank board gets erased memories with the bootloader image in its r
 
 TEST_CASE("the state persists: reopening does not rewrite the bootloader region") {
   const runtime::Board board = DefaultBoard();
-  const auto dir = test::Scratch("board_persist");
+  const auto dir = testing::Scratch("board_persist");
   {
     auto first = sim::SimBoard::Open(board, dir);
     REQUIRE(first.ok());
@@ -73,7 +73,7 @@ TEST_CASE("the state persists: reopening does not rewrite the bootloader region"
 
 TEST_CASE("bootloader-mode device: descriptors from the board, layout string, stats per transfer") {
   const runtime::Board board = DefaultBoard();
-  auto opened = sim::SimBoard::Open(board, test::Scratch("board_device"));
+  auto opened = sim::SimBoard::Open(board, testing::Scratch("board_device"));
   REQUIRE(opened.ok());
   sim::SimUsbDevice device(*opened.value());
   REQUIRE(device.PowerOn(false));

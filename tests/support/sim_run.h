@@ -1,7 +1,7 @@
 // Helpers for tests that drive the simulator as a child process: `onedfu-sim run --board B
 // --state DIR -- COMMAND` (real peers and `onedfu flash` through the virtual USB bus), the
 // board's flash files and stats.json afterwards. Needs ONEDFU_SIM_EXE, ONEDFU_SOURCE_DIR and
-// ONEDFU_SIM_SCRATCH (tests/CMakeLists.txt defines them for the executables that use it).
+// ONEDFU_TEST_SCRATCH (tests/CMakeLists.txt defines them for the executables that use it).
 #pragma once
 
 #include <doctest/doctest.h>
@@ -17,11 +17,13 @@
 #include <string>
 #include <vector>
 
-#include "scratch.h"
+#include "test_support.h"
 
 extern char** environ;
 
 namespace onedfu::test {
+
+using testing::Scratch;
 
 // Runs argv with stdout+stderr into `log`; returns the exit status (128 + signal if killed).
 inline int Run(const std::vector<std::string>& argv, const std::filesystem::path& log) {

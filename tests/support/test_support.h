@@ -1,4 +1,4 @@
-// Helpers shared by the tests: scratch directories and input files.
+// Helpers shared by the tests: temporary and scratch directories, data patterns, input files.
 #pragma once
 
 #include <doctest/doctest.h>
@@ -28,6 +28,15 @@ struct TempDir {
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
 };
+
+// A fresh, empty directory `name` under this test executable's scratch folder in the build
+// tree (ONEDFU_TEST_SCRATCH), kept after the test for inspection; emptied when asked for again.
+inline std::filesystem::path Scratch(const std::string& name) {
+  const std::filesystem::path dir = std::filesystem::path(ONEDFU_TEST_SCRATCH) / name;
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
 
 // `n` pseudo-random bytes, the same for the same seed.
 inline host::Bytes RandomBytes(size_t n, uint32_t seed) {
