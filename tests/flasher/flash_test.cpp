@@ -36,7 +36,7 @@ struct Package {
 // A copy of the demo example folder (+ manifest) in which `edit(dir)` changed input files.
 template <typename Edit>
 fs::path EditedExample(const std::string& name, Edit edit) {
-  const fs::path dir = test::Scratch("inputs-" + name);
+  const fs::path dir = testing::Scratch("inputs-" + name);
   fs::copy(kSource / "manifests/examples/pybd-sf6-demo", dir / "pybd-sf6-demo", fs::copy_options::recursive);
   fs::copy_file(kSource / "manifests/examples/pybd-sf6-demo.json", dir / "pybd-sf6-demo.json");
   edit(dir / "pybd-sf6-demo");
@@ -54,7 +54,7 @@ void FlipByte(const fs::path& file, std::streamoff offset) {
 }
 
 Package Pack(const std::string& name, const fs::path& manifest, const std::vector<std::string>& extra) {
-  static const fs::path dir = test::Scratch("packages");
+  static const fs::path dir = testing::Scratch("packages");
   Package p;
   p.file = dir / name;
   std::vector<std::string> argv = {ONEDFU_CLI_EXE, "pack", "-o", p.file.string()};
@@ -248,7 +248,7 @@ TEST_CASE("onedfu flash refuses a package for another board before any change") 
     CHECK(Contains(sim.output, "pybv10"));
   }
   SUBCASE("the same layout, another board id") {
-    const fs::path dir = test::Scratch("board-other");
+    const fs::path dir = testing::Scratch("board-other");
     std::string board = Slurp(kSource / "manifests/boards/pybd-sf6.json");
     board.replace(board.find("\"pybd-sf6\""), 10, "\"pybd-sf6-rev-b\"");
     const fs::path board_file = dir / "pybd-sf6-rev-b.json";
@@ -269,7 +269,7 @@ TEST_CASE("onedfu flash refuses a package for another board before any change") 
 TEST_CASE("onedfu flash prints the device's error status and string (errADDRESS)") {
   // A board file that puts firmware where the simulated board keeps its bootloader; with
   // --plain-dfuse (no layout check) the device itself must refuse the erase.
-  const fs::path dir = test::Scratch("lowboot");
+  const fs::path dir = testing::Scratch("lowboot");
   nlohmann::json board = nlohmann::json::parse(Slurp(kSource / "manifests/boards/pybd-sf6.json"));
   board["id"] = "pybd-sf6-lowboot";
   board["regions"] = nlohmann::json::parse(R"([
@@ -293,7 +293,7 @@ TEST_CASE("onedfu flash prints the device's error status and string (errADDRESS)
 
 TEST_CASE("onedfu flash refuses a damaged package without touching the device") {
   const Package& v1 = V1();
-  const fs::path damaged = test::Scratch("damaged") / "damaged.dfu";
+  const fs::path damaged = testing::Scratch("damaged") / "damaged.dfu";
   fs::copy_file(v1.file, damaged);
   FlipByte(damaged, 400);  // inside the first element: hash and file CRC no longer match
   Sim sim("flash_damaged");

@@ -189,7 +189,7 @@ TEST_CASE("power cut: torn write keeps half, then everything fails until PowerOn
 }
 
 TEST_CASE("timing decorator: refused and torn calls cost nothing, a torn erase wears what it erased") {
-  const auto dir = test::Scratch("file_flash_torn");
+  const auto dir = testing::Scratch("file_flash_torn");
   auto opened = FileFlash::Open(Qspi(), dir / "qspi.bin");
   REQUIRE(opened.ok());
   FileFlash& f = *opened.value();
@@ -238,7 +238,7 @@ struct DeviceOnSimBoard {
     auto loaded = host::LoadBoardFile(std::filesystem::path(ONEDFU_SOURCE_DIR) / "manifests/boards/pybd-sf6.json");
     REQUIRE(loaded.ok());
     board = loaded.value();
-    auto opened = sim::SimBoard::Open(board, test::Scratch(name));
+    auto opened = sim::SimBoard::Open(board, testing::Scratch(name));
     REQUIRE(opened.ok());
     sim = std::move(opened.value());
     bootloader::DfuOptions options;

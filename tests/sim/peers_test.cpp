@@ -258,7 +258,7 @@ TEST_CASE("pyusb: DfuSe set-address + upload returns the flashed bytes") {
 }
 
 TEST_CASE("assets-only update: dfu-util flashes a --base package onto a board running OLD, it boots, firmware untouched") {
-  const fs::path dir = test::Scratch("peers_base_update");
+  const fs::path dir = testing::Scratch("peers_base_update");
   const std::string inputs = std::string(ONEDFU_SOURCE_DIR) + "/scripts/make-product-inputs ";
   REQUIRE(std::system((inputs + (dir / "old").string() + " --shared " + ONEDFU_SHARED_DIR).c_str()) == 0);
   REQUIRE(std::system((inputs + (dir / "new").string() + " --grow-asset --shared " + ONEDFU_SHARED_DIR).c_str()) == 0);

@@ -23,7 +23,6 @@ extern char** environ;
 
 namespace onedfu::test {
 
-using testing::Scratch;
 
 // Runs argv with stdout+stderr into `log`; returns the exit status (128 + signal if killed).
 inline int Run(const std::vector<std::string>& argv, const std::filesystem::path& log) {
@@ -66,7 +65,7 @@ struct Sim {
   std::string output;
   int status = -1;
 
-  explicit Sim(const std::string& name) : state(Scratch(name) / "state"), log(state.parent_path() / "log.txt") {}
+  explicit Sim(const std::string& name) : state(testing::Scratch(name) / "state"), log(state.parent_path() / "log.txt") {}
 
   // onedfu-sim run ... -- COMMAND
   // `sim_options` go before `--` (e.g. {"--unplug-after", "40"}).
