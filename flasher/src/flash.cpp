@@ -322,6 +322,13 @@ host::Outcome Flasher::Boot() {
       if (version != package_.version) {
         return host::Fail("the board runs version " + version + ", not the package's " + package_.version);
       }
+    } else if (result_.onedfu_bootloader) {
+      // The application does not report its version. The old record was revoked before the first
+      // change and the bootloader starts an application only after verifying the record it finds,
+      // so a running application means the new record (written last) verified.
+      progress_.Note("the application does not report its version; the bootloader verified the new record before starting it");
+    } else {
+      progress_.Note("a plain DfuSe bootloader started the application; it cannot confirm which package runs");
     }
     progress_.End("application: " + back.interface_name);
     return host::Success();
