@@ -14,14 +14,12 @@
 #include <linux/usb/ch9.h>
 #include <linux/usbdevice_fs.h>
 #include <sys/ioctl.h>
-#include <sys/wait.h>
 #include <umockdev.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <climits>
-#include <csignal>
 #include <cstdarg>
 #include <cstddef>
 #include <cstdio>
@@ -36,6 +34,8 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "child_process.h"
 
 namespace onedfu::sim {
 namespace {
@@ -395,33 +395,6 @@ const UmockdevUsbStats& UmockdevUsb::Stats() const { return impl_->stats; }
 
 const std::string& UmockdevUsb::LastError() const { return impl_->last_error; }
 
-namespace {
-
-struct ChildWait {
-  GMainLoop* loop = nullptr;
-  GPid pid = 0;
-  int status = 0;
-  bool timed_out = false;
-  guint timeout_source = 0;
-};
-
-void OnChildExit(GPid pid, gint wait_status, gpointer user_data) {
-  auto* wait = static_cast<ChildWait*>(user_data);
-  wait->status = wait_status;
-  g_spawn_close_pid(pid);
-  g_main_loop_quit(wait->loop);
-}
-
-gboolean OnChildTimeout(gpointer user_data) {
-  auto* wait = static_cast<ChildWait*>(user_data);
-  wait->timed_out = true;
-  wait->timeout_source = 0;
-  kill(wait->pid, SIGKILL);  // OnChildExit still reaps it and ends the loop
-  return G_SOURCE_REMOVE;
-}
-
-}  // namespace
-
 int UmockdevUsb::RunCommand(const std::vector<std::string>& argv) {
   if (argv.empty()) {
     impl_->last_error = "RunCommand: empty command";
@@ -444,51 +417,14 @@ int UmockdevUsb::RunCommand(const std::vector<std::string>& argv) {
     envp = g_environ_setenv(envp, "LD_PRELOAD", value.c_str(), TRUE);
   }
   envp = g_environ_unsetenv(envp, kReexecGuard);
-
-  std::vector<gchar*> args;
-  args.reserve(argv.size() + 1);
-  for (const std::string& a : argv) args.push_back(const_cast<gchar*>(a.c_str()));
-  args.push_back(nullptr);
-
-  std::fflush(stdout);
-  std::fflush(stderr);
-  GPid pid = 0;
-  GError* error = nullptr;
-  const gboolean spawned = g_spawn_async(
-      nullptr, args.data(), envp,
-      static_cast<GSpawnFlags>(G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD |
-                               G_SPAWN_CHILD_INHERITS_STDIN),
-      nullptr, nullptr, &pid, &error);
+  const std::vector<std::string> env(envp, envp + g_strv_length(envp));
   g_strfreev(envp);
-  if (!spawned) {
-    impl_->last_error = Format("cannot run %s: %s", argv[0].c_str(),
-                               error != nullptr ? error->message : "unknown error");
-    if (error != nullptr) g_error_free(error);
-    return -1;
-  }
 
-  ChildWait wait;
-  wait.loop = g_main_loop_new(nullptr, FALSE);
-  wait.pid = pid;
-  g_child_watch_add(pid, &OnChildExit, &wait);
-  if (impl_->options.command_timeout_ms > 0) {
-    wait.timeout_source = g_timeout_add(impl_->options.command_timeout_ms, &OnChildTimeout, &wait);
-  }
-  g_main_loop_run(wait.loop);
-  if (wait.timeout_source != 0) g_source_remove(wait.timeout_source);
-  g_main_loop_unref(wait.loop);
+  const int status = RunChildProcess(argv, env, impl_->options.command_timeout_ms, &impl_->last_error);
   // The child may exit while the ioctl thread still finishes a departure and re-plug it
   // triggered; wait for that, so the model and Stats() are settled when we return.
   { std::lock_guard<std::mutex> settle(impl_->mutex); }
-
-  if (wait.timed_out) {
-    impl_->last_error = Format("%s did not finish within %u ms and was killed", argv[0].c_str(),
-                               impl_->options.command_timeout_ms);
-    return -1;
-  }
-  if (WIFEXITED(wait.status)) return WEXITSTATUS(wait.status);
-  if (WIFSIGNALED(wait.status)) return 128 + WTERMSIG(wait.status);
-  return -1;
+  return status;
 }
 
 bool UmockdevUsb::UnderWrapper() {

@@ -1,4 +1,5 @@
-// onedfu-usb-probe: runs a host command against a fake DFU device on the virtual USB bus.
+// onedfu-usb-probe: runs a host command against the bootloader in DFU mode on a small board in
+// RAM (ProbeBoard, probe_board.h) on the virtual USB bus.
 //
 //   onedfu-usb-probe [--trace] [--stats] [--timeout MS] -- COMMAND ARGS...
 //
@@ -10,7 +11,7 @@
 #include <vector>
 
 #include "cli_options.h"
-#include "probe_device.h"
+#include "probe_board.h"
 #include "umockdev_usb.h"
 
 namespace {
@@ -45,8 +46,12 @@ int main(int argc, char** argv) {
   }
   const std::vector<std::string>& command = parsed.after_dashes;
 
-  onedfu::sim::ProbeDfuDevice device;
-  onedfu::sim::UmockdevUsb usb(device, options);
+  onedfu::sim::ProbeBoard board;
+  if (!board.ok()) {
+    std::fprintf(stderr, "onedfu-usb-probe: %s\n", board.error().c_str());
+    return kExitSetup;
+  }
+  onedfu::sim::UmockdevUsb usb(board.device(), options);
   const int status = usb.RunCommand(command);
   if (status < 0) {
     std::fprintf(stderr, "onedfu-usb-probe: %s\n", usb.LastError().c_str());

@@ -1,18 +1,20 @@
-// onedfu-usb-test-client: a plain libusb-1.0 program that exercises the virtual USB device
-// (onedfu::sim::ProbeDfuDevice behind UmockdevUsb). It runs as the child of the transport, so
-// it goes through the real libusb Linux backend and usbdevfs ioctls, like dfu-util does.
+// onedfu-usb-test-client: a plain libusb-1.0 program that exercises the virtual USB device behind
+// UmockdevUsb. It runs as the child of the transport, so it goes through the real libusb Linux
+// backend and usbdevfs ioctls, like dfu-util does.
 //
-//   onedfu-usb-test-client roundtrip [N]   echo OUT/IN, GETSTATUS, string, STALL, then N timed
-//                                           GETSTATUS transfers (prints per_transfer_us=...)
-//   onedfu-usb-test-client replug           DETACH; the old handle dies; a re-enumeration finds
-//                                           the device at a new address with a new serial
-//   onedfu-usb-test-client replug N         N rounds of open, DETACH, close
-//   onedfu-usb-test-client manifest         zero-length DNLOAD; the GETSTATUS that triggers the
-//                                           departure still gets its reply (dfuMANIFEST)
+//   onedfu-usb-test-client roundtrip [N]   echo OUT/IN, strings, STALL, then N timed echo IN
+//                                           transfers (prints per_transfer_us=...)
+//   onedfu-usb-test-client replug           leave request; the old handle dies; a re-enumeration
+//                                           finds the device at a new address with a new serial
+//   onedfu-usb-test-client replug N         N rounds of open, leave request, close
 //   onedfu-usb-test-client reset            libusb_reset_device re-enumerates the device
+//   onedfu-usb-test-client manifest         against the DFU bootloader (0483:df11): zero-length
+//                                           DNLOAD; the GETSTATUS that triggers the departure
+//                                           still gets its reply (dfuMANIFEST); the board comes
+//                                           back in dfuIDLE at a new address
 //
+// All modes but manifest expect TransportTestModel (transport_test_protocol.h).
 // Exit status 0 when every check passed; otherwise 1 with the failed check on stderr.
-// The expected values below restate ProbeDfuDevice's documented behaviour (probe_device.h).
 #include <libusb.h>
 
 #include <chrono>
@@ -24,15 +26,20 @@
 #include <thread>
 #include <vector>
 
+#include "transport_test_protocol.h"
+
 namespace {
 
-constexpr uint16_t kVid = 0x0483;
-constexpr uint16_t kPid = 0xdf11;
+namespace tt = onedfu::transport_test;
+
+// The device the mode talks to: TransportTestModel, or the DFU bootloader for manifest.
+uint16_t device_vid = tt::kVendorId;
+uint16_t device_pid = tt::kProductId;
+constexpr uint16_t kDfuVid = 0x0483, kDfuPid = 0xdf11;
 constexpr unsigned kTimeoutMs = 1000;
-constexpr uint8_t kDfuDetach = 0, kDfuDnload = 1, kDfuGetStatus = 3;
+constexpr uint8_t kDfuDnload = 1, kDfuGetStatus = 3;
 constexpr uint8_t kOutClassInterface = 0x21, kInClassInterface = 0xa1;
 constexpr uint8_t kOutVendorDevice = 0x40, kInVendorDevice = 0xc0;
-constexpr uint8_t kEchoRequest = 0x01;
 constexpr uint8_t kStateIdle = 2, kStateManifest = 7;
 
 int failures = 0;
@@ -51,7 +58,7 @@ libusb_device_handle* OpenProbe(libusb_context* ctx, uint8_t not_address = 0) {
   for (ssize_t i = 0; i < n && handle == nullptr; ++i) {
     libusb_device_descriptor desc{};
     if (libusb_get_device_descriptor(list[i], &desc) != 0) continue;
-    if (desc.idVendor != kVid || desc.idProduct != kPid) continue;
+    if (desc.idVendor != device_vid || desc.idProduct != device_pid) continue;
     if (not_address != 0 && libusb_get_device_address(list[i]) == not_address) continue;
     if (libusb_open(list[i], &handle) != 0) handle = nullptr;
   }
@@ -65,8 +72,8 @@ int CountProbes(libusb_context* ctx) {
   int count = 0;
   for (ssize_t i = 0; i < n; ++i) {
     libusb_device_descriptor desc{};
-    if (libusb_get_device_descriptor(list[i], &desc) == 0 && desc.idVendor == kVid &&
-        desc.idProduct == kPid) {
+    if (libusb_get_device_descriptor(list[i], &desc) == 0 && desc.idVendor == device_vid &&
+        desc.idProduct == device_pid) {
       ++count;
     }
   }
@@ -80,6 +87,17 @@ libusb_device_handle* WaitForProbe(libusb_context* ctx, uint8_t not_address) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   return nullptr;
+}
+
+// Echo IN into `buffer` (kEchoCapacity bytes); returns the length or a libusb error.
+int EchoIn(libusb_device_handle* h, std::vector<uint8_t>& buffer) {
+  buffer.assign(tt::kEchoCapacity, 0xee);
+  return libusb_control_transfer(h, kInVendorDevice, tt::kEchoRequest, 0, 0, buffer.data(),
+                                 static_cast<uint16_t>(buffer.size()), kTimeoutMs);
+}
+
+int Leave(libusb_device_handle* h) {
+  return libusb_control_transfer(h, kOutVendorDevice, tt::kLeaveRequest, 0, 0, nullptr, 0, kTimeoutMs);
 }
 
 int GetStatus(libusb_device_handle* h, uint8_t* state) {
@@ -100,7 +118,7 @@ std::string Serial(libusb_device_handle* h) {
 
 int RoundTrip(libusb_context* ctx, int timed) {
   libusb_device_handle* h = OpenProbe(ctx);
-  Check(h != nullptr, "device 0483:df11 found and opened");
+  Check(h != nullptr, "transport test device found and opened");
   if (h == nullptr) return 1;
   Check(libusb_claim_interface(h, 0) == 0, "claim interface 0");
   Check(libusb_claim_interface(h, 1) == LIBUSB_ERROR_NOT_FOUND,
@@ -110,29 +128,25 @@ int RoundTrip(libusb_context* ctx, int timed) {
   // Echo: OUT then IN returns the same bytes.
   std::vector<uint8_t> sent(200);
   for (size_t i = 0; i < sent.size(); ++i) sent[i] = static_cast<uint8_t>(i * 7 + 3);
-  int r = libusb_control_transfer(h, kOutVendorDevice, kEchoRequest, 0, 0, sent.data(),
+  int r = libusb_control_transfer(h, kOutVendorDevice, tt::kEchoRequest, 0, 0, sent.data(),
                                   static_cast<uint16_t>(sent.size()), kTimeoutMs);
   Check(r == static_cast<int>(sent.size()), "echo OUT transfers 200 bytes, got " + std::to_string(r));
-  std::vector<uint8_t> back(256, 0xee);
-  r = libusb_control_transfer(h, kInVendorDevice, kEchoRequest, 0, 0, back.data(),
-                              static_cast<uint16_t>(back.size()), kTimeoutMs);
+  std::vector<uint8_t> back;
+  r = EchoIn(h, back);
   Check(r == static_cast<int>(sent.size()), "echo IN is a 200-byte short transfer, got " + std::to_string(r));
   Check(r > 0 && std::memcmp(back.data(), sent.data(), sent.size()) == 0, "echo IN returns the OUT bytes");
   Check(back[200] == 0xee, "bytes past actual_length untouched");
 
-  uint8_t state = 0xff;
-  Check(GetStatus(h, &state) == 6, "GETSTATUS returns 6 bytes");
-  Check(state == kStateIdle, "GETSTATUS state is dfuIDLE");
-
-  // The DfuSe layout string through GET_DESCRIPTOR(STRING), as dfu-util reads it.
+  // The interface string through GET_DESCRIPTOR(STRING) (language IDs first), as dfu-util reads
+  // its DfuSe layout.
   libusb_config_descriptor* config = nullptr;
   Check(libusb_get_active_config_descriptor(libusb_get_device(h), &config) == 0, "config descriptor");
   if (config != nullptr) {
     const uint8_t index = config->interface[0].altsetting[0].iInterface;
     unsigned char text[128] = {};
     r = libusb_get_string_descriptor_ascii(h, index, text, sizeof(text));
-    Check(r > 0 && std::string(reinterpret_cast<char*>(text)) == "@Internal Flash  /0x08000000/04*016Kg",
-          std::string("iInterface string is the layout, got '") + reinterpret_cast<char*>(text) + "'");
+    Check(r > 0 && std::string(reinterpret_cast<char*>(text)) == tt::kInterfaceString,
+          std::string("iInterface string, got '") + reinterpret_cast<char*>(text) + "'");
     libusb_free_config_descriptor(config);
   }
 
@@ -140,14 +154,14 @@ int RoundTrip(libusb_context* ctx, int timed) {
   uint8_t dummy[4];
   r = libusb_control_transfer(h, kInVendorDevice, 0x7f, 0, 0, dummy, sizeof(dummy), kTimeoutMs);
   Check(r == LIBUSB_ERROR_PIPE, "unknown vendor request stalls, got " + std::to_string(r));
-  Check(GetStatus(h, &state) == 6, "GETSTATUS after a STALL");
+  Check(EchoIn(h, back) == static_cast<int>(sent.size()), "echo IN after a STALL");
 
   // Cost per control transfer through the whole stack (libusb -> preload -> socket -> model).
   const auto start = std::chrono::steady_clock::now();
   int ok = 0;
-  for (int i = 0; i < timed; ++i) ok += GetStatus(h, nullptr) == 6;
+  for (int i = 0; i < timed; ++i) ok += EchoIn(h, back) == static_cast<int>(sent.size());
   const auto elapsed = std::chrono::steady_clock::now() - start;
-  Check(ok == timed, "every timed GETSTATUS succeeded");
+  Check(ok == timed, "every timed echo IN succeeded");
   if (timed > 0) {
     const double us = std::chrono::duration<double, std::micro>(elapsed).count() / timed;
     std::printf("per_transfer_us=%.1f transfers=%d\n", us, timed);
@@ -158,7 +172,7 @@ int RoundTrip(libusb_context* ctx, int timed) {
   return failures == 0 ? 0 : 1;
 }
 
-// DETACH, then find the device again; `times` rounds. Prints the last address.
+// Leave request, then find the device again; `times` rounds. Prints the last address.
 int ReplugMany(libusb_context* ctx, int times) {
   uint8_t address = 0;
   for (int i = 0; i < times; ++i) {
@@ -166,9 +180,7 @@ int ReplugMany(libusb_context* ctx, int times) {
     Check(h != nullptr, "device found in round " + std::to_string(i));
     if (h == nullptr) return 1;
     address = libusb_get_device_address(libusb_get_device(h));
-    const int r = libusb_control_transfer(h, kOutClassInterface, kDfuDetach, 1000, 0, nullptr,
-                                          0, kTimeoutMs);
-    Check(r == 0, "DETACH in round " + std::to_string(i));
+    Check(Leave(h) == 0, "leave request in round " + std::to_string(i));
     libusb_close(h);
   }
   libusb_device_handle* h = WaitForProbe(ctx, address);
@@ -187,10 +199,11 @@ int Replug(libusb_context* ctx) {
   const uint8_t old_address = libusb_get_device_address(libusb_get_device(h));
   const std::string old_serial = Serial(h);
   Check(libusb_claim_interface(h, 0) == 0, "claim interface 0");
-  int r = libusb_control_transfer(h, kOutClassInterface, kDfuDetach, 1000, 0, nullptr, 0, kTimeoutMs);
-  Check(r == 0, "DETACH acknowledged before the device leaves, got " + std::to_string(r));
-  r = GetStatus(h, nullptr);
-  Check(r == LIBUSB_ERROR_NO_DEVICE, "old handle: GETSTATUS after leaving fails NO_DEVICE, got " +
+  int r = Leave(h);
+  Check(r == 0, "leave request acknowledged before the device leaves, got " + std::to_string(r));
+  std::vector<uint8_t> back;
+  r = EchoIn(h, back);
+  Check(r == LIBUSB_ERROR_NO_DEVICE, "old handle: echo IN after leaving fails NO_DEVICE, got " +
                                          std::to_string(r));
   libusb_close(h);
 
@@ -203,8 +216,7 @@ int Replug(libusb_context* ctx) {
               old_serial.c_str(), new_serial.c_str());
   Check(new_serial != old_serial && !new_serial.empty(), "the new device enumerated afresh (serial)");
   Check(CountProbes(ctx) == 1, "the old device left libusb's device list");
-  uint8_t state = 0xff;
-  Check(GetStatus(h, &state) == 6 && state == kStateIdle, "new device answers GETSTATUS: dfuIDLE");
+  Check(EchoIn(h, back) == 0, "the new device answers (its echo buffer is empty)");
   libusb_close(h);
   return failures == 0 ? 0 : 1;
 }
@@ -213,11 +225,9 @@ int Manifest(libusb_context* ctx) {
   libusb_device_handle* h = OpenProbe(ctx);
   Check(h != nullptr, "device found");
   if (h == nullptr) return 1;
+  const uint8_t old_address = libusb_get_device_address(libusb_get_device(h));
   Check(libusb_claim_interface(h, 0) == 0, "claim interface 0");
-  uint8_t block[16] = {1, 2, 3};
-  int r = libusb_control_transfer(h, kOutClassInterface, kDfuDnload, 2, 0, block, sizeof(block), kTimeoutMs);
-  Check(r == sizeof(block), "DNLOAD block 2");
-  r = libusb_control_transfer(h, kOutClassInterface, kDfuDnload, 0, 0, nullptr, 0, kTimeoutMs);
+  int r = libusb_control_transfer(h, kOutClassInterface, kDfuDnload, 0, 0, nullptr, 0, kTimeoutMs);
   Check(r == 0, "zero-length DNLOAD");
   uint8_t state = 0xff;
   r = GetStatus(h, &state);
@@ -226,6 +236,12 @@ int Manifest(libusb_context* ctx) {
   r = GetStatus(h, nullptr);
   Check(r == LIBUSB_ERROR_NO_DEVICE, "then the device is gone, got " + std::to_string(r));
   libusb_close(h);
+  h = WaitForProbe(ctx, old_address);
+  Check(h != nullptr, "the board reset and re-enumerated at a new address");
+  if (h != nullptr) {
+    Check(GetStatus(h, &state) == 6 && state == kStateIdle, "the reset board answers GETSTATUS: dfuIDLE");
+    libusb_close(h);
+  }
   return failures == 0 ? 0 : 1;
 }
 
@@ -241,7 +257,8 @@ int Reset(libusb_context* ctx) {
   h = WaitForProbe(ctx, old_address);
   Check(h != nullptr, "device back at a new address after reset");
   if (h != nullptr) {
-    Check(GetStatus(h, nullptr) == 6, "GETSTATUS on the new device");
+    std::vector<uint8_t> back;
+    Check(EchoIn(h, back) >= 0, "echo IN on the new device");
     libusb_close(h);
   }
   return failures == 0 ? 0 : 1;
@@ -266,6 +283,8 @@ int main(int argc, char** argv) {
   } else if (mode == "replug") {
     status = argc > 2 ? ReplugMany(ctx, std::atoi(argv[2])) : Replug(ctx);
   } else if (mode == "manifest") {
+    device_vid = kDfuVid;
+    device_pid = kDfuPid;
     status = Manifest(ctx);
   } else if (mode == "reset") {
     status = Reset(ctx);

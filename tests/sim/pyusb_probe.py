@@ -1,8 +1,10 @@
 #!/usr/bin/python3
-"""pyusb (Debian python3-usb, run with /usr/bin/python3) against the virtual USB probe device.
+"""pyusb (Debian python3-usb, run with /usr/bin/python3) against the virtual USB probe board: the
+real bootloader in DFU mode on a small board in RAM.
 
 Run as: onedfu-usb-probe -- /usr/bin/python3 tests/sim/pyusb_probe.py
-Expected values restate ProbeDfuDevice's documented behaviour (sim/probe_device.h).
+Expected values restate ProbeBoard's documented board and flash (sim/probe_board.h) and the
+bootloader's DFU behaviour (bootloader/dfu_device.h).
 Exit status 0 when every check passed.
 """
 import errno
@@ -12,9 +14,10 @@ import time
 import usb.core
 import usb.util
 
-LAYOUT = "@Internal Flash  /0x08000000/04*016Kg"
+LAYOUT = "@Internal Flash  /0x08000000/01*016Ka,03*016Kg"
+SERIAL = "PROBE0001"
 TRANSFER_SIZE = 2048
-UPLOAD_SIZE = 4 * 16 * 1024
+FLASH_SIZE = 4 * 16 * 1024
 failures = []
 
 
@@ -25,7 +28,7 @@ def check(ok, what):
 
 
 def pattern(offset):
-    # probe_device.h: low byte of offset * 31 XOR offset >> 8
+    # probe_board.h: low byte of offset * 31 XOR offset >> 8
     return ((offset * 31) ^ (offset >> 8)) & 0xFF
 
 
@@ -50,7 +53,7 @@ check((intf.bInterfaceClass, intf.bInterfaceSubClass, intf.bInterfaceProtocol) =
 name = usb.util.get_string(dev, intf.iInterface)
 check(name == LAYOUT, "iInterface string is the DfuSe layout, got %r" % name)
 serial = usb.util.get_string(dev, dev.iSerialNumber)
-check(serial == "PROBE-1", "serial of the first plug-in, got %r" % serial)
+check(serial == SERIAL, "serial, got %r" % serial)
 
 # DFU GETSTATUS: bStatus OK, bwPollTimeout 0, bState dfuIDLE (2), iString 0.
 status = bytes(dev.ctrl_transfer(0xA1, 3, 0, 0, 6))
@@ -62,9 +65,22 @@ check(commands == bytes([0x00, 0x21, 0x41, 0x92]), "UPLOAD block 0 command list,
 block3 = bytes(dev.ctrl_transfer(0xA1, 2, 3, 0, TRANSFER_SIZE))
 expected = bytes(pattern(o) for o in range(TRANSFER_SIZE, 2 * TRANSFER_SIZE))
 check(block3 == expected, "UPLOAD block 3 returns the pattern at offset 2048")
-last = 2 + UPLOAD_SIZE // TRANSFER_SIZE
-tail = bytes(dev.ctrl_transfer(0xA1, 2, last, 0, TRANSFER_SIZE))
-check(len(tail) == 0, "UPLOAD past the end is a zero-length short block, got %d bytes" % len(tail))
+# Past the end of the flash: a STALL, then GETSTATUS names errADDRESS (8) in dfuERROR (10) with
+# a status string; CLRSTATUS returns to dfuIDLE.
+last = 2 + FLASH_SIZE // TRANSFER_SIZE
+try:
+    dev.ctrl_transfer(0xA1, 2, last, 0, TRANSFER_SIZE)
+    check(False, "UPLOAD past the end of the flash must stall")
+except usb.core.USBError as e:
+    check(e.errno == errno.EPIPE, "UPLOAD past the end stalls (EPIPE), got %r" % (e,))
+status = bytes(dev.ctrl_transfer(0xA1, 3, 0, 0, 6))
+check(status[0] == 8 and status[4] == 10 and status[5] != 0,
+      "GETSTATUS after the refused UPLOAD: errADDRESS, dfuERROR, a status string, got %s" % status.hex())
+why = usb.util.get_string(dev, status[5]) if status[5] else ""
+check("0x08010000" in why, "the status string names the address, got %r" % why)
+dev.ctrl_transfer(0x21, 4, 0, 0, None)
+status = bytes(dev.ctrl_transfer(0xA1, 3, 0, 0, 6))
+check(status[0] == 0 and status[4] == 2, "CLRSTATUS returns to dfuIDLE, got %s" % status.hex())
 
 # A refused request is a STALL: pyusb raises USBError with errno EPIPE.
 try:
@@ -73,16 +89,21 @@ try:
 except usb.core.USBError as e:
     check(e.errno == errno.EPIPE, "STALL is EPIPE, got %r" % (e,))
 
-# Re-plug: DETACH is acknowledged, then the device comes back at a new address.
+# Leave: a zero-length DNLOAD; the next GETSTATUS is answered (dfuMANIFEST, 7), then the board
+# resets and, still in DFU mode, comes back as a new device at a new address.
 old_address = dev.address
-dev.ctrl_transfer(0x21, 0, 1000, 0, None)
+dev.ctrl_transfer(0x21, 1, 0, 0, None)
+status = bytes(dev.ctrl_transfer(0xA1, 3, 0, 0, 6))
+check(status[4] == 7, "the leave GETSTATUS reports dfuMANIFEST, got %s" % status.hex())
 usb.util.dispose_resources(dev)
 new = find(not_address=old_address)
-check(new is not None, "device re-enumerated after DETACH")
+check(new is not None, "device re-enumerated after leaving")
 if new is not None:
     check(new.address != old_address, "new address (%d -> %d)" % (old_address, new.address))
     serial = usb.util.get_string(new, new.iSerialNumber)
-    check(serial == "PROBE-2", "serial of the second plug-in, got %r" % serial)
+    check(serial == SERIAL, "serial after the reset, got %r" % serial)
+    status = bytes(new.ctrl_transfer(0xA1, 3, 0, 0, 6))
+    check(status == bytes([0, 0, 0, 0, 2, 0]), "the reset board starts in dfuIDLE, got %s" % status.hex())
     usb.util.dispose_resources(new)
 
 print("pyusb probe: %d failure(s)" % len(failures))

@@ -1,5 +1,7 @@
-// UmockdevUsb with ProbeDfuDevice, driven by real host programs run as children: the libusb
-// test client (tests/sim/libusb_client.cpp) and dfu-util when installed. Each child checks the
+// UmockdevUsb driven by real host programs run as children: the libusb test client
+// (tests/sim/libusb_client.cpp) against TransportTestModel (what the transport must carry that
+// the bootloader does not offer: echo, leave on request, re-enumerate at a bus reset) and against
+// the real bootloader on ProbeBoard (the DFU leave), and dfu-util against ProbeBoard. Each child checks the
 // host side and exits non-zero on a failed check; these tests check the device side (what the
 // model saw, the transport's counters). Must run under umockdev-wrapper (see CMakeLists.txt).
 #include <doctest/doctest.h>
@@ -12,7 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "probe_device.h"
+#include "probe_board.h"
+#include "transport_test_model.h"
 #include "umockdev_usb.h"
 
 namespace onedfu::sim {
@@ -49,19 +52,19 @@ class AbsentModel final : public UsbDeviceModel {
 };
 
 TEST_CASE("libusb control transfers round-trip through the virtual device") {
-  ProbeDfuDevice model;
+  TransportTestModel model;
   UmockdevUsb usb(model, kOptions);
   constexpr int kTimed = 200;
   REQUIRE(usb.RunCommand({kClient, "roundtrip", std::to_string(kTimed)}) == 0);
 
-  // The client's requests, one by one: echo OUT, echo IN, GETSTATUS, string 0 (language IDs),
-  // the iInterface string, a stalled vendor request, GETSTATUS, then kTimed GETSTATUS.
+  // The client's requests, one by one: echo OUT, echo IN, string 0 (language IDs), the
+  // iInterface string, a stalled vendor request, echo IN, then kTimed echo IN (200 bytes each).
   const UmockdevUsbStats& stats = usb.Stats();
-  CHECK(stats.control_transfers == 7 + kTimed);
+  CHECK(stats.control_transfers == 6 + kTimed);
   CHECK(stats.stalls == 1);
   CHECK(stats.bytes_out == 200);
-  const uint64_t layout_string = 2 + 2 * std::strlen(ProbeDfuDevice::kLayout);  // UTF-16LE
-  CHECK(stats.bytes_in == 200 + 6 + 4 + layout_string + 6 + 6 * kTimed);
+  const uint64_t interface_string = 2 + 2 * std::strlen(transport_test::kInterfaceString);  // UTF-16LE
+  CHECK(stats.bytes_in == 200 + 4 + interface_string + 200 + 200 * kTimed);
   CHECK(stats.opens == 1);
   CHECK(stats.plugs == 1);
   CHECK(model.set_interface_calls() == 1);
@@ -69,7 +72,7 @@ TEST_CASE("libusb control transfers round-trip through the virtual device") {
 }
 
 TEST_CASE("a device that leaves is re-plugged as a new device the next open sees") {
-  ProbeDfuDevice model;
+  TransportTestModel model;
   UmockdevUsb usb(model, kOptions);
   REQUIRE(usb.RunCommand({kClient, "replug"}) == 0);
   CHECK(model.plugs() == 2);
@@ -81,16 +84,18 @@ TEST_CASE("a device that leaves is re-plugged as a new device the next open sees
   CHECK(Exists(dev_dir + "003"));
 }
 
-TEST_CASE("the request that makes the device leave still gets its reply") {
-  ProbeDfuDevice model;
-  UmockdevUsb usb(model, kOptions);
+TEST_CASE("the bootloader's leave GETSTATUS still gets its reply, then the board resets") {
+  ProbeBoard board;
+  REQUIRE_MESSAGE(board.ok(), board.error());
+  UmockdevUsb usb(board.device(), kOptions);
   REQUIRE(usb.RunCommand({kClient, "manifest"}) == 0);
-  CHECK(model.dnload_bytes() == 16);
-  CHECK(model.plugs() == 2);
+  CHECK(board.device().resets() == 1);
+  CHECK(usb.Stats().plugs == 2);
+  CHECK(usb.DeviceNode() == "/dev/bus/usb/001/003");
 }
 
 TEST_CASE("a port reset that re-enumerates reports the device gone, then it is back") {
-  ProbeDfuDevice model;
+  TransportTestModel model;
   UmockdevUsb usb(model, kOptions);
   REQUIRE(usb.RunCommand({kClient, "reset"}) == 0);
   CHECK(model.resets() == 1);
@@ -98,7 +103,7 @@ TEST_CASE("a port reset that re-enumerates reports the device gone, then it is b
 }
 
 TEST_CASE("device state persists across commands") {
-  ProbeDfuDevice model;
+  TransportTestModel model;
   UmockdevUsb usb(model, kOptions);
   REQUIRE(usb.RunCommand({kClient, "replug"}) == 0);
   REQUIRE(usb.RunCommand({kClient, "roundtrip"}) == 0);
@@ -107,7 +112,7 @@ TEST_CASE("device state persists across commands") {
 }
 
 TEST_CASE("RunCommand returns the child's exit status") {
-  ProbeDfuDevice model;
+  TransportTestModel model;
   UmockdevUsb usb(model, kOptions);
   CHECK(usb.RunCommand({"sh", "-c", "exit 7"}) == 7);
   CHECK(usb.RunCommand({"sh", "-c", "kill -TERM $$"}) == 128 + 15);
@@ -120,7 +125,7 @@ TEST_CASE("RunCommand returns the child's exit status") {
 }
 
 TEST_CASE("a command that runs too long is killed") {
-  ProbeDfuDevice model;
+  TransportTestModel model;
   UmockdevUsb usb(model, {.trace = false, .command_timeout_ms = 200});
   CHECK(usb.RunCommand({"sleep", "30"}) == -1);
   CHECK(usb.LastError() == "sleep did not finish within 200 ms and was killed");
@@ -145,15 +150,16 @@ TEST_CASE("a model without descriptors stays unplugged") {
   CHECK_FALSE(Exists(usb.TestbedRoot() + "/dev/bus/usb/001/002"));
 }
 
-TEST_CASE("dfu-util -l lists the probe device (when dfu-util is installed)") {
+TEST_CASE("dfu-util -l lists the probe board (when dfu-util is installed)") {
   const std::string dfu_util = ONEDFU_DFU_UTIL;
   if (dfu_util.empty() || dfu_util.find("NOTFOUND") != std::string::npos) return;
-  ProbeDfuDevice model;
-  UmockdevUsb usb(model, kOptions);
+  ProbeBoard board;
+  REQUIRE_MESSAGE(board.ok(), board.error());
+  UmockdevUsb usb(board.device(), kOptions);
   const std::string script = dfu_util +
                              " -l | grep -F 'Found DFU: [0483:df11] ver=2200, devnum=2, cfg=1, "
                              "intf=0, path=\"1-1\", alt=0, name=\"@Internal Flash  "
-                             "/0x08000000/04*016Kg\", serial=\"PROBE-1\"'";
+                             "/0x08000000/01*016Ka,03*016Kg\", serial=\"PROBE0001\"'";
   CHECK(usb.RunCommand({"sh", "-c", script}) == 0);
   // The name and serial are string descriptors, read through control transfers (at least the
   // language IDs and the iInterface string).
@@ -161,16 +167,17 @@ TEST_CASE("dfu-util -l lists the probe device (when dfu-util is installed)") {
   CHECK(usb.Stats().stalls == 0);
 }
 
-TEST_CASE("dfu-util -U reads the probe's UPLOAD stream (when dfu-util is installed)") {
+TEST_CASE("dfu-util -U reads the probe board's flash (when dfu-util is installed)") {
   const std::string dfu_util = ONEDFU_DFU_UTIL;
   if (dfu_util.empty() || dfu_util.find("NOTFOUND") != std::string::npos) return;
   char dir_template[] = "/tmp/onedfu-sim-test-XXXXXX";
   REQUIRE(mkdtemp(dir_template) != nullptr);
   const std::string path = std::string(dir_template) + "/upload.bin";
-  constexpr size_t kSize = 3 * ProbeDfuDevice::kTransferSize + 100;  // ends in a short block
+  constexpr size_t kSize = 3 * bootloader::kTransferSize + 100;  // ends in a short block
 
-  ProbeDfuDevice model;
-  UmockdevUsb usb(model, kOptions);
+  ProbeBoard board;
+  REQUIRE_MESSAGE(board.ok(), board.error());
+  UmockdevUsb usb(board.device(), kOptions);
   CHECK(usb.RunCommand({dfu_util, "-a", "0", "-s", "0x08000000:" + std::to_string(kSize), "-U",
                         path}) == 0);
   std::vector<uint8_t> data;
@@ -186,13 +193,14 @@ TEST_CASE("dfu-util -U reads the probe's UPLOAD stream (when dfu-util is install
   REQUIRE(data.size() == kSize);
   size_t mismatches = 0;
   for (size_t o = 0; o < data.size(); ++o) {
-    // probe_device.h: low byte of offset * 31 XOR offset >> 8
+    // probe_board.h: low byte of offset * 31 XOR offset >> 8
     const auto expected = static_cast<uint8_t>((o * 31) ^ (o >> 8));
     mismatches += data[o] != expected;
   }
   CHECK(mismatches == 0);
+  CHECK(usb.Stats().stalls == 0);
   // DfuSe set-address went through as a DNLOAD block 0 of 5 bytes (21 + address).
-  CHECK(model.dnload_bytes() == 5);
+  CHECK(usb.Stats().bytes_out == 5);
 }
 
 }  // namespace
