@@ -21,17 +21,14 @@ using namespace onedfu;
 namespace {
 
 namespace fs = std::filesystem;
+using test::Package;
+using test::Pack;
 using test::Run;
 using test::Sim;
 using test::Slurp;
 
 const fs::path kSource = ONEDFU_SOURCE_DIR;
 constexpr uint32_t kRecordAddress = 0x901ff000;  // pybd-sf6 region "record" (one 4 KiB sector)
-
-struct Package {
-  fs::path file;
-  std::vector<host::DfuseElement> elements;
-};
 
 // A copy of the demo example folder (+ manifest) in which `edit(dir)` changed input files.
 template <typename Edit>
@@ -51,22 +48,6 @@ void FlipByte(const fs::path& file, std::streamoff offset) {
   const int c = f.get();
   f.seekp(offset);
   f.put(static_cast<char>(c ^ 0xff));
-}
-
-Package Pack(const std::string& name, const fs::path& manifest, const std::vector<std::string>& extra) {
-  static const fs::path dir = testing::Scratch("packages");
-  Package p;
-  p.file = dir / name;
-  std::vector<std::string> argv = {ONEDFU_CLI_EXE, "pack", "-o", p.file.string()};
-  if (!manifest.empty()) argv.push_back(manifest.string());
-  argv.insert(argv.end(), extra.begin(), extra.end());
-  REQUIRE(Run(argv, dir / (name + ".log")) == 0);
-  auto bytes = host::ReadFile(p.file);
-  REQUIRE(bytes.ok());
-  auto image = host::ParseDfuse(bytes.value(), p.file.string());
-  REQUIRE(image.ok());
-  p.elements = image.value().targets.at(0).elements;
-  return p;
 }
 
 const Package& V1() {

@@ -33,37 +33,22 @@ constexpr const char* kLayout =
 
 using test::ReadBytes;
 using test::Run;
+using test::Package;
+using test::Pack;
 using test::Sim;
 using test::Slurp;
 
-struct Package {
-  fs::path file;
-  std::vector<host::DfuseElement> elements;
-};
-
-Package Pack(const std::string& name, const std::vector<std::string>& extra) {
-  static const fs::path dir = testing::Scratch("packages");
-  Package p;
-  p.file = dir / name;
-  std::vector<std::string> argv = {ONEDFU_CLI_EXE, "pack", (kSource / "manifests/examples/pybd-sf6-demo.json").string(),
-                                   "-o", p.file.string()};
-  argv.insert(argv.end(), extra.begin(), extra.end());
-  REQUIRE(Run(argv, dir / (name + ".log")) == 0);
-  auto bytes = host::ReadFile(p.file);
-  REQUIRE(bytes.ok());
-  auto image = host::ParseDfuse(bytes.value(), p.file.string());
-  REQUIRE(image.ok());
-  REQUIRE(image.value().targets.size() == 1);
-  p.elements = image.value().targets[0].elements;
-  return p;
+// The demo example, packed by `onedfu pack` with EXTRA flags.
+Package PackDemo(const std::string& name, const std::vector<std::string>& extra) {
+  return Pack(name, kSource / "manifests/examples/pybd-sf6-demo.json", extra);
 }
 
 const Package& Package1() {
-  static const Package p = Pack("demo-1.0.0.dfu", {});
+  static const Package p = PackDemo("demo-1.0.0.dfu", {});
   return p;
 }
 const Package& Package2() {
-  static const Package p = Pack("demo-2.0.0.dfu", {"--version", "2.0.0"});
+  static const Package p = PackDemo("demo-2.0.0.dfu", {"--version", "2.0.0"});
   return p;
 }
 

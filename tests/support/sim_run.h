@@ -17,12 +17,13 @@
 #include <string>
 #include <vector>
 
+#include "host/dfuse_file.h"
+#include "host/file_io.h"
 #include "test_support.h"
 
 extern char** environ;
 
 namespace onedfu::test {
-
 
 // Runs argv with stdout+stderr into `log`; returns the exit status (128 + signal if killed).
 inline int Run(const std::vector<std::string>& argv, const std::filesystem::path& log) {
@@ -94,5 +95,30 @@ struct Sim {
   }
   nlohmann::json Stats() const { return nlohmann::json::parse(Slurp(state / "stats.json")); }
 };
+
+// A package packed by the real `onedfu pack` (ONEDFU_CLI_EXE) and its elements as read back.
+struct Package {
+  std::filesystem::path file;
+  std::vector<host::DfuseElement> elements;
+};
+
+// `onedfu pack [MANIFEST] EXTRA... -o <scratch>/packages/NAME`; the file must hold one target.
+inline Package Pack(const std::string& name, const std::filesystem::path& manifest,
+                    const std::vector<std::string>& extra) {
+  static const std::filesystem::path dir = testing::Scratch("packages");
+  Package p;
+  p.file = dir / name;
+  std::vector<std::string> argv = {ONEDFU_CLI_EXE, "pack", "-o", p.file.string()};
+  if (!manifest.empty()) argv.push_back(manifest.string());
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  REQUIRE(Run(argv, dir / (name + ".log")) == 0);
+  auto bytes = host::ReadFile(p.file);
+  REQUIRE(bytes.ok());
+  auto image = host::ParseDfuse(bytes.value(), p.file.string());
+  REQUIRE(image.ok());
+  REQUIRE(image.value().targets.size() == 1);
+  p.elements = image.value().targets[0].elements;
+  return p;
+}
 
 }  // namespace onedfu::test
