@@ -88,11 +88,12 @@ host::Expected<FlashPlan> PlanSectors(const runtime::Board& board, const std::ve
     const uint32_t lo = s.lo / align * align;
     const uint32_t hi = std::min(s.size, (s.hi + align - 1) / align * align);
     host::Bytes now(s.size, erased);
+    const uint32_t base = start;  // a lambda cannot name a structured binding before clang 16
     const auto read = [&](uint32_t from, uint32_t to) -> host::Outcome {
       if (from >= to) return host::Success();
       host::Bytes part;
-      if (auto r = (*current)(start + from, to - from, &part); !r.ok()) return r.error();
-      if (part.size() != to - from) return host::Fail("short read at " + Hex32(start + from));
+      if (auto r = (*current)(base + from, to - from, &part); !r.ok()) return r.error();
+      if (part.size() != to - from) return host::Fail("short read at " + Hex32(base + from));
       std::copy(part.begin(), part.end(), now.begin() + from);
       return host::Success();
     };
