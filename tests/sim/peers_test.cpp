@@ -265,6 +265,7 @@ TEST_CASE("wb55: unlisted flash (the CPU2 radio stack) is 'a', a forced write is
   const int status = sim.RunWith({ONEDFU_DFU_UTIL, "-a", "0", "-s", "0x080d1000:force", "-D", x.string()});
   INFO(sim.output);
   CHECK(status != 0);
+  CHECK(sim.output.find("dfuERROR, status(8)") != std::string::npos);  // errADDRESS
   CHECK(sim.Internal() == before);
   CHECK(sim.Stats()["flash"]["erases"] == 0);
   CHECK(sim.Stats()["flash"]["bytes_programmed"] == 0);
