@@ -16,6 +16,7 @@
 #include "runtime/mpy.h"
 #include "runtime/region_store.h"
 #include "sim_board.h"
+#include "state_lock.h"
 #include "sim_commands.h"
 #include "cli_options.h"
 
@@ -42,7 +43,8 @@ constexpr const char* kUsage =
     "options:\n"
     "  --board B      board JSON file, or the id of a bundled board (default: the default board,\n"
     "                 as for `onedfu-sim run`)\n"
-    "  --state DIR    the board's flash files, as for `onedfu-sim run` (required)\n";
+    "  --state DIR    the board's flash files, as for `onedfu-sim run` (required; refused while\n"
+    "                 another onedfu-sim uses DIR)\n";
 
 std::string Hex32(uint32_t value) {
   char b[16];
@@ -59,6 +61,7 @@ std::string StatusText(const std::string& what, const runtime::Status& status, c
 
 // The opened board and its romfs region.
 struct RomfsBoard {
+  std::unique_ptr<StateLock> lock;  // first: released after the flash files are closed
   std::unique_ptr<SimBoard> sim;
   const runtime::Region* region = nullptr;
   std::unique_ptr<runtime::RegionStore> store;
@@ -71,6 +74,7 @@ Expected<RomfsBoard> OpenBoard(const std::string& board_arg, const std::string& 
   }
   ONEDFU_PTRY(runtime::Board board, host::LoadBoardFile(board_path));
   RomfsBoard out;
+  ONEDFU_PTRY(out.lock, StateLock::Acquire(state_dir, board.id));  // not while a run uses the board
   ONEDFU_PTRY(out.sim, SimBoard::Open(board, state_dir));
   out.region = out.sim->board().FindRole(runtime::RegionRole::kRomfs);
   if (out.region == nullptr) return Fail(board_path.string() + ": board " + board.id + " has no romfs region");

@@ -2,6 +2,7 @@
 // virtual USB bus and run a host command against it (DESIGN.md 8).
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -10,6 +11,7 @@
 #include "sim_board.h"
 #include "sim_commands.h"
 #include "sim_device.h"
+#include "state_lock.h"
 #include "stats.h"
 #include "umockdev_usb.h"
 
@@ -25,7 +27,8 @@ constexpr const char* kRunUsage =
     "created erased with a bootloader image when missing), attaches it as a USB device the real\n"
     "libusb sees (umockdev), runs COMMAND, and returns COMMAND's exit status. Writes\n"
     "DIR/stats.json: modeled device time, erases per sector, bytes programmed, control\n"
-    "transfers, bytes on the wire. The state persists between runs.\n"
+    "transfers, bytes on the wire. The state persists between runs; one run at a time uses DIR\n"
+    "(a second one is refused while the first holds DIR/.lock).\n"
     "\n"
     "  --board BOARD         board file (path or id; default: the default board)\n"
     "  --state DIR           state directory (default: ./onedfu-sim-state)\n"
@@ -106,6 +109,14 @@ int RunCommandMain(const std::vector<std::string>& args) {
     std::fprintf(stderr, "onedfu-sim run: %s\n", board.error().message.c_str());
     return kExitSetup;
   }
+  // One run per state directory at a time; then clear what a killed run left there.
+  auto lock = StateLock::Acquire(state, board.value().id);
+  if (!lock.ok()) {
+    std::fprintf(stderr, "onedfu-sim run: %s\n", lock.error().message.c_str());
+    return kExitSetup;
+  }
+  const StateLock& state_lock = *lock.value();
+  state_lock.CleanStaleFiles();
   auto sim = SimBoard::Open(board.value(), state);
   if (!sim.ok()) {
     std::fprintf(stderr, "onedfu-sim run: %s\n", sim.error().message.c_str());
@@ -122,9 +133,11 @@ int RunCommandMain(const std::vector<std::string>& args) {
   std::string usb_error;
   {
     UmockdevUsb usb(device, usb_options);
+    state_lock.NoteTestbed(usb.TestbedRoot());
     status = usb.RunCommand(command);
     if (status < 0) usb_error = usb.LastError();
   }
+  state_lock.ForgetTestbed();  // the testbed removed its directory
   simboard.Sync();
 
   RunReport report;

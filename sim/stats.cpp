@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "host/file_io.h"
+#include "host/text.h"
 #include "sim_board.h"
 
 namespace onedfu::sim {
@@ -56,14 +57,17 @@ std::string StatsJson(const SimBoard& board, const RunReport& report) {
   using nlohmann::ordered_json;
   ordered_json root;
   root["board"] = board.board().id;
-  root["command"] = report.command;
+  // Arguments and messages are bytes from outside: JSON needs UTF-8, so odd bytes become \xNN.
+  ordered_json command = ordered_json::array();
+  for (const std::string& arg : report.command) command.push_back(host::EscapeText(arg));
+  root["command"] = command;
   root["exit_status"] = report.exit_status;
   ordered_json boots = ordered_json::array();
   for (const BootEvent& b : report.boots) {
     boots.push_back({{"cause", b.cause},
                      {"mode", b.application ? "application" : "dfu"},
-                     {"reason", b.reason},
-                     {"message", b.message}});
+                     {"reason", host::EscapeText(b.reason)},
+                     {"message", host::EscapeText(b.message)}});
   }
   root["boots"] = boots;
 

@@ -82,6 +82,8 @@ uint64_t ModeledDeviceUs(const SimBoard& board, const UsbUsage& usb);
 //                           "erase_us","program_us",
 //                           "sector_erases": {"0x08008000": 1, ...}}]}}
 // sector_erases lists only sectors erased at least once, keyed by sector start address.
+// "command" holds the arguments as given, each through host::EscapeText (a byte that is not
+// UTF-8 or a control character becomes \xNN), so any argument makes valid JSON.
 std::string StatsJson(const SimBoard& board, const RunReport& report);
 
 // Writes StatsJson to `path` (via a temporary file and rename). Errors name the path.

@@ -7,8 +7,6 @@ namespace onedfu::bootloader {
 
 using runtime::Board;
 using runtime::MutableByteSpan;
-using runtime::Region;
-using runtime::RegionRole;
 using runtime::Result;
 using runtime::Status;
 using runtime::StatusCode;
@@ -144,17 +142,6 @@ void PutRun(TextOut& text, uint32_t count, uint32_t size, char letter, int size_
   text.Put(letter);
 }
 
-// True when [start, start + size) overlaps a bootloader region of the board.
-bool TouchesBootloader(const Board& board, uint64_t start, uint64_t size) {
-  for (uint8_t i = 0; i < board.region_count && i < runtime::kMaxRegions; ++i) {
-    const Region& r = board.regions[i];
-    if (r.role != RegionRole::kBootloader || r.memory >= board.memory_count) continue;
-    const uint64_t rs = board.RegionStart(r);
-    if (start < rs + r.size && rs < start + size) return true;
-  }
-  return false;
-}
-
 }  // namespace
 
 Result<size_t> BuildLayoutString(const Board& board, char* out, size_t capacity) {
@@ -186,7 +173,7 @@ Result<size_t> BuildLayoutString(const Board& board, char* out, size_t capacity)
     for (uint8_t g = 0; g < memory.sector_group_count && g < runtime::kMaxSectorGroups; ++g) {
       const runtime::SectorGroup& group = memory.sectors[g];
       for (uint32_t s = 0; s < group.count; ++s, address += group.size) {
-        const char letter = TouchesBootloader(board, address, group.size) ? 'a' : 'g';
+        const char letter = board.FirstReadOnly(address, group.size) == address + group.size ? 'g' : 'a';
         if (run_count > 0 && group.size == run_size && letter == run_letter) {
           ++run_count;
           continue;

@@ -98,8 +98,9 @@ DfuStatus DfuseFlash::Upload(uint16_t block, MutableByteSpan out, size_t* length
     *length = n;
     return DfuStatus::kOk;
   }
+  // A block past 4 GiB is past the end of every memory: an empty block, the end of the data.
   uint32_t address = 0;
-  if (DfuStatus st = BlockAddress(block, &address, &message); st != DfuStatus::kOk) return st;
+  if (BlockAddress(block, &address, nullptr) != DfuStatus::kOk) return DfuStatus::kOk;
   const DfuStatus st = flash_.Read(address, out, length);
   if (st != DfuStatus::kOk) message.Str(flash_.message());
   return st;

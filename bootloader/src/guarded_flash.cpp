@@ -63,8 +63,11 @@ Status GuardedFlash::Check(Diag* diag) const {
       return Status(StatusCode::kInvalidArgument, "flash write unit not supported");
     }
   }
-  if (have_record_region_ && memories_[record_memory_]->geometry().write_align > runtime::kRevokeSize) {
-    if (diag) diag->Str("record memory write unit exceeds the 32-byte revoke block");
+  // The revoke programs 0xff to kRevokedByte without an erase: one write unit
+  // at most, on flash that erases to 0xff.
+  if (have_record_region_ && (memories_[record_memory_]->geometry().write_align > runtime::kRevokeSize ||
+                              memories_[record_memory_]->geometry().erased_value != 0xff)) {
+    if (diag) diag->Str("record memory: write unit over 32 bytes or erased value not 0xff");
     return Status(StatusCode::kInvalidArgument, "record memory cannot revoke");
   }
   return Status::Ok();
@@ -150,6 +153,12 @@ DfuStatus GuardedFlash::Failed(DfuStatus status, const char* operation, uint64_t
   return status;
 }
 
+DfuStatus GuardedFlash::ReadOnly(uint64_t address) {
+  message_.Clear();
+  message_.Str("address ").Hex(address).Str(" is read-only (bootloader, reserved or in no region)");
+  return DfuStatus::kErrAddress;
+}
+
 DfuStatus GuardedFlash::CheckAddress(uint32_t address) {
   if (MemoryIndex(address) >= 0) return DfuStatus::kOk;
   message_.Clear();
@@ -170,10 +179,8 @@ DfuStatus GuardedFlash::ErasePageContaining(uint32_t address) {
   if (m < 0) return CheckAddress(address);
   auto sector = runtime::SectorContaining(board_.memories[m], address);
   if (!sector.ok()) return CheckAddress(address);
-  if (TouchesRole(RegionRole::kBootloader, sector->start, sector->size)) {
-    message_.Clear();
-    message_.Str("address ").Hex(address).Str(" is in the protected bootloader region");
-    return DfuStatus::kErrAddress;
+  if (board_.FirstReadOnly(sector->start, sector->size) != uint64_t{sector->start} + sector->size) {
+    return ReadOnly(address);
   }
   return EraseRange(m, sector->start, sector->size);
 }
@@ -184,14 +191,15 @@ bool GuardedFlash::MassEraseRun(uint8_t m, uint64_t from, uint64_t* start, uint6
   while (from < memory.end()) {
     auto sector = runtime::SectorContaining(memory, static_cast<uint32_t>(from));
     if (!sector.ok()) break;
-    const bool keep = TouchesRole(RegionRole::kBootloader, sector->start, sector->size) ||
+    const uint64_t end = uint64_t{sector->start} + sector->size;
+    const bool keep = board_.FirstReadOnly(sector->start, sector->size) != end ||
                       TouchesRole(RegionRole::kFilesystem, sector->start, sector->size);
     if (keep && *size != 0) break;
     if (!keep) {
       if (*size == 0) *start = sector->start;
       *size += sector->size;
     }
-    from = uint64_t{sector->start} + sector->size;
+    from = end;
   }
   return *size != 0;
 }
@@ -221,19 +229,7 @@ DfuStatus GuardedFlash::Write(uint32_t address, ByteSpan data) {
         .Str(memory.name).Str(" at ").Hex(memory.end());
     return DfuStatus::kErrAddress;
   }
-  if (TouchesRole(RegionRole::kBootloader, address, data.size())) {
-    // Name the first protected byte the write would touch.
-    uint64_t first = address;
-    for (uint8_t i = 0; i < board_.region_count; ++i) {
-      const Region& r = board_.regions[i];
-      if (r.role != RegionRole::kBootloader || r.memory >= board_.memory_count) continue;
-      const uint64_t rs = board_.RegionStart(r);
-      if (Overlaps(address, data.size(), rs, r.size)) first = rs > address ? rs : address;
-    }
-    message_.Clear();
-    message_.Str("address ").Hex(first).Str(" is in the protected bootloader region");
-    return DfuStatus::kErrAddress;
-  }
+  if (const uint64_t first = board_.FirstReadOnly(address, data.size()); first != end) return ReadOnly(first);
   const uint32_t align = flash->geometry().write_align;
   if (align == 0 || align > kMaxWriteAlign) {
     message_.Clear();
@@ -294,9 +290,8 @@ DfuStatus GuardedFlash::Write(uint32_t address, ByteSpan data) {
 
 DfuStatus GuardedFlash::Read(uint32_t address, MutableByteSpan out, size_t* length) {
   *length = 0;
-  if (out.empty()) return DfuStatus::kOk;
   const int m = MemoryIndex(address);
-  if (m < 0) return CheckAddress(address);
+  if (out.empty() || m < 0) return DfuStatus::kOk;
   const uint64_t left = board_.memories[m].end() - address;
   const size_t n = out.size() < left ? out.size() : static_cast<size_t>(left);
   const Status s = memories_[m]->Read(address, out.first(n));

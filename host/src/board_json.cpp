@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <system_error>
 
@@ -161,7 +162,7 @@ runtime::Region ParseRegion(const runtime::Board& board, const Json& value, cons
   const std::string role = ReadString(obj.Require("role"), obj.PathOf("role"));
   auto parsed = runtime::ParseRegionRole(role.c_str());
   if (!parsed.ok()) {
-    Throw(obj.PathOf("role"), "\"" + role + "\" is not a role (bootloader, firmware, record, romfs, filesystem)");
+    Throw(obj.PathOf("role"), "\"" + role + "\" is not a role (bootloader, firmware, record, romfs, filesystem, reserved)");
   }
   r.role = *parsed;
   return r;
@@ -236,6 +237,13 @@ std::string BootloaderProblem(const runtime::Board& board) {
       return std::string("memory ") + m.name + " holds record region '" + record->name + "': its write_align " +
              std::to_string(m.write_align) + " is larger than the " + std::to_string(runtime::kRevokeSize) +
              "-byte revoke block the bootloader programs to invalidate a record";
+    }
+    if (m.erased_value != 0xff) {
+      char erased[8];
+      std::snprintf(erased, sizeof erased, "0x%02x", m.erased_value);
+      return std::string("memory ") + m.name + " holds record region '" + record->name + "': it erases to " + erased +
+             ", but a boot record is revoked by programming its 0xff revoke block to 0x00 without an erase, so "
+             "the record memory must erase to 0xff (put the record region on such a memory)";
     }
   }
   char layout[bootloader::kMaxStringChars + 1];

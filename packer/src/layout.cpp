@@ -41,25 +41,28 @@ void CheckOne(const Board& board, const Placement& p, std::vector<std::string>& 
     return;
   }
   if (!first_region) {
-    problems.push_back(Describe(p) + ": outside every region of board " + board.id);
+    problems.push_back(Describe(p) + ": outside every region of board " + board.id +
+                       " (flash no region lists is read-only: the bootloader refuses to write it)");
     return;
   }
   const uint64_t region_end = static_cast<uint64_t>(board.RegionStart(*first_region)) + first_region->size;
-  // Find a bootloader region anywhere in the span, even if the span starts elsewhere.
+  // Find a read-only (bootloader or reserved) region anywhere in the span, even if the span starts elsewhere.
   for (uint8_t i = 0; i < board.region_count; ++i) {
     const Region& r = board.regions[i];
     const uint64_t start = board.RegionStart(r);
     const uint64_t end = start + r.size;
-    if (r.role == RegionRole::kBootloader && p.address < end && last >= start) {
-      problems.push_back(Describe(p) + ": writes into the protected bootloader region '" + r.name + "' (" +
-                         HexAddress(start) + ".." + HexAddress(end - 1) + ")");
+    if ((r.role == RegionRole::kBootloader || r.role == RegionRole::kReserved) && p.address < end && last >= start) {
+      problems.push_back(Describe(p) + ": writes into the protected " + runtime::RegionRoleName(r.role) + " region '" +
+                         r.name + "' (" + HexAddress(start) + ".." + HexAddress(end - 1) +
+                         "), which the bootloader keeps read-only");
       return;
     }
   }
   if (last >= region_end) {
     const Region* next = board.RegionAt(static_cast<uint32_t>(std::min<uint64_t>(region_end, 0xffffffffull)));
     problems.push_back(Describe(p) + ": crosses the end of region '" + first_region->name + "' at " +
-                       HexAddress(region_end) + (next ? std::string(" into '") + next->name + "'" : std::string()));
+                       HexAddress(region_end) + (next ? std::string(" into '") + next->name + "'"
+                             : std::string(" into flash no region lists (read-only)")));
     return;
   }
   if (first_region->role != p.expected_role) {

@@ -57,7 +57,8 @@ std::string HumanSize(uint64_t bytes) {
 
 const char* RoleFill(RegionRole role) {
   switch (role) {
-    case RegionRole::kBootloader: return "url(#hatch)";
+    case RegionRole::kBootloader:
+    case RegionRole::kReserved: return "url(#hatch)";
     case RegionRole::kFirmware: return "#9ecae1";
     case RegionRole::kRecord: return "#fdd49e";
     case RegionRole::kRomfs: return "#a1d99b";

@@ -111,7 +111,7 @@ Status CheckRegion(const Board& board, const Region& r, Diag* diag) {
     if (diag) RegionLabel(diag, r).Str(": memory index ").Dec(r.memory).Str(" does not exist");
     return kInvalid;
   }
-  if (static_cast<uint8_t>(r.role) > static_cast<uint8_t>(RegionRole::kFilesystem)) {
+  if (static_cast<uint8_t>(r.role) > static_cast<uint8_t>(RegionRole::kReserved)) {
     if (diag) RegionLabel(diag, r).Str(": unknown role ").Dec(static_cast<uint8_t>(r.role));
     return kInvalid;
   }
@@ -166,13 +166,14 @@ const char* RegionRoleName(RegionRole role) {
     case RegionRole::kRecord: return "record";
     case RegionRole::kRomfs: return "romfs";
     case RegionRole::kFilesystem: return "filesystem";
+    case RegionRole::kReserved: return "reserved";
   }
   return "unknown";
 }
 
 Result<RegionRole> ParseRegionRole(const char* name) {
   constexpr RegionRole kRoles[] = {RegionRole::kBootloader, RegionRole::kFirmware, RegionRole::kRecord,
-                                   RegionRole::kRomfs, RegionRole::kFilesystem};
+                                   RegionRole::kRomfs, RegionRole::kFilesystem, RegionRole::kReserved};
   if (name == nullptr) return Status(StatusCode::kNotFound, "unknown region role");
   for (RegionRole role : kRoles) {
     if (SameText(name, RegionRoleName(role))) return role;
@@ -195,6 +196,16 @@ const Region* Board::RegionAt(uint32_t address) const {
     if (address >= start && address < start + r.size) return &r;
   }
   return nullptr;
+}
+
+uint64_t Board::FirstReadOnly(uint64_t start, uint64_t size) const {
+  const uint64_t end = start + size;
+  while (start < end) {
+    const Region* r = start <= 0xffffffffu ? RegionAt(static_cast<uint32_t>(start)) : nullptr;
+    if (r == nullptr || r->role == RegionRole::kBootloader || r->role == RegionRole::kReserved) return start;
+    start = uint64_t{RegionStart(*r)} + r->size;
+  }
+  return end;
 }
 
 const Region* Board::FindRole(RegionRole role) const {

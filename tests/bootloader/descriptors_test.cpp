@@ -34,7 +34,8 @@ Board SingleMemory(uint32_t count, uint32_t size, uint32_t boot_size) {
   m.sector_group_count = 1;
   b.memory_count = 1;
   b.regions[0] = MakeRegion("bootloader", 0, 0, boot_size, RegionRole::kBootloader);
-  b.region_count = 1;
+  b.regions[1] = MakeRegion("text0", 0, boot_size, count * size - boot_size, RegionRole::kFirmware);
+  b.region_count = 2;
   return b;
 }
 
@@ -51,9 +52,11 @@ TEST_CASE("layout string: other geometries") {
   f405.memories[0].sectors[1] = {1, 64 * 1024};
   f405.memories[0].sectors[2] = {7, 128 * 1024};
   f405.memories[0].sector_group_count = 3;
+  f405.regions[1].size = f405.memories[0].size() - f405.regions[1].offset;
   CHECK(Layout(f405) == "@Internal Flash  /0x08000000/01*016Ka,03*016Kg,01*064Kg,07*128Kg");
   // A 32K bootloader covers two 16K sectors.
   f405.regions[0].size = 32 * 1024;
+  f405.regions[1] = MakeRegion("text0", 0, 32 * 1024, f405.memories[0].size() - 32 * 1024, RegionRole::kFirmware);
   CHECK(Layout(f405) == "@Internal Flash  /0x08000000/02*016Ka,02*016Kg,01*064Kg,07*128Kg");
   // NUCLEO-H743-like: 16*128K.
   CHECK(Layout(SingleMemory(16, 128 * 1024, 128 * 1024)) == "@Internal Flash  /0x08000000/01*128Ka,15*128Kg");
@@ -62,6 +65,19 @@ TEST_CASE("layout string: other geometries") {
   // Sizes that are not whole KiB are given in bytes, whole MiB in M.
   CHECK(Layout(SingleMemory(8, 512, 512)) == "@Internal Flash  /0x08000000/01*512 a,07*512 g");
   CHECK(Layout(SingleMemory(4, 1024 * 1024, 1024 * 1024)) == "@Internal Flash  /0x08000000/01*001Ma,03*001Mg");
+}
+
+TEST_CASE("layout string: flash that is not the package's is read-only ('a'): unlisted and reserved") {
+  // The shipped WB55 board leaves 0x080d1000-0x08100000 (47 pages, the CPU2
+  // radio stack) out of every region.
+  CHECK(Layout(boards::kWb55) == "@Internal Flash  /0x08000000/08*04Ka,201*04Kg,47*04Ka");
+  // A reserved region in the middle of writable flash, and unlisted pages before the end.
+  Board b = SingleMemory(16, 4096, 4096);
+  b.regions[1].size = 4 * 4096;
+  b.regions[2] = MakeRegion("radio", 0, 5 * 4096, 2 * 4096, RegionRole::kReserved);
+  b.regions[3] = MakeRegion("text1", 0, 7 * 4096, 6 * 4096, RegionRole::kFirmware);
+  b.region_count = 4;
+  CHECK(Layout(b) == "@Internal Flash  /0x08000000/01*004Ka,04*004Kg,02*004Ka,06*004Kg,03*004Ka");
 }
 
 TEST_CASE("layout string: errors") {

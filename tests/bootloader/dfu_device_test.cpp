@@ -5,7 +5,10 @@
 
 #include <doctest/doctest.h>
 
+#include <cstdio>
+#include <cstring>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "rig.h"
@@ -149,7 +152,7 @@ TEST_CASE("erase in the bootloader region is refused whatever the address") {
     CHECK(st.status == DfuStatus::kErrAddress);
     CHECK(st.istring == bootloader::kStringStatus);
     char want[80];
-    std::snprintf(want, sizeof want, "address 0x%08x is in the protected bootloader region", a);
+    std::snprintf(want, sizeof want, "address 0x%08x is read-only (bootloader, reserved or in no region)", a);
     CHECK(rig.StatusString() == want);
     CHECK_FALSE(rig.Out(DfuRequest::kClrStatus, 0).stall);
   }
@@ -223,14 +226,14 @@ TEST_CASE("write into the bootloader region is refused and changes nothing") {
   Status6 st = rig.Chunk(2, std::vector<uint8_t>(2048, 0));
   CHECK(st.state == DfuState::kError);
   CHECK(st.status == DfuStatus::kErrAddress);
-  CHECK(rig.StatusString() == "address 0x08000000 is in the protected bootloader region");
+  CHECK(rig.StatusString() == "address 0x08000000 is read-only (bootloader, reserved or in no region)");
   CHECK(rig.BootloaderIntact());
   // A block that starts in the bootloader and runs into TEXT0: refused whole.
   REQUIRE_FALSE(rig.Out(DfuRequest::kClrStatus, 0).stall);
   REQUIRE(rig.SetAddress(kBootloaderEnd - 1024).status == DfuStatus::kOk);
   st = rig.Chunk(2, std::vector<uint8_t>(2048, 0));
   CHECK(st.status == DfuStatus::kErrAddress);
-  CHECK(rig.StatusString() == "address 0x08007c00 is in the protected bootloader region");
+  CHECK(rig.StatusString() == "address 0x08007c00 is read-only (bootloader, reserved or in no region)");
   CHECK(rig.BootloaderIntact());
   CHECK(AllErased(rig.Peek(kText0, 1024)));
   // A block number whose address would pass 4 GiB is refused, not wrapped.
@@ -348,6 +351,81 @@ TEST_CASE("mass erase skips the bootloader and filesystem regions") {
   CHECK(c.poll_ms == 10000);
 }
 
+// PYBD-SF6 with flash that is not the package's: text1 becomes a reserved
+// region "radio", and the filesystem region is dropped (its 256 KiB unlisted).
+Board BoardWithReservedAndUnlisted() {
+  Board b = PybdBoard();
+  uint8_t kept = 0;
+  for (uint8_t i = 0; i < b.region_count; ++i) {
+    Region r = b.regions[i];
+    if (r.role == RegionRole::kFilesystem) continue;
+    if (std::string_view(r.name) == "text1") {
+      std::strcpy(r.name, "radio");
+      r.role = RegionRole::kReserved;
+    }
+    b.regions[kept++] = r;
+  }
+  b.region_count = kept;
+  return b;
+}
+
+constexpr const char* kReadOnly = " is read-only (bootloader, reserved or in no region)";
+
+TEST_CASE("reserved and unlisted flash: 'a' in the layout, erase and write refused with errADDRESS") {
+  Rig rig(bootloader::DfuOptions{}, BoardWithReservedAndUnlisted());
+  REQUIRE(rig.init_ok);
+  auto unlisted = Fill(rig, kFilesystem, 256 * 1024, 41);
+  auto radio = Fill(rig, kText1, 1024 * 1024, 42);
+  std::vector<uint8_t> b;
+  REQUIRE_FALSE(rig.In(0x80, 6, (3 << 8) | bootloader::kStringLayout, 0x0409, 255, &b).stall);
+  std::string layout;
+  for (size_t i = 2; i + 1 < b.size(); i += 2) layout.push_back(static_cast<char>(b[i]));
+  CHECK(layout == "@Internal Flash  /0x08000000/01*032Ka,03*032Kg,01*128Kg,06*256Kg,01*256Ka"
+                  "/0x90000000/256*04Ka,256*04Kg");
+  for (uint32_t a : {kFilesystem, kFilesystem + 0x12345, kText1, kText1 + 0xfffff}) {
+    CAPTURE(a);
+    Status6 st = rig.ErasePage(a);
+    CHECK(st.state == DfuState::kError);
+    CHECK(st.status == DfuStatus::kErrAddress);
+    char want[100];
+    std::snprintf(want, sizeof want, "address 0x%08x%s", a, kReadOnly);
+    CHECK(rig.StatusString() == want);
+    REQUIRE_FALSE(rig.Out(DfuRequest::kClrStatus, 0).stall);
+  }
+  // Writes: inside, and a block that starts in TEXT0 and runs into unlisted flash (refused
+  // whole, naming the first read-only byte).
+  for (uint32_t a : {kFilesystem, kText1 + 4096, kFilesystem - 1024}) {
+    CAPTURE(a);
+    REQUIRE(rig.SetAddress(a).status == DfuStatus::kOk);
+    Status6 st = rig.Chunk(2, std::vector<uint8_t>(2048, 0));
+    CHECK(st.status == DfuStatus::kErrAddress);
+    char want[100];
+    std::snprintf(want, sizeof want, "address 0x%08x%s", a < kFilesystem ? kFilesystem : a, kReadOnly);
+    CHECK(rig.StatusString() == want);
+    REQUIRE_FALSE(rig.Out(DfuRequest::kClrStatus, 0).stall);
+  }
+  CHECK(AllErased(rig.Peek(kFilesystem - 1024, 1024)));
+  CHECK(rig.internal.counters().erases + rig.qspi.counters().erases == 0);
+  // Upload still reads them (readable).
+  REQUIRE(rig.SetAddress(kText1).status == DfuStatus::kOk);
+  REQUIRE(rig.AbortToIdle().state == DfuState::kDfuIdle);
+  REQUIRE_FALSE(rig.In(DfuRequest::kUpload, 2, 2048, &b).stall);
+  CHECK(b == std::vector<uint8_t>(radio.begin(), radio.begin() + 2048));
+  // Mass erase skips them, erases what the package may write.
+  Fill(rig, kText0, 4096, 43);
+  Fill(rig, kRomfs, 4096, 44);
+  REQUIRE(rig.AbortToIdle().state == DfuState::kDfuIdle);
+  const Status6 mass = rig.Command({0x41});
+  REQUIRE_FALSE(mass.stalled);
+  REQUIRE(mass.status == DfuStatus::kOk);
+  REQUIRE(mass.state == DfuState::kDnloadIdle);
+  CHECK(rig.BootloaderIntact());
+  CHECK(rig.Peek(kFilesystem, unlisted.size()) == unlisted);
+  CHECK(rig.Peek(kText1, radio.size()) == radio);
+  CHECK(AllErased(rig.Peek(kText0, 4096)));
+  CHECK(AllErased(rig.Peek(kRomfs, 4096)));
+}
+
 TEST_CASE("read-unprotect is accepted and does nothing; UPLOAD block 0 lists the commands") {
   Rig rig;
   Status6 st = rig.Command({0x92});
@@ -382,7 +460,7 @@ TEST_CASE("malformed and unknown DfuSe commands: errUNKNOWN with the reason") {
   CHECK(rig.StatusString() == "unknown DfuSe command 0x55");
 }
 
-TEST_CASE("upload: short read at the end of a memory, refused outside") {
+TEST_CASE("upload: short read at the end of a memory, an empty block past it (never a STALL)") {
   Rig rig;
   auto tail = Fill(rig, 0x081fff00, 256, 31);
   REQUIRE(rig.SetAddress(0x081fff00).status == DfuStatus::kOk);
@@ -391,15 +469,25 @@ TEST_CASE("upload: short read at the end of a memory, refused outside") {
   REQUIRE_FALSE(rig.In(DfuRequest::kUpload, 2, 2048, &b).stall);
   CHECK(b == tail);
   CHECK(rig.GetState() == DfuState::kDfuIdle);  // short: upload over
-  // Block 3 would start past the end of internal flash.
-  std::vector<uint8_t> c;
-  CHECK(rig.In(DfuRequest::kUpload, 3, 2048, &c).stall);
+  // Block 3 would start past the end of internal flash: an empty block ends the upload.
+  std::vector<uint8_t> c(1);
+  CHECK_FALSE(rig.In(DfuRequest::kUpload, 3, 2048, &c).stall);
+  CHECK(c.empty());
   Status6 st = rig.GetStatus();
-  CHECK(st.state == DfuState::kError);
-  CHECK(st.status == DfuStatus::kErrAddress);
-  CHECK(rig.StatusString() == "address 0x08200700 is outside every memory");
+  CHECK(st.state == DfuState::kDfuIdle);
+  CHECK(st.status == DfuStatus::kOk);
+  // A whole block that ends exactly at the end, then the next one: full, then empty.
+  auto last = Fill(rig, 0x081ff800, 0x700, 32);  // up to the 256-byte tail filled above
+  last.insert(last.end(), tail.begin(), tail.end());
+  REQUIRE(rig.SetAddress(0x081ff800).status == DfuStatus::kOk);
+  REQUIRE(rig.AbortToIdle().state == DfuState::kDfuIdle);
+  REQUIRE_FALSE(rig.In(DfuRequest::kUpload, 2, 2048, &b).stall);
+  CHECK(b == last);
+  CHECK(rig.GetState() == DfuState::kUploadIdle);
+  REQUIRE_FALSE(rig.In(DfuRequest::kUpload, 3, 2048, &c).stall);
+  CHECK(c.empty());
+  CHECK(rig.GetState() == DfuState::kDfuIdle);
   // The bootloader region is readable (layout letter 'a').
-  REQUIRE_FALSE(rig.Out(DfuRequest::kClrStatus, 0).stall);
   REQUIRE(rig.SetAddress(kInternalBase).status == DfuStatus::kOk);
   REQUIRE(rig.AbortToIdle().state == DfuState::kDfuIdle);
   REQUIRE_FALSE(rig.In(DfuRequest::kUpload, 2, 2048, &b).stall);

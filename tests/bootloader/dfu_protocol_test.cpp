@@ -396,9 +396,11 @@ TEST_CASE("dfuse backend: a block address past 4 GiB is errADDRESS, never wrappe
   std::vector<uint8_t> back(16);
   size_t n = 0;
   message.Clear();
-  CHECK(dfuse.Upload(3, back, &n, message) == DfuStatus::kErrAddress);
+  // An upload there is past the end of the data: an empty block, no error.
+  n = 1;
+  CHECK(dfuse.Upload(3, back, &n, message) == DfuStatus::kOk);
   CHECK(n == 0);
-  CHECK(std::string(message.c_str()) == "address 0x100000000 is outside every memory");
+  CHECK(std::string(message.c_str()).empty());
   CHECK(dfuse.DownloadEstimateUs(3, data) == 0);
   CHECK(internal.operations() == 0);
 }

@@ -268,7 +268,7 @@ TEST_CASE("onedfu flash prints the device's error status and string (errADDRESS)
   CHECK(Flash(sim, pkg, {"--board", board_file.string(), "--plain-dfuse"}) == 1);
   INFO(sim.output);
   CHECK(Contains(sim.output, "erase of the sector at 0x08000000: the device reports errADDRESS in dfuERROR: "
-                             "address 0x08000000 is in the protected bootloader region"));
+                             "address 0x08000000 is read-only (bootloader, reserved or in no region)"));
   CHECK(sim.Internal() == internal);
 }
 

@@ -241,7 +241,8 @@ TEST_CASE("board json: structure errors") {
   doc = PybdJson();
   doc["regions"][4]["role"] = "rom";
   CHECK(ErrorOf(doc) ==
-        "t.json: /regions/4/role: \"rom\" is not a role (bootloader, firmware, record, romfs, filesystem)");
+        "t.json: /regions/4/role: \"rom\" is not a role (bootloader, firmware, record, romfs, filesystem, "
+        "reserved)");
   doc = PybdJson();
   doc["memories"] = json::array();
   CHECK(ErrorOf(doc) == "t.json: /memories: expected a non-empty array");
@@ -255,6 +256,51 @@ TEST_CASE("board json: structure errors") {
   doc["arch"] = "armv7emdb";
   CHECK(ErrorOf(doc) == "t.json: /arch: \"armv7emdb\" is not a MicroPython native arch (armv6m, armv7emsp, ...)");
   CHECK(ErrorOf(std::string("[1, 2]")) == "t.json: expected an object");
+}
+
+TEST_CASE("board json: role reserved (flash that is not the package's)") {
+  json doc = PybdJson();
+  doc["regions"][3]["name"] = "radio";
+  doc["regions"][3]["role"] = "reserved";
+  auto board = ParseBoardJson(doc.dump(), "t.json");
+  REQUIRE_MESSAGE(board.ok(), (board.ok() ? "" : board.error().message));
+  const runtime::Region* radio = board->FindRegion("radio");
+  REQUIRE(radio != nullptr);
+  CHECK(radio->role == runtime::RegionRole::kReserved);
+  CHECK(std::string(runtime::RegionRoleName(radio->role)) == "reserved");
+  // Read-only like the bootloader and unlisted flash; the rest stays writable.
+  CHECK(board->FirstReadOnly(0x90000000, 4096) == 0x90000000);
+  CHECK(board->FirstReadOnly(0x08008000, 4096) == 0x08008000 + 4096);
+  CHECK(board->FirstReadOnly(0x08008000 - 16, 32) == 0x08008000 - 16);
+}
+
+TEST_CASE("board json: erased value 0x00 or 0xff on every role: only the record's memory must erase to 0xff") {
+  // PYBD-SF6 with a third memory "extra" that erases to `erased` and holds one region of
+  // `role` (the role moved there from the other memories; a new one for reserved).
+  for (const char* role : {"bootloader", "firmware", "record", "romfs", "filesystem", "reserved"}) {
+    for (const char* erased : {"0xff", "0x00"}) {
+      CAPTURE(role);
+      CAPTURE(erased);
+      json doc = PybdJson();
+      doc["memories"].push_back({{"name", "extra"}, {"base", "0xa0000000"}, {"sectors", "16*4K"},
+                                 {"write_align", 8}, {"erased", erased}, {"mapped", true}});
+      json regions = json::array();
+      for (const json& r : doc["regions"]) {
+        if (r["role"] != role) regions.push_back(r);
+      }
+      regions.push_back({{"name", "moved"}, {"memory", "extra"}, {"offset", 0}, {"size", "64K"}, {"role", role}});
+      doc["regions"] = regions;
+      const std::string error = ErrorOf(doc);
+      if (std::string(role) == "record" && std::string(erased) == "0x00") {
+        CHECK(error == "t.json: memory extra holds record region 'moved': it erases to 0x00, but a boot record is "
+                       "revoked by programming its 0xff revoke block to 0x00 without an erase, so the record memory "
+                       "must erase to 0xff (put the record region on such a memory); the bootloader would refuse "
+                       "to start");
+      } else {
+        CHECK(error == "ok");
+      }
+    }
+  }
 }
 
 TEST_CASE("board json: names") {

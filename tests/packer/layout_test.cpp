@@ -51,6 +51,28 @@ TEST_CASE("each rule names the origin and the address") {
   }
 }
 
+TEST_CASE("flash that is not the package's (reserved region, unlisted flash) is refused, naming the address") {
+  // WB55: 0x080d1000-0x08100000 (the CPU2 radio stack) is in no region.
+  auto wb55 = LoadBoardFile(std::string(ONEDFU_SOURCE_DIR) + "/manifests/boards/wb55.json");
+  REQUIRE(wb55.ok());
+  Outcome result = CheckPlacements(wb55.value(), {{0x080d1000, 4096, "radio.bin", RegionRole::kFirmware}});
+  REQUIRE_FALSE(result.ok());
+  CHECK(result.error().message.find("radio.bin at 0x080d1000..0x080d1fff (4096 bytes): outside every region of "
+                                    "board wb55 (flash no region lists is read-only") != std::string::npos);
+  result = CheckPlacements(wb55.value(), {{0x080d0000, 8192, "record.bin", RegionRole::kRecord}});
+  REQUIRE_FALSE(result.ok());
+  CHECK(result.error().message.find("crosses the end of region 'record' at 0x080d1000 into flash no region lists "
+                                    "(read-only)") != std::string::npos);
+  // PYBD-SF6 with text1 made a reserved region.
+  runtime::Board board = DefaultBoard();
+  board.regions[3].role = RegionRole::kReserved;
+  result = CheckPlacements(board, {{0x90000000, 64, "fw.bin", RegionRole::kFirmware}});
+  REQUIRE_FALSE(result.ok());
+  CHECK(result.error().message.find("fw.bin at 0x90000000..0x9000003f (64 bytes): writes into the protected reserved "
+                                    "region 'text1' (0x90000000..0x900fffff), which the bootloader keeps read-only") !=
+        std::string::npos);
+}
+
 TEST_CASE("overlaps are reported with both origins, and all problems at once") {
   const auto board = DefaultBoard();
   const std::vector<Placement> placements = {{0x08008000, 0x1000, "a.hex", RegionRole::kFirmware},

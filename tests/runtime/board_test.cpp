@@ -126,14 +126,37 @@ TEST_CASE("board: lookups by address, role and name") {
   CHECK(b.RegionStart(b.regions[4]) == 0x90100000u);
 }
 
+TEST_CASE("board: FirstReadOnly: bootloader, reserved and unlisted flash are read-only") {
+  Board b = MakePybd();
+  // Writable regions, contiguous across region boundaries (text1 -> romfs -> record).
+  CHECK(b.FirstReadOnly(0x08008000, 0x1b8000) == 0x081c0000u);
+  CHECK(b.FirstReadOnly(0x90000000, 0x200000) == 0x90200000u);
+  CHECK(b.FirstReadOnly(0x08008000, 0) == 0x08008000u);
+  // The bootloader, from its first byte or from inside a range that starts before it.
+  CHECK(b.FirstReadOnly(0x08000000, 16) == 0x08000000u);
+  CHECK(b.FirstReadOnly(0x08007ff0, 32) == 0x08007ff0u);
+  // Past the end of every region, and beyond the 32-bit address space.
+  CHECK(b.FirstReadOnly(0x901ff000, 0x2000) == 0x90200000u);
+  CHECK(b.FirstReadOnly(0xfffff000, 0x2000) == 0xfffff000u);
+  // A reserved region (text1 made one) and a dropped region (filesystem, now unlisted).
+  b.regions[3].role = RegionRole::kReserved;
+  CHECK(b.FirstReadOnly(0x90000000, 16) == 0x90000000u);
+  CHECK(b.FirstReadOnly(0x90100000, 16) == 0x90100000u + 16);
+  b.regions[2] = b.regions[5];
+  b.region_count = 5;
+  CHECK(b.FirstReadOnly(0x081bf000, 0x2000) == 0x081c0000u);
+  CHECK(Check(b) == "ok");
+}
+
 TEST_CASE("board: region role names round-trip") {
   for (RegionRole role : {RegionRole::kBootloader, RegionRole::kFirmware, RegionRole::kRecord, RegionRole::kRomfs,
-                          RegionRole::kFilesystem}) {
+                          RegionRole::kFilesystem, RegionRole::kReserved}) {
     auto parsed = ParseRegionRole(RegionRoleName(role));
     REQUIRE(parsed.ok());
     CHECK(*parsed == role);
   }
   CHECK(std::strcmp(RegionRoleName(RegionRole::kRomfs), "romfs") == 0);
+  CHECK(std::strcmp(RegionRoleName(RegionRole::kReserved), "reserved") == 0);
   CHECK(ParseRegionRole("ROMFS").status().code() == StatusCode::kNotFound);
   CHECK(ParseRegionRole("").status().code() == StatusCode::kNotFound);
   CHECK(ParseRegionRole(nullptr).status().code() == StatusCode::kNotFound);

@@ -172,6 +172,32 @@ TEST_CASE("dfu-util -U reads back what was flashed") {
   CHECK(sim.Stats()["flash"]["erases"] == 0);
 }
 
+TEST_CASE("dfu-util -U that runs into the end of a memory exits 0 with the bytes that exist") {
+  Sim sim("peers_upload_end");
+  REQUIRE(sim.RunWith({"true"}) == 0);
+  {
+    std::fstream q(sim.state / "qspi.bin", std::ios::in | std::ios::out | std::ios::binary);
+    q.seekp(0x1ff000);
+    for (int i = 0; i < 4096; ++i) q.put(static_cast<char>(i * 13 + 1));
+    std::fstream f(sim.state / "internal.bin", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(0x1ff800);
+    for (int i = 0; i < 2048; ++i) f.put(static_cast<char>(i * 5 + 2));
+  }
+  const fs::path up = sim.state.parent_path() / "up.bin";
+  // 1 MiB asked, 4 KiB left in QSPI: two full blocks, then an empty one.
+  REQUIRE(sim.RunWith({ONEDFU_DFU_UTIL, "-a", "0", "-s", "0x901ff000:0x100000", "-U", up.string()}) == 0);
+  INFO(sim.output);
+  CHECK(ReadBytes(up) == sim.At(0x901ff000, 4096));
+  // 4 KiB asked, 2 KiB left in internal flash.
+  fs::remove(up);
+  REQUIRE(sim.RunWith({ONEDFU_DFU_UTIL, "-a", "0", "-s", "0x081ff800:4096", "-U", up.string()}) == 0);
+  CHECK(ReadBytes(up) == sim.At(0x081ff800, 2048));
+  // A length that ends inside the last block: a short block.
+  fs::remove(up);
+  REQUIRE(sim.RunWith({ONEDFU_DFU_UTIL, "-a", "0", "-s", "0x901fff00:4096", "-U", up.string()}) == 0);
+  CHECK(ReadBytes(up) == sim.At(0x901fff00, 256));
+}
+
 TEST_CASE("a forced write to the bootloader is refused and changes nothing") {
   Sim sim("peers_forced_bootloader");
   REQUIRE(sim.RunWith({"true"}) == 0);
@@ -218,6 +244,38 @@ TEST_CASE("dfu-util :mass-erase:force leaves the bootloader and the filesystem i
   // The record is gone: the next power-on stays in DFU mode.
   REQUIRE(sim.RunWith({ONEDFU_DFU_UTIL, "-l"}) == 0);
   CHECK(sim.output.find("Found DFU") != std::string::npos);
+}
+
+TEST_CASE("wb55: unlisted flash (the CPU2 radio stack) is 'a', a forced write is refused, mass erase skips it") {
+  Sim sim("peers_wb55_unlisted");
+  sim.board_file = kSource / "manifests/boards/wb55.json";
+  REQUIRE(sim.RunWith({ONEDFU_DFU_UTIL, "-l"}) == 0);
+  CHECK(sim.output.find("name=\"@Internal Flash  /0x08000000/08*04Ka,201*04Kg,47*04Ka\"") != std::string::npos);
+  // The radio stack, as ST's FUS would have installed it: 0x080d1000-0x08100000.
+  constexpr uint32_t kRadioOffset = 0xd1000;
+  constexpr uint32_t kRadioSize = 0x100000 - kRadioOffset;
+  {
+    std::fstream f(sim.state / "internal.bin", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(kRadioOffset);
+    for (uint32_t i = 0; i < kRadioSize; ++i) f.put(static_cast<char>(i * 7 + 3));
+  }
+  const std::vector<uint8_t> before = sim.Internal();
+  const fs::path x = sim.state.parent_path() / "x.bin";
+  std::ofstream(x, std::ios::binary) << std::string(512, 'X');
+  const int status = sim.RunWith({ONEDFU_DFU_UTIL, "-a", "0", "-s", "0x080d1000:force", "-D", x.string()});
+  INFO(sim.output);
+  CHECK(status != 0);
+  CHECK(sim.output.find("dfuERROR, status(8)") != std::string::npos);  // errADDRESS
+  CHECK(sim.Internal() == before);
+  CHECK(sim.Stats()["flash"]["erases"] == 0);
+  CHECK(sim.Stats()["flash"]["bytes_programmed"] == 0);
+  REQUIRE(sim.RunWith({ONEDFU_DFU_UTIL, "-a", "0", "-s", "0x08008000:mass-erase:force", "-D", x.string()}) == 0);
+  const std::vector<uint8_t> after = sim.Internal();
+  REQUIRE(after.size() == before.size());
+  CHECK(std::equal(before.begin() + kRadioOffset, before.end(), after.begin() + kRadioOffset));
+  CHECK(std::equal(before.begin(), before.begin() + kBootloaderSize, after.begin()));
+  CHECK(std::equal(after.begin() + kBootloaderSize, after.begin() + kBootloaderSize + 512, std::string(512, 'X').begin()));
+  CHECK(sim.Stats()["flash"]["memories"][0]["sector_erases"].contains("0x080d1000") == false);
 }
 
 TEST_CASE("pyusb: DfuSe set-address + upload returns the flashed bytes") {

@@ -16,6 +16,7 @@
 #include "romfs_command.h"
 #include "runtime/region_store.h"
 #include "sim_board.h"
+#include "state_lock.h"
 
 namespace fs = std::filesystem;
 
@@ -243,6 +244,21 @@ TEST_CASE("romfs on a board flashed with a package: the base image is image #0 a
   r = Romfs(state, {"pop"});
   CHECK(r.status == 1);
   CHECK(Bytes(Romfs(state, {"cat", "data/greeting.txt"}).out) == *greeting);
+}
+
+TEST_CASE("romfs on a state directory that a run holds is refused, naming the board in use") {
+  const fs::path state = kScratch / "locked" / "state";
+  fs::remove_all(state);
+  auto held = StateLock::Acquire(state, "pybd-sf6");  // what `onedfu-sim run` holds while it runs
+  REQUIRE(held.ok());
+  const Run r = Romfs(state, {"ls"});
+  CHECK(r.status != 0);
+  CHECK(r.err.find("state directory " + state.string() + " is in use by another onedfu-sim (pid ") !=
+        std::string::npos);
+  CHECK(r.err.find(", board pybd-sf6)") != std::string::npos);
+  CHECK_FALSE(fs::exists(state / "qspi.bin"));  // refused before any flash file was opened
+  held.value().reset();
+  CHECK(Romfs(state, {"ls"}).status == 0);
 }
 
 TEST_CASE("romfs usage errors") {

@@ -49,8 +49,9 @@ size_t BuildFunctionalDescriptor(runtime::MutableByteSpan out);
 // Rules: "@" + label of memory 0 + two spaces, then per memory
 // "/0x%08X/" and its sectors as "count*size<unit><letter>" runs joined by
 // ','. Consecutive sectors of equal size and letter merge into one run.
-// Letter 'a' (readable only) for a sector overlapping the bootloader region,
-// 'g' (read, erase, write) otherwise. Size unit 'M' when a multiple of 1 MiB,
+// Letter 'a' (readable only) for a sector that Board::FirstReadOnly says USB
+// may not change (bootloader, reserved or unlisted flash), 'g' (read, erase,
+// write) otherwise. Size unit 'M' when a multiple of 1 MiB,
 // 'K' when a multiple of 1 KiB, else ' ' (bytes). Numbers are zero-padded to
 // ST's fixed-width look: count at least 2 digits; size at least
 // max(2, 5 - digits of the memory's largest sector count) digits

@@ -3,11 +3,13 @@
 // (DESIGN.md 6):
 //   - DNLOAD block 0 is a command: `21 a0..a3` set the address pointer
 //     (errADDRESS outside every memory), `41 a0..a3` erase the sector
-//     containing the address, `41` mass erase (bootloader and filesystem
+//     containing the address, `41` mass erase (read-only flash and filesystem
 //     regions skipped), `92` read-unprotect (accepted, no effect). A wrong
 //     length or another command byte: errUNKNOWN.
 //   - DNLOAD block n >= 2 writes its data at BlockAddress(n); UPLOAD block
-//     n >= 2 reads there. UPLOAD block 0 returns the command list 00 21 41 92.
+//     n >= 2 reads there, and ends short or empty where it runs past the end
+//     of a memory (or of 4 GiB), never a STALL. UPLOAD block 0 returns the
+//     command list 00 21 41 92.
 //   - Block 1 is not defined: refused (the request stalls).
 // Every flash change and read goes through GuardedFlash, which enforces the
 // update policy whatever the host sends. Not owning the flash; no heap.

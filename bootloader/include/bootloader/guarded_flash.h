@@ -1,9 +1,13 @@
 // GuardedFlash: every flash change the DFU protocol asks for goes through
 // here, and here the update policy is enforced whatever the host sends
 // (DESIGN.md 7):
-//   - the bootloader region is never erased or written (errADDRESS);
+//   - read-only flash (Board::FirstReadOnly: the bootloader region, reserved
+//     regions, flash no region lists) is never erased or written: errADDRESS,
+//     as for an address outside every memory (the request names an address
+//     the device will not program; errWRITE would say a program attempt
+//     failed, which is a flash fault, not a refused address);
 //   - addresses outside every memory are refused (errADDRESS);
-//   - mass erase skips the bootloader and filesystem regions;
+//   - mass erase skips read-only flash and the filesystem regions;
 //   - never brick: before the first erase or write that touches anything the
 //     current boot record covers (its segments, its ROMFS image, its own
 //     kRecordSize bytes), the record's revoke block is programmed (no erase),
@@ -15,8 +19,8 @@
 //     and every write is read back and compared (errVERIFY).
 //
 // Each operation returns a DFU bStatus (kOk on success); on error message()
-// says what went wrong, e.g. "address 0x08000000 is in the protected
-// bootloader region". Flash access only through the FlashMemory objects
+// says what went wrong, e.g. "address 0x08000000 is read-only (bootloader,
+// reserved or in no region)". Flash access only through the FlashMemory objects
 // passed in (index i serves board.memories[i]). Not owning; no heap.
 #pragma once
 
@@ -42,24 +46,28 @@ class GuardedFlash {
   GuardedFlash(const runtime::Board& board, std::span<runtime::FlashMemory* const> memories);
 
   // kOk when every board memory has a FlashMemory with the same base and
-  // size and a supported write unit; kInvalidArgument otherwise (diag says
-  // which memory).
+  // size and a supported write unit, and the record region's memory can
+  // revoke (write unit <= kRevokeSize, erases to 0xff); kInvalidArgument
+  // otherwise (diag says which memory).
   runtime::Status Check(runtime::Diag* diag) const;
 
   // DfuSe set-address check: errADDRESS when `address` is in no memory.
   DfuStatus CheckAddress(uint32_t address);
   // Erases the sector containing `address` (any address inside it).
   DfuStatus ErasePageContaining(uint32_t address);
-  // Erases every sector of every memory except those of bootloader and
+  // Erases every sector of every memory except read-only ones and those of
   // filesystem regions; contiguous runs in one Erase call (so a QSPI driver
   // can use block erase).
   DfuStatus MassErase();
-  // Programs `data` (<= any size) at `address`: one memory, outside the
-  // bootloader region, address on the write unit; a short tail is padded
+  // Programs `data` (<= any size) at `address`: one memory, none of it
+  // read-only, address on the write unit; a short tail is padded
   // with the erased value. Verified by read-back.
   DfuStatus Write(uint32_t address, runtime::ByteSpan data);
   // Reads min(out.size(), bytes left in the memory) bytes at `address`;
-  // *length receives the count (0 only when out is empty).
+  // *length receives the count. An address in no memory reads 0 bytes (kOk):
+  // an UPLOAD that runs past the end of a memory ends with a short or empty
+  // block, not a STALL (the DfuSe address pointer itself is checked by
+  // CheckAddress, so only a block past a memory's end lands there).
   DfuStatus Read(uint32_t address, runtime::MutableByteSpan out, size_t* length);
 
   // Typical durations of the flash calls each operation makes, from the
@@ -84,6 +92,8 @@ class GuardedFlash {
   // Revokes the current record first when [start, start + size) touches
   // what it covers. kOk when nothing needed doing.
   DfuStatus RevokeIfCovered(uint64_t start, uint64_t size);
+  // Sets message() to "address <address> is read-only ..."; errADDRESS.
+  DfuStatus ReadOnly(uint64_t address);
   // Marks the cached record stale when [start, start + size) touches it.
   void NoteChange(uint64_t start, uint64_t size);
   void LoadRecord();

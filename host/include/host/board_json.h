@@ -25,14 +25,17 @@
 //     "regions": [ {                     0..16 entries
 //         "name": "text0", "memory": "internal" (name or index),
 //         "offset": N, "size": N,
-//         "role": "bootloader" | "firmware" | "record" | "romfs" | "filesystem" } ]
+//         "role": "bootloader" | "firmware" | "record" | "romfs" | "filesystem"
+//                 | "reserved" } ]      reserved: not the package's (read-only over
+//                                        USB, like the bootloader and unlisted flash)
 //   }
 //
 // N is a JSON number or a string: "0x1b8000", "4096", "32K", "1M" (K = 1024).
 // After parsing, runtime::ValidateBoard checks the layout rules; its message
 // is reported after the source name. Then what the bootloader checks at
 // start-up: every write_align <= bootloader::kMaxWriteAlign (64), the record
-// region's memory write_align <= the 32-byte revoke block, and the DfuSe
+// region's memory write_align <= the 32-byte revoke block and erased value
+// 0xff (the revoke programs 0xff to 0x00 without an erase), and the DfuSe
 // layout string within one USB string descriptor (126 characters).
 #pragma once
 

@@ -74,9 +74,11 @@ struct Memory {
   bool Contains(uint32_t address) const { return address >= base && address < end(); }
 };
 
-enum class RegionRole : uint8_t { kBootloader, kFirmware, kRecord, kRomfs, kFilesystem };
+// kReserved: flash that is not the package's (e.g. a radio co-processor's
+// stack): read-only over USB like the bootloader, never in a package.
+enum class RegionRole : uint8_t { kBootloader, kFirmware, kRecord, kRomfs, kFilesystem, kReserved };
 
-// "bootloader", "firmware", "record", "romfs", "filesystem".
+// "bootloader", "firmware", "record", "romfs", "filesystem", "reserved".
 const char* RegionRoleName(RegionRole role);
 // Parses a role name; kNotFound for anything else.
 Result<RegionRole> ParseRegionRole(const char* name);
@@ -108,6 +110,12 @@ struct Board {
   // The first region with this role, or null.
   const Region* FindRole(RegionRole role) const;
   const Region* FindRegion(const char* name) const;
+  // The one "may USB change this?" rule (layout string letters, erase, write,
+  // mass erase): only flash inside a region whose role is not bootloader or
+  // reserved may be erased or written; those regions and flash that no region
+  // lists are read-only. Returns the first read-only address of
+  // [start, start + size), or start + size when all of it may change.
+  uint64_t FirstReadOnly(uint64_t start, uint64_t size) const;
 };
 
 // Where one sector lies, in absolute addresses.
