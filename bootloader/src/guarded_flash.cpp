@@ -185,7 +185,8 @@ bool GuardedFlash::MassEraseRun(uint8_t m, uint64_t from, uint64_t* start, uint6
     auto sector = runtime::SectorContaining(memory, static_cast<uint32_t>(from));
     if (!sector.ok()) break;
     const bool keep = TouchesRole(RegionRole::kBootloader, sector->start, sector->size) ||
-                      TouchesRole(RegionRole::kFilesystem, sector->start, sector->size);
+                      TouchesRole(RegionRole::kFilesystem, sector->start, sector->size) ||
+                      TouchesRole(RegionRole::kProvision, sector->start, sector->size);
     if (keep && *size != 0) break;
     if (!keep) {
       if (*size == 0) *start = sector->start;

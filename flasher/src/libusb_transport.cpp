@@ -3,6 +3,9 @@
 
 #include <libusb.h>
 
+#include <chrono>
+#include <utility>
+
 
 namespace onedfu::flasher {
 namespace {
@@ -88,12 +91,21 @@ struct LibusbTransport::State {
   libusb_device_handle* handle = nullptr;
   uint8_t interface = 0;
   bool claimed = false;
+  libusb_hotplug_callback_handle hotplug = 0;
+  bool hotplug_registered = false;
+  bool arrived = false;  // set by the hotplug callback
 };
+
+extern "C" int OnHotplug(libusb_context*, libusb_device*, libusb_hotplug_event, void* user_data) {
+  *static_cast<bool*>(user_data) = true;
+  return 0;  // stay registered
+}
 
 LibusbTransport::LibusbTransport(std::unique_ptr<State> state) : state_(std::move(state)) {}
 
 LibusbTransport::~LibusbTransport() {
   Close();
+  if (state_->hotplug_registered) libusb_hotplug_deregister_callback(state_->context, state_->hotplug);
   if (state_->context != nullptr) libusb_exit(state_->context);
 }
 
@@ -204,6 +216,26 @@ UsbStatus LibusbTransport::Reset() {
   const int rc = libusb_reset_device(state_->handle);
   if (rc == LIBUSB_ERROR_NOT_FOUND || rc == LIBUSB_ERROR_NO_DEVICE) return {};  // re-enumerated
   return StatusOf(rc, "USB reset");
+}
+
+bool LibusbTransport::WaitForDeviceChange(uint32_t timeout_ms) {
+  if (!libusb_has_capability(LIBUSB_CAP_HAS_HOTPLUG)) return DfuTransport::WaitForDeviceChange(timeout_ms);
+  if (!state_->hotplug_registered) {
+    const int rc = libusb_hotplug_register_callback(state_->context, LIBUSB_HOTPLUG_EVENT_DEVICE_ARRIVED,
+                                                    LIBUSB_HOTPLUG_NO_FLAGS, LIBUSB_HOTPLUG_MATCH_ANY,
+                                                    LIBUSB_HOTPLUG_MATCH_ANY, LIBUSB_HOTPLUG_MATCH_ANY, OnHotplug,
+                                                    &state_->arrived, &state_->hotplug);
+    if (rc != LIBUSB_SUCCESS) return DfuTransport::WaitForDeviceChange(timeout_ms);
+    state_->hotplug_registered = true;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (!state_->arrived) {
+    const auto left = std::chrono::duration_cast<std::chrono::microseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    timeval tv{static_cast<time_t>(left.count() / 1000000), static_cast<suseconds_t>(left.count() % 1000000)};
+    if (libusb_handle_events_timeout_completed(state_->context, &tv, nullptr) != 0) break;
+  }
+  return std::exchange(state_->arrived, false);
 }
 
 }  // namespace onedfu::flasher

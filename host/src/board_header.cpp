@@ -74,6 +74,7 @@ const char* RoleConstant(RegionRole role) {
     case RegionRole::kRecord: return "runtime::RegionRole::kRecord";
     case RegionRole::kRomfs: return "runtime::RegionRole::kRomfs";
     case RegionRole::kFilesystem: return "runtime::RegionRole::kFilesystem";
+    case RegionRole::kProvision: return "runtime::RegionRole::kProvision";
   }
   return "runtime::RegionRole::kFirmware";
 }

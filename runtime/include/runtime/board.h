@@ -74,9 +74,11 @@ struct Memory {
   bool Contains(uint32_t address) const { return address >= base && address < end(); }
 };
 
-enum class RegionRole : uint8_t { kBootloader, kFirmware, kRecord, kRomfs, kFilesystem };
+// kProvision: per-board factory data (runtime/provision_record.h), written by the station
+// (`onedfu flash --provision`), never by a package's segments; kept by mass erase.
+enum class RegionRole : uint8_t { kBootloader, kFirmware, kRecord, kRomfs, kFilesystem, kProvision };
 
-// "bootloader", "firmware", "record", "romfs", "filesystem".
+// "bootloader", "firmware", "record", "romfs", "filesystem", "provision".
 const char* RegionRoleName(RegionRole role);
 // Parses a role name; kNotFound for anything else.
 Result<RegionRole> ParseRegionRole(const char* name);
