@@ -37,9 +37,11 @@ struct UmockdevUsbOptions {
   // after this many milliseconds and fails: a host tool that loses its device can spin forever.
   unsigned command_timeout_ms = 0;
   // Real time: a request that cost the model modeled time (UsbDeviceModel::ModeledUs grew by
-  // D while it ran) is not handed back before D has passed: the reap of its URB (or the
-  // synchronous CONTROL ioctl) completes D after the submit, so host tools see the device's
-  // real timing. Each device is busy on its own; other devices on the bus are served meanwhile
+  // D while it ran, F of it flash work, the rest bus time) is handed back (the reap of its URB,
+  // or the synchronous CONTROL ioctl) no earlier than D after the device's previous answer and
+  // no earlier than F after the request arrived: the transport's own latency between two
+  // requests stands in for (at most) the bus time, never for flash work, so host tools see the
+  // device's real timing. Each device is busy on its own; other devices on the bus are served meanwhile
   // (the completion is deferred, umockdev's ioctl thread never sleeps). Off: answers at once.
   bool realtime = false;
 };
