@@ -62,7 +62,6 @@ class SimUsbDevice final : public UsbDeviceModel {
   bool OnReset() override;
   // ModeledDeviceUs of the board and this device's bus usage (stats.h).
   uint64_t ModeledUs() const override;
-  uint64_t ModeledBusUs() const override { return usage_.modeled_us(); }
 
   bool application_mode() const { return app_.has_value(); }
   const std::vector<BootEvent>& boots() const { return boots_; }

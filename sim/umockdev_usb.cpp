@@ -460,17 +460,13 @@ struct UmockdevUsb::Impl {
     bool depart = false;
     UmockdevMemory memory(arg);
     const uint64_t modeled_before = options.realtime ? device.slot->model->ModeledUs() : 0;
-    const uint64_t bus_before = options.realtime ? device.slot->model->ModeledBusUs() : 0;
     const UsbdevfsReply reply = device.usb->Ioctl(state, request, memory, &depart);
     if (reply.result < 0 && reply.error != EAGAIN) {
       Trace("%s ioctl U%lu -> %s", device.usb->devnode().c_str(), _IOC_NR(request), std::strerror(reply.error));
     }
     if (options.realtime) {
       const uint64_t modeled_after = device.slot->model->ModeledUs();
-      const uint64_t bus_after = device.slot->model->ModeledBusUs();
-      const uint64_t spent = modeled_after > modeled_before ? modeled_after - modeled_before : 0;
-      const uint64_t bus = bus_after > bus_before ? bus_after - bus_before : 0;
-      Defer(*device.slot, client, request, reply, spent, spent > bus ? spent - bus : 0);
+      Defer(*device.slot, client, request, reply, modeled_after > modeled_before ? modeled_after - modeled_before : 0);
     } else {
       umockdev_ioctl_client_complete(client, reply.result, reply.error);
     }
@@ -478,18 +474,16 @@ struct UmockdevUsb::Impl {
     return TRUE;
   }
 
-  // Real-time mode: a submit that cost `spent_us` (`flash_us` of it flash work) makes its
-  // client busy until max(the device's previous answer + spent, now + flash); the reap that
-  // hands the URB back (or a synchronous CONTROL) completes no earlier. Called locked.
+  // Real-time mode: a submit that cost `spent_us` makes its client busy until the device's
+  // previous timed answer + spent (not before now); the reap that hands the URB back (or a
+  // synchronous CONTROL) completes no earlier. Called locked.
   void Defer(Slot& slot, UMockdevIoctlClient* client, unsigned long request, const UsbdevfsReply& reply,
-             uint64_t spent_us, uint64_t flash_us) {
+             uint64_t spent_us) {
     const Clock::time_point now = Clock::now();
     Clock::time_point& busy = busy_until[client];
     if (busy < now) busy = now;
     if (spent_us > 0) {
-      const Clock::time_point after_previous = slot.last_due + std::chrono::microseconds(spent_us);
-      const Clock::time_point after_work = now + std::chrono::microseconds(flash_us);
-      busy = std::max({busy, after_previous, after_work});
+      busy = std::max(busy, slot.last_due + std::chrono::microseconds(spent_us));
       slot.last_due = busy;
     }
     const bool hands_back = (request == USBDEVFS_REAPURB || request == USBDEVFS_REAPURBNDELAY ||

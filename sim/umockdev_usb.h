@@ -37,11 +37,12 @@ struct UmockdevUsbOptions {
   // after this many milliseconds and fails: a host tool that loses its device can spin forever.
   unsigned command_timeout_ms = 0;
   // Real time: a request that cost the model modeled time (UsbDeviceModel::ModeledUs grew by
-  // D while it ran, F of it flash work, the rest bus time) is handed back (the reap of its URB,
-  // or the synchronous CONTROL ioctl) no earlier than D after the device's previous answer and
-  // no earlier than F after the request arrived: the transport's own latency between two
-  // requests stands in for (at most) the bus time, never for flash work, so host tools see the
-  // device's real timing. Each device is busy on its own; other devices on the bus are served meanwhile
+  // D while it ran) is handed back (the reap of its URB, or the synchronous CONTROL ioctl) no
+  // earlier than D after the device's previous timed answer. A DFU device does its flash work
+  // after answering dfuDNBUSY, while the host comes back for the next GETSTATUS (the simulator
+  // charges it on that GETSTATUS), and a transfer's bus time passes while the host sends it:
+  // so the host's own time since the previous answer counts, and a device left alone long
+  // enough answers at once, as the board would. Each device is busy on its own; other devices on the bus are served meanwhile
   // (the completion is deferred, umockdev's ioctl thread never sleeps). Off: answers at once.
   bool realtime = false;
 };

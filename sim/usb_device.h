@@ -66,8 +66,6 @@ class UsbDeviceModel {
   // bus time). The transport's real-time mode holds each answer back by how much this grew
   // while the request ran. 0 for a model without timing.
   virtual uint64_t ModeledUs() const { return 0; }
-  // The part of ModeledUs that is bus time (control-transfer packets), microseconds.
-  virtual uint64_t ModeledBusUs() const { return 0; }
 };
 
 }  // namespace onedfu::sim

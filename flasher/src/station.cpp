@@ -161,7 +161,15 @@ void Station::Start(const UsbDevice& device) {
 }
 
 void Station::Work(UsbDevice device) {
-  BoardOutcome outcome = FlashOne(device);
+  BoardOutcome outcome;
+  try {
+    outcome = FlashOne(device);
+  } catch (const std::exception& e) {  // a worker never takes the station down
+    outcome.serial = device.serial;
+    outcome.path = device.path;
+    outcome.started = outcome.finished = std::chrono::system_clock::now();
+    outcome.error = std::string("internal error: ") + e.what();
+  }
   std::string report_error;
   if (!report_.Append(ReportLine(outcome, package_, options_.package_sha256), &report_error)) {
     outcome.ok = false;
