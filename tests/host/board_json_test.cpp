@@ -241,7 +241,7 @@ TEST_CASE("board json: structure errors") {
   doc = PybdJson();
   doc["regions"][4]["role"] = "rom";
   CHECK(ErrorOf(doc) ==
-        "t.json: /regions/4/role: \"rom\" is not a role (bootloader, firmware, record, romfs, filesystem)");
+        "t.json: /regions/4/role: \"rom\" is not a role (bootloader, firmware, record, romfs, filesystem, provision)");
   doc = PybdJson();
   doc["memories"] = json::array();
   CHECK(ErrorOf(doc) == "t.json: /memories: expected a non-empty array");
