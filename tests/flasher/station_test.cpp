@@ -255,3 +255,49 @@ TEST_CASE("station: --provision for a board without a provision region, and bad 
   CHECK(test::Run({ONEDFU_CLI_EXE, "flash", pkg.file.string(), "--all", "--wait"}, log) == 2);
   CHECK(test::Run({ONEDFU_CLI_EXE, "flash", pkg.file.string(), "--all", "--serial", "X"}, log) == 2);
 }
+
+TEST_CASE("station --all: a board unplugged mid-flash fails alone; Ctrl-C ends --wait with the summary") {
+  const Package& pkg = Demo();
+  SimBus bus("unplug_sigint", 2);
+  const fs::path report = bus.dir / "report.jsonl";
+  REQUIRE(bus.RunWith({ONEDFU_CLI_EXE, "flash", pkg.file.string(), "--all", "--report", report.string()},
+                      {{}, {"--unplug-after", "40"}}) == 1);
+  INFO(bus.output);
+  CHECK(Contains(bus.output, "station: 1 ok, 1 failed (SIM000000002)"));
+  auto lines = ReportLines(report);
+  REQUIRE(lines.size() == 2);
+  CHECK((*LineOf(lines, SimBus::Serial(0)))["result"] == "ok");
+  CHECK((*LineOf(lines, SimBus::Serial(1)))["result"] == "error");
+  CHECK(FlashHolds(bus.boards[0], pkg));
+
+  // --wait without --expect runs until Ctrl-C; then it prints the summary of what finished.
+  fs::remove(report);
+  const fs::path out = bus.dir / "station.out";
+  const std::string script = std::string(ONEDFU_CLI_EXE) + " flash " + pkg.file.string() + " --wait --report " +
+                             report.string() + " > " + out.string() + " 2>&1 & pid=$!; while ! grep -q SIM000000001 " +
+                             report.string() + " 2>/dev/null; do sleep 0.05; done; kill -INT $pid; wait $pid; echo rc=$?";
+  REQUIRE(bus.RunWith({"sh", "-c", script}, {{}, {"--plug-delay", "30000"}}) == 0);
+  INFO(bus.output);
+  const std::string station = Slurp(out);
+  INFO(station);
+  CHECK(Contains(bus.output, "rc=0"));  // every board it flashed succeeded
+  CHECK(Contains(station, "; interrupted"));
+  CHECK(Contains(station, "station: 1 ok, 0 failed"));  // board 2 is not plugged in yet; board 1 only once
+  CHECK(ReportLines(report).size() == 1);
+}
+
+TEST_CASE("onedfu-sim run: two boards with the same serial are refused; --serial binds to its --state") {
+  SimBus bus("sim_serials", 2);
+  for (const auto& b : bus.boards) {
+    fs::create_directories(b.state);
+    std::ofstream(b.state / "serial") << "SAME\n";
+  }
+  CHECK(bus.RunWith({"true"}) == 125);
+  CHECK(Contains(bus.output, "two boards have the serial SAME"));
+  CHECK(bus.RunWith({"dfu-util", "-l"}, {{}, {"--serial", "OTHER"}}) == 0);
+  INFO(bus.output);
+  CHECK(Contains(bus.output, "path=\"1-1\", alt=0, name=\"@Internal Flash"));
+  CHECK(Contains(bus.output, "serial=\"SAME\""));
+  CHECK(Contains(bus.output, "serial=\"OTHER\""));
+  CHECK(Slurp(bus.boards[1].state / "serial") == "OTHER\n");  // kept for the next run
+}
