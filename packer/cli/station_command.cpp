@@ -67,10 +67,11 @@ class StationDisplay final : public flasher::StationObserver {
     char text[64];
     std::snprintf(text, sizeof text, " (%.1f s)", o.duration_s());
     line.status = (o.ok ? "ok: runs " + o.booted : "FAILED: " + o.error) + text;
-    if (!terminal_) {
-      std::fprintf(stderr, "%s %s: %s\n", o.serial.c_str(), o.path.c_str(), line.status.c_str());
-      // The finished board's line on stdout too: what a log keeps.
-    }
+    if (!terminal_) std::fprintf(stderr, "%s %s: %s\n", o.serial.c_str(), o.path.c_str(), line.status.c_str());
+    // The finished board's line on stdout too (what a log keeps), above the status lines when
+    // both go to the terminal.
+    Clear();
+    std::fflush(stderr);
     std::printf("%s %s %s\n", o.ok ? "ok" : "FAILED", o.serial.c_str(), o.ok ? o.booted.c_str() : o.error.c_str());
     std::fflush(stdout);
     Draw(true);
@@ -108,7 +109,7 @@ class StationDisplay final : public flasher::StationObserver {
     last_draw_ = now;
     if (drawn_ > 0) std::fprintf(stderr, "\033[%zuA", drawn_);
     for (const Line& l : lines_) {
-      std::string state = l.done ? l.status : l.phase;
+      std::string state = l.done || l.phase.empty() ? l.status : l.phase;
       if (!l.done && l.percent >= 0) state += " " + std::to_string(l.percent) + "%";
       std::fprintf(stderr, "\r\033[K%-14s %-6s %s\n", l.serial.c_str(), l.path.c_str(), state.c_str());
     }
