@@ -4,6 +4,8 @@
 #include <libusb.h>
 
 #include <chrono>
+#include <map>
+#include <tuple>
 #include <utility>
 
 
@@ -94,6 +96,11 @@ struct LibusbTransport::State {
   libusb_hotplug_callback_handle hotplug = 0;
   bool hotplug_registered = false;
   bool arrived = false;  // set by the hotplug callback
+  // Strings read at enumeration, per appearance of a device (bus, address, path: a re-plug
+  // gets a new address), so enumerating again does not open a device that another program
+  // (or another station worker) is busy flashing: a bootloader that holds the bus while it
+  // erases would stall the string reads for seconds.
+  std::map<std::tuple<uint8_t, uint8_t, std::string>, UsbDevice> seen;
 };
 
 extern "C" int OnHotplug(libusb_context*, libusb_device*, libusb_hotplug_event, void* user_data) {
@@ -121,6 +128,7 @@ host::Expected<std::vector<UsbDevice>> LibusbTransport::Enumerate() {
   const ssize_t n = libusb_get_device_list(state_->context, &list);
   if (n < 0) return host::Fail(StatusOf(static_cast<int>(n), "cannot list USB devices").message);
   std::vector<UsbDevice> out;
+  std::map<std::tuple<uint8_t, uint8_t, std::string>, UsbDevice> present;
   for (ssize_t i = 0; i < n; ++i) {
     libusb_device_descriptor desc{};
     if (libusb_get_device_descriptor(list[i], &desc) != 0) continue;
@@ -133,6 +141,13 @@ host::Expected<std::vector<UsbDevice>> LibusbTransport::Enumerate() {
     device.vid = desc.idVendor;
     device.pid = desc.idProduct;
     device.bcd_device = desc.bcdDevice;
+    const auto key = std::make_tuple(device.bus, device.address, device.path);
+    if (auto it = state_->seen.find(key); it != state_->seen.end() && it->second.vid == device.vid &&
+                                          it->second.pid == device.pid && it->second.open_error.empty()) {
+      present[key] = it->second;
+      out.push_back(it->second);
+      continue;
+    }
     libusb_device_handle* handle = nullptr;
     const int rc = libusb_open(list[i], &handle);
     if (rc != 0) {
@@ -144,9 +159,11 @@ host::Expected<std::vector<UsbDevice>> LibusbTransport::Enumerate() {
       device.interface_name = AsciiString(handle, static_cast<uint8_t>(interface_string));
       libusb_close(handle);
     }
+    present[key] = device;
     out.push_back(std::move(device));
   }
   libusb_free_device_list(list, 1);
+  state_->seen = std::move(present);  // forget the devices that left
   return out;
 }
 
