@@ -8,6 +8,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace onedfu::sim {
@@ -23,6 +24,9 @@ struct SubcommandOptions {
   std::map<std::string, std::string> values;  // "--board" -> "pybd-sf6.json" (last one wins)
   std::set<std::string> flags;                // "--verbose"
   std::vector<std::string> positional;
+  // Every option in command-line order, flags with an empty value: for options that repeat
+  // or bind to the option before them (`run --state A --serial X --state B`).
+  std::vector<std::pair<std::string, std::string>> sequence;
   std::vector<std::string> after_dashes;      // the arguments after `--` (e.g. a command)
   bool dashes = false;                        // `--` was given
   std::string error;                          // non-empty: what is wrong with the arguments
@@ -33,6 +37,14 @@ struct SubcommandOptions {
     return it == values.end() ? fallback : it->second;
   }
   bool Flag(const std::string& name) const { return flags.count(name) != 0; }
+  // Every value given for `name`, in order.
+  std::vector<std::string> All(const std::string& name) const {
+    std::vector<std::string> out;
+    for (const auto& [option, value] : sequence) {
+      if (option == name) out.push_back(value);
+    }
+    return out;
+  }
 };
 
 // `value_options` take a value, `flag_options` do not; anything else starting with "--" (or
@@ -51,10 +63,12 @@ inline SubcommandOptions ParseSubcommandOptions(const std::vector<std::string>& 
     }
     if (a == "-h") {
       out.flags.insert("--help");
+      out.sequence.emplace_back("--help", "");
       continue;
     }
     if (a == "-v" && flag_options.count("--verbose")) {
       out.flags.insert("--verbose");
+      out.sequence.emplace_back("--verbose", "");
       continue;
     }
     if (a.size() < 2 || a[0] != '-') {
@@ -72,8 +86,10 @@ inline SubcommandOptions ParseSubcommandOptions(const std::vector<std::string>& 
         out.error = "option " + name + " needs a value";
         return out;
       }
+      out.sequence.emplace_back(name, out.values[name]);
     } else if (flag_options.count(name) && eq == std::string::npos) {
       out.flags.insert(name);
+      out.sequence.emplace_back(name, "");
     } else {
       out.error = "unknown option '" + a + "'";
       return out;

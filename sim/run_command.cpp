@@ -3,6 +3,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -19,60 +22,144 @@ namespace onedfu::sim {
 namespace {
 
 constexpr const char* kRunUsage =
-    "usage: onedfu-sim run [--board BOARD] [--state DIR] [--enter-dfu] [--poll-timeout-cap MS]\n"
-    "                      [--timeout MS] [--serial TEXT] [--unplug-after N] [--trace] [--verbose]\n"
-    "                      -- COMMAND ARGS...\n"
+    "usage: onedfu-sim run [--board BOARD] [--state DIR [BOARD OPTIONS]]... [--poll-timeout-cap MS]\n"
+    "                      [--timeout MS] [--realtime] [--trace] [--verbose] -- COMMAND ARGS...\n"
+    "  BOARD OPTIONS: [--serial TEXT] [--enter-dfu] [--unplug-after N] [--flash-error-at N]\n"
+    "                 [--plug-delay MS]\n"
     "\n"
-    "Powers the simulated board on from the flash images in DIR (one <memory>.bin per memory,\n"
-    "created erased with a bootloader image when missing), attaches it as a USB device the real\n"
-    "libusb sees (umockdev), runs COMMAND, and returns COMMAND's exit status. Writes\n"
-    "DIR/stats.json: modeled device time, erases per sector, bytes programmed, control\n"
-    "transfers, bytes on the wire. The state persists between runs; one run at a time uses DIR\n"
-    "(a second one is refused while the first holds DIR/.lock).\n"
+    "Powers the simulated boards on from the flash images in their state directories (one\n"
+    "<memory>.bin per memory, created erased with a bootloader image when missing), attaches\n"
+    "them to one virtual USB bus the real libusb sees (umockdev; the board of the k-th --state\n"
+    "on port k, bus path 1-k), runs COMMAND, and returns COMMAND's exit status. Writes\n"
+    "DIR/stats.json per board: modeled device time, erases per sector, bytes programmed,\n"
+    "control transfers, bytes on the wire. The state persists between runs; one run at a time\n"
+    "uses a state directory (a second one is refused while the first holds DIR/.lock).\n"
     "\n"
-    "  --board BOARD         board file (path or id; default: the default board)\n"
-    "  --state DIR           state directory (default: ./onedfu-sim-state)\n"
-    "  --enter-dfu           hold the boot button: stay in the bootloader's DFU mode\n"
+    "  --board BOARD         board file (path or id; default: the default board), every board\n"
+    "  --state DIR           a board's state directory (repeat for more boards; default: one\n"
+    "                        board in ./onedfu-sim-state)\n"
     "  --poll-timeout-cap MS report modeled bwPollTimeout up to MS (default 0: hosts poll at once)\n"
     "  --timeout MS          kill COMMAND after MS milliseconds (exit status 125)\n"
-    "  --serial TEXT         USB serial number string (default SIM000000001)\n"
-    "  --unplug-after N      pull the cable after N control transfers in DFU mode (it stays off)\n"
+    "  --realtime            each request takes its modeled device time (erase, program, bus):\n"
+    "                        the answer comes that long after the request; boards work in\n"
+    "                        parallel (default: answers at once)\n"
     "  --trace               log every USB request to stderr\n"
     "  --verbose             print the boots and the modeled totals to stderr\n"
+    "Board options apply to the board of the --state they follow; given before the first\n"
+    "--state, to every board:\n"
+    "  --serial TEXT         USB serial number string, kept in DIR/serial (default: the one kept\n"
+    "                        there, else SIM000000001 for the first board, ...02 for the next)\n"
+    "  --enter-dfu           hold the boot button: stay in the bootloader's DFU mode\n"
+    "  --unplug-after N      pull the cable after N control transfers in DFU mode (it stays off)\n"
+    "  --flash-error-at N    in DFU mode, the Nth erase/write of each memory fails (once per boot)\n"
+    "  --plug-delay MS       plug the board in MS milliseconds after COMMAND starts\n"
     "\n"
-    "Exit status: COMMAND's; 2 usage error; 125 the board or the bus could not be set up.\n";
+    "Exit status: COMMAND's; 2 usage error; 125 the boards or the bus could not be set up.\n";
 
-int Usage(const char* why) {
-  if (why != nullptr) std::fprintf(stderr, "onedfu-sim run: %s\n", why);
+constexpr const char* kSerialFile = "serial";
+
+int Usage(const std::string& why) {
+  if (!why.empty()) std::fprintf(stderr, "onedfu-sim run: %s\n", why.c_str());
   std::fputs(kRunUsage, stderr);
   return kExitUsage;
+}
+
+// One board of the run, as the command line describes it.
+struct BoardArgs {
+  std::string state;
+  std::string serial;  // "" = kept in the state directory, else generated
+  bool enter_dfu = false;
+  SimDeviceOptions device;
+  unsigned plug_delay_ms = 0;
+};
+
+// Applies one board option to `board`; "" when fine, else what is wrong.
+std::string ApplyBoardOption(const std::string& name, const std::string& value, BoardArgs* board) {
+  unsigned long long number = 0;
+  if (name == "--serial") {
+    if (value.empty() || value.size() > 63) return "--serial: 1 to 63 characters";
+    board->serial = value;
+  } else if (name == "--enter-dfu") {
+    board->enter_dfu = true;
+  } else if (name == "--unplug-after") {
+    if (!ParseNumber(value, 0xffffffffu, &number) || number == 0) return "--unplug-after: bad number";
+    board->device.unplug_after_transfers = number;
+  } else if (name == "--flash-error-at") {
+    if (!ParseNumber(value, 0xffffffffu, &number) || number == 0) return "--flash-error-at: bad number";
+    board->device.flash_error_at = static_cast<uint32_t>(number);
+  } else if (name == "--plug-delay") {
+    if (!ParseNumber(value, 24ull * 3600 * 1000, &number)) return "--plug-delay: bad number";
+    board->plug_delay_ms = static_cast<unsigned>(number);
+  }
+  return {};
+}
+
+// The serial a state directory keeps (first line of DIR/serial), "" when none.
+std::string StoredSerial(const std::filesystem::path& dir) {
+  std::ifstream in(dir / kSerialFile);
+  std::string line;
+  if (!in || !std::getline(in, line)) return {};
+  while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+  return line;
+}
+
+// Gives every board its serial (see the usage text) and keeps it in DIR/serial. Errors name
+// the file or the boards that share a serial.
+host::Outcome AssignSerials(std::vector<BoardArgs>& boards) {
+  std::set<std::string> taken;
+  for (BoardArgs& b : boards) {
+    if (b.serial.empty()) b.serial = StoredSerial(b.state);
+    if (!b.serial.empty() && !taken.insert(b.serial).second) {
+      return host::Fail("two boards have the serial " + b.serial + " (" + (std::filesystem::path(b.state) / kSerialFile).string() +
+                        "); give one --serial or remove its serial file");
+    }
+  }
+  unsigned next = 1;
+  for (BoardArgs& b : boards) {
+    if (b.serial.empty()) {
+      char text[16];
+      do {
+        std::snprintf(text, sizeof text, "SIM%09u", next++);
+      } while (taken.count(text) != 0);
+      b.serial = text;
+      taken.insert(b.serial);
+    }
+    b.device.serial = b.serial;
+    if (StoredSerial(b.state) == b.serial) continue;
+    const std::filesystem::path path = std::filesystem::path(b.state) / kSerialFile;
+    std::error_code ec;
+    std::filesystem::create_directories(b.state, ec);
+    std::ofstream out(path, std::ios::trunc);
+    out << b.serial << "\n";
+    if (!out.flush()) return host::Fail(path.string() + ": cannot write the board's serial");
+  }
+  return host::Success();
 }
 
 }  // namespace
 
 int RunCommandMain(const std::vector<std::string>& args) {
-  std::string board_arg;
+  const std::set<std::string> board_values = {"--serial", "--unplug-after", "--flash-error-at", "--plug-delay"};
   const SubcommandOptions parsed = ParseSubcommandOptions(
-      args, {"--board", "--state", "--poll-timeout-cap", "--timeout", "--serial", "--unplug-after"},
-      {"--help", "--enter-dfu", "--trace", "--verbose"});
+      args, {"--board", "--state", "--poll-timeout-cap", "--timeout", "--serial", "--unplug-after", "--flash-error-at",
+             "--plug-delay"},
+      {"--help", "--enter-dfu", "--realtime", "--trace", "--verbose"});
   if (parsed.Flag("--help")) {
     std::fputs(kRunUsage, stdout);
     return 0;
   }
-  if (!parsed.error.empty()) return Usage(parsed.error.c_str());
-  if (!parsed.positional.empty()) return Usage(("unexpected argument '" + parsed.positional[0] + "' before --").c_str());
-  board_arg = parsed.Value("--board");
-  const std::string state = parsed.Value("--state", "onedfu-sim-state");
-  const bool enter_dfu = parsed.Flag("--enter-dfu");
+  if (!parsed.error.empty()) return Usage(parsed.error);
+  if (!parsed.positional.empty()) return Usage("unexpected argument '" + parsed.positional[0] + "' before --");
+  const std::string board_arg = parsed.Value("--board");
   const bool verbose = parsed.Flag("--verbose");
-  SimDeviceOptions device_options;
   UmockdevUsbOptions usb_options;
   usb_options.trace = parsed.Flag("--trace");
-  if (parsed.Has("--serial")) device_options.serial = parsed.Value("--serial");
+  usb_options.realtime = parsed.Flag("--realtime");
+  uint32_t poll_cap = 0;
   unsigned long long number = 0;
   if (parsed.Has("--poll-timeout-cap")) {
     if (!ParseNumber(parsed.Value("--poll-timeout-cap"), 0xffffff, &number)) return Usage("--poll-timeout-cap: bad number");
-    device_options.max_poll_timeout_ms = static_cast<uint32_t>(number);
+    poll_cap = static_cast<uint32_t>(number);
   }
   if (parsed.Has("--timeout")) {
     if (!ParseNumber(parsed.Value("--timeout"), 24ull * 3600 * 1000, &number) || number == 0) {
@@ -80,11 +167,32 @@ int RunCommandMain(const std::vector<std::string>& args) {
     }
     usb_options.command_timeout_ms = static_cast<unsigned>(number);
   }
-  if (parsed.Has("--unplug-after")) {
-    if (!ParseNumber(parsed.Value("--unplug-after"), 0xffffffffu, &number) || number == 0) {
-      return Usage("--unplug-after: bad number");
+
+  // Board options before the first --state are the defaults of every board.
+  BoardArgs defaults;
+  std::vector<BoardArgs> boards;
+  for (const auto& [name, value] : parsed.sequence) {
+    if (name == "--state") {
+      boards.push_back(defaults);
+      boards.back().state = value;
+      continue;
     }
-    device_options.unplug_after_transfers = number;
+    if (!board_values.count(name) && name != "--enter-dfu") continue;
+    if (std::string problem = ApplyBoardOption(name, value, boards.empty() ? &defaults : &boards.back()); !problem.empty()) {
+      return Usage(problem);
+    }
+  }
+  if (boards.empty()) {
+    boards.push_back(defaults);
+    boards.back().state = "onedfu-sim-state";
+  }
+  if (boards.size() > 1 && !defaults.serial.empty()) return Usage("--serial before the first --state would give every board the same serial");
+  for (size_t i = 0; i < boards.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      if (std::filesystem::absolute(boards[i].state).lexically_normal() == std::filesystem::absolute(boards[j].state).lexically_normal()) {
+        return Usage("the state directory " + boards[i].state + " is given twice");
+      }
+    }
   }
   const std::vector<std::string>& command = parsed.after_dashes;
   if (command.empty()) return Usage("no COMMAND after --");
@@ -110,56 +218,76 @@ int RunCommandMain(const std::vector<std::string>& args) {
     return kExitSetup;
   }
   // One run per state directory at a time; then clear what a killed run left there.
-  auto lock = StateLock::Acquire(state, board.value().id);
-  if (!lock.ok()) {
-    std::fprintf(stderr, "onedfu-sim run: %s\n", lock.error().message.c_str());
+  std::vector<std::unique_ptr<StateLock>> locks;
+  for (const BoardArgs& b : boards) {
+    auto lock = StateLock::Acquire(b.state, board.value().id);
+    if (!lock.ok()) {
+      std::fprintf(stderr, "onedfu-sim run: %s\n", lock.error().message.c_str());
+      return kExitSetup;
+    }
+    lock.value()->CleanStaleFiles();
+    locks.push_back(std::move(lock.value()));
+  }
+  std::vector<std::unique_ptr<SimBoard>> simboards;
+  for (const BoardArgs& b : boards) {
+    auto sim = SimBoard::Open(board.value(), b.state);
+    if (!sim.ok()) {
+      std::fprintf(stderr, "onedfu-sim run: %s\n", sim.error().message.c_str());
+      return kExitSetup;
+    }
+    simboards.push_back(std::move(sim.value()));
+  }
+  if (auto serials = AssignSerials(boards); !serials.ok()) {
+    std::fprintf(stderr, "onedfu-sim run: %s\n", serials.error().message.c_str());
     return kExitSetup;
   }
-  const StateLock& state_lock = *lock.value();
-  state_lock.CleanStaleFiles();
-  auto sim = SimBoard::Open(board.value(), state);
-  if (!sim.ok()) {
-    std::fprintf(stderr, "onedfu-sim run: %s\n", sim.error().message.c_str());
-    return kExitSetup;
-  }
-  SimBoard& simboard = *sim.value();
 
-  SimUsbDevice device(simboard, device_options);
-  if (!device.PowerOn(enter_dfu)) {
-    std::fprintf(stderr, "onedfu-sim run: %s\n", device.error().c_str());
-    return kExitSetup;
+  std::vector<std::unique_ptr<SimUsbDevice>> devices;
+  std::vector<UmockdevPort> ports;
+  for (size_t i = 0; i < boards.size(); ++i) {
+    boards[i].device.max_poll_timeout_ms = poll_cap;
+    devices.push_back(std::make_unique<SimUsbDevice>(*simboards[i], boards[i].device));
+    if (!devices.back()->PowerOn(boards[i].enter_dfu)) {
+      std::fprintf(stderr, "onedfu-sim run: %s: %s\n", boards[i].state.c_str(), devices.back()->error().c_str());
+      return kExitSetup;
+    }
+    ports.push_back(UmockdevPort{devices.back().get(), boards[i].plug_delay_ms});
   }
   int status = 0;
   std::string usb_error;
   {
-    UmockdevUsb usb(device, usb_options);
-    state_lock.NoteTestbed(usb.TestbedRoot());
+    UmockdevUsb usb(ports, usb_options);
+    for (const auto& lock : locks) lock->NoteTestbed(usb.TestbedRoot());
     status = usb.RunCommand(command);
     if (status < 0) usb_error = usb.LastError();
   }
-  state_lock.ForgetTestbed();  // the testbed removed its directory
-  simboard.Sync();
+  for (const auto& lock : locks) lock->ForgetTestbed();  // the testbed removed its directory
 
-  RunReport report;
-  report.command = command;
-  report.exit_status = status;
-  report.boots = device.boots();
-  report.usb = device.usage();
-  const std::filesystem::path stats_path = std::filesystem::path(state) / "stats.json";
-  if (auto written = WriteStatsJson(stats_path, simboard, report); !written.ok()) {
-    std::fprintf(stderr, "onedfu-sim run: %s\n", written.error().message.c_str());
-    if (status == 0) status = kExitSetup;
-  }
-  if (verbose) {
-    for (const BootEvent& b : report.boots) {
-      std::fprintf(stderr, "onedfu-sim: boot (%s): %s (%s)%s%s\n", b.cause.c_str(),
-                   b.application ? "application" : "DFU mode", b.reason.c_str(),
-                   b.message.empty() ? "" : ": ", b.message.c_str());
+  for (size_t i = 0; i < boards.size(); ++i) {
+    SimBoard& simboard = *simboards[i];
+    simboard.Sync();
+    RunReport report;
+    report.command = command;
+    report.exit_status = status;
+    report.boots = devices[i]->boots();
+    report.usb = devices[i]->usage();
+    const std::filesystem::path stats_path = std::filesystem::path(boards[i].state) / "stats.json";
+    if (auto written = WriteStatsJson(stats_path, simboard, report); !written.ok()) {
+      std::fprintf(stderr, "onedfu-sim run: %s\n", written.error().message.c_str());
+      if (status == 0) status = kExitSetup;
     }
-    std::fprintf(stderr, "onedfu-sim: modeled device time %.3f s, %llu control transfers, %llu bytes on the wire; %s\n",
-                 static_cast<double>(ModeledDeviceUs(simboard, report.usb)) / 1e6,
-                 static_cast<unsigned long long>(report.usb.control_transfers),
-                 static_cast<unsigned long long>(report.usb.bytes_on_wire()), stats_path.c_str());
+    if (verbose) {
+      const char* who = boards.size() > 1 ? boards[i].serial.c_str() : "";
+      for (const BootEvent& b : report.boots) {
+        std::fprintf(stderr, "onedfu-sim%s%s: boot (%s): %s (%s)%s%s\n", *who ? " " : "", who, b.cause.c_str(),
+                     b.application ? "application" : "DFU mode", b.reason.c_str(),
+                     b.message.empty() ? "" : ": ", b.message.c_str());
+      }
+      std::fprintf(stderr, "onedfu-sim%s%s: modeled device time %.3f s, %llu control transfers, %llu bytes on the wire; %s\n",
+                   *who ? " " : "", who, static_cast<double>(ModeledDeviceUs(simboard, report.usb)) / 1e6,
+                   static_cast<unsigned long long>(report.usb.control_transfers),
+                   static_cast<unsigned long long>(report.usb.bytes_on_wire()), stats_path.c_str());
+    }
   }
   if (status < 0) {
     std::fprintf(stderr, "onedfu-sim run: %s\n", usb_error.c_str());

@@ -38,6 +38,9 @@ bool SimUsbDevice::Boot(const std::string& cause, bool forced_dfu) {
     error_ = std::string("bootloader init: ") + diag.c_str();
     return false;
   }
+  if (options_.flash_error_at != 0) {
+    for (size_t i = 0; i < board_.memory_count(); ++i) board_.flash(i).FailAfter(options_.flash_error_at - 1);
+  }
   return true;
 }
 
@@ -86,6 +89,8 @@ void SimUsbDevice::OnSetInterface(uint8_t iface, uint8_t alt) {
   usage_.CountSetInterface();
   if (bootloader_) (void)bootloader_->SetInterface(iface, alt);
 }
+
+uint64_t SimUsbDevice::ModeledUs() const { return ModeledDeviceUs(board_, usage_); }
 
 bool SimUsbDevice::OnReset() {
   ++usage_.resets;

@@ -40,6 +40,10 @@ struct SimDeviceOptions {
   // > 0: the board leaves the bus for good (cable pulled) after this many control transfers
   // in DFU mode; the reply to the last one is delivered. The flash keeps what was done.
   uint64_t unplug_after_transfers = 0;
+  // > 0: each time the board boots into DFU mode, the Nth flash-changing operation (erase or
+  // write) of each of its memories fails (runtime::FakeFlash::FailAfter(N - 1): a transient
+  // device error; the bootloader reports it, the board stays in DFU mode).
+  uint32_t flash_error_at = 0;
 };
 
 class SimUsbDevice final : public UsbDeviceModel {
@@ -56,6 +60,8 @@ class SimUsbDevice final : public UsbDeviceModel {
                              std::span<uint8_t> data_in) override;
   void OnSetInterface(uint8_t iface, uint8_t alt) override;
   bool OnReset() override;
+  // ModeledDeviceUs of the board and this device's bus usage (stats.h).
+  uint64_t ModeledUs() const override;
 
   bool application_mode() const { return app_.has_value(); }
   const std::vector<BootEvent>& boots() const { return boots_; }

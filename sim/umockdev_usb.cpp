@@ -19,6 +19,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <climits>
 #include <cstdarg>
 #include <cstddef>
@@ -32,6 +34,7 @@
 #include <mutex>
 #include <span>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -44,7 +47,7 @@ constexpr int kBusNumber = 1;
 constexpr int kRootHubDevnum = 1;
 constexpr size_t kDeviceDescriptorSize = 18;
 constexpr char kRootHubSysPath[] = "/devices/pci0000:00/0000:00:14.0/usb1";
-constexpr char kDeviceSysPath[] = "/devices/pci0000:00/0000:00:14.0/usb1/1-1";
+constexpr size_t kMaxPorts = 15;  // root-hub ports of the simulated bus
 constexpr char kPreloadLibrary[] = "libumockdev-preload.so.0";
 constexpr char kReexecGuard[] = "ONEDFU_UMOCKDEV_REEXEC";
 
@@ -130,20 +133,59 @@ std::string Format(const char* format, ...) {
 }  // namespace
 
 struct UmockdevUsb::Impl {
+  using Clock = std::chrono::steady_clock;
+  struct PluggedDevice;
+
+  // One root-hub port and the model on it.
+  struct Slot {
+    UsbDeviceModel* model = nullptr;
+    unsigned plug_delay_ms = 0;
+    int port = 1;                     // 1-based
+    bool due = true;                  // its plug delay has passed
+    PluggedDevice* current = nullptr;
+    Clock::time_point last_due{};     // real time: when the device's last timed answer was due
+    std::string SysPath() const { return Format("/devices/pci0000:00/0000:00:14.0/usb1/1-%d", port); }
+  };
+
+  // An answer held back in real-time mode until `due`.
+  struct Deferred {
+    Clock::time_point due;
+    UMockdevIoctlClient* client = nullptr;  // a reference is held until completion
+    long result = 0;
+    int error = 0;
+  };
+
   // One appearance of the device on the bus; a re-plug creates a new one. Kept until the end
   // so that handles opened before a departure still get their answers (ENODEV, late reaps).
   struct PluggedDevice {
     Impl* owner = nullptr;
-    std::string syspath;  // "/sys/devices/.../1-1"
+    Slot* slot = nullptr;
+    std::string syspath;  // "/sys/devices/.../1-N"
     std::unique_ptr<UsbdevfsDevice> usb;
     UMockdevIoctlBase* handler = nullptr;  // owned reference
     std::vector<UMockdevIoctlClient*> clients;  // a reference on each client usb knows
   };
 
-  Impl(UsbDeviceModel& model_in, UmockdevUsbOptions options_in)
-      : model(model_in), options(options_in), testbed(umockdev_testbed_new()) {}
+  Impl(const std::vector<UmockdevPort>& ports, UmockdevUsbOptions options_in)
+      : options(options_in), testbed(umockdev_testbed_new()) {
+    for (size_t i = 0; i < ports.size() && i < kMaxPorts; ++i) {
+      auto slot = std::make_unique<Slot>();
+      slot->model = ports[i].model;
+      slot->plug_delay_ms = ports[i].plug_delay_ms;
+      slot->port = static_cast<int>(i + 1);
+      slot->due = ports[i].plug_delay_ms == 0;
+      slots.push_back(std::move(slot));
+    }
+    if (ports.size() > kMaxPorts) too_many_ports = true;
+    if (options.realtime) scheduler = std::thread([this] { RunScheduler(); });
+  }
 
   ~Impl() {
+    StopThread(scheduler, stop_scheduler);
+    for (Deferred& d : deferred) {
+      umockdev_ioctl_client_complete(d.client, d.result, d.error);
+      g_object_unref(d.client);
+    }
     for (auto& device : devices) {
       for (UMockdevIoctlClient* client : device->clients) {
         g_signal_handlers_disconnect_by_data(client, device.get());
@@ -191,9 +233,78 @@ struct UmockdevUsb::Impl {
     return true;
   }
 
-  bool Plug() {
-    if (current != nullptr) return true;
+  void StopThread(std::thread& thread, bool& stop) {
+    if (!thread.joinable()) return;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      stop = true;
+    }
+    wake.notify_all();
+    thread.join();
+    stop = false;
+  }
+
+  // Plugs in every slot whose delay has passed.
+  bool PlugDue() {
+    if (too_many_ports) {
+      last_error = Format("umockdev: at most %zu devices on the bus", kMaxPorts);
+      return false;
+    }
+    for (auto& slot : slots) {
+      if (slot->due && !Plug(*slot)) return false;
+    }
+    return true;
+  }
+
+  // Marks the delayed slots due as their time comes (while RunCommand runs).
+  void RunPlugger(Clock::time_point start) {
+    std::unique_lock<std::mutex> lock(mutex);
+    while (!stop_plugger) {
+      Clock::time_point next = Clock::time_point::max();
+      for (auto& slot : slots) {
+        if (slot->due) continue;
+        const Clock::time_point at = start + std::chrono::milliseconds(slot->plug_delay_ms);
+        if (at <= Clock::now()) {
+          slot->due = true;
+          Trace("port %d: plug delay of %u ms over", slot->port, slot->plug_delay_ms);
+          if (!Plug(*slot)) std::fprintf(stderr, "usb: plug failed: %s\n", last_error.c_str());
+        } else {
+          next = std::min(next, at);
+        }
+      }
+      if (next == Clock::time_point::max()) return;
+      wake.wait_until(lock, next);
+    }
+  }
+
+  // Completes the deferred answers as they fall due (real-time mode).
+  void RunScheduler() {
+    std::unique_lock<std::mutex> lock(mutex);
+    while (!stop_scheduler) {
+      const Clock::time_point now = Clock::now();
+      Clock::time_point next = Clock::time_point::max();
+      for (auto it = deferred.begin(); it != deferred.end();) {
+        if (it->due <= now) {
+          umockdev_ioctl_client_complete(it->client, it->result, it->error);
+          g_object_unref(it->client);
+          it = deferred.erase(it);
+        } else {
+          next = std::min(next, it->due);
+          ++it;
+        }
+      }
+      if (next == Clock::time_point::max()) {
+        wake.wait(lock);
+      } else {
+        wake.wait_until(lock, next);
+      }
+    }
+  }
+
+  bool Plug(Slot& slot) {
+    if (slot.current != nullptr) return true;
     if (!AddRootHub()) return false;
+    UsbDeviceModel& model = *slot.model;
     std::vector<uint8_t> descriptors;
     try {
       descriptors = model.DeviceAndConfigDescriptors();
@@ -212,8 +323,10 @@ struct UmockdevUsb::Impl {
 
     auto device = std::make_unique<PluggedDevice>();
     device->owner = this;
+    device->slot = &slot;
     const int devnum = addresses.Next();
-    device->syspath = std::string("/sys") + kDeviceSysPath;
+    const std::string sysfs_path = slot.SysPath();
+    device->syspath = "/sys" + sysfs_path;
     const std::string devnode = Format("/dev/bus/usb/%03d/%03d", kBusNumber, devnum);
     const uint8_t num_interfaces = descriptors[kDeviceDescriptorSize + 4];
     UsbdevfsDevice::Trace trace;
@@ -246,15 +359,15 @@ struct UmockdevUsb::Impl {
         "E: SUBSYSTEM=usb\nE: DEVTYPE=usb_device\nE: DRIVER=usb\n"
         "E: BUSNUM=%03d\nE: DEVNUM=%03d\nE: DEVNAME=%s\n"
         "E: PRODUCT=%x/%x/%x\nE: TYPE=%d/%d/%d\n"
-        "A: busnum=%d\\n\nA: devnum=%d\\n\nA: devpath=1\\n\nA: speed=12\\n\n"
+        "A: busnum=%d\\n\nA: devnum=%d\\n\nA: devpath=%d\\n\nA: speed=12\\n\n"
         "A: bConfigurationValue=1\\n\nA: bNumConfigurations=1\\n\nA: bNumInterfaces=%2d\\n\n"
         "A: idVendor=%04x\\n\nA: idProduct=%04x\\n\nA: bcdDevice=%04x\\n\n"
         "A: bDeviceClass=%02x\\n\nA: bMaxPacketSize0=%d\\n\nA: maxchild=0\\n\n"
         "A: version=%2x.%02x\\n\n"
         "H: descriptors=%s\n",
-        kDeviceSysPath, kBusNumber, devnum, kBusNumber, devnum,
+        sysfs_path.c_str(), kBusNumber, devnum, kBusNumber, devnum,
         devnode.c_str(), vid, pid, bcd_device, descriptors[4], descriptors[5],
-        descriptors[6], kBusNumber, devnum, num_interfaces, vid, pid,
+        descriptors[6], kBusNumber, devnum, slot.port, num_interfaces, vid, pid,
         bcd_device, descriptors[4], descriptors[7], descriptors[3], descriptors[2],
         HexUpper(descriptors).c_str());
     if (!umockdev_testbed_add_from_string(testbed, text.c_str(), &error)) {
@@ -266,7 +379,7 @@ struct UmockdevUsb::Impl {
     }
     umockdev_testbed_uevent(testbed, device->syspath.c_str(), "add");
     Trace("plugged in %04x:%04x as %s", vid, pid, devnode.c_str());
-    current = device.get();
+    slot.current = device.get();
     devices.push_back(std::move(device));
     ++stats.plugs;
     return true;
@@ -292,8 +405,8 @@ struct UmockdevUsb::Impl {
     gchar* root = umockdev_testbed_get_root_dir(testbed);
     unlink((std::string(root) + devnode).c_str());
     g_free(root);
-    if (current == &device) current = nullptr;
-    if (!Plug()) {
+    if (device.slot->current == &device) device.slot->current = nullptr;
+    if (!Plug(*device.slot)) {
       std::fprintf(stderr, "usb: re-plug failed: %s\n", last_error.c_str());
     }
   }
@@ -346,42 +459,83 @@ struct UmockdevUsb::Impl {
     UsbdevfsDevice::Client& state = StateFor(device, client);
     bool depart = false;
     UmockdevMemory memory(arg);
+    const uint64_t modeled_before = options.realtime ? device.slot->model->ModeledUs() : 0;
     const UsbdevfsReply reply = device.usb->Ioctl(state, request, memory, &depart);
     if (reply.result < 0 && reply.error != EAGAIN) {
       Trace("%s ioctl U%lu -> %s", device.usb->devnode().c_str(), _IOC_NR(request), std::strerror(reply.error));
     }
-    umockdev_ioctl_client_complete(client, reply.result, reply.error);
+    if (options.realtime) {
+      const uint64_t modeled_after = device.slot->model->ModeledUs();
+      Defer(*device.slot, client, request, reply, modeled_after > modeled_before ? modeled_after - modeled_before : 0);
+    } else {
+      umockdev_ioctl_client_complete(client, reply.result, reply.error);
+    }
     if (depart) Depart(device);
     return TRUE;
+  }
+
+  // Real-time mode: a submit that cost `spent_us` makes its client busy until the device's
+  // previous timed answer + spent (not before now); the reap that hands the URB back (or a
+  // synchronous CONTROL) completes no earlier. Called locked.
+  void Defer(Slot& slot, UMockdevIoctlClient* client, unsigned long request, const UsbdevfsReply& reply,
+             uint64_t spent_us) {
+    const Clock::time_point now = Clock::now();
+    Clock::time_point& busy = busy_until[client];
+    if (busy < now) busy = now;
+    if (spent_us > 0) {
+      busy = std::max(busy, slot.last_due + std::chrono::microseconds(spent_us));
+      slot.last_due = busy;
+    }
+    const bool hands_back = (request == USBDEVFS_REAPURB || request == USBDEVFS_REAPURBNDELAY ||
+                             request == USBDEVFS_CONTROL) && reply.result >= 0;
+    if (!hands_back || busy <= now) {
+      umockdev_ioctl_client_complete(client, reply.result, reply.error);
+      return;
+    }
+    g_object_ref(client);
+    deferred.push_back(Deferred{busy, client, reply.result, reply.error});
+    wake.notify_all();
   }
 
   // Serializes everything below between umockdev's ioctl thread (requests, re-plugs) and the
   // caller's thread (Plug, and the hand-over when RunCommand returns).
   std::mutex mutex;
-  UsbDeviceModel& model;
+  std::condition_variable wake;  // the plugger and the scheduler wait on it
   UmockdevUsbOptions options;
   UMockdevTestbed* testbed = nullptr;
   bool root_hub_added = false;
-  UsbAddressAllocator addresses;
-  PluggedDevice* current = nullptr;
+  bool too_many_ports = false;
+  UsbAddressAllocator addresses;  // one address space for the whole bus
+  std::vector<std::unique_ptr<Slot>> slots;
   std::vector<std::unique_ptr<PluggedDevice>> devices;
+  std::map<const UMockdevIoctlClient*, Clock::time_point> busy_until;  // real time
+  std::deque<Deferred> deferred;
+  std::thread plugger;
+  bool stop_plugger = false;
+  std::thread scheduler;
+  bool stop_scheduler = false;
   UmockdevUsbStats stats;
   std::string last_error;
 };
 
 UmockdevUsb::UmockdevUsb(UsbDeviceModel& model, UmockdevUsbOptions options)
-    : impl_(std::make_unique<Impl>(model, options)) {}
+    : UmockdevUsb(std::vector<UmockdevPort>{UmockdevPort{&model, 0}}, options) {}
+
+UmockdevUsb::UmockdevUsb(std::vector<UmockdevPort> ports, UmockdevUsbOptions options)
+    : impl_(std::make_unique<Impl>(ports, options)) {}
 
 UmockdevUsb::~UmockdevUsb() = default;
 
 bool UmockdevUsb::Plug() {
   std::lock_guard<std::mutex> lock(impl_->mutex);
-  return impl_->Plug();
+  for (auto& slot : impl_->slots) slot->due = true;
+  return impl_->PlugDue();
 }
 
-std::string UmockdevUsb::DeviceNode() const {
+std::string UmockdevUsb::DeviceNode(size_t port) const {
   std::lock_guard<std::mutex> lock(impl_->mutex);
-  return impl_->current != nullptr ? impl_->current->usb->devnode() : std::string();
+  if (port >= impl_->slots.size() || impl_->slots[port]->current == nullptr) return {};
+  return impl_->slots[port]->current->usb->devnode();
 }
 
 std::string UmockdevUsb::TestbedRoot() const {
@@ -407,7 +561,12 @@ int UmockdevUsb::RunCommand(const std::vector<std::string>& argv) {
         "not running under umockdev-wrapper (call ReexecUnderWrapperIfNeeded() in main)";
     return -1;
   }
-  if (!Plug()) return -1;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    if (!impl_->PlugDue()) return -1;
+  }
+  const auto start = Impl::Clock::now();
+  impl_->plugger = std::thread([this, start] { impl_->RunPlugger(start); });
 
   gchar** envp = g_get_environ();
   const gchar* preload = g_environ_getenv(envp, "LD_PRELOAD");
@@ -421,6 +580,7 @@ int UmockdevUsb::RunCommand(const std::vector<std::string>& argv) {
   g_strfreev(envp);
 
   const int status = RunChildProcess(argv, env, impl_->options.command_timeout_ms, &impl_->last_error);
+  impl_->StopThread(impl_->plugger, impl_->stop_plugger);
   // The child may exit while the ioctl thread still finishes a departure and re-plug it
   // triggered; wait for that, so the model and Stats() are settled when we return.
   { std::lock_guard<std::mutex> settle(impl_->mutex); }

@@ -36,6 +36,22 @@ struct UmockdevUsbOptions {
   // 0: wait for the command however long it takes. Otherwise RunCommand kills it (SIGKILL)
   // after this many milliseconds and fails: a host tool that loses its device can spin forever.
   unsigned command_timeout_ms = 0;
+  // Real time: a request that cost the model modeled time (UsbDeviceModel::ModeledUs grew by
+  // D while it ran) is handed back (the reap of its URB, or the synchronous CONTROL ioctl) no
+  // earlier than D after the device's previous timed answer. A DFU device does its flash work
+  // after answering dfuDNBUSY, while the host comes back for the next GETSTATUS (the simulator
+  // charges it on that GETSTATUS), and a transfer's bus time passes while the host sends it:
+  // so the host's own time since the previous answer counts, and a device left alone long
+  // enough answers at once, as the board would. Each device is busy on its own; other devices on the bus are served meanwhile
+  // (the completion is deferred, umockdev's ioctl thread never sleeps). Off: answers at once.
+  bool realtime = false;
+};
+
+// One device of the bus: its model (not owned, must outlive the UmockdevUsb) and when it is
+// plugged in: `plug_delay_ms` after RunCommand starts (0: at once).
+struct UmockdevPort {
+  UsbDeviceModel* model = nullptr;
+  unsigned plug_delay_ms = 0;
 };
 
 // Counters over the lifetime of one UmockdevUsb (all RunCommand calls).
@@ -43,14 +59,17 @@ using UmockdevUsbStats = UsbdevfsStats;
 
 class UmockdevUsb {
  public:
-  // `model` must outlive this object; it is not owned.
+  // `model` must outlive this object; it is not owned. One device on port 1.
   explicit UmockdevUsb(UsbDeviceModel& model, UmockdevUsbOptions options = {});
+  // Several devices, ports[i] on root-hub port i + 1 (at most 15).
+  explicit UmockdevUsb(std::vector<UmockdevPort> ports, UmockdevUsbOptions options = {});
   ~UmockdevUsb();
   UmockdevUsb(const UmockdevUsb&) = delete;
   UmockdevUsb& operator=(const UmockdevUsb&) = delete;
 
-  // Plugs the device in (unless it is already; a model that returned no descriptors is asked
-  // again), then runs argv[0] (looked up in PATH) with arguments argv under the testbed, with
+  // Plugs the devices without a plug delay in (unless they are already; a model that returned
+  // no descriptors is asked again), plugs the others in at their delay while the command runs,
+  // then runs argv[0] (looked up in PATH) with arguments argv under the testbed, with
   // stdin/stdout/stderr inherited, and serves USB requests until it exits. The child gets
   // UMOCKDEV_DIR and an LD_PRELOAD with libumockdev-preload.so.0. Device state persists across
   // calls.
@@ -59,12 +78,13 @@ class UmockdevUsb {
   // not started or it ran past command_timeout_ms (see LastError()).
   int RunCommand(const std::vector<std::string>& argv);
 
-  // Plugs the device in now if it is not (RunCommand does this itself). Returns false with
-  // LastError() set when the model's descriptors are malformed.
+  // Plugs every device in now if it is not (RunCommand does this itself). Returns false with
+  // LastError() set when a model's descriptors are malformed.
   bool Plug();
 
-  // Device node of the plugged device, e.g. "/dev/bus/usb/001/002"; empty while unplugged.
-  std::string DeviceNode() const;
+  // Device node of the plugged device on port index `port` (0 = the first), e.g.
+  // "/dev/bus/usb/001/002"; empty while unplugged.
+  std::string DeviceNode(size_t port = 0) const;
 
   // Root of the testbed (UMOCKDEV_DIR), e.g. to inspect the fake sysfs.
   std::string TestbedRoot() const;

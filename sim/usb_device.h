@@ -61,6 +61,11 @@ class UsbDeviceModel {
   // The host reset the port (USB bus reset). Return true when the device leaves the bus now
   // (it re-enumerates, e.g. into another mode); the transport then re-plugs it as above.
   virtual bool OnReset() { return false; }
+
+  // Modeled device time spent so far, microseconds (the board's cost model: erases, programs,
+  // bus time). The transport's real-time mode holds each answer back by how much this grew
+  // while the request ran. 0 for a model without timing.
+  virtual uint64_t ModeledUs() const { return 0; }
 };
 
 }  // namespace onedfu::sim

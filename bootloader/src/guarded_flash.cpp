@@ -193,7 +193,8 @@ bool GuardedFlash::MassEraseRun(uint8_t m, uint64_t from, uint64_t* start, uint6
     if (!sector.ok()) break;
     const uint64_t end = uint64_t{sector->start} + sector->size;
     const bool keep = board_.FirstReadOnly(sector->start, sector->size) != end ||
-                      TouchesRole(RegionRole::kFilesystem, sector->start, sector->size);
+                      TouchesRole(RegionRole::kFilesystem, sector->start, sector->size) ||
+                      TouchesRole(RegionRole::kProvision, sector->start, sector->size);
     if (keep && *size != 0) break;
     if (!keep) {
       if (*size == 0) *start = sector->start;

@@ -3,6 +3,11 @@
 
 #include <libusb.h>
 
+#include <chrono>
+#include <map>
+#include <tuple>
+#include <utility>
+
 
 namespace onedfu::flasher {
 namespace {
@@ -88,12 +93,26 @@ struct LibusbTransport::State {
   libusb_device_handle* handle = nullptr;
   uint8_t interface = 0;
   bool claimed = false;
+  libusb_hotplug_callback_handle hotplug = 0;
+  bool hotplug_registered = false;
+  bool arrived = false;  // set by the hotplug callback
+  // Strings read at enumeration, per appearance of a device (bus, address, path: a re-plug
+  // gets a new address), so enumerating again does not open a device that another program
+  // (or another station worker) is busy flashing: a bootloader that holds the bus while it
+  // erases would stall the string reads for seconds.
+  std::map<std::tuple<uint8_t, uint8_t, std::string>, UsbDevice> seen;
 };
+
+extern "C" int OnHotplug(libusb_context*, libusb_device*, libusb_hotplug_event, void* user_data) {
+  *static_cast<bool*>(user_data) = true;
+  return 0;  // stay registered
+}
 
 LibusbTransport::LibusbTransport(std::unique_ptr<State> state) : state_(std::move(state)) {}
 
 LibusbTransport::~LibusbTransport() {
   Close();
+  if (state_->hotplug_registered) libusb_hotplug_deregister_callback(state_->context, state_->hotplug);
   if (state_->context != nullptr) libusb_exit(state_->context);
 }
 
@@ -109,6 +128,7 @@ host::Expected<std::vector<UsbDevice>> LibusbTransport::Enumerate() {
   const ssize_t n = libusb_get_device_list(state_->context, &list);
   if (n < 0) return host::Fail(StatusOf(static_cast<int>(n), "cannot list USB devices").message);
   std::vector<UsbDevice> out;
+  std::map<std::tuple<uint8_t, uint8_t, std::string>, UsbDevice> present;
   for (ssize_t i = 0; i < n; ++i) {
     libusb_device_descriptor desc{};
     if (libusb_get_device_descriptor(list[i], &desc) != 0) continue;
@@ -121,6 +141,13 @@ host::Expected<std::vector<UsbDevice>> LibusbTransport::Enumerate() {
     device.vid = desc.idVendor;
     device.pid = desc.idProduct;
     device.bcd_device = desc.bcdDevice;
+    const auto key = std::make_tuple(device.bus, device.address, device.path);
+    if (auto it = state_->seen.find(key); it != state_->seen.end() && it->second.vid == device.vid &&
+                                          it->second.pid == device.pid && it->second.open_error.empty()) {
+      present[key] = it->second;
+      out.push_back(it->second);
+      continue;
+    }
     libusb_device_handle* handle = nullptr;
     const int rc = libusb_open(list[i], &handle);
     if (rc != 0) {
@@ -132,9 +159,11 @@ host::Expected<std::vector<UsbDevice>> LibusbTransport::Enumerate() {
       device.interface_name = AsciiString(handle, static_cast<uint8_t>(interface_string));
       libusb_close(handle);
     }
+    present[key] = device;
     out.push_back(std::move(device));
   }
   libusb_free_device_list(list, 1);
+  state_->seen = std::move(present);  // forget the devices that left
   return out;
 }
 
@@ -204,6 +233,26 @@ UsbStatus LibusbTransport::Reset() {
   const int rc = libusb_reset_device(state_->handle);
   if (rc == LIBUSB_ERROR_NOT_FOUND || rc == LIBUSB_ERROR_NO_DEVICE) return {};  // re-enumerated
   return StatusOf(rc, "USB reset");
+}
+
+bool LibusbTransport::WaitForDeviceChange(uint32_t timeout_ms) {
+  if (!libusb_has_capability(LIBUSB_CAP_HAS_HOTPLUG)) return DfuTransport::WaitForDeviceChange(timeout_ms);
+  if (!state_->hotplug_registered) {
+    const int rc = libusb_hotplug_register_callback(state_->context, LIBUSB_HOTPLUG_EVENT_DEVICE_ARRIVED,
+                                                    LIBUSB_HOTPLUG_NO_FLAGS, LIBUSB_HOTPLUG_MATCH_ANY,
+                                                    LIBUSB_HOTPLUG_MATCH_ANY, LIBUSB_HOTPLUG_MATCH_ANY, OnHotplug,
+                                                    &state_->arrived, &state_->hotplug);
+    if (rc != LIBUSB_SUCCESS) return DfuTransport::WaitForDeviceChange(timeout_ms);
+    state_->hotplug_registered = true;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (!state_->arrived) {
+    const auto left = std::chrono::duration_cast<std::chrono::microseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    timeval tv{static_cast<time_t>(left.count() / 1000000), static_cast<suseconds_t>(left.count() % 1000000)};
+    if (libusb_handle_events_timeout_completed(state_->context, &tv, nullptr) != 0) break;
+  }
+  return std::exchange(state_->arrived, false);
 }
 
 }  // namespace onedfu::flasher

@@ -75,6 +75,7 @@ const char* RoleConstant(RegionRole role) {
     case RegionRole::kRomfs: return "runtime::RegionRole::kRomfs";
     case RegionRole::kFilesystem: return "runtime::RegionRole::kFilesystem";
     case RegionRole::kReserved: return "runtime::RegionRole::kReserved";
+    case RegionRole::kProvision: return "runtime::RegionRole::kProvision";
   }
   return "runtime::RegionRole::kFirmware";
 }

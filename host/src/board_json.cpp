@@ -162,7 +162,7 @@ runtime::Region ParseRegion(const runtime::Board& board, const Json& value, cons
   const std::string role = ReadString(obj.Require("role"), obj.PathOf("role"));
   auto parsed = runtime::ParseRegionRole(role.c_str());
   if (!parsed.ok()) {
-    Throw(obj.PathOf("role"), "\"" + role + "\" is not a role (bootloader, firmware, record, romfs, filesystem, reserved)");
+    Throw(obj.PathOf("role"), "\"" + role + "\" is not a role (bootloader, firmware, record, romfs, filesystem, reserved, provision)");
   }
   r.role = *parsed;
   return r;

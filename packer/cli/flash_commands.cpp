@@ -12,6 +12,7 @@
 #include "commands.h"
 #include "flasher/flash.h"
 #include "flasher/libusb_transport.h"
+#include "station_command.h"
 
 namespace onedfu::cli {
 
@@ -135,10 +136,12 @@ int Flash(const Args& args) {
       ("plain-dfuse", "treat the bootloader as a plain DfuSe one (no record read, full write in file order)")
       ("json", "JSON lines on stdout: {phase, done, total[, result]}, notes, and a final result")
       ("timeout", po::value<double>()->default_value(20), "seconds to wait for the board to (re)appear");
+  AddStationOptions(options);
   po::positional_options_description positional;
   positional.add("file", 1);
   int code = kOk;
-  auto vm = ParseArgs("onedfu flash PKG.dfu [--serial S | --path BUS-PORT] [--full] [--dry-run] [--json] [--timeout SEC]",
+  auto vm = ParseArgs("onedfu flash PKG.dfu [--serial S | --path BUS-PORT] [--full] [--dry-run] [--json] [--timeout SEC]\n"
+                      "       onedfu flash PKG.dfu --all | --wait [--again] [--expect N] [--report FILE.jsonl] [--provision FILE.csv]",
                       args, options, positional, &code);
   if (!vm) return code;
   if (vm->count("serial") && vm->count("path")) {
@@ -172,6 +175,7 @@ int Flash(const Args& args) {
     return kUsage;
   }
   flash_options.timeout_ms = static_cast<uint32_t>(timeout * 1000);
+  if (WantsStation(*vm)) return FlashStation(*vm, *package, flash_options);
   flash_options.cancel = &g_interrupted;
 
   auto transport = flasher::LibusbTransport::Create();

@@ -63,6 +63,7 @@ const char* RoleFill(RegionRole role) {
     case RegionRole::kRecord: return "#fdd49e";
     case RegionRole::kRomfs: return "#a1d99b";
     case RegionRole::kFilesystem: return "#cbc9e2";
+    case RegionRole::kProvision: return "#fcbba1";
   }
   return "#dddddd";
 }

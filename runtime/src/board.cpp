@@ -111,7 +111,7 @@ Status CheckRegion(const Board& board, const Region& r, Diag* diag) {
     if (diag) RegionLabel(diag, r).Str(": memory index ").Dec(r.memory).Str(" does not exist");
     return kInvalid;
   }
-  if (static_cast<uint8_t>(r.role) > static_cast<uint8_t>(RegionRole::kReserved)) {
+  if (static_cast<uint8_t>(r.role) > static_cast<uint8_t>(RegionRole::kProvision)) {
     if (diag) RegionLabel(diag, r).Str(": unknown role ").Dec(static_cast<uint8_t>(r.role));
     return kInvalid;
   }
@@ -167,13 +167,15 @@ const char* RegionRoleName(RegionRole role) {
     case RegionRole::kRomfs: return "romfs";
     case RegionRole::kFilesystem: return "filesystem";
     case RegionRole::kReserved: return "reserved";
+    case RegionRole::kProvision: return "provision";
   }
   return "unknown";
 }
 
 Result<RegionRole> ParseRegionRole(const char* name) {
   constexpr RegionRole kRoles[] = {RegionRole::kBootloader, RegionRole::kFirmware, RegionRole::kRecord,
-                                   RegionRole::kRomfs, RegionRole::kFilesystem, RegionRole::kReserved};
+                                   RegionRole::kRomfs, RegionRole::kFilesystem, RegionRole::kReserved,
+                                   RegionRole::kProvision};
   if (name == nullptr) return Status(StatusCode::kNotFound, "unknown region role");
   for (RegionRole role : kRoles) {
     if (SameText(name, RegionRoleName(role))) return role;

@@ -242,7 +242,7 @@ TEST_CASE("board json: structure errors") {
   doc["regions"][4]["role"] = "rom";
   CHECK(ErrorOf(doc) ==
         "t.json: /regions/4/role: \"rom\" is not a role (bootloader, firmware, record, romfs, filesystem, "
-        "reserved)");
+        "reserved, provision)");
   doc = PybdJson();
   doc["memories"] = json::array();
   CHECK(ErrorOf(doc) == "t.json: /memories: expected a non-empty array");

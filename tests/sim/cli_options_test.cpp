@@ -22,6 +22,20 @@ TEST_CASE("ParseNumber: decimal or 0x-hex up to a maximum, nothing else") {
   CHECK(v == ~0ull);
 }
 
+TEST_CASE("ParseSubcommandOptions: repeated options and their order (sequence, All)") {
+  const SubcommandOptions p = ParseSubcommandOptions(
+      {"--state", "a", "--serial", "X", "--enter-dfu", "--state=b", "--", "cmd"}, {"--state", "--serial"},
+      {"--enter-dfu"});
+  CHECK(p.error.empty());
+  CHECK(p.All("--state") == std::vector<std::string>{"a", "b"});
+  CHECK(p.Value("--state") == "b");  // last one wins for Value
+  REQUIRE(p.sequence.size() == 4);
+  CHECK(p.sequence[1] == std::pair<std::string, std::string>{"--serial", "X"});
+  CHECK(p.sequence[2] == std::pair<std::string, std::string>{"--enter-dfu", ""});
+  CHECK(p.sequence[3] == std::pair<std::string, std::string>{"--state", "b"});
+  CHECK(p.All("--serial") == std::vector<std::string>{"X"});
+}
+
 TEST_CASE("ParseSubcommandOptions: values, flags, positionals, -- and errors") {
   const SubcommandOptions p = ParseSubcommandOptions(
       {"--board", "b.json", "ls", "--state=dir", "-v", "--", "dfu-util", "-l"}, {"--board", "--state"},

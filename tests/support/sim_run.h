@@ -96,6 +96,46 @@ struct Sim {
   nlohmann::json Stats() const { return nlohmann::json::parse(Slurp(state / "stats.json")); }
 };
 
+// Several simulated boards on one virtual bus: `onedfu-sim run --board B --state DIR1
+// [OPTIONS1] --state DIR2 [OPTIONS2] ... -- COMMAND`; board k (0-based) is on bus path
+// "1-<k+1>" with serial SIM00000000<k+1> (kept in its state directory).
+struct SimBus {
+  std::filesystem::path board_file = std::filesystem::path(ONEDFU_SOURCE_DIR) / "manifests/boards/pybd-sf6.json";
+  std::filesystem::path dir;
+  std::vector<Sim> boards;
+  std::filesystem::path log;
+  std::string output;
+  int status = -1;
+
+  SimBus(const std::string& name, size_t count) : dir(testing::Scratch(name)), log(dir / "log.txt") {
+    for (size_t i = 0; i < count; ++i) {
+      boards.emplace_back(name + "/board" + std::to_string(i + 1));
+      boards.back().board_file = board_file;
+    }
+  }
+  static std::string Serial(size_t k) {
+    char text[16];
+    std::snprintf(text, sizeof text, "SIM%09zu", k + 1);
+    return text;
+  }
+  // `per_board[k]` go right after board k's --state; `sim_options` before the first --state.
+  int RunWith(std::vector<std::string> command, std::vector<std::vector<std::string>> per_board = {},
+              std::vector<std::string> sim_options = {}) {
+    std::vector<std::string> argv = {ONEDFU_SIM_EXE, "run", "--board", board_file.string(), "--timeout", "60000"};
+    argv.insert(argv.end(), sim_options.begin(), sim_options.end());
+    for (size_t k = 0; k < boards.size(); ++k) {
+      argv.push_back("--state");
+      argv.push_back(boards[k].state.string());
+      if (k < per_board.size()) argv.insert(argv.end(), per_board[k].begin(), per_board[k].end());
+    }
+    argv.push_back("--");
+    argv.insert(argv.end(), command.begin(), command.end());
+    status = Run(argv, log);
+    output = Slurp(log);
+    return status;
+  }
+};
+
 // A package packed by the real `onedfu pack` (ONEDFU_CLI_EXE) and its elements as read back.
 struct Package {
   std::filesystem::path file;

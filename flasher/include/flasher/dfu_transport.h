@@ -76,6 +76,10 @@ class DfuTransport {
   virtual UsbStatus ReadString(uint8_t index, std::string* text) = 0;
   // USB bus reset of the open device (it may re-enumerate; kGone then counts as success).
   virtual UsbStatus Reset() = 0;
+  // Waits up to `timeout_ms` for a device to arrive on the bus (hotplug where the
+  // implementation has it); returns true when one arrived, false after the timeout. Callers
+  // Enumerate() either way. Default: no hotplug, sleeps the whole timeout.
+  virtual bool WaitForDeviceChange(uint32_t timeout_ms);
 };
 
 }  // namespace onedfu::flasher

@@ -23,6 +23,9 @@ class LibusbTransport final : public DfuTransport {
   UsbStatus ControlIn(uint8_t request, uint16_t value, std::span<uint8_t> data, size_t* length) override;
   UsbStatus ReadString(uint8_t index, std::string* text) override;
   UsbStatus Reset() override;
+  // libusb hotplug (LIBUSB_HOTPLUG_EVENT_DEVICE_ARRIVED) when libusb has the capability,
+  // otherwise the default sleep.
+  bool WaitForDeviceChange(uint32_t timeout_ms) override;
 
  private:
   struct State;

@@ -76,9 +76,11 @@ struct Memory {
 
 // kReserved: flash that is not the package's (e.g. a radio co-processor's
 // stack): read-only over USB like the bootloader, never in a package.
-enum class RegionRole : uint8_t { kBootloader, kFirmware, kRecord, kRomfs, kFilesystem, kReserved };
+// kProvision: per-board factory data (runtime/provision_record.h), written by the station
+// (`onedfu flash --provision`), never by a package's segments; kept by mass erase.
+enum class RegionRole : uint8_t { kBootloader, kFirmware, kRecord, kRomfs, kFilesystem, kReserved, kProvision };
 
-// "bootloader", "firmware", "record", "romfs", "filesystem", "reserved".
+// "bootloader", "firmware", "record", "romfs", "filesystem", "reserved", "provision".
 const char* RegionRoleName(RegionRole role);
 // Parses a role name; kNotFound for anything else.
 Result<RegionRole> ParseRegionRole(const char* name);
