@@ -1,5 +1,9 @@
 #include "sim_device.h"
 
+#include "bootloader/dfu.h"
+#include "runtime/byte_reader.h"
+#include "runtime/flash_timing.h"
+
 #include <utility>
 
 namespace onedfu::sim {
@@ -68,6 +72,16 @@ ControlReply SimUsbDevice::HandleControl(const SetupPacket& setup, std::span<con
     }
   } else if (bootloader_) {
     result = bootloader_->HandleControl(setup, data_out, data_in);
+    // The hash command's device work (stats.h): DNLOAD block 0 of `48 addr len`, accepted.
+    if (!result.stall && setup.bmRequestType == 0x21 &&
+        setup.bRequest == static_cast<uint8_t>(bootloader::DfuRequest::kDnload) && setup.wValue == 0 &&
+        data_out.size() == 9 && data_out[0] == bootloader::kDfuseHash) {
+      const uint32_t length = runtime::LoadLe32(data_out.data() + 5);
+      if (length <= bootloader::kDfuseHashMaxLength) {
+        ++usage_.hash_requests;
+        usage_.hash_us += runtime::HashTimeUs(length);
+      }
+    }
     if (result.reset_after_status) {
       reboot_cause_ = "leave";
       reboot_forced_ = false;

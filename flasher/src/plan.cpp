@@ -146,6 +146,17 @@ host::Expected<FlashPlan> PlanSectors(const runtime::Board& board, const std::ve
       ++i;
       continue;
     }
+    // Start the run on a program unit (board program_bytes, e.g. a QSPI page) of its sector when
+    // the units before it are erased: the device skips them, and every block then covers
+    // whole program units instead of splitting one at each block boundary.
+    const runtime::Memory* memory = board.MemoryAt(units[i].address);
+    const uint32_t page = std::max<uint32_t>(memory->program_bytes, 1);
+    const uint32_t page_start = memory->base + (units[i].address - memory->base) / page * page;
+    while (i > 0 && !units[i - 1].send && units[i - 1].address >= page_start &&
+           units[i - 1].address + units[i - 1].size == units[i].address &&
+           AllErased(units[i - 1].bytes, units[i - 1].size, memory->erased_value)) {
+      --i;
+    }
     WriteRun run;
     run.address = units[i].address;
     size_t last_sent = i;
