@@ -18,7 +18,8 @@ namespace {
 
 constexpr const char* kRunUsage =
     "usage: onedfu-sim run [--board BOARD] [--state DIR] [--enter-dfu] [--poll-timeout-cap MS]\n"
-    "                      [--timeout MS] [--serial TEXT] [--unplug-after N] [--trace] [--verbose]\n"
+    "                      [--timeout MS] [--serial TEXT] [--unplug-after N] [--app-no-will-detach]\n"
+    "                      [--no-hash-command] [--foreign-bootloader] [--trace] [--verbose]\n"
     "                      -- COMMAND ARGS...\n"
     "\n"
     "Powers the simulated board on from the flash images in DIR (one <memory>.bin per memory,\n"
@@ -34,6 +35,11 @@ constexpr const char* kRunUsage =
     "  --timeout MS          kill COMMAND after MS milliseconds (exit status 125)\n"
     "  --serial TEXT         USB serial number string (default SIM000000001)\n"
     "  --unplug-after N      pull the cable after N control transfers in DFU mode (it stays off)\n"
+    "  --app-no-will-detach  the application's DFU functional descriptor lacks WillDetach: after\n"
+    "                        DETACH it waits for a USB reset\n"
+    "  --no-hash-command     the bootloader neither lists nor accepts onedfu's hash command (0x48)\n"
+    "  --foreign-bootloader  a DfuSe bootloader that is not onedfu's (manufacturer\n"
+    "                        \"STMicroelectronics\", no hash command), e.g. ST's system bootloader\n"
     "  --trace               log every USB request to stderr\n"
     "  --verbose             print the boots and the modeled totals to stderr\n"
     "\n"
@@ -51,7 +57,8 @@ int RunCommandMain(const std::vector<std::string>& args) {
   std::string board_arg;
   const SubcommandOptions parsed = ParseSubcommandOptions(
       args, {"--board", "--state", "--poll-timeout-cap", "--timeout", "--serial", "--unplug-after"},
-      {"--help", "--enter-dfu", "--trace", "--verbose"});
+      {"--help", "--enter-dfu", "--trace", "--verbose", "--app-no-will-detach", "--no-hash-command",
+       "--foreign-bootloader"});
   if (parsed.Flag("--help")) {
     std::fputs(kRunUsage, stdout);
     return 0;
@@ -66,6 +73,9 @@ int RunCommandMain(const std::vector<std::string>& args) {
   UmockdevUsbOptions usb_options;
   usb_options.trace = parsed.Flag("--trace");
   if (parsed.Has("--serial")) device_options.serial = parsed.Value("--serial");
+  device_options.app_will_detach = !parsed.Flag("--app-no-will-detach");
+  device_options.hash_command = !parsed.Flag("--no-hash-command") && !parsed.Flag("--foreign-bootloader");
+  if (parsed.Flag("--foreign-bootloader")) device_options.manufacturer = "STMicroelectronics";
   unsigned long long number = 0;
   if (parsed.Has("--poll-timeout-cap")) {
     if (!ParseNumber(parsed.Value("--poll-timeout-cap"), 0xffffff, &number)) return Usage("--poll-timeout-cap: bad number");

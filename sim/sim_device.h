@@ -40,6 +40,15 @@ struct SimDeviceOptions {
   // > 0: the board leaves the bus for good (cable pulled) after this many control transfers
   // in DFU mode; the reply to the last one is delivered. The flash keeps what was done.
   uint64_t unplug_after_transfers = 0;
+  // false: the application's DFU functional descriptor lacks WillDetach (the host must reset
+  // the bus after DETACH).
+  bool app_will_detach = true;
+  // false: the bootloader does not list or accept onedfu's hash command (an older onedfu or
+  // another DfuSe bootloader): its DNLOAD stalls and UPLOAD block 0 omits 0x48.
+  bool hash_command = true;
+  // The bootloader's manufacturer string; another one than "onedfu" is a foreign bootloader
+  // (mboot, ST's system bootloader) to the flasher.
+  std::string manufacturer = "onedfu";
 };
 
 class SimUsbDevice final : public UsbDeviceModel {
