@@ -19,7 +19,8 @@ namespace {
 constexpr const char* kRunUsage =
     "usage: onedfu-sim run [--board BOARD] [--state DIR] [--enter-dfu] [--poll-timeout-cap MS]\n"
     "                      [--timeout MS] [--serial TEXT] [--unplug-after N] [--app-no-will-detach]\n"
-    "                      [--no-hash-command] [--foreign-bootloader] [--trace] [--verbose]\n"
+    "                      [--no-hash-command] [--foreign-bootloader] [--interrupt-after N]\n"
+    "                      [--trace] [--verbose]\n"
     "                      -- COMMAND ARGS...\n"
     "\n"
     "Powers the simulated board on from the flash images in DIR (one <memory>.bin per memory,\n"
@@ -35,6 +36,7 @@ constexpr const char* kRunUsage =
     "  --timeout MS          kill COMMAND after MS milliseconds (exit status 125)\n"
     "  --serial TEXT         USB serial number string (default SIM000000001)\n"
     "  --unplug-after N      pull the cable after N control transfers in DFU mode (it stays off)\n"
+    "  --interrupt-after N   send COMMAND SIGINT (Ctrl-C) after N control transfers in DFU mode\n"
     "  --app-no-will-detach  the application's DFU functional descriptor lacks WillDetach: after\n"
     "                        DETACH it waits for a USB reset\n"
     "  --no-hash-command     the bootloader neither lists nor accepts onedfu's hash command (0x48)\n"
@@ -56,7 +58,7 @@ int Usage(const char* why) {
 int RunCommandMain(const std::vector<std::string>& args) {
   std::string board_arg;
   const SubcommandOptions parsed = ParseSubcommandOptions(
-      args, {"--board", "--state", "--poll-timeout-cap", "--timeout", "--serial", "--unplug-after"},
+      args, {"--board", "--state", "--poll-timeout-cap", "--timeout", "--serial", "--unplug-after", "--interrupt-after"},
       {"--help", "--enter-dfu", "--trace", "--verbose", "--app-no-will-detach", "--no-hash-command",
        "--foreign-bootloader"});
   if (parsed.Flag("--help")) {
@@ -92,6 +94,12 @@ int RunCommandMain(const std::vector<std::string>& args) {
       return Usage("--unplug-after: bad number");
     }
     device_options.unplug_after_transfers = number;
+  }
+  if (parsed.Has("--interrupt-after")) {
+    if (!ParseNumber(parsed.Value("--interrupt-after"), 0xffffffffu, &number) || number == 0) {
+      return Usage("--interrupt-after: bad number");
+    }
+    device_options.interrupt_after_transfers = number;
   }
   const std::vector<std::string>& command = parsed.after_dashes;
   if (command.empty()) return Usage("no COMMAND after --");

@@ -1,10 +1,12 @@
 #include "sim_device.h"
 
 #include "bootloader/dfu.h"
+#include "child_process.h"
 #include "runtime/byte_reader.h"
 #include "runtime/flash_timing.h"
 
 #include <algorithm>
+#include <csignal>
 #include <utility>
 
 namespace onedfu::sim {
@@ -99,7 +101,11 @@ ControlReply SimUsbDevice::HandleControl(const SetupPacket& setup, std::span<con
       reboot_cause_ = "leave";
       reboot_forced_ = false;
     }
-    if (options_.unplug_after_transfers != 0 && ++dfu_transfers_ == options_.unplug_after_transfers) {
+    ++dfu_transfers_;
+    if (options_.interrupt_after_transfers != 0 && dfu_transfers_ == options_.interrupt_after_transfers) {
+      SignalRunningChild(SIGINT);
+    }
+    if (options_.unplug_after_transfers != 0 && dfu_transfers_ == options_.unplug_after_transfers) {
       result.reset_after_status = true;  // the transport takes the device off the bus after this reply
       unplugged_ = true;
     }

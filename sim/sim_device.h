@@ -40,6 +40,9 @@ struct SimDeviceOptions {
   // > 0: the board leaves the bus for good (cable pulled) after this many control transfers
   // in DFU mode; the reply to the last one is delivered. The flash keeps what was done.
   uint64_t unplug_after_transfers = 0;
+  // > 0: after this many control transfers in DFU mode the host command gets SIGINT (Ctrl-C),
+  // once; the board stays on the bus.
+  uint64_t interrupt_after_transfers = 0;
   // false: the application's DFU functional descriptor lacks WillDetach (the host must reset
   // the bus after DETACH).
   bool app_will_detach = true;

@@ -431,3 +431,37 @@ TEST_CASE("onedfu flash on an application without WillDetach: DETACH, then a USB
   CHECK(stats["boots"][2]["mode"] == "application");
   CHECK(stats["usb"]["resets"].get<uint64_t>() >= 1);
 }
+
+TEST_CASE("onedfu flash: Ctrl-C (SIGINT) stops between transfers, the board waits in DFU mode, a re-run completes") {
+  const Package& v1 = V1();
+  const Package v12 = Pack("demo-sigint.dfu", EditedExample("sigint", [](const fs::path& dir) {
+                             FlipByte(dir / "assets/font8x8.bin", 20);
+                             FlipByte(dir / "firmware/text1.bin", 20);
+                           }), {"--version", "1.2.0"});
+  Sim sim("flash_sigint");
+  FlashBlank(sim, v1);
+  // How many transfers the whole update takes, on a copy of the board.
+  Sim probe("flash_sigint_probe");
+  fs::create_directories(probe.state);
+  for (const char* f : {"internal.bin", "qspi.bin"}) fs::copy_file(sim.state / f, probe.state / f);
+  REQUIRE(Flash(probe, v12) == 0);
+  const auto transfers = probe.Stats()["usb"]["control_transfers"].get<uint64_t>();
+  // SIGINT at two thirds (inside the writes or the check), the board stays on the bus.
+  const int status = sim.RunWith({ONEDFU_CLI_EXE, "flash", v12.file.string()}, false,
+                                 {"--interrupt-after", std::to_string(transfers * 2 / 3)});
+  INFO(sim.output);
+  CHECK(status != 0);
+  CHECK(Contains(sim.output, "interrupted"));
+  CHECK(Contains(sim.output, "again to complete the update"));
+  const nlohmann::json stopped = sim.Stats();
+  CHECK(stopped["flash"]["erases"].get<int>() >= 1);  // stopped after a change
+  CHECK(stopped["boots"].size() == 2);                // no leave: no reboot into a half image
+  CHECK(!FlashHolds(sim, v12));
+  // Power-on after the interrupted update: the old record was revoked, so DFU mode, never the
+  // half-written image; the re-run completes.
+  REQUIRE(Flash(sim, v12) == 0);
+  INFO(sim.output);
+  CHECK(sim.Stats()["boots"][0]["mode"] == "dfu");
+  CHECK(FlashHolds(sim, v12));
+  CHECK(Contains(sim.output, "onedfu app 1.2.0"));
+}
