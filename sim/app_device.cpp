@@ -61,7 +61,10 @@ RomfsSummary SummarizeRomfs(SimBoard& board) {
   return summary;
 }
 
-AppDevice::AppDevice(SimBoard& board, const std::string& serial) : board_(board), serial_(serial) {
+constexpr uint8_t kWillDetach = 0x08;  // bmAttributes bitWillDetach
+
+AppDevice::AppDevice(SimBoard& board, const std::string& serial, bool will_detach)
+    : board_(board), serial_(serial), will_detach_(will_detach) {
   state_ = static_cast<uint8_t>(DfuState::kAppIdle);
   auto record = board.ReadRecord();
   summary_ = std::string("onedfu app ") + (record.ok() ? record.value().package_version : "?");
@@ -87,6 +90,7 @@ std::vector<uint8_t> AppDevice::Descriptors() const {
   if (interface[1] != bootloader::kDescriptorInterface) return {};
   interface[7] = kRuntimeProtocol;
   interface[8] = kStringInterface;
+  if (!will_detach_) interface[9 + 2] &= static_cast<uint8_t>(~kWillDetach);  // functional bmAttributes
   out.resize(device + config);
   return out;
 }
@@ -134,6 +138,7 @@ ControlReply AppDevice::Standard(const SetupPacket& setup, std::span<uint8_t> da
   if (kind == bootloader::kDescriptorDfuFunctional) {
     uint8_t functional[bootloader::kFunctionalDescriptorSize];
     const size_t n = bootloader::BuildFunctionalDescriptor(functional);
+    if (!will_detach_ && n > 2) functional[2] &= static_cast<uint8_t>(~kWillDetach);
     return Reply({functional, n}, data_in);
   }
   if (kind != bootloader::kDescriptorString) return ControlReply::Stall();
@@ -174,7 +179,7 @@ ControlReply AppDevice::Dfu(const SetupPacket& setup, std::span<uint8_t> data_in
       state_ = static_cast<uint8_t>(DfuState::kAppDetach);
       {
         ControlReply reply = ControlReply::Ack();
-        reply.reset_after_status = true;  // bitWillDetach: leave once this reply is out
+        reply.reset_after_status = will_detach_;  // bitWillDetach: leave once this reply is out
         return reply;
       }
     default:

@@ -43,7 +43,9 @@ RomfsSummary SummarizeRomfs(SimBoard& board);
 
 class AppDevice {
  public:
-  AppDevice(SimBoard& board, const std::string& serial);
+  // `will_detach` false: the functional descriptor lacks bitWillDetach, DETACH only enters
+  // appDETACH and the host must reset the bus (DFU 1.1 5.1).
+  AppDevice(SimBoard& board, const std::string& serial, bool will_detach = true);
 
   std::vector<uint8_t> Descriptors() const;
   // A DETACH reply carries reset_after_status: the device leaves for the bootloader.
@@ -62,6 +64,7 @@ class AppDevice {
   SimBoard& board_;
   std::string serial_;
   std::string summary_;
+  bool will_detach_ = true;
   uint8_t state_ = 0;  // bootloader::DfuState::kAppIdle
 };
 

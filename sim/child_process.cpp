@@ -19,6 +19,9 @@ struct ChildWait {
   guint timeout_source = 0;
 };
 
+// The child RunChildProcess waits for (0: none); SignalRunningChild reads it.
+GPid g_running_child = 0;
+
 void OnChildExit(GPid pid, gint wait_status, gpointer user_data) {
   auto* wait = static_cast<ChildWait*>(user_data);
   wait->status = wait_status;
@@ -71,9 +74,11 @@ int RunChildProcess(const std::vector<std::string>& argv, const std::vector<std:
   ChildWait wait;
   wait.loop = g_main_loop_new(nullptr, FALSE);
   wait.pid = pid;
+  g_running_child = pid;
   g_child_watch_add(pid, &OnChildExit, &wait);
   if (timeout_ms > 0) wait.timeout_source = g_timeout_add(timeout_ms, &OnChildTimeout, &wait);
   g_main_loop_run(wait.loop);
+  g_running_child = 0;
   if (wait.timeout_source != 0) g_source_remove(wait.timeout_source);
   g_main_loop_unref(wait.loop);
 
@@ -85,6 +90,11 @@ int RunChildProcess(const std::vector<std::string>& argv, const std::vector<std:
   if (WIFSIGNALED(wait.status)) return 128 + WTERMSIG(wait.status);
   *error = argv[0] + " ended with wait status " + std::to_string(wait.status);
   return -1;
+}
+
+bool SignalRunningChild(int signal) {
+  if (g_running_child <= 0) return false;
+  return kill(g_running_child, signal) == 0;
 }
 
 }  // namespace onedfu::sim

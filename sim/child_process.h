@@ -20,4 +20,8 @@ namespace onedfu::sim {
 int RunChildProcess(const std::vector<std::string>& argv, const std::vector<std::string>& env,
                     unsigned timeout_ms, std::string* error);
 
+// Sends `signal` to the command RunChildProcess is waiting for (e.g. SIGINT, as Ctrl-C would);
+// false when none is running.
+bool SignalRunningChild(int signal);
+
 }  // namespace onedfu::sim

@@ -25,7 +25,8 @@ constexpr const char* kRunUsage =
     "usage: onedfu-sim run [--board BOARD] [--state DIR [BOARD OPTIONS]]... [--poll-timeout-cap MS]\n"
     "                      [--timeout MS] [--realtime] [--trace] [--verbose] -- COMMAND ARGS...\n"
     "  BOARD OPTIONS: [--serial TEXT] [--enter-dfu] [--unplug-after N] [--flash-error-at N]\n"
-    "                 [--plug-delay MS]\n"
+    "                 [--plug-delay MS] [--interrupt-after N] [--app-no-will-detach]\n"
+    "                 [--no-hash-command] [--foreign-bootloader]\n"
     "\n"
     "Powers the simulated boards on from the flash images in their state directories (one\n"
     "<memory>.bin per memory, created erased with a bootloader image when missing), attaches\n"
@@ -53,6 +54,12 @@ constexpr const char* kRunUsage =
     "  --unplug-after N      pull the cable after N control transfers in DFU mode (it stays off)\n"
     "  --flash-error-at N    in DFU mode, the Nth erase/write of each memory fails (once per boot)\n"
     "  --plug-delay MS       plug the board in MS milliseconds after COMMAND starts\n"
+    "  --interrupt-after N   send COMMAND SIGINT (Ctrl-C) after N control transfers in DFU mode\n"
+    "  --app-no-will-detach  the application's DFU functional descriptor lacks WillDetach: after\n"
+    "                        DETACH it waits for a USB reset\n"
+    "  --no-hash-command     the bootloader neither lists nor accepts onedfu's hash command (0x48)\n"
+    "  --foreign-bootloader  a DfuSe bootloader that is not onedfu's (manufacturer\n"
+    "                        \"STMicroelectronics\", no hash command), e.g. ST's system bootloader\n"
     "\n"
     "Exit status: COMMAND's; 2 usage error; 125 the boards or the bus could not be set up.\n";
 
@@ -87,6 +94,16 @@ std::string ApplyBoardOption(const std::string& name, const std::string& value, 
   } else if (name == "--flash-error-at") {
     if (!ParseNumber(value, 0xffffffffu, &number) || number == 0) return "--flash-error-at: bad number";
     board->device.flash_error_at = static_cast<uint32_t>(number);
+  } else if (name == "--interrupt-after") {
+    if (!ParseNumber(value, 0xffffffffu, &number) || number == 0) return "--interrupt-after: bad number";
+    board->device.interrupt_after_transfers = number;
+  } else if (name == "--app-no-will-detach") {
+    board->device.app_will_detach = false;
+  } else if (name == "--no-hash-command") {
+    board->device.hash_command = false;
+  } else if (name == "--foreign-bootloader") {
+    board->device.hash_command = false;
+    board->device.manufacturer = "STMicroelectronics";
   } else if (name == "--plug-delay") {
     if (!ParseNumber(value, 24ull * 3600 * 1000, &number)) return "--plug-delay: bad number";
     board->plug_delay_ms = static_cast<unsigned>(number);
@@ -139,11 +156,15 @@ host::Outcome AssignSerials(std::vector<BoardArgs>& boards) {
 }  // namespace
 
 int RunCommandMain(const std::vector<std::string>& args) {
-  const std::set<std::string> board_values = {"--serial", "--unplug-after", "--flash-error-at", "--plug-delay"};
+  const std::set<std::string> board_values = {"--serial", "--unplug-after", "--flash-error-at", "--plug-delay",
+                                              "--interrupt-after"};
+  const std::set<std::string> board_flags = {"--enter-dfu", "--app-no-will-detach", "--no-hash-command",
+                                             "--foreign-bootloader"};
   const SubcommandOptions parsed = ParseSubcommandOptions(
       args, {"--board", "--state", "--poll-timeout-cap", "--timeout", "--serial", "--unplug-after", "--flash-error-at",
-             "--plug-delay"},
-      {"--help", "--enter-dfu", "--realtime", "--trace", "--verbose"});
+             "--plug-delay", "--interrupt-after"},
+      {"--help", "--enter-dfu", "--realtime", "--trace", "--verbose", "--app-no-will-detach", "--no-hash-command",
+       "--foreign-bootloader"});
   if (parsed.Flag("--help")) {
     std::fputs(kRunUsage, stdout);
     return 0;
@@ -177,7 +198,7 @@ int RunCommandMain(const std::vector<std::string>& args) {
       boards.back().state = value;
       continue;
     }
-    if (!board_values.count(name) && name != "--enter-dfu") continue;
+    if (!board_values.count(name) && !board_flags.count(name)) continue;
     if (std::string problem = ApplyBoardOption(name, value, boards.empty() ? &defaults : &boards.back()); !problem.empty()) {
       return Usage(problem);
     }

@@ -1,5 +1,12 @@
 #include "sim_device.h"
 
+#include "bootloader/dfu.h"
+#include "child_process.h"
+#include "runtime/byte_reader.h"
+#include "runtime/flash_timing.h"
+
+#include <algorithm>
+#include <csignal>
 #include <utility>
 
 namespace onedfu::sim {
@@ -22,7 +29,7 @@ bool SimUsbDevice::Boot(const std::string& cause, bool forced_dfu) {
   event.message = decision.message.c_str();
   boots_.push_back(event);
   if (decision.start_application) {
-    app_.emplace(board_, options_.serial);
+    app_.emplace(board_, options_.serial, options_.app_will_detach);
     return true;
   }
   std::string idle = "DFU mode: " + event.reason;
@@ -31,6 +38,7 @@ bool SimUsbDevice::Boot(const std::string& cause, bool forced_dfu) {
   dfu_options.max_poll_timeout_ms = options_.max_poll_timeout_ms;
   DfuPortStrings strings;
   strings.serial = options_.serial;
+  strings.manufacturer = options_.manufacturer;
   strings.idle_message = idle;
   bootloader_.emplace(board_.board(), board_.memories(), strings, dfu_options);
   runtime::Diag diag;
@@ -70,12 +78,37 @@ ControlReply SimUsbDevice::HandleControl(const SetupPacket& setup, std::span<con
       reboot_forced_ = true;
     }
   } else if (bootloader_) {
-    result = bootloader_->HandleControl(setup, data_out, data_in);
+    const bool dnload0 = setup.bmRequestType == 0x21 &&
+                         setup.bRequest == static_cast<uint8_t>(bootloader::DfuRequest::kDnload) && setup.wValue == 0;
+    const bool hash = dnload0 && !data_out.empty() && data_out[0] == bootloader::kDfuseHash;
+    if (hash && !options_.hash_command) {
+      result = ControlReply::Stall();  // as a bootloader that does not know the command
+    } else {
+      result = bootloader_->HandleControl(setup, data_out, data_in);
+    }
+    if (!options_.hash_command && !result.stall && setup.bmRequestType == 0xa1 &&
+        setup.bRequest == static_cast<uint8_t>(bootloader::DfuRequest::kUpload) && setup.wValue == 0) {
+      // The command list without 0x48.
+      const auto end = std::remove(data_in.begin(), data_in.begin() + result.length, bootloader::kDfuseHash);
+      result.length = static_cast<uint16_t>(end - data_in.begin());
+    }
+    // The hash command's device work (stats.h): DNLOAD block 0 of `48 addr len`, accepted.
+    if (hash && !result.stall && data_out.size() == 9) {
+      const uint32_t length = runtime::LoadLe32(data_out.data() + 5);
+      if (length <= bootloader::kDfuseHashMaxLength) {
+        ++usage_.hash_requests;
+        usage_.hash_us += runtime::HashTimeUs(length);
+      }
+    }
     if (result.reset_after_status) {
       reboot_cause_ = "leave";
       reboot_forced_ = false;
     }
-    if (options_.unplug_after_transfers != 0 && ++dfu_transfers_ == options_.unplug_after_transfers) {
+    ++dfu_transfers_;
+    if (options_.interrupt_after_transfers != 0 && dfu_transfers_ == options_.interrupt_after_transfers) {
+      SignalRunningChild(SIGINT);
+    }
+    if (options_.unplug_after_transfers != 0 && dfu_transfers_ == options_.unplug_after_transfers) {
       result.reset_after_status = true;  // the transport takes the device off the bus after this reply
       unplugged_ = true;
     }

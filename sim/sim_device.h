@@ -44,6 +44,18 @@ struct SimDeviceOptions {
   // write) of each of its memories fails (runtime::FakeFlash::FailAfter(N - 1): a transient
   // device error; the bootloader reports it, the board stays in DFU mode).
   uint32_t flash_error_at = 0;
+  // > 0: after this many control transfers in DFU mode the host command gets SIGINT (Ctrl-C),
+  // once; the board stays on the bus.
+  uint64_t interrupt_after_transfers = 0;
+  // false: the application's DFU functional descriptor lacks WillDetach (the host must reset
+  // the bus after DETACH).
+  bool app_will_detach = true;
+  // false: the bootloader does not list or accept onedfu's hash command (an older onedfu or
+  // another DfuSe bootloader): its DNLOAD stalls and UPLOAD block 0 omits 0x48.
+  bool hash_command = true;
+  // The bootloader's manufacturer string; another one than "onedfu" is a foreign bootloader
+  // (mboot, ST's system bootloader) to the flasher.
+  std::string manufacturer = "onedfu";
 };
 
 class SimUsbDevice final : public UsbDeviceModel {

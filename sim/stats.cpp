@@ -46,7 +46,7 @@ void UsbUsage::CountSetInterface() {
 }
 
 uint64_t ModeledDeviceUs(const SimBoard& board, const UsbUsage& usb) {
-  uint64_t total = usb.modeled_us();
+  uint64_t total = usb.modeled_us() + usb.hash_us;
   for (size_t i = 0; i < board.memory_count(); ++i) {
     total += board.flash(i).usage().erase_us + board.flash(i).usage().program_us;
   }
@@ -111,8 +111,9 @@ std::string StatsJson(const SimBoard& board, const RunReport& report) {
                         {"sector_erases", per_sector}});
   }
   const uint64_t usb_us = report.usb.modeled_us();
-  const uint64_t total = erase_us + program_us + usb_us;
-  root["modeled_us"] = {{"total", total}, {"erase", erase_us}, {"program", program_us}, {"usb", usb_us}};
+  const uint64_t hash_us = report.usb.hash_us;
+  const uint64_t total = erase_us + program_us + hash_us + usb_us;
+  root["modeled_us"] = {{"total", total}, {"erase", erase_us}, {"program", program_us}, {"hash", hash_us}, {"usb", usb_us}};
   root["modeled_seconds"] = static_cast<double>(total) / 1e6;
   root["usb"] = {{"control_transfers", report.usb.control_transfers},
                  {"stalls", report.usb.stalls},
@@ -122,7 +123,8 @@ std::string StatsJson(const SimBoard& board, const RunReport& report) {
                  {"bytes_in", report.usb.bytes_in},
                  {"bytes_on_wire", report.usb.bytes_on_wire()},
                  {"packets", report.usb.packets},
-                 {"plugs", report.usb.plugs}};
+                 {"plugs", report.usb.plugs},
+                 {"hash_requests", report.usb.hash_requests}};
   root["flash"] = {{"erases", sectors},
                    {"erase_calls", erase_calls},
                    {"block_erases", block_erases},

@@ -9,8 +9,10 @@
 // zero-data transfers; a bus reset costs nothing here.
 // Flash counts come from FileFlash::counters() (runtime::FakeFlash), flash time from
 // FileFlash::usage() (the board timing model, runtime/flash_timing.h). The modeled device time is
-// erase + program + USB: the bootloader holds the bus while it erases and programs (as mboot
-// does), so nothing overlaps.
+// erase + program + hash + USB: the bootloader holds the bus while it erases and programs (as
+// mboot does), so nothing overlaps. Hash: each onedfu hash command (bootloader/dfu.h
+// kDfuseHash) the bootloader accepted costs runtime::HashTimeUs of its length (the figure it
+// reports as bwPollTimeout); a range it then refuses is charged too (rare, an upper bound).
 #pragma once
 
 #include <cstdint>
@@ -43,6 +45,8 @@ struct UsbUsage {
   uint64_t bytes_in = 0;           // data-stage bytes device -> host
   uint64_t packets = 0;            // modeled full-speed packets (see file comment)
   uint32_t plugs = 0;              // enumerations (first plug + re-plugs)
+  uint64_t hash_requests = 0;      // hash commands the host sent (device work, not bus time)
+  uint64_t hash_us = 0;            // their modeled device time
 
   // One control transfer; `data_bytes` = bytes moved in the data stage (0 when stalled).
   void CountControl(bool in, uint64_t data_bytes, bool stall);
@@ -67,14 +71,14 @@ struct RunReport {
   UsbUsage usb;
 };
 
-// Modeled device time of the run, microseconds: erase + program (all memories) + USB.
+// Modeled device time of the run, microseconds: erase + program (all memories) + hash + USB.
 uint64_t ModeledDeviceUs(const SimBoard& board, const UsbUsage& usb);
 
 // The stats.json text (pretty-printed, ends with a newline). Layout:
 // { "board", "command", "exit_status", "boots": [...],
-//   "modeled_us": {"total","erase","program","usb"}, "modeled_seconds",
+//   "modeled_us": {"total","erase","program","hash","usb"}, "modeled_seconds",
 //   "usb": {"control_transfers","stalls","set_interface","resets","bytes_out","bytes_in",
-//           "bytes_on_wire","packets","plugs"},
+//           "bytes_on_wire","packets","plugs","hash_requests"},
 //   "flash": {"erases" (sectors erased),"erase_calls","block_erases","bytes_programmed",
 //             "program_units","refused",
 //             "memories": [{"name","base","erase_calls","sectors_erased","block_erases",

@@ -19,8 +19,6 @@ using runtime::StatusCode;
 
 namespace {
 
-constexpr size_t kHashChunk = 256;  // bytes of stack for unmapped reads
-
 // Index of the memory holding all of [address, address + length), or -1.
 int MemoryHolding(const Board& board, uint32_t address, uint32_t length) {
   for (uint8_t i = 0; i < board.memory_count && i < runtime::kMaxMemories; ++i) {
@@ -30,24 +28,12 @@ int MemoryHolding(const Board& board, uint32_t address, uint32_t length) {
   return -1;
 }
 
-// SHA-256 of `length` bytes at `address` in memory `m`: in place when the
-// memory is mapped, else through bounded reads. False on a read error.
+// SHA-256 of `length` bytes at `address` in memory `m` (runtime::Sha256UpdateFlash).
+// False on a read error.
 bool HashRange(FlashMemory* flash, uint32_t address, uint32_t length, Sha256Hash* out, uint64_t* counted) {
   if (flash == nullptr) return false;
   Sha256 sha;
-  const ByteSpan mapped = flash->Mapped();
-  const uint64_t offset = address - flash->geometry().base;
-  if (mapped.size() >= offset + length) {
-    sha.Update(mapped.subspan(offset, length));
-  } else {
-    uint8_t chunk[kHashChunk];
-    for (uint32_t done = 0; done < length;) {
-      const uint32_t n = length - done < kHashChunk ? length - done : static_cast<uint32_t>(kHashChunk);
-      if (!flash->Read(address + done, MutableByteSpan(chunk, n)).ok()) return false;
-      sha.Update(ByteSpan(chunk, n));
-      done += n;
-    }
-  }
+  if (!runtime::Sha256UpdateFlash(sha, *flash, address, length).ok()) return false;
   *out = sha.Final();
   *counted += length;
   return true;

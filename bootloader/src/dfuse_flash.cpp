@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "runtime/flash_timing.h"
+
 namespace onedfu::bootloader {
 
 using runtime::Board;
@@ -13,7 +15,7 @@ using runtime::MutableByteSpan;
 
 namespace {
 
-constexpr uint8_t kCommandList[] = {kDfuseGetCommands, kDfuseSetAddress, kDfuseErase, kDfuseReadUnprotect};
+constexpr uint8_t kCommandList[] = {kDfuseGetCommands, kDfuseSetAddress, kDfuseErase, kDfuseReadUnprotect, kDfuseHash};
 
 }  // namespace
 
@@ -21,7 +23,7 @@ DfuseFlash::DfuseFlash(const Board& board, std::span<FlashMemory* const> memorie
     : flash_(board, memories), address_pointer_(board.memory_count > 0 ? board.memories[0].base : 0) {}
 
 const char* DfuseFlash::RefuseBlock(uint16_t block) const {
-  return block == 1 ? "block 1 is not defined by DfuSe" : nullptr;
+  return block == 1 ? "block 1 is undefined in DfuSe" : nullptr;
 }
 
 DfuStatus DfuseFlash::BlockAddress(uint16_t block, uint32_t* address, Diag* message) const {
@@ -40,6 +42,7 @@ uint64_t DfuseFlash::DownloadEstimateUs(uint16_t block, ByteSpan data) const {
     if (BlockAddress(block, &address, nullptr) != DfuStatus::kOk) return 0;
     return flash_.WriteEstimateUs(address, data.size());
   }
+  if (data.size() == 9 && data[0] == kDfuseHash) return runtime::HashTimeUs(LoadLe32(data.data() + 5));
   if (data.empty() || data[0] != kDfuseErase) return 0;
   if (data.size() == 1) return flash_.MassEraseEstimateUs();
   if (data.size() == 5) return flash_.EraseEstimateUs(LoadLe32(data.data() + 1));
@@ -72,6 +75,12 @@ DfuStatus DfuseFlash::Command(ByteSpan command, Diag& message) {
     case kDfuseReadUnprotect:
       if (command.size() != 1) return wrong_length(1);
       break;
+    case kDfuseHash: {
+      if (command.size() != 9) return wrong_length(9);
+      st = flash_.Hash(LoadLe32(command.data() + 1), LoadLe32(command.data() + 5), hash_reply_ + 1);
+      if (st == DfuStatus::kOk) hash_reply_[0] = kDfuseHash;
+      break;
+    }
     default:
       message.Str("unknown DfuSe command ").Hex(op, 2);
       return DfuStatus::kErrUnknown;
@@ -82,6 +91,7 @@ DfuStatus DfuseFlash::Command(ByteSpan command, Diag& message) {
 
 DfuStatus DfuseFlash::Download(uint16_t block, ByteSpan data, Diag& message) {
   if (data.empty()) return DfuStatus::kOk;
+  hash_reply_[0] = 0;  // a hash result is for the UPLOAD right after its command only
   if (block == 0) return Command(data, message);
   uint32_t address = 0;
   if (DfuStatus st = BlockAddress(block, &address, &message); st != DfuStatus::kOk) return st;
@@ -93,8 +103,12 @@ DfuStatus DfuseFlash::Download(uint16_t block, ByteSpan data, Diag& message) {
 DfuStatus DfuseFlash::Upload(uint16_t block, MutableByteSpan out, size_t* length, Diag& message) {
   *length = 0;
   if (block == 0) {
-    const size_t n = out.size() < sizeof kCommandList ? out.size() : sizeof kCommandList;
-    if (n > 0) std::memcpy(out.data(), kCommandList, n);
+    const bool hash = hash_reply_[0] == kDfuseHash;
+    const uint8_t* reply = hash ? hash_reply_ : kCommandList;
+    const size_t size = hash ? sizeof hash_reply_ : sizeof kCommandList;
+    const size_t n = out.size() < size ? out.size() : size;
+    if (n > 0) std::memcpy(out.data(), reply, n);
+    hash_reply_[0] = 0;  // delivered (or cut short): gone
     *length = n;
     return DfuStatus::kOk;
   }

@@ -200,6 +200,53 @@ host::Outcome DfuseClient::ReadBlock(uint16_t block, std::span<uint8_t> out, uin
   return host::Success();
 }
 
+host::Expected<std::vector<uint8_t>> DfuseClient::Commands() {
+  std::vector<uint8_t> list(transfer_size_);
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (auto idle = EnsureIdle(); !idle.ok()) return idle.error();
+    host::Error error;
+    if (Cancelled("UPLOAD of the command list", &error)) return error;
+    size_t length = 0;
+    ++counters_.requests;
+    known_.reset();
+    list.assign(transfer_size_, 0);
+    if (UsbStatus s = transport_.ControlIn(Req(DfuRequest::kUpload), 0, list, &length); !s.ok()) {
+      return Failed("UPLOAD of the command list", s);
+    }
+    counters_.bytes_in += length;
+    known_ = length == list.size() ? DfuState::kUploadIdle : DfuState::kDfuIdle;
+    list.resize(length);
+    if (list.empty() || list[0] != bootloader::kDfuseHash) return list;
+  }
+  return host::Fail("UPLOAD of the command list: the device keeps answering with a hash result");
+}
+
+host::Expected<runtime::Sha256Hash> DfuseClient::Hash(uint32_t address, uint32_t length) {
+  const std::string what = "hash of " + std::to_string(length) + " bytes at " + Hex32(address);
+  uint8_t bytes[9] = {bootloader::kDfuseHash};
+  for (int i = 0; i < 4; ++i) {
+    bytes[1 + i] = static_cast<uint8_t>(address >> (8 * i));
+    bytes[5 + i] = static_cast<uint8_t>(length >> (8 * i));
+  }
+  ++counters_.hashes;
+  counters_.bytes_hashed += length;
+  if (auto c = Command(bytes, what); !c.ok()) return c.error();
+  if (auto idle = EnsureIdle(); !idle.ok()) return idle.error();
+  std::vector<uint8_t> reply(transfer_size_);
+  size_t got = 0;
+  ++counters_.requests;
+  known_.reset();
+  if (UsbStatus s = transport_.ControlIn(Req(DfuRequest::kUpload), 0, reply, &got); !s.ok()) return Failed(what, s);
+  counters_.bytes_in += got;
+  known_ = got == reply.size() ? DfuState::kUploadIdle : DfuState::kDfuIdle;
+  if (got != bootloader::kDfuseHashReplySize || reply[0] != bootloader::kDfuseHash) {
+    return host::Fail(what + ": the device answered " + std::to_string(got) + " bytes, not the hash reply");
+  }
+  runtime::Sha256Hash hash;
+  std::copy(reply.begin() + 1, reply.begin() + 1 + hash.size(), hash.begin());
+  return hash;
+}
+
 host::Outcome DfuseClient::Leave(uint32_t address) {
   if (auto idle = EnsureIdle(); !idle.ok()) return idle.error();
   if (auto set = SetAddress(address); !set.ok()) return set.error();

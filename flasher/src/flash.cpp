@@ -103,6 +103,15 @@ class Flasher {
   void ShowPlan(const FlashPlan& plan, const char* what);
   bool SkipSegment(const host::DfuseElement& e) const;
   CurrentContent Reader(DfuseClient& client);
+  // The bytes the package puts at [address, address + size) (the erased value where no
+  // element does).
+  host::Bytes Image(uint32_t address, uint32_t size) const;
+  // Learns [address, address + size) by the hash command: each piece of at most
+  // kDfuseHashMaxLength bytes that equals Image() or is erased is remembered in known_.
+  host::Outcome HashPieces(DfuseClient& client, uint32_t address, uint32_t size);
+  // Fills `out` (size bytes at address) from known_; false when some byte is not known.
+  bool FromKnown(uint32_t address, uint32_t size, host::Bytes* out) const;
+  host::Outcome VerifyByHash(DfuseClient& client, const FlashPlan& plan, const std::string& prefix);
 
   DfuTransport& transport_;
   const FlashPackage& package_;
@@ -111,7 +120,72 @@ class Flasher {
   FlashResult result_;
   std::optional<runtime::BootRecord> installed_;
   uint64_t read_done_ = 0;
+  // Ranges whose current content the hash command told: erased, or equal to Image(). Cleared
+  // whenever the flash changes.
+  struct Known {
+    uint32_t start;
+    uint32_t end;
+    bool erased;
+  };
+  std::vector<Known> known_;
 };
+
+uint8_t ErasedAt(const runtime::Board& board, uint32_t address) {
+  const runtime::Memory* m = board.MemoryAt(address);
+  return m != nullptr ? m->erased_value : 0xff;
+}
+
+host::Bytes Flasher::Image(uint32_t address, uint32_t size) const {
+  host::Bytes out(size, ErasedAt(package_.board, address));
+  const uint64_t end = uint64_t{address} + size;
+  for (const host::DfuseElement& e : package_.elements) {
+    const uint64_t lo = std::max<uint64_t>(e.address, address);
+    const uint64_t hi = std::min<uint64_t>(e.address + e.data.size(), end);
+    if (lo >= hi) continue;
+    std::copy(e.data.begin() + static_cast<std::ptrdiff_t>(lo - e.address),
+              e.data.begin() + static_cast<std::ptrdiff_t>(hi - e.address), out.begin() + static_cast<std::ptrdiff_t>(lo - address));
+  }
+  return out;
+}
+
+host::Outcome Flasher::HashPieces(DfuseClient& client, uint32_t address, uint32_t size) {
+  const uint64_t end = uint64_t{address} + size;
+  for (uint64_t at = address; at < end;) {
+    const auto n = static_cast<uint32_t>(std::min<uint64_t>(bootloader::kDfuseHashMaxLength, end - at));
+    const auto a = static_cast<uint32_t>(at);
+    auto digest = client.Hash(a, n);
+    if (!digest.ok()) return Wrap(client, digest.error());
+    result_.bytes_hashed += n;
+    progress_.Advance(read_done_ += n);
+    if (*digest == runtime::Sha256Digest(Image(a, n))) {
+      known_.push_back({a, a + n, false});
+    } else if (*digest == runtime::Sha256Digest(host::Bytes(n, ErasedAt(package_.board, a)))) {
+      known_.push_back({a, a + n, true});
+    }
+    at += n;
+  }
+  return host::Success();
+}
+
+bool Flasher::FromKnown(uint32_t address, uint32_t size, host::Bytes* out) const {
+  out->assign(size, 0);
+  const uint64_t end = uint64_t{address} + size;
+  for (uint64_t at = address; at < end;) {
+    const auto k = std::find_if(known_.begin(), known_.end(), [&](const Known& x) { return x.start <= at && at < x.end; });
+    if (k == known_.end()) return false;
+    const uint64_t stop = std::min<uint64_t>(end, k->end);
+    const auto offset = static_cast<std::ptrdiff_t>(at - address);
+    if (k->erased) {
+      std::fill(out->begin() + offset, out->begin() + offset + static_cast<std::ptrdiff_t>(stop - at),
+                ErasedAt(package_.board, static_cast<uint32_t>(at)));
+    } else {
+      const host::Bytes image = Image(static_cast<uint32_t>(at), static_cast<uint32_t>(stop - at));
+      std::copy(image.begin(), image.end(), out->begin() + offset);
+    }
+    at = stop;
+  }
+  return true;
+}
 
 host::Error Flasher::Wrap(const DfuseClient& client, const host::Error& error) const {
   if (client.interrupted()) return host::Fail(error.message + "; " + RerunHint(package_.file));
@@ -187,6 +261,19 @@ host::Outcome Flasher::CheckInstalled(DfuseClient& client) {
   if (region == nullptr) return host::Success();
   host::Bytes bytes(region->size);
   progress_.Begin("record", bytes.size());
+  if (result_.hash_command) {
+    // An erased record region (a blank board) needs no read-back.
+    const uint32_t start = board.RegionStart(*region);
+    if (auto h = HashPieces(client, start, region->size); !h.ok()) return h.error();
+    host::Bytes known;
+    if (FromKnown(start, region->size, &known) &&
+        std::all_of(known.begin(), known.end(), [&](uint8_t b) { return b == ErasedAt(board, start); })) {
+      read_done_ = 0;
+      progress_.End("erased (by hash)");
+      progress_.Note("installed record: none");
+      return host::Success();
+    }
+  }
   if (auto read = client.Read(board.RegionStart(*region), bytes, [&](size_t n) { progress_.Advance(read_done_ += n); });
       !read.ok()) {
     return Wrap(client, read.error());
@@ -226,6 +313,13 @@ bool Flasher::SkipSegment(const host::DfuseElement& e) const {
 
 CurrentContent Flasher::Reader(DfuseClient& client) {
   return [this, &client](uint32_t address, uint32_t size, host::Bytes* out) -> host::Outcome {
+    if (result_.hash_command) {
+      // Known from the hashes taken up front; else hash just this range; read back only what
+      // is neither the new content nor erased.
+      if (FromKnown(address, size, out)) return host::Success();
+      if (auto h = HashPieces(client, address, size); !h.ok()) return h.error();
+      if (FromKnown(address, size, out)) return host::Success();
+    }
     out->assign(size, 0);
     auto read = client.Read(address, *out, [this](size_t n) { progress_.Advance(read_done_ += n); });
     if (!read.ok()) return Wrap(client, read.error());
@@ -234,7 +328,31 @@ CurrentContent Flasher::Reader(DfuseClient& client) {
   };
 }
 
+host::Outcome Flasher::VerifyByHash(DfuseClient& client, const FlashPlan& plan, const std::string& prefix) {
+  uint64_t total = 0;
+  for (const WriteRun& r : plan.runs) total += r.data.size();
+  progress_.Begin(prefix + "verify", total);
+  uint64_t done = 0;
+  for (const WriteRun& r : plan.runs) {
+    for (size_t at = 0; at < r.data.size(); at += bootloader::kDfuseHashMaxLength) {
+      const size_t n = std::min<size_t>(bootloader::kDfuseHashMaxLength, r.data.size() - at);
+      const auto address = static_cast<uint32_t>(r.address + at);
+      auto digest = client.Hash(address, static_cast<uint32_t>(n));
+      if (!digest.ok()) return Wrap(client, digest.error());
+      result_.bytes_hashed += n;
+      if (*digest != runtime::Sha256Digest(std::span<const uint8_t>(r.data).subspan(at, n))) {
+        return host::Fail("verify failed: the SHA-256 of " + std::to_string(n) + " bytes at " + Hex32(address) +
+                          " differs from what was written; the boot record was not written; " + RerunHint(package_.file));
+      }
+      progress_.Advance(done += n);
+    }
+  }
+  progress_.End("ok (by hash)");
+  return host::Success();
+}
+
 host::Outcome Flasher::Verify(DfuseClient& client, const FlashPlan& plan, const std::string& prefix) {
+  if (result_.hash_command) return VerifyByHash(client, plan, prefix);
   // Everything sent, read back (the device skipped all-erased units; they read back erased).
   uint64_t total = 0;
   for (const WriteRun& r : plan.runs) total += r.data.size();
@@ -282,6 +400,10 @@ host::Outcome Flasher::Execute(DfuseClient& client, const FlashPlan& plan, bool 
       if (!w.ok()) return Wrap(client, w.error());
     }
     progress_.End(std::to_string(total) + " bytes");
+  }
+  // What the hashes told no longer holds for the sectors that changed.
+  for (const SectorWork& w : plan.sectors) {
+    std::erase_if(known_, [&](const Known& k) { return k.start < w.start + w.size && w.start < k.end; });
   }
   if (verify && !plan.empty()) return Verify(client, plan, prefix);
   return host::Success();
@@ -406,6 +528,8 @@ host::Expected<FlashResult> Flasher::Run() {
       if (auto e = Execute(client, step, false, ""); !e.ok()) return e.error();
     }
   } else {
+    ONEDFU_PTRY(std::vector<uint8_t> commands, client.Commands());
+    result_.hash_command = std::find(commands.begin(), commands.end(), bootloader::kDfuseHash) != commands.end();
     if (auto c = CheckInstalled(client); !c.ok()) return c.error();
     std::vector<host::DfuseElement> changed;
     for (const host::DfuseElement& e : main) {
@@ -424,6 +548,13 @@ host::Expected<FlashResult> Flasher::Run() {
       for (const host::DfuseElement& e : changed) covered += e.data.size();
       progress_.Begin("read", covered);
       read_done_ = 0;
+      if (result_.hash_command) {
+        // One hash per 64 KiB of each changed element first: a blank or already-right range
+        // is then known without a request per sector.
+        for (const host::DfuseElement& e : changed) {
+          if (auto h = HashPieces(client, e.address, static_cast<uint32_t>(e.data.size())); !h.ok()) return h.error();
+        }
+      }
       ONEDFU_PTRY(result_.plan, PlanSectors(package_.board, changed, &reader));
       progress_.End(std::to_string(read_done_) + " bytes, " + std::to_string(result_.plan.sectors_unchanged) +
                     " sector(s) already right");

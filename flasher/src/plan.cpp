@@ -2,7 +2,6 @@
 #include <algorithm>
 #include <map>
 
-#include "bootloader/guarded_flash.h"
 #include "flasher/dfuse_client.h"
 #include "flasher/flash.h"
 #include "runtime/flash_timing.h"
@@ -71,7 +70,6 @@ host::Expected<FlashPlan> PlanSectors(const runtime::Board& board, const std::ve
   }
 
   FlashPlan plan;
-  const bootloader::GuardedFlash timing(board, {});  // the bootloader's own timing model
   struct Unit {
     uint32_t address;
     const uint8_t* bytes;
@@ -137,7 +135,9 @@ host::Expected<FlashPlan> PlanSectors(const runtime::Board& board, const std::ve
       if (changed) work.program_bytes += align;
     }
     if (erase) plan.erase_us += runtime::EraseTimeUs(memory, start, s.size);
-    plan.program_us += timing.WriteEstimateUs(start, work.program_bytes);
+    // The cost model (runtime/flash_timing.h) for that many bytes from the sector start. (A
+    // GuardedFlash without flash drivers, used here before, knows no memory and said 0.)
+    plan.program_us += runtime::ProgramTimeUs(memory, start, work.program_bytes);
     plan.sectors.push_back(std::move(work));
   }
   // Contiguous runs of units to send; erased gaps inside one memory are merged when short.
@@ -146,6 +146,17 @@ host::Expected<FlashPlan> PlanSectors(const runtime::Board& board, const std::ve
     if (!units[i].send) {
       ++i;
       continue;
+    }
+    // Start the run on a program unit (board program_bytes, e.g. a QSPI page) of its sector when
+    // the units before it are erased: the device skips them, and every block then covers
+    // whole program units instead of splitting one at each block boundary.
+    const runtime::Memory* memory = board.MemoryAt(units[i].address);
+    const uint32_t page = std::max<uint32_t>(memory->program_bytes, 1);
+    const uint32_t page_start = memory->base + (units[i].address - memory->base) / page * page;
+    while (i > 0 && !units[i - 1].send && units[i - 1].address >= page_start &&
+           units[i - 1].address + units[i - 1].size == units[i].address &&
+           AllErased(units[i - 1].bytes, units[i - 1].size, memory->erased_value)) {
+      --i;
     }
     WriteRun run;
     run.address = units[i].address;

@@ -226,10 +226,9 @@ const Region* Board::FindRegion(const char* name) const {
 }
 
 Result<SectorInfo> SectorContaining(const Memory& memory, uint32_t address) {
-  if (address < memory.base) return Status(StatusCode::kOutOfRange, "address below the memory");
   uint64_t start = memory.base;
   uint32_t index = 0;
-  for (uint8_t g = 0; g < memory.sector_group_count && g < kMaxSectorGroups; ++g) {
+  for (uint8_t g = 0; g < memory.sector_group_count && g < kMaxSectorGroups && address >= memory.base; ++g) {
     const SectorGroup& group = memory.sectors[g];
     const uint64_t group_end = start + static_cast<uint64_t>(group.count) * group.size;
     if (address < group_end && group.size != 0) {
@@ -245,7 +244,7 @@ Result<SectorInfo> SectorContaining(const Memory& memory, uint32_t address) {
     index += group.count;
     start = group_end;
   }
-  return Status(StatusCode::kOutOfRange, "address past the end of the memory");
+  return Status(StatusCode::kOutOfRange, "address outside the memory");
 }
 
 bool IsSectorBoundary(const Memory& memory, uint64_t address) {

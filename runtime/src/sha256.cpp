@@ -251,6 +251,25 @@ Sha256Hash Sha256Digest(ByteSpan data) {
   return h.Final();
 }
 
+Status Sha256UpdateFlash(Sha256& sha, FlashMemory& flash, uint32_t address, uint32_t length) {
+  constexpr uint32_t kChunk = 256;
+  // Inside the memory (the caller's contract), so offset + length fits 32 bits.
+  const ByteSpan mapped = flash.Mapped();
+  const uint32_t offset = address - flash.geometry().base;
+  if (mapped.size() >= offset + length) {
+    sha.Update(ByteSpan(mapped.data() + offset, length));
+    return Status::Ok();
+  }
+  uint8_t chunk[kChunk];
+  for (uint32_t done = 0; done < length;) {
+    const uint32_t n = length - done < kChunk ? length - done : kChunk;
+    ONEDFU_TRY(flash.Read(address + done, MutableByteSpan(chunk, n)));
+    sha.Update(ByteSpan(chunk, n));
+    done += n;
+  }
+  return Status::Ok();
+}
+
 void HexDigest(const Sha256Hash& hash, char out[65]) {
   constexpr char kDigits[] = "0123456789abcdef";
   for (size_t i = 0; i < hash.size(); ++i) {

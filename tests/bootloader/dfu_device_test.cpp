@@ -435,7 +435,7 @@ TEST_CASE("read-unprotect is accepted and does nothing; UPLOAD block 0 lists the
   REQUIRE(rig.AbortToIdle().state == DfuState::kDfuIdle);
   std::vector<uint8_t> b;
   REQUIRE_FALSE(rig.In(DfuRequest::kUpload, 0, 2048, &b).stall);
-  CHECK(b == std::vector<uint8_t>{0x00, 0x21, 0x41, 0x92});
+  CHECK(b == std::vector<uint8_t>{0x00, 0x21, 0x41, 0x92, 0x48});
   // Short reply: the upload is over, back in dfuIDLE.
   CHECK(rig.GetState() == DfuState::kDfuIdle);
   // Exactly 4 asked: stays in dfuUPLOAD-IDLE.

@@ -372,7 +372,7 @@ TEST_CASE("dfuse backend without USB: block addresses, commands, the 4 GiB limit
   CHECK(std::string(message.c_str()) == "unknown DfuSe command 0x33");
   // UPLOAD block 0: the command list.
   REQUIRE(dfuse.Upload(0, back, &n, message) == DfuStatus::kOk);
-  CHECK(std::vector<uint8_t>(back.begin(), back.begin() + n) == std::vector<uint8_t>{0x00, 0x21, 0x41, 0x92});
+  CHECK(std::vector<uint8_t>(back.begin(), back.begin() + n) == std::vector<uint8_t>{0x00, 0x21, 0x41, 0x92, 0x48});
 }
 
 TEST_CASE("dfuse backend: a block address past 4 GiB is errADDRESS, never wrapped") {

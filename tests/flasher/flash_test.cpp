@@ -368,3 +368,100 @@ TEST_CASE("onedfu list: the board in DFU mode with its installed package, then i
   REQUIRE(sim.RunWith({ONEDFU_CLI_EXE, "list"}) == 0);
   CHECK(Contains(sim.output, "1-1 0483:df11 serial SIM000000001 runtime \"onedfu app 1.0.0"));
 }
+
+TEST_CASE("onedfu flash with a bootloader without the hash command: read-back instead, still a correct update") {
+  const Package& v1 = V1();
+  const Package& v2 = V2();
+  Sim sim("flash_no_hash");
+  REQUIRE(sim.RunWith({ONEDFU_CLI_EXE, "flash", v1.file.string()}, false, {"--no-hash-command"}) == 0);
+  INFO(sim.output);
+  CHECK(FlashHolds(sim, v1));
+  nlohmann::json stats = sim.Stats();
+  CHECK(stats["usb"]["hash_requests"] == 0);
+  CHECK(stats["usb"]["bytes_in"].get<uint64_t>() > 4096);  // learnt and verified by DfuSe UPLOAD
+  CHECK(stats["flash"]["erases"] == 0);
+  CHECK(stats["boots"].back()["mode"] == "application");
+  // The update: the record sector only, found by read-back.
+  REQUIRE(sim.RunWith({ONEDFU_CLI_EXE, "flash", v2.file.string()}, false, {"--no-hash-command"}) == 0);
+  CHECK(FlashHolds(sim, v2));
+  stats = sim.Stats();
+  CHECK(stats["usb"]["hash_requests"] == 0);
+  CHECK(stats["flash"]["erases"] == 1);
+  CHECK(stats["boots"].back()["mode"] == "application");
+}
+
+TEST_CASE("onedfu flash with the hash command: nothing read back on a blank board") {
+  const Package& v1 = V1();
+  Sim sim("flash_hash");
+  REQUIRE(Flash(sim, v1) == 0);
+  INFO(sim.output);
+  const nlohmann::json stats = sim.Stats();
+  CHECK(stats["usb"]["hash_requests"].get<uint64_t>() > 0);
+  CHECK(stats["modeled_us"]["hash"].get<uint64_t>() > 0);
+  // UPLOADs are the command list, the hash replies and the boot-time strings only: well under
+  // one 2 KiB block per hash request.
+  CHECK(stats["usb"]["bytes_in"].get<uint64_t>() < 64 * stats["usb"]["hash_requests"].get<uint64_t>() + 1024);
+}
+
+TEST_CASE("onedfu flash with a foreign DfuSe bootloader (no record use, no hash command): full write") {
+  const Package& v1 = V1();
+  Sim sim("flash_foreign");
+  REQUIRE(sim.RunWith({ONEDFU_CLI_EXE, "flash", v1.file.string()}, false, {"--foreign-bootloader"}) == 0);
+  INFO(sim.output);
+  CHECK(FlashHolds(sim, v1));
+  CHECK(Contains(sim.output, "plain DfuSe bootloader (STMicroelectronics): full write"));
+  const nlohmann::json stats = sim.Stats();
+  CHECK(stats["usb"]["hash_requests"] == 0);
+  CHECK(stats["boots"].back()["mode"] == "application");
+}
+
+TEST_CASE("onedfu flash on an application without WillDetach: DETACH, then a USB reset") {
+  const Package& v1 = V1();
+  const Package& v2 = V2();
+  Sim sim("flash_no_will_detach");
+  FlashBlank(sim, v1);
+  REQUIRE(sim.RunWith({ONEDFU_CLI_EXE, "flash", v2.file.string()}, false, {"--app-no-will-detach"}) == 0);
+  INFO(sim.output);
+  CHECK(FlashHolds(sim, v2));
+  const nlohmann::json stats = sim.Stats();
+  REQUIRE(stats["boots"].size() == 3);
+  CHECK(stats["boots"][0]["mode"] == "application");
+  CHECK(stats["boots"][1]["cause"] == "reset");  // not "detach": the host had to reset the bus
+  CHECK(stats["boots"][1]["mode"] == "dfu");
+  CHECK(stats["boots"][2]["mode"] == "application");
+  CHECK(stats["usb"]["resets"].get<uint64_t>() >= 1);
+}
+
+TEST_CASE("onedfu flash: Ctrl-C (SIGINT) stops between transfers, the board waits in DFU mode, a re-run completes") {
+  const Package& v1 = V1();
+  const Package v12 = Pack("demo-sigint.dfu", EditedExample("sigint", [](const fs::path& dir) {
+                             FlipByte(dir / "assets/font8x8.bin", 20);
+                             FlipByte(dir / "firmware/text1.bin", 20);
+                           }), {"--version", "1.2.0"});
+  Sim sim("flash_sigint");
+  FlashBlank(sim, v1);
+  // How many transfers the whole update takes, on a copy of the board.
+  Sim probe("flash_sigint_probe");
+  fs::create_directories(probe.state);
+  for (const char* f : {"internal.bin", "qspi.bin"}) fs::copy_file(sim.state / f, probe.state / f);
+  REQUIRE(Flash(probe, v12) == 0);
+  const auto transfers = probe.Stats()["usb"]["control_transfers"].get<uint64_t>();
+  // SIGINT at two thirds (inside the writes or the check), the board stays on the bus.
+  const int status = sim.RunWith({ONEDFU_CLI_EXE, "flash", v12.file.string()}, false,
+                                 {"--interrupt-after", std::to_string(transfers * 2 / 3)});
+  INFO(sim.output);
+  CHECK(status != 0);
+  CHECK(Contains(sim.output, "interrupted"));
+  CHECK(Contains(sim.output, "again to complete the update"));
+  const nlohmann::json stopped = sim.Stats();
+  CHECK(stopped["flash"]["erases"].get<int>() >= 1);  // stopped after a change
+  CHECK(stopped["boots"].size() == 2);                // no leave: no reboot into a half image
+  CHECK(!FlashHolds(sim, v12));
+  // Power-on after the interrupted update: the old record was revoked, so DFU mode, never the
+  // half-written image; the re-run completes.
+  REQUIRE(Flash(sim, v12) == 0);
+  INFO(sim.output);
+  CHECK(sim.Stats()["boots"][0]["mode"] == "dfu");
+  CHECK(FlashHolds(sim, v12));
+  CHECK(Contains(sim.output, "onedfu app 1.2.0"));
+}

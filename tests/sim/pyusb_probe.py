@@ -8,6 +8,8 @@ bootloader's DFU behaviour (bootloader/dfu_device.h).
 Exit status 0 when every check passed.
 """
 import errno
+import hashlib
+import struct
 import sys
 import time
 
@@ -60,8 +62,24 @@ status = bytes(dev.ctrl_transfer(0xA1, 3, 0, 0, 6))
 check(status == bytes([0, 0, 0, 0, 2, 0]), "GETSTATUS, got %s" % status.hex())
 
 # DfuSe UPLOAD block 0: the command list. Block 3: bytes 2048..4095 of the pattern stream.
+# It is a DfuSe list (Get Commands first, then each command byte): ST's, and onedfu's hash 0x48.
 commands = bytes(dev.ctrl_transfer(0xA1, 2, 0, 0, 16))
-check(commands == bytes([0x00, 0x21, 0x41, 0x92]), "UPLOAD block 0 command list, got %s" % commands.hex())
+check(commands == bytes([0x00, 0x21, 0x41, 0x92, 0x48]), "UPLOAD block 0 command list, got %s" % commands.hex())
+
+# The hash command (bootloader/dfu.h kDfuseHash): 48 + address + length, busy then DNLOAD-IDLE,
+# ABORT, and the next UPLOAD of block 0 returns 48 + SHA-256 of the range (pattern bytes 100..5099,
+# sector 0 included: the bootloader region is readable).
+dev.ctrl_transfer(0x21, 1, 0, 0, struct.pack("<BII", 0x48, 0x08000000 + 100, 5000))
+status = bytes(dev.ctrl_transfer(0xA1, 3, 0, 0, 6))
+check(status[0] == 0 and status[4] == 4, "hash command: first GETSTATUS reports dfuDNBUSY, got %s" % status.hex())
+status = bytes(dev.ctrl_transfer(0xA1, 3, 0, 0, 6))
+check(status[0] == 0 and status[4] == 5, "hash command: then dfuDNLOAD-IDLE, got %s" % status.hex())
+dev.ctrl_transfer(0x21, 6, 0, 0, None)
+reply = bytes(dev.ctrl_transfer(0xA1, 2, 0, 0, TRANSFER_SIZE))
+digest = hashlib.sha256(bytes(pattern(o) for o in range(100, 5100))).digest()
+check(reply == bytes([0x48]) + digest, "hash reply is 48 + SHA-256 of the range, got %s" % reply.hex())
+commands = bytes(dev.ctrl_transfer(0xA1, 2, 0, 0, 16))
+check(commands[:1] == bytes([0x00]), "after the hash reply block 0 is the command list again, got %s" % commands.hex())
 block3 = bytes(dev.ctrl_transfer(0xA1, 2, 3, 0, TRANSFER_SIZE))
 expected = bytes(pattern(o) for o in range(TRANSFER_SIZE, 2 * TRANSFER_SIZE))
 check(block3 == expected, "UPLOAD block 3 returns the pattern at offset 2048")

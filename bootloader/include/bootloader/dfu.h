@@ -107,6 +107,15 @@ inline constexpr uint8_t kDfuseGetCommands = 0x00;   // only listed by UPLOAD bl
 inline constexpr uint8_t kDfuseSetAddress = 0x21;    // + u32 LE address
 inline constexpr uint8_t kDfuseErase = 0x41;         // + u32 LE address: page erase; alone: mass erase
 inline constexpr uint8_t kDfuseReadUnprotect = 0x92; // accepted, no effect
+// onedfu vendor command: + u32 LE address + u32 LE length (at most
+// kDfuseHashMaxLength, inside one memory). The UPLOAD of block 0 that follows
+// it (once, unless another DNLOAD comes first) returns kDfuseHashReplySize
+// bytes: kDfuseHash, then the SHA-256 of the range (instead of the command
+// list, which always starts with kDfuseGetCommands). Listed in that command
+// list; hosts that do not know it (dfu-util, pydfu) never send it.
+inline constexpr uint8_t kDfuseHash = 0x48;
+inline constexpr uint32_t kDfuseHashMaxLength = 64 * 1024;  // bytes per request: bounded work
+inline constexpr uint16_t kDfuseHashReplySize = 33;
 
 // Fixed transfer size (wTransferSize of the functional descriptor), bytes.
 // DfuSe data block n >= 2 is at address_pointer + (n - 2) * kTransferSize.

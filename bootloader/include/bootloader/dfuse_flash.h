@@ -4,12 +4,17 @@
 //   - DNLOAD block 0 is a command: `21 a0..a3` set the address pointer
 //     (errADDRESS outside every memory), `41 a0..a3` erase the sector
 //     containing the address, `41` mass erase (read-only flash and filesystem
-//     regions skipped), `92` read-unprotect (accepted, no effect). A wrong
-//     length or another command byte: errUNKNOWN.
+//     regions skipped), `92` read-unprotect (accepted, no effect), and the
+//     onedfu vendor command `48 a0..a3 l0..l3` (dfu.h kDfuseHash): SHA-256 of
+//     the range, which must lie inside one memory and hold at most
+//     kDfuseHashMaxLength bytes (errADDRESS otherwise), so the work per
+//     request is bounded; its bwPollTimeout is runtime::HashTimeUs (the
+//     board cost model). A wrong length or another command byte: errUNKNOWN.
 //   - DNLOAD block n >= 2 writes its data at BlockAddress(n); UPLOAD block
 //     n >= 2 reads there, and ends short or empty where it runs past the end
 //     of a memory (or of 4 GiB), never a STALL. UPLOAD block 0 returns the
-//     command list 00 21 41 92.
+//     command list 00 21 41 92 48, or, once after a hash command (unless
+//     another DNLOAD came in between), 48 and the 32-byte SHA-256.
 //   - Block 1 is not defined: refused (the request stalls).
 // Every flash change and read goes through GuardedFlash, which enforces the
 // update policy whatever the host sends. Not owning the flash; no heap.
@@ -50,6 +55,9 @@ class DfuseFlash final : public DfuBackend {
 
   GuardedFlash flash_;
   uint32_t address_pointer_;
+  // The reply to the UPLOAD of block 0 after a hash command: kDfuseHash, then
+  // the digest; byte 0 is 0 while no result is pending.
+  uint8_t hash_reply_[kDfuseHashReplySize] = {};
 };
 
 }  // namespace onedfu::bootloader

@@ -59,6 +59,7 @@ class GuardedFlash {
   // filesystem regions; contiguous runs in one Erase call (so a QSPI driver
   // can use block erase).
   DfuStatus MassErase();
+  // Requires a successful Check() (DfuDevice::Init), like every operation below.
   // Programs `data` (<= any size) at `address`: one memory, none of it
   // read-only, address on the write unit; a short tail is padded
   // with the erased value. Verified by read-back.
@@ -69,6 +70,10 @@ class GuardedFlash {
   // block, not a STALL (the DfuSe address pointer itself is checked by
   // CheckAddress, so only a block past a memory's end lands there).
   DfuStatus Read(uint32_t address, runtime::MutableByteSpan out, size_t* length);
+  // SHA-256 of [address, address + length) into `out` (32 bytes): errADDRESS
+  // unless the range lies inside one memory and holds at most
+  // kDfuseHashMaxLength bytes (bounded work), errTARGET when it cannot be read.
+  DfuStatus Hash(uint32_t address, uint32_t length, uint8_t* out);
 
   // Typical durations of the flash calls each operation makes, from the
   // board timing model (runtime/flash_timing.h, the model the simulator
@@ -88,7 +93,8 @@ class GuardedFlash {
  private:
   // Index of the memory holding `address`, or -1.
   int MemoryIndex(uint32_t address) const;
-  bool TouchesRole(runtime::RegionRole role, uint64_t start, uint64_t size) const;
+  // The first region of `role` that [start, start + size) overlaps, or null.
+  const runtime::Region* TouchesRole(runtime::RegionRole role, uint64_t start, uint64_t size) const;
   // Revokes the current record first when [start, start + size) touches
   // what it covers. kOk when nothing needed doing.
   DfuStatus RevokeIfCovered(uint64_t start, uint64_t size);

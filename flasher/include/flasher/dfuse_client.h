@@ -15,11 +15,13 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "bootloader/dfu.h"
 #include "flasher/dfu_transport.h"
 #include "host/expected.h"
 #include "host/file_io.h"
+#include "runtime/sha256.h"
 
 namespace onedfu::flasher {
 
@@ -38,6 +40,8 @@ struct ClientCounters {
   uint64_t blocks_out = 0;
   uint64_t bytes_out = 0;      // data block payload
   uint64_t bytes_in = 0;       // UPLOAD payload
+  uint64_t hashes = 0;         // hash commands (kDfuseHash)
+  uint64_t bytes_hashed = 0;   // bytes they covered
   uint64_t poll_ms_slept = 0;  // total bwPollTimeout honoured
 };
 
@@ -60,6 +64,13 @@ class DfuseClient {
   // Reads out.size() bytes at `address` by DfuSe UPLOAD (set-address, ABORT, blocks 2, 3, ...).
   template <typename F>
   host::Outcome Read(uint32_t address, std::span<uint8_t> out, F&& progress);
+  // The DfuSe command list (UPLOAD of block 0 in dfuIDLE), e.g. 00 21 41 92 48. A pending hash
+  // result from an interrupted session (it starts with kDfuseHash) is dropped and the list read
+  // again.
+  host::Expected<std::vector<uint8_t>> Commands();
+  // SHA-256 of [address, address + length) by the onedfu hash command (length at most
+  // bootloader::kDfuseHashMaxLength): command, poll, ABORT, UPLOAD of block 0.
+  host::Expected<runtime::Sha256Hash> Hash(uint32_t address, uint32_t length);
   // set-address `address` (the jump address for mboot-style loaders), zero-length DNLOAD, then
   // GETSTATUS must report dfuMANIFEST: the device resets after that reply.
   host::Outcome Leave(uint32_t address);

@@ -12,11 +12,14 @@
 //      package board's, the installed record (DfuSe upload of the record region) must name
 //      the same board id, else refused before any change;
 //   5. plan per erase sector (PlanSectors): segments equal to the installed record's are
-//      skipped; the other sectors are read back, skipped when equal, not erased when every
-//      write unit to change is erased; all-erased write units are not sent;
+//      skipped; the other sectors are learnt, skipped when equal, not erased when every
+//      write unit to change is erased; all-erased write units are not sent. A bootloader that
+//      lists the hash command (bootloader::kDfuseHash) is asked for SHA-256s of 64 KiB pieces
+//      first: a piece equal to the new bytes or erased is known without reading it; only the
+//      others are read back (DfuSe UPLOAD, the only way with other bootloaders);
 //   6. erase pass, then one set-address per contiguous write run, consecutive blocks;
-//   7. read back every erased or written sector and compare, then the record sector (planned
-//      the same way, after the rest), leave, wait for the board, read what it runs.
+//   7. check every written run (by hash, else read-back) BEFORE the record sector (planned the
+//      same way, after the rest), leave, wait for the board, read what it runs.
 // Other DfuSe bootloaders (or plain_dfuse): every element in file order, erase each sector it
 // touches once, write it, leave: what dfu-util does, without reading anything back first.
 #pragma once
@@ -117,6 +120,8 @@ struct FlashResult {
   FlashPlan plan;                   // main plan (record excluded)
   FlashPlan record_plan;
   uint64_t bytes_read = 0;
+  bool hash_command = false;        // the bootloader lists kDfuseHash: content learnt by hash
+  uint64_t bytes_hashed = 0;        // ranges the device hashed for us
   uint64_t requests = 0;
   bool booted_application = false;
   std::string booted;               // what the board reported after leave

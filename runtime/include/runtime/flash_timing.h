@@ -13,6 +13,11 @@
 // and no sector of the memory has its size (on an STM32 the 256 KiB time is
 // the 256 KiB sectors' own, never a block over 32 KiB sectors). Each step
 // costs its unit's listed time (0 when the board lists none for that size).
+// Hash: SHA-256 of flash (runtime/sha256.h, Sha256UpdateFlash) costs
+// kHashUsPerKiB microseconds per KiB, the same for every memory: the CPU-bound
+// portable code at -Os on the reference MCU (Cortex-M7 at 216 MHz, about 32
+// cycles per byte, reading memory-mapped flash included). An estimate, not a
+// measurement on silicon; the one figure both sides use.
 // Program: one Write call costs program_us for every program unit
 // (program_bytes, aligned to the memory base) its bytes touch.
 //
@@ -54,5 +59,10 @@ inline uint64_t EraseTimeUs(const Memory& memory, uint32_t address, uint32_t siz
 // Typical time of one Write of `size` bytes at `address`, microseconds. 0 for
 // size 0 or a range not inside the memory.
 uint64_t ProgramTimeUs(const Memory& memory, uint32_t address, uint32_t size);
+
+inline constexpr uint32_t kHashUsPerKiB = 150;
+
+// Typical time to hash `size` bytes of flash, microseconds (rounded up).
+constexpr uint64_t HashTimeUs(uint64_t size) { return (size * kHashUsPerKiB + 1023) >> 10; }
 
 }  // namespace onedfu::runtime

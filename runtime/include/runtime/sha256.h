@@ -8,6 +8,8 @@
 #include <cstdint>
 
 #include "runtime/byte_reader.h"
+#include "runtime/flash_memory.h"
+#include "runtime/status.h"
 
 namespace onedfu::runtime {
 
@@ -42,6 +44,14 @@ class Sha256 {
 
 // One-shot digest of `data`.
 Sha256Hash Sha256Digest(ByteSpan data);
+
+// Absorbs the `length` bytes of `flash` at `address` into `sha` through reads
+// of at most 256 bytes on the stack, mapped memory too: the copy costs a small
+// part of the hashing, and hashing in place (FlashMemory::Mapped) cost 80 more
+// bytes of Cortex-M7 text. The one flash-range hasher of the device (boot
+// decision, DfuSe hash command). The caller keeps the range inside the
+// memory; a failed Read's status otherwise.
+Status Sha256UpdateFlash(Sha256& sha, FlashMemory& flash, uint32_t address, uint32_t length);
 
 // Lower-case hex of `hash` into `out`: 64 digits and a NUL.
 void HexDigest(const Sha256Hash& hash, char out[65]);

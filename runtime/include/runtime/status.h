@@ -67,7 +67,7 @@ class [[nodiscard]] Result {
  public:
   constexpr Result(const T& value) : value_(value) {}  // NOLINT: implicit by design
   constexpr Result(Status status) : status_(status) {  // NOLINT: implicit by design
-    if (status_.ok()) status_ = Status(StatusCode::kInternal, "Result built from an OK status");
+    if (status_.ok()) status_ = Status(StatusCode::kInternal, "Result of an OK status");
   }
 
   constexpr bool ok() const { return status_.ok(); }
