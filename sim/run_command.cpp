@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cli_options.h"
+#include "emulated_device.h"
 #include "host/board_json.h"
 #include "sim_board.h"
 #include "sim_commands.h"
@@ -18,6 +19,7 @@ namespace {
 
 constexpr const char* kRunUsage =
     "usage: onedfu-sim run [--board BOARD] [--state DIR] [--enter-dfu] [--poll-timeout-cap MS]\n"
+    "                      [--emulate BOOTLOADER.elf]\n"
     "                      [--timeout MS] [--serial TEXT] [--unplug-after N] [--trace] [--verbose]\n"
     "                      -- COMMAND ARGS...\n"
     "\n"
@@ -30,6 +32,9 @@ constexpr const char* kRunUsage =
     "  --board BOARD         board file (path or id; default: the default board)\n"
     "  --state DIR           state directory (default: ./onedfu-sim-state)\n"
     "  --enter-dfu           hold the boot button: stay in the bootloader's DFU mode\n"
+    "  --emulate ELF         run the real Cortex-M bootloader ELF (scripts/size) on an emulated\n"
+    "                        STM32F767 (sim/emulator) instead of the host build of the core;\n"
+    "                        --poll-timeout-cap, --serial and --unplug-after do not apply\n"
     "  --poll-timeout-cap MS report modeled bwPollTimeout up to MS (default 0: hosts poll at once)\n"
     "  --timeout MS          kill COMMAND after MS milliseconds (exit status 125)\n"
     "  --serial TEXT         USB serial number string (default SIM000000001)\n"
@@ -45,12 +50,66 @@ int Usage(const char* why) {
   return kExitUsage;
 }
 
+void PrintBoots(const std::vector<BootEvent>& boots) {
+  for (const BootEvent& b : boots) {
+    std::fprintf(stderr, "onedfu-sim: boot (%s): %s (%s)%s%s\n", b.cause.c_str(), b.application ? "application" : "DFU mode",
+                 b.reason.c_str(), b.message.empty() ? "" : ": ", b.message.c_str());
+  }
+}
+
+// run --emulate: the emulated board (sim/emulator/emulated_device.h) on the same bus and stats.
+int RunEmulated(SimBoard& simboard, const std::string& elf, bool enter_dfu, bool verbose,
+                const UmockdevUsbOptions& usb_options, const std::vector<std::string>& command,
+                const std::string& state) {
+  emu::EmulatedDeviceOptions options;
+  options.bootloader_elf = elf;
+  options.trace = usb_options.trace || verbose;
+  auto created = emu::EmulatedDevice::Create(simboard, options);
+  if (!created.ok()) {
+    std::fprintf(stderr, "onedfu-sim run: %s\n", created.error().message.c_str());
+    return kExitSetup;
+  }
+  emu::EmulatedDevice& device = *created.value();
+  simboard.ResetUsage();  // the factory programming of the bootloader is not part of the run
+  device.PowerOn(enter_dfu);
+  int status = 0;
+  std::string usb_error;
+  {
+    UmockdevUsb usb(device, usb_options);
+    status = usb.RunCommand(command);
+    if (status < 0) usb_error = usb.LastError();
+  }
+  simboard.Sync();
+  RunReport report;
+  report.command = command;
+  report.exit_status = status;
+  report.boots = device.boots();
+  report.usb = device.usage();
+  const std::filesystem::path stats_path = std::filesystem::path(state) / "stats.json";
+  if (auto written = WriteStatsJson(stats_path, simboard, report); !written.ok()) {
+    std::fprintf(stderr, "onedfu-sim run: %s\n", written.error().message.c_str());
+    if (status == 0) status = kExitSetup;
+  }
+  if (!device.error().empty()) std::fprintf(stderr, "onedfu-sim run: emulator: %s\n", device.error().c_str());
+  if (verbose) {
+    PrintBoots(report.boots);
+    std::fprintf(stderr, "onedfu-sim: modeled device time %.3f s, %llu control transfers; %s\n",
+                 static_cast<double>(ModeledDeviceUs(simboard, report.usb)) / 1e6,
+                 static_cast<unsigned long long>(report.usb.control_transfers), stats_path.c_str());
+  }
+  if (status < 0) {
+    std::fprintf(stderr, "onedfu-sim run: %s\n", usb_error.c_str());
+    return kExitSetup;
+  }
+  return status;
+}
+
 }  // namespace
 
 int RunCommandMain(const std::vector<std::string>& args) {
   std::string board_arg;
   const SubcommandOptions parsed = ParseSubcommandOptions(
-      args, {"--board", "--state", "--poll-timeout-cap", "--timeout", "--serial", "--unplug-after"},
+      args, {"--board", "--state", "--emulate", "--poll-timeout-cap", "--timeout", "--serial", "--unplug-after"},
       {"--help", "--enter-dfu", "--trace", "--verbose"});
   if (parsed.Flag("--help")) {
     std::fputs(kRunUsage, stdout);
@@ -113,6 +172,9 @@ int RunCommandMain(const std::vector<std::string>& args) {
   }
   SimBoard& simboard = *sim.value();
 
+  if (parsed.Has("--emulate")) {
+    return RunEmulated(simboard, parsed.Value("--emulate"), enter_dfu, verbose, usb_options, command, state);
+  }
   SimUsbDevice device(simboard, device_options);
   if (!device.PowerOn(enter_dfu)) {
     std::fprintf(stderr, "onedfu-sim run: %s\n", device.error().c_str());
