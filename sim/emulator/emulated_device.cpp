@@ -41,6 +41,14 @@ host::Expected<std::unique_ptr<EmulatedDevice>> EmulatedDevice::Create(SimBoard&
   return device;
 }
 
+std::string EmulatedDevice::HostReason(bool application) {
+  // The host build of the core decides on the same flash: the reason names match the host
+  // simulator's stats, and a disagreement with what the binary did is reported, not hidden.
+  const bootloader::BootDecision host = board_.Boot(button_);
+  if (host.start_application == application) return bootloader::BootReasonName(host.reason);
+  return std::string("emulated binary and host core disagree (host: ") + bootloader::BootReasonName(host.reason) + ")";
+}
+
 void EmulatedDevice::Failed(const std::string& what) {
   if (error_.empty()) error_ = what;
   if (options_.trace) std::fprintf(stderr, "onedfu-sim emulate: %s\n", what.c_str());
@@ -49,6 +57,7 @@ void EmulatedDevice::Failed(const std::string& what) {
 void EmulatedDevice::PowerOn(bool button) {
   machine_->Reset(true);
   machine_->gpio().SetButton(button);
+  button_ = button;
   powered_ = true;
   reboot_pending_ = true;
   reboot_cause_ = "power-on";
@@ -84,13 +93,16 @@ bool EmulatedDevice::Boot(const std::string& cause) {
   if (!m.otg().connected()) {
     application_ = true;
     event.application = true;
-    event.reason = "start application";
+    event.reason = HostReason(true);
     const uint32_t vtor = m.scs().vtor();
     // The application runs until it drives a GPIO output (or stops, or 1 s).
     const uint32_t odr_before = m.gpio().odr(0) | m.gpio().odr(1) << 16;
     m.RunUntil([&] { return (m.gpio().odr(0) | m.gpio().odr(1) << 16) != odr_before; }, 1000);
-    m.ReadMemory(kAppMarkerAddress, &app_marker_, 4);
-    event.message = "entered the application (SCB_VTOR " + Hex(vtor) + "); RAM word " + Hex(kAppMarkerAddress) + " = " + Hex(app_marker_);
+    uint32_t words[3] = {0, 0, 0};
+    m.ReadMemory(kAppMarkerAddress, words, sizeof words);
+    app_marker_ = words[0];
+    event.message = "entered the application (SCB_VTOR " + Hex(vtor) + "); RAM at " + Hex(kAppMarkerAddress) + ": " +
+                    Hex(words[0]) + " " + Hex(words[1]) + " " + Hex(words[2]);
     if (!m.fault().empty()) event.message += "; the application then stopped: " + m.fault();
     boots_.push_back(event);
     return false;
@@ -117,7 +129,7 @@ bool EmulatedDevice::Boot(const std::string& cause) {
   next_address_ = static_cast<uint8_t>(next_address_ % 126 + 2);
   // Why the board is in DFU mode: the status string (index 5) the firmware reports.
   const ControlResult status = Control(0x80, 6, 0x0305, 0x0409, 255);
-  event.reason = "dfu mode";
+  event.reason = HostReason(false);
   if (status.ok && !status.stall && status.in.size() >= 2) {
     for (size_t i = 2; i + 1 < status.in.size(); i += 2) event.message += static_cast<char>(status.in[i]);
   }

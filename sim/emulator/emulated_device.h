@@ -70,6 +70,7 @@ class EmulatedDevice final : public UsbDeviceModel {
   ControlResult Control(uint8_t type, uint8_t request, uint16_t value, uint16_t index, uint16_t length,
                         std::span<const uint8_t> out = {});
   void Failed(const std::string& what);
+  std::string HostReason(bool application);
   // After a request: did the firmware leave the bus (disconnect / system reset)?
   bool Leaving();
 
@@ -77,6 +78,7 @@ class EmulatedDevice final : public UsbDeviceModel {
   EmulatedDeviceOptions options_;
   std::unique_ptr<Machine> machine_;
   bool powered_ = false;
+  bool button_ = false;
   bool reboot_pending_ = false;
   std::string reboot_cause_ = "power-on";
   bool application_ = false;

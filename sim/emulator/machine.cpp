@@ -293,6 +293,7 @@ void Machine::CpuThread() {
     if (!unwinding_ && fault_.empty() && !reset_requested_) {
       fault_ = std::string("CPU stopped: ") + uc_strerror(err);
     }
+    unwinding_ = false;
     cpu_turn_ = false;
     cv_.notify_all();
   }
