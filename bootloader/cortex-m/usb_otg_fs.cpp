@@ -173,7 +173,9 @@ void UsbOtgFs::Receive(bootloader::DfuDevice& device) {
     Dispatch(device);
     return;
   }
-  if (stage_ == Stage::kStatusOut) {  // the host acknowledged the IN reply
+  // The host acknowledged the IN reply. Its zero-length status packet may arrive before the
+  // last IN packet's XFRC was handled (EP0 OUT stays armed), or end the data stage early.
+  if (stage_ == Stage::kStatusOut || (stage_ == Stage::kDataIn && count == 0)) {
     ArmOut();
     Delivered(device);
   }
