@@ -19,7 +19,7 @@ namespace {
 
 constexpr const char* kRunUsage =
     "usage: onedfu-sim run [--board BOARD] [--state DIR] [--enter-dfu] [--poll-timeout-cap MS]\n"
-    "                      [--emulate BOOTLOADER.elf]\n"
+    "                      [--emulate BOOTLOADER.elf [--cut-power-after MEMORY:N]]\n"
     "                      [--timeout MS] [--serial TEXT] [--unplug-after N] [--trace] [--verbose]\n"
     "                      -- COMMAND ARGS...\n"
     "\n"
@@ -35,6 +35,8 @@ constexpr const char* kRunUsage =
     "  --emulate ELF         run the real Cortex-M bootloader ELF (scripts/size) on an emulated\n"
     "                        STM32F767 (sim/emulator) instead of the host build of the core;\n"
     "                        --poll-timeout-cap, --serial and --unplug-after do not apply\n"
+    "  --cut-power-after MEMORY:N  with --emulate: power fails (torn) in the operation after\n"
+    "                        N more flash operations on MEMORY (e.g. internal:3)\n"
     "  --poll-timeout-cap MS report modeled bwPollTimeout up to MS (default 0: hosts poll at once)\n"
     "  --timeout MS          kill COMMAND after MS milliseconds (exit status 125)\n"
     "  --serial TEXT         USB serial number string (default SIM000000001)\n"
@@ -58,11 +60,9 @@ void PrintBoots(const std::vector<BootEvent>& boots) {
 }
 
 // run --emulate: the emulated board (sim/emulator/emulated_device.h) on the same bus and stats.
-int RunEmulated(SimBoard& simboard, const std::string& elf, bool enter_dfu, bool verbose,
+int RunEmulated(SimBoard& simboard, emu::EmulatedDeviceOptions options, bool enter_dfu, bool verbose,
                 const UmockdevUsbOptions& usb_options, const std::vector<std::string>& command,
                 const std::string& state) {
-  emu::EmulatedDeviceOptions options;
-  options.bootloader_elf = elf;
   options.trace = usb_options.trace || verbose;
   auto created = emu::EmulatedDevice::Create(simboard, options);
   if (!created.ok()) {
@@ -109,7 +109,7 @@ int RunEmulated(SimBoard& simboard, const std::string& elf, bool enter_dfu, bool
 int RunCommandMain(const std::vector<std::string>& args) {
   std::string board_arg;
   const SubcommandOptions parsed = ParseSubcommandOptions(
-      args, {"--board", "--state", "--emulate", "--poll-timeout-cap", "--timeout", "--serial", "--unplug-after"},
+      args, {"--board", "--state", "--emulate", "--cut-power-after", "--poll-timeout-cap", "--timeout", "--serial", "--unplug-after"},
       {"--help", "--enter-dfu", "--trace", "--verbose"});
   if (parsed.Flag("--help")) {
     std::fputs(kRunUsage, stdout);
@@ -173,7 +173,22 @@ int RunCommandMain(const std::vector<std::string>& args) {
   SimBoard& simboard = *sim.value();
 
   if (parsed.Has("--emulate")) {
-    return RunEmulated(simboard, parsed.Value("--emulate"), enter_dfu, verbose, usb_options, command, state);
+    emu::EmulatedDeviceOptions options;
+    options.bootloader_elf = parsed.Value("--emulate");
+    if (parsed.Has("--cut-power-after")) {
+      const std::string cut = parsed.Value("--cut-power-after");
+      const size_t colon = cut.find(':');
+      unsigned long long n = 0;
+      if (colon == std::string::npos || !ParseNumber(cut.substr(colon + 1), 0xffffffffu, &n)) {
+        return Usage("--cut-power-after: expected MEMORY:N");
+      }
+      for (size_t i = 0; i < simboard.memory_count(); ++i) {
+        if (cut.compare(0, colon, simboard.board().memories[i].name) == 0) options.cut_memory = static_cast<int>(i);
+      }
+      if (options.cut_memory < 0) return Usage(("--cut-power-after: no memory '" + cut.substr(0, colon) + "'").c_str());
+      options.cut_after = static_cast<uint32_t>(n);
+    }
+    return RunEmulated(simboard, options, enter_dfu, verbose, usb_options, command, state);
   }
   SimUsbDevice device(simboard, device_options);
   if (!device.PowerOn(enter_dfu)) {

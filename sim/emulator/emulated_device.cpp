@@ -146,7 +146,15 @@ std::vector<uint8_t> EmulatedDevice::DeviceAndConfigDescriptors() {
     reboot_pending_ = false;
     if (reboot_cause_ != "power-on") machine_->Reset(false);
     descriptors_.clear();
-    if (!Boot(reboot_cause_)) return {};
+    const bool booted = Boot(reboot_cause_);
+    // The USR switch is held for the first boot only (as --enter-dfu on the host simulator).
+    machine_->gpio().SetButton(false);
+    button_ = false;
+    if (options_.cut_memory >= 0 && reboot_cause_ == "power-on") {
+      // After the boot decision (which powers every memory on again).
+      board_.flash(static_cast<size_t>(options_.cut_memory)).CutPowerAfter(options_.cut_after, true);
+    }
+    if (!booted) return {};
   }
   return descriptors_;
 }

@@ -36,6 +36,11 @@ inline constexpr uint32_t kAppMarkerAddress = 0x20020000;
 struct EmulatedDeviceOptions {
   std::string bootloader_elf;  // the image scripts/size builds (onedfu-bootloader.elf)
   bool trace = false;          // log boots and failures to stderr
+  // >= 0: power fails during the flash operation after `cut_after` more operations on memory
+  // `cut_memory` (torn: part of it happens), counted from the first boot; the board is dead for
+  // the rest of the run (the models stop the CPU when the flash fails).
+  int cut_memory = -1;
+  uint32_t cut_after = 0;
 };
 
 class EmulatedDevice final : public UsbDeviceModel {

@@ -160,3 +160,33 @@ TEST_CASE("emulated binary: the demo package flashes with dfu-util and the bootl
   CHECK(stats["boots"][1]["mode"] == "application");
   CHECK(stats["boots"][1]["reason"] == "start application");
 }
+
+TEST_CASE("emulated binary: sampled power cuts during an update, then the board boots or waits, and re-flashing works") {
+  const Package v2 = Pack("emulator-test-app-2.dfu", {}, {"--board", std::string(ONEDFU_SOURCE_DIR) + "/manifests/boards/pybd-sf6.json",
+                                                         "--firmware", ONEDFU_TEST_APP_ELF, "--version", "2.0.0"});
+  // Operation counts of the update: the TEXT0 erase + 4-byte programs on internal flash, the
+  // record revoke, erase and page programs on the QSPI.
+  const std::vector<std::string> cuts = {"internal:0", "internal:1", "internal:7", "qspi:0", "qspi:1", "qspi:3", "qspi:9"};
+  for (const std::string& cut : cuts) {
+    CAPTURE(cut);
+    EmulatedSim sim("emu_powercut_" + cut.substr(0, cut.find(':')) + cut.substr(cut.find(':') + 1));
+    FlashAppWithLeave(sim);
+    (void)sim.RunWith({ONEDFU_DFU_UTIL, "-a", "0", "-D", v2.file.string(), "-s", ":leave"}, true,
+                      {"--emulate", ONEDFU_BOOTLOADER_ELF, "--cut-power-after", cut});
+    INFO(sim.output);
+    CHECK(sim.output.find("power cut") != std::string::npos);
+    // Power returns: a complete image starts, or the bootloader waits in DFU mode; never a crash.
+    REQUIRE(sim.Run({"true"}) == 0);
+    const nlohmann::json boot = sim.Stats()["boots"][0];
+    CHECK(boot["reason"] != "emulation stopped");
+    if (boot["mode"] == "application") {
+      CHECK(boot["message"].get<std::string>().find("0x600df00d 0x08008000") != std::string::npos);
+    } else {
+      CHECK(boot["mode"] == "dfu");
+    }
+    // Re-flashing the update succeeds and the new image starts.
+    REQUIRE(sim.Run({ONEDFU_DFU_UTIL, "-a", "0", "-D", v2.file.string(), "-s", ":leave"}, true) == 0);
+    CHECK(FlashHolds(sim, v2));
+    CHECK(sim.Stats()["boots"].back()["mode"] == "application");
+  }
+}
