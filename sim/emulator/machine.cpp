@@ -183,7 +183,6 @@ host::Outcome Machine::Setup() {
   bool ok = uc_mem_map(uc_, internal.base, internal.size(), UC_PROT_READ | UC_PROT_EXEC) == UC_ERR_OK &&
             uc_mem_map(uc_, kRamBase, kRamSize, UC_PROT_ALL) == UC_ERR_OK &&
             uc_mem_map(uc_, qspi.base, qspi.size(), UC_PROT_NONE) == UC_ERR_OK;
-  static_assert(sizeof(Page) <= 64);
   const auto map_page = [&](uint32_t base, uint32_t size, std::initializer_list<Page::Part> parts) {
     auto* page = new Page{this, base, {}, 0};
     for (const Page::Part& p : parts) page->parts[page->count++] = p;

@@ -133,7 +133,7 @@ class Machine {
   uint32_t Pc();
   std::string DescribePc(uint32_t pc) const;
 
-  // Is a peripheral clock on? (RCC enable bits; the models refuse access while it is off.)
+  // The board and the peripheral models (the models refuse access while RCC has their clock off).
   SimBoard& board() { return board_; }
   RccModel& rcc() { return *rcc_; }
   FlashModel& flash() { return *flash_; }
