@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "board_config.h"
 #include "peripherals.h"
 
 namespace onedfu::sim::emu {
@@ -41,10 +42,10 @@ host::Expected<std::unique_ptr<EmulatedDevice>> EmulatedDevice::Create(SimBoard&
   return device;
 }
 
-std::string EmulatedDevice::HostReason(bool application) {
+std::string EmulatedDevice::HostReason(bool application, bool forced) {
   // The host build of the core decides on the same flash: the reason names match the host
   // simulator's stats, and a disagreement with what the binary did is reported, not hidden.
-  const bootloader::BootDecision host = board_.Boot(button_);
+  const bootloader::BootDecision host = board_.Boot(forced);
   if (host.start_application == application) return bootloader::BootReasonName(host.reason);
   return std::string("emulated binary and host core disagree (host: ") + bootloader::BootReasonName(host.reason) + ")";
 }
@@ -81,6 +82,9 @@ bool EmulatedDevice::Boot(const std::string& cause) {
   application_ = false;
   BootEvent event;
   event.cause = cause;
+  uint32_t entry_word = 0;
+  m.ReadMemory(kDfuEntryAddress, &entry_word, 4);
+  const bool forced = button_ || entry_word == cortexm::kDfuEntryMagic;
   // Until the USB driver connects, or the bootloader hands over to the application.
   const bool settled = m.RunUntil([&] { return m.otg().connected() || m.scs().vtor() != 0; });
   if (!settled) {
@@ -93,7 +97,7 @@ bool EmulatedDevice::Boot(const std::string& cause) {
   if (!m.otg().connected()) {
     application_ = true;
     event.application = true;
-    event.reason = HostReason(true);
+    event.reason = HostReason(true, forced);
     const uint32_t vtor = m.scs().vtor();
     // The application runs until it drives a GPIO output (or stops, or 1 s).
     const uint32_t odr_before = m.gpio().odr(0) | m.gpio().odr(1) << 16;
@@ -129,7 +133,7 @@ bool EmulatedDevice::Boot(const std::string& cause) {
   next_address_ = static_cast<uint8_t>(next_address_ % 126 + 2);
   // Why the board is in DFU mode: the status string (index 5) the firmware reports.
   const ControlResult status = Control(0x80, 6, 0x0305, 0x0409, 255);
-  event.reason = HostReason(false);
+  event.reason = HostReason(false, forced);
   if (status.ok && !status.stall && status.in.size() >= 2) {
     for (size_t i = 2; i + 1 < status.in.size(); i += 2) event.message += static_cast<char>(status.in[i]);
   }

@@ -32,6 +32,9 @@ namespace onedfu::sim::emu {
 
 // Where the test application (tests/emulator/test_app) leaves its mark.
 inline constexpr uint32_t kAppMarkerAddress = 0x20020000;
+// The DFU request word (bootloader/cortex-m/bootloader.ld: _dfu_entry, the last word of DTCM);
+// its value is cortexm::kDfuEntryMagic (bootloader/cortex-m/board_config.h).
+inline constexpr uint32_t kDfuEntryAddress = 0x2001fffc;
 
 struct EmulatedDeviceOptions {
   std::string bootloader_elf;  // the image scripts/size builds (onedfu-bootloader.elf)
@@ -75,7 +78,7 @@ class EmulatedDevice final : public UsbDeviceModel {
   ControlResult Control(uint8_t type, uint8_t request, uint16_t value, uint16_t index, uint16_t length,
                         std::span<const uint8_t> out = {});
   void Failed(const std::string& what);
-  std::string HostReason(bool application);
+  std::string HostReason(bool application, bool forced);
   // After a request: did the firmware leave the bus (disconnect / system reset)?
   bool Leaving();
 

@@ -11,7 +11,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "board_config.h"
 #include "doctest/doctest.h"
+#include "emulated_device.h"
+#include "host/board_json.h"
+#include "sim_board.h"
 #include "sim_run.h"
 #include "test_support.h"
 
@@ -189,4 +193,34 @@ TEST_CASE("emulated binary: sampled power cuts during an update, then the board 
     CHECK(FlashHolds(sim, v2));
     CHECK(sim.Stats()["boots"].back()["mode"] == "application");
   }
+}
+
+TEST_CASE("emulated binary: the application's DFU request word keeps the bootloader in DFU mode") {
+  EmulatedSim sim("emu_dfu_request");
+  FlashAppWithLeave(sim);  // a valid record: without the request the application starts
+  auto board_file = onedfu::host::LoadBoardFile(std::string(ONEDFU_SOURCE_DIR) + "/manifests/boards/pybd-sf6.json");
+  REQUIRE(board_file.ok());
+  auto board = onedfu::sim::SimBoard::Open(board_file.value(), sim.state);
+  REQUIRE(board.ok());
+  onedfu::sim::emu::EmulatedDeviceOptions options;
+  options.bootloader_elf = ONEDFU_BOOTLOADER_ELF;
+  auto device = onedfu::sim::emu::EmulatedDevice::Create(*board.value(), options);
+  REQUIRE(device.ok());
+  device.value()->PowerOn(false);
+  // What an application does before it resets into the bootloader (board_config.h).
+  const uint32_t magic = onedfu::cortexm::kDfuEntryMagic;
+  REQUIRE(device.value()->machine().WriteMemory(onedfu::sim::emu::kDfuEntryAddress, &magic, 4));
+  const std::vector<uint8_t> descriptors = device.value()->DeviceAndConfigDescriptors();
+  INFO(device.value()->error());
+  REQUIRE(descriptors.size() > 18);
+  CHECK(descriptors[1] == 1);  // a device descriptor: the bootloader enumerated
+  CHECK(descriptors[8] == 0x83);
+  CHECK(descriptors[9] == 0x04);  // VID 0x0483
+  REQUIRE(device.value()->boots().size() == 1);
+  CHECK_FALSE(device.value()->boots()[0].application);
+  CHECK(device.value()->boots()[0].reason == "forced DFU entry");
+  // The bootloader cleared the word: the next reset starts the application again.
+  uint32_t word = 1;
+  REQUIRE(device.value()->machine().ReadMemory(onedfu::sim::emu::kDfuEntryAddress, &word, 4));
+  CHECK(word == 0);
 }
