@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cli_options.h"
+#include "emulated_device.h"
 #include "host/board_json.h"
 #include "sim_board.h"
 #include "sim_commands.h"
@@ -27,6 +28,8 @@ constexpr const char* kRunUsage =
     "  BOARD OPTIONS: [--serial TEXT] [--enter-dfu] [--unplug-after N] [--flash-error-at N]\n"
     "                 [--plug-delay MS] [--interrupt-after N] [--app-no-will-detach]\n"
     "                 [--no-hash-command] [--foreign-bootloader]\n"
+    "       onedfu-sim run [--board BOARD] [--state DIR] [--enter-dfu] --emulate BOOTLOADER.elf\n"
+    "                      [--cut-power-after MEMORY:N] [--timeout MS] [--trace] [--verbose] -- COMMAND...\n"
     "\n"
     "Powers the simulated boards on from the flash images in their state directories (one\n"
     "<memory>.bin per memory, created erased with a bootloader image when missing), attaches\n"
@@ -39,6 +42,11 @@ constexpr const char* kRunUsage =
     "  --board BOARD         board file (path or id; default: the default board), every board\n"
     "  --state DIR           a board's state directory (repeat for more boards; default: one\n"
     "                        board in ./onedfu-sim-state)\n"
+    "  --emulate ELF         run the real Cortex-M bootloader ELF (scripts/size) on an emulated\n"
+    "                        STM32F767 (sim/emulator) instead of the host build of the core;\n"
+    "                        --poll-timeout-cap, --serial and --unplug-after do not apply\n"
+    "  --cut-power-after MEMORY:N  with --emulate: power fails (torn) in the operation after\n"
+    "                        N more flash operations on MEMORY (e.g. internal:3)\n"
     "  --poll-timeout-cap MS report modeled bwPollTimeout up to MS (default 0: hosts poll at once)\n"
     "  --timeout MS          kill COMMAND after MS milliseconds (exit status 125)\n"
     "  --realtime            each request takes its modeled device time (erase, program, bus):\n"
@@ -153,6 +161,58 @@ host::Outcome AssignSerials(std::vector<BoardArgs>& boards) {
   return host::Success();
 }
 
+void PrintBoots(const std::vector<BootEvent>& boots) {
+  for (const BootEvent& b : boots) {
+    std::fprintf(stderr, "onedfu-sim: boot (%s): %s (%s)%s%s\n", b.cause.c_str(), b.application ? "application" : "DFU mode",
+                 b.reason.c_str(), b.message.empty() ? "" : ": ", b.message.c_str());
+  }
+}
+
+// run --emulate: the emulated board (sim/emulator/emulated_device.h) on the same bus and stats.
+int RunEmulated(SimBoard& simboard, emu::EmulatedDeviceOptions options, bool enter_dfu, bool verbose,
+                const UmockdevUsbOptions& usb_options, const std::vector<std::string>& command,
+                const std::string& state) {
+  options.trace = usb_options.trace || verbose;
+  auto created = emu::EmulatedDevice::Create(simboard, options);
+  if (!created.ok()) {
+    std::fprintf(stderr, "onedfu-sim run: %s\n", created.error().message.c_str());
+    return kExitSetup;
+  }
+  emu::EmulatedDevice& device = *created.value();
+  simboard.ResetUsage();  // the factory programming of the bootloader is not part of the run
+  device.PowerOn(enter_dfu);
+  int status = 0;
+  std::string usb_error;
+  {
+    UmockdevUsb usb(device, usb_options);
+    status = usb.RunCommand(command);
+    if (status < 0) usb_error = usb.LastError();
+  }
+  simboard.Sync();
+  RunReport report;
+  report.command = command;
+  report.exit_status = status;
+  report.boots = device.boots();
+  report.usb = device.usage();
+  const std::filesystem::path stats_path = std::filesystem::path(state) / "stats.json";
+  if (auto written = WriteStatsJson(stats_path, simboard, report); !written.ok()) {
+    std::fprintf(stderr, "onedfu-sim run: %s\n", written.error().message.c_str());
+    if (status == 0) status = kExitSetup;
+  }
+  if (!device.error().empty()) std::fprintf(stderr, "onedfu-sim run: emulator: %s\n", device.error().c_str());
+  if (verbose) {
+    PrintBoots(report.boots);
+    std::fprintf(stderr, "onedfu-sim: modeled device time %.3f s, %llu control transfers; %s\n",
+                 static_cast<double>(ModeledDeviceUs(simboard, report.usb)) / 1e6,
+                 static_cast<unsigned long long>(report.usb.control_transfers), stats_path.c_str());
+  }
+  if (status < 0) {
+    std::fprintf(stderr, "onedfu-sim run: %s\n", usb_error.c_str());
+    return kExitSetup;
+  }
+  return status;
+}
+
 }  // namespace
 
 int RunCommandMain(const std::vector<std::string>& args) {
@@ -162,7 +222,7 @@ int RunCommandMain(const std::vector<std::string>& args) {
                                              "--foreign-bootloader"};
   const SubcommandOptions parsed = ParseSubcommandOptions(
       args, {"--board", "--state", "--poll-timeout-cap", "--timeout", "--serial", "--unplug-after", "--flash-error-at",
-             "--plug-delay", "--interrupt-after"},
+             "--plug-delay", "--interrupt-after", "--emulate", "--cut-power-after"},
       {"--help", "--enter-dfu", "--realtime", "--trace", "--verbose", "--app-no-will-detach", "--no-hash-command",
        "--foreign-bootloader"});
   if (parsed.Flag("--help")) {
@@ -263,6 +323,27 @@ int RunCommandMain(const std::vector<std::string>& args) {
     return kExitSetup;
   }
 
+  if (parsed.Has("--emulate")) {
+    if (simboards.size() != 1) return Usage("--emulate runs one board: give at most one --state");
+    SimBoard& simboard = *simboards[0];
+    emu::EmulatedDeviceOptions options;
+    options.bootloader_elf = parsed.Value("--emulate");
+    if (parsed.Has("--cut-power-after")) {
+      const std::string cut = parsed.Value("--cut-power-after");
+      const size_t colon = cut.find(':');
+      unsigned long long n = 0;
+      if (colon == std::string::npos || !ParseNumber(cut.substr(colon + 1), 0xffffffffu, &n)) {
+        return Usage("--cut-power-after: expected MEMORY:N");
+      }
+      for (size_t i = 0; i < simboard.memory_count(); ++i) {
+        if (cut.compare(0, colon, simboard.board().memories[i].name) == 0) options.cut_memory = static_cast<int>(i);
+      }
+      if (options.cut_memory < 0) return Usage("--cut-power-after: no memory '" + cut.substr(0, colon) + "'");
+      options.cut_after = static_cast<uint32_t>(n);
+    }
+    return RunEmulated(simboard, options, boards[0].enter_dfu, verbose, usb_options, command, boards[0].state);
+  }
+  if (parsed.Has("--cut-power-after")) return Usage("--cut-power-after needs --emulate");
   std::vector<std::unique_ptr<SimUsbDevice>> devices;
   std::vector<UmockdevPort> ports;
   for (size_t i = 0; i < boards.size(); ++i) {

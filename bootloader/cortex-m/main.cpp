@@ -1,159 +1,105 @@
-// Cortex-M7 stub port of the onedfu bootloader: the size build (scripts/size)
-// links this with the bootloader core and the runtime to prove the core is
-// real firmware. The board is PYBD-SF6-like: manifests/boards/pybd-sf6.json,
-// generated into a constant in flash (generated_boards.h).
+// The Cortex-M7 port of the onedfu bootloader (STM32F767, PYBD-SF6-like board:
+// manifests/boards/pybd-sf6.json, generated into a constant in flash,
+// generated_boards.h). The core decides, the port acts (STYLE 6):
+//   1. startup.cpp: vector table, Reset_Handler (.data, .bss, constructors).
+//   2. main: clocks (HSE + PLL, 48 MHz USB clock), pins, QUADSPI in
+//      memory-mapped mode; Decide(board, drivers, button held or the
+//      application's DFU request word). Start -> StartApplication (IRQs off,
+//      VTOR, MSP, branch). Otherwise:
+//   3. the DFU loop: the OTG FS driver hands every endpoint-0 control transfer
+//      to DfuDevice::HandleControl and, once its status stage is done, runs
+//      DfuDevice::Poll (the flash work) or resets the board (the leave
+//      GETSTATUS went out: soft-disconnect, wait, SYSRESETREQ).
+// No interrupts are used: the loop polls the USB core.
 //
-// What the port does (STYLE 6: the core decides, the port acts):
-//   1. Reset_Handler: copy .data, zero .bss, run constructors, call main.
-//   2. main: Decide(board, drivers, button held). Start -> disable IRQs,
-//      VTOR = entry, MSP = entry[0], branch to entry[1]. Otherwise:
-//   3. the DFU loop: every control transfer the USB peripheral hands over goes
-//      to DfuDevice::HandleControl; after the reply (and its status stage) went
-//      out, Poll() runs pending flash work; reset_after_status -> system reset.
-//
-// Stubbed: the USB device controller itself (a mailbox stands in for the
-// OTG FIFO handling; mboot's 10-25 KB include its USB driver, this does not),
-// clocks, the LED. Register addresses are STM32F7 (RM0410) placeholders.
+// ONEDFU_SIZE_WITHOUT_USB (scripts/size only, never flashed): the same image
+// with a RAM mailbox in place of the USB driver, so that the size build can
+// report the driver's share (text with it minus text without it) and the
+// figure without it.
 #include <cstdint>
-#include <cstring>
 
+#include "board_config.h"
 #include "bootloader/boot.h"
 #include "bootloader/dfu_device.h"
 #include "generated_boards.h"
 #include "runtime/board.h"
 #include "stm32_flash.h"
+#include "system.h"
+#include "usb_otg_fs.h"
 
 using namespace onedfu;
 
 namespace {
 
-// In flash: manifests/boards/pybd-sf6.json as a constant, generated at build
-// time (scripts/size runs onedfu-board-header). scripts/size cuts the Board
-// capacities (ONEDFU_BOARD_MAX_*) to exactly this board, so it carries no
-// empty slots; the generated header static_asserts that the board fits them.
+// The board constant; scripts/size cuts the Board capacities
+// (ONEDFU_BOARD_MAX_*) to exactly this board.
 constexpr const runtime::Board& kBoard = boards::kPybdSf6;
 
 cortexm::InternalFlash internal_flash(kBoard.memories[0]);
 cortexm::QspiFlash qspi_flash(kBoard.memories[1]);
 runtime::FlashMemory* const kMemories[] = {&internal_flash, &qspi_flash};
+cortexm::UsbOtgFs usb;
 
-// Stand-in for the USB device controller: its interrupt handler would fill
-// `setup`/`out` and set `pending`; the reply goes back through `in`.
-struct UsbMailbox {
-  volatile uint32_t pending;    // 1: a SETUP (+ OUT data) is waiting
-  volatile uint32_t delivered;  // 1: the last reply's status stage went out
+[[noreturn]] void ResetBoard() {
+#if !ONEDFU_SIZE_WITHOUT_USB
+  usb.Disconnect();
+#endif
+  cortexm::DelayMs(20);  // the host sees the unplug before the device is gone
+  cortexm::SystemReset();
+}
+
+#if ONEDFU_SIZE_WITHOUT_USB
+struct Mailbox {
+  volatile uint32_t pending;
   uint8_t setup[8];
-  uint8_t out[bootloader::kTransferSize];
-  uint8_t in[bootloader::kTransferSize];
-  volatile uint32_t in_length;
-  volatile uint32_t stall;
+  uint8_t data[bootloader::kTransferSize];
+  volatile uint32_t reply;
 };
-UsbMailbox usb;
+Mailbox mailbox;
 
-inline volatile uint32_t& Reg(uint32_t address) { return *reinterpret_cast<volatile uint32_t*>(address); }
-
-[[noreturn]] void SystemReset() {
-  __asm__ volatile("dsb" ::: "memory");
-  Reg(0xe000ed0c) = 0x05fa0004;  // SCB->AIRCR: VECTKEY | SYSRESETREQ
-  __asm__ volatile("dsb" ::: "memory");
-  for (;;) {
-  }
+bool PollMailbox(bootloader::DfuDevice& device) {
+  if (!mailbox.pending) return false;
+  const bootloader::SetupPacket setup = bootloader::ParseSetup(mailbox.setup);
+  const size_t n = setup.wLength < sizeof mailbox.data ? setup.wLength : sizeof mailbox.data;
+  const bootloader::ControlReply reply =
+      setup.IsIn() ? device.HandleControl(setup, {}, runtime::MutableByteSpan(mailbox.data, n))
+                   : device.HandleControl(setup, runtime::ByteSpan(mailbox.data, n), {});
+  mailbox.reply = reply.length | (reply.stall ? 1u << 16 : 0);
+  mailbox.pending = 0;
+  if (reply.reset_after_status) return true;
+  device.Poll();
+  return false;
 }
-
-// Boot button: PC13 on a Nucleo-style board (GPIOC->IDR), active high.
-bool ButtonHeld() { return (Reg(0x40020810) & (1u << 13)) != 0; }
-
-[[noreturn]] void StartApplication(uint32_t vector_table) {
-  __asm__ volatile("cpsid i" ::: "memory");
-  Reg(0xe000ed08) = vector_table;  // SCB->VTOR
-  const uint32_t sp = *reinterpret_cast<const volatile uint32_t*>(vector_table);
-  const uint32_t pc = *reinterpret_cast<const volatile uint32_t*>(vector_table + 4);
-  __asm__ volatile(
-      "msr msp, %0\n"
-      "bx %1\n" ::"r"(sp),
-      "r"(pc)
-      : "memory");
-  __builtin_unreachable();
-}
-
-// LED hook: a real board blinks the reason code. Placeholder.
-void ShowReason(bootloader::BootReason reason) { Reg(0x40020414) = static_cast<uint32_t>(reason); }
+#endif
 
 [[noreturn]] void DfuLoop(const bootloader::BootDecision& why) {
   static bootloader::DfuDevice device(kBoard, kMemories);
-  if (!device.Init(nullptr).ok()) SystemReset();
+#if ONEDFU_SIZE_WITHOUT_USB
+  if (!device.Init(nullptr).ok()) ResetBoard();
   device.SetIdleMessage(why.message.c_str());
-  bool reset_after_status = false;
   for (;;) {
-    if (usb.pending) {
-      const bootloader::SetupPacket setup = bootloader::ParseSetup(usb.setup);
-      const size_t out_len = setup.IsIn() ? 0 : setup.wLength;
-      const size_t in_len = setup.IsIn() ? setup.wLength : 0;
-      const bootloader::ControlReply reply =
-          device.HandleControl(setup, runtime::ByteSpan(usb.out, out_len < sizeof usb.out ? out_len : sizeof usb.out),
-                               runtime::MutableByteSpan(usb.in, in_len < sizeof usb.in ? in_len : sizeof usb.in));
-      usb.stall = reply.stall;
-      usb.in_length = reply.length;
-      reset_after_status = reply.reset_after_status;
-      usb.delivered = 0;
-      usb.pending = 0;
-    }
-    if (usb.delivered) {
-      usb.delivered = 0;
-      if (reset_after_status) SystemReset();
-      device.Poll();
-    }
+    if (PollMailbox(device)) ResetBoard();
   }
+#else
+  if (!device.Init(nullptr).ok() || !usb.Init()) ResetBoard();
+  device.SetIdleMessage(why.message.c_str());
+  for (;;) {
+    if (usb.Poll(device)) ResetBoard();
+  }
+#endif
 }
 
 }  // namespace
 
 int main() {
-  const bootloader::BootDecision decision = bootloader::Decide(kBoard, kMemories, ButtonHeld());
-  if (decision.start_application) StartApplication(decision.entry);
-  ShowReason(decision.reason);
+  // Without the PLL there is no 48 MHz USB clock: try again from reset.
+  if (!cortexm::ClockInit()) cortexm::SystemReset();
+  cortexm::PinsInit();
+  const bool forced = cortexm::TakeDfuEntryRequest() | cortexm::ButtonHeld();
+  // A QSPI that does not answer leaves its memory unreadable; Decide then
+  // reports the flash error and the board waits in DFU mode.
+  (void)qspi_flash.Init();
+  const bootloader::BootDecision decision = bootloader::Decide(kBoard, kMemories, forced);
+  if (decision.start_application) cortexm::StartApplication(decision.entry);
   DfuLoop(decision);
-}
-
-// --- startup ----------------------------------------------------------------
-
-extern "C" {
-extern uint32_t _sidata, _sdata, _edata, _sbss, _ebss, _estack;
-extern void (*__init_array_start[])();
-extern void (*__init_array_end[])();
-
-[[noreturn]] void Reset_Handler() {
-  uint32_t* src = &_sidata;
-  for (uint32_t* dst = &_sdata; dst < &_edata;) *dst++ = *src++;
-  for (uint32_t* dst = &_sbss; dst < &_ebss;) *dst++ = 0;
-  for (void (**f)() = __init_array_start; f < __init_array_end; ++f) (*f)();
-  main();
-  SystemReset();
-}
-
-[[noreturn]] void Default_Handler() {
-  for (;;) {
-  }
-}
-
-// Called if a pure virtual function is ever invoked (it never is); defined
-// here so nothing from libstdc++/libsupc++ is linked.
-[[noreturn]] void __cxa_pure_virtual() { Default_Handler(); }
-
-// The core exception vectors; the DFU loop polls, so no peripheral IRQs.
-__attribute__((section(".isr_vector"), used)) void (*const kVectors[16])() = {
-    reinterpret_cast<void (*)()>(&_estack),
-    Reset_Handler,
-    Default_Handler,  // NMI
-    Default_Handler,  // HardFault
-    Default_Handler,  // MemManage
-    Default_Handler,  // BusFault
-    Default_Handler,  // UsageFault
-    nullptr, nullptr, nullptr, nullptr,
-    Default_Handler,  // SVCall
-    Default_Handler,  // DebugMonitor
-    nullptr,
-    Default_Handler,  // PendSV
-    Default_Handler,  // SysTick
-};
 }

@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "mmio.h"
+
 namespace onedfu::cortexm {
 
 using runtime::ByteSpan;
@@ -11,9 +13,6 @@ using runtime::StatusCode;
 
 namespace {
 
-inline volatile uint32_t& Reg(uint32_t address) { return *reinterpret_cast<volatile uint32_t*>(address); }
-inline volatile uint8_t& Reg8(uint32_t address) { return *reinterpret_cast<volatile uint8_t*>(address); }
-
 constexpr Status kOutside(StatusCode::kOutOfRange, "flash: range outside the memory");
 constexpr Status kMisaligned(StatusCode::kInvalidArgument, "flash: misaligned");
 constexpr Status kDevice(StatusCode::kUnavailable, "flash: device error");
@@ -22,38 +21,40 @@ bool Inside(const runtime::Memory& m, uint32_t address, uint64_t size) {
   return address >= m.base && address + size <= m.end();
 }
 
-// --- STM32F7 embedded flash (RM0410 section 3) ------------------------------
+// --- embedded flash (RM0410 3.7: registers) ---------------------------------
 constexpr uint32_t kFlash = 0x40023c00;
 constexpr uint32_t kFlashKeyr = kFlash + 0x04;
 constexpr uint32_t kFlashSr = kFlash + 0x0c;
 constexpr uint32_t kFlashCr = kFlash + 0x10;
 constexpr uint32_t kSrBusy = 1u << 16;
-constexpr uint32_t kSrErrors = 0xf2;  // OPERR, WRPERR, PGAERR, PGPERR, ERSERR
+constexpr uint32_t kSrErrors = 0xf2;  // ERSERR, PGPERR, PGAERR, WRPERR, OPERR
 constexpr uint32_t kCrPg = 1u << 0;
 constexpr uint32_t kCrSer = 1u << 1;
 constexpr uint32_t kCrPsize32 = 2u << 8;
 constexpr uint32_t kCrStrt = 1u << 16;
 constexpr uint32_t kCrLock = 1u << 31;
 
-void FlashUnlock() {
+bool FlashUnlock() {
+  if (!WaitBits(kFlashSr, kSrBusy, 0)) return false;
   if (Reg(kFlashCr) & kCrLock) {
     Reg(kFlashKeyr) = 0x45670123;
     Reg(kFlashKeyr) = 0xcdef89ab;
   }
   Reg(kFlashSr) = kSrErrors;  // clear stale error flags
+  return (Reg(kFlashCr) & kCrLock) == 0;
 }
 
-bool FlashWait() {
-  while (Reg(kFlashSr) & kSrBusy) {
-  }
-  return (Reg(kFlashSr) & kSrErrors) == 0;
+// Waits for the operation, locks again; true when no error flag is set.
+bool FlashFinish(bool more) {
+  const bool done = WaitBits(kFlashSr, kSrBusy, 0) && (Reg(kFlashSr) & kSrErrors) == 0;
+  if (!done || !more) Reg(kFlashCr) = kCrLock;
+  return done;
 }
 
-void FlashLock() { Reg(kFlashCr) = kCrLock; }
-
-// --- QUADSPI + W25Q-class NOR (RM0410 section 14) ---------------------------
+// --- QUADSPI (RM0410 14.5: registers) + W25Q instructions --------------------
 constexpr uint32_t kQspi = 0xa0001000;
 constexpr uint32_t kQspiCr = kQspi + 0x00;
+constexpr uint32_t kQspiDcr = kQspi + 0x04;
 constexpr uint32_t kQspiSr = kQspi + 0x08;
 constexpr uint32_t kQspiFcr = kQspi + 0x0c;
 constexpr uint32_t kQspiDlr = kQspi + 0x10;
@@ -62,8 +63,12 @@ constexpr uint32_t kQspiAr = kQspi + 0x18;
 constexpr uint32_t kQspiDr = kQspi + 0x20;
 constexpr uint32_t kQspiPsmkr = kQspi + 0x24;
 constexpr uint32_t kQspiPsmar = kQspi + 0x28;
+constexpr uint32_t kQspiPir = kQspi + 0x2c;
+constexpr uint32_t kRccAhb3enr = 0x40023838;  // QSPIEN bit 1 (RM0410 5.3.12)
+constexpr uint32_t kCrEn = 1u << 0;
 constexpr uint32_t kCrAbort = 1u << 1;
 constexpr uint32_t kCrApms = 1u << 22;
+constexpr uint32_t kCrPrescaler3 = 2u << 24;  // QUADSPI clock = AHB / 3 = 48 MHz
 constexpr uint32_t kSrTcf = 1u << 1;
 constexpr uint32_t kSrFtf = 1u << 2;
 constexpr uint32_t kSrSmf = 1u << 3;
@@ -75,59 +80,57 @@ constexpr uint32_t kDmode1 = 1u << 24;
 constexpr uint32_t kFmodeWrite = 0u << 26;
 constexpr uint32_t kFmodePoll = 2u << 26;
 constexpr uint32_t kFmodeMapped = 3u << 26;
+constexpr uint8_t kCmdWriteEnable = 0x06;
+constexpr uint8_t kCmdReadStatus1 = 0x05;
+constexpr uint8_t kCmdSectorErase = 0x20;
+constexpr uint8_t kCmdBlockErase = 0xd8;
+constexpr uint8_t kCmdPageProgram = 0x02;
+constexpr uint8_t kCmdRead = 0x03;
 constexpr uint32_t kPageSize = 256;
 
-void QspiIdle() {
+// Leaves memory-mapped (or any) mode: ABORT, then BUSY must clear.
+bool QspiIdle() {
   Reg(kQspiCr) |= kCrAbort;
-  while (Reg(kQspiCr) & kCrAbort) {
-  }
-  while (Reg(kQspiSr) & kSrBusyQ) {
-  }
+  return WaitBits(kQspiCr, kCrAbort, 0) && WaitBits(kQspiSr, kSrBusyQ, 0);
 }
 
-void QspiCommand(uint8_t instruction) {
-  Reg(kQspiCcr) = kFmodeWrite | kImode1 | instruction;
-  while (Reg(kQspiSr) & kSrBusyQ) {
-  }
+bool QspiWriteEnable() {
+  Reg(kQspiCcr) = kFmodeWrite | kImode1 | kCmdWriteEnable;
+  return WaitBits(kQspiSr, kSrBusyQ, 0);
 }
 
-// Polls the status register (0x05) until WIP (bit 0) clears.
-void QspiWaitReady() {
+// Auto-polls status register 1 until BUSY (bit 0) reads 0.
+bool QspiWaitReady() {
   Reg(kQspiPsmkr) = 0x01;
   Reg(kQspiPsmar) = 0x00;
+  Reg(kQspiPir) = 0x10;
   Reg(kQspiDlr) = 0;
   Reg(kQspiCr) |= kCrApms;
-  Reg(kQspiCcr) = kFmodePoll | kDmode1 | kImode1 | 0x05;
-  while (!(Reg(kQspiSr) & kSrSmf)) {
-  }
+  Reg(kQspiCcr) = kFmodePoll | kDmode1 | kImode1 | kCmdReadStatus1;
+  if (!WaitBits(kQspiSr, kSrSmf, kSrSmf, 0xffffffff)) return false;
   Reg(kQspiFcr) = kSrSmf;
+  return WaitBits(kQspiSr, kSrBusyQ, 0);
 }
 
-void QspiMapped() {
-  QspiIdle();
-  Reg(kQspiCcr) = kFmodeMapped | kDmode1 | kAdsize24 | kAdmode1 | kImode1 | 0x03;
+bool QspiMapped() {
+  if (!QspiIdle()) return false;
+  Reg(kQspiCcr) = kFmodeMapped | kDmode1 | kAdsize24 | kAdmode1 | kImode1 | kCmdRead;
+  return true;
 }
 
 }  // namespace
 
 Status InternalFlash::Erase(uint32_t address, uint32_t size) {
   if (!Inside(geometry_, address, size)) return kOutside;
-  FlashUnlock();
   for (uint64_t at = address; at < uint64_t{address} + size;) {
     auto sector = runtime::SectorContaining(geometry_, static_cast<uint32_t>(at));
-    if (!sector.ok() || sector->start != at) {
-      FlashLock();
-      return kMisaligned;
-    }
+    if (!sector.ok() || sector->start != at) return kMisaligned;
+    if (!FlashUnlock()) return kDevice;
     Reg(kFlashCr) = kCrSer | kCrPsize32 | (sector->index << 3);
     Reg(kFlashCr) |= kCrStrt;
-    if (!FlashWait()) {
-      FlashLock();
-      return kDevice;
-    }
+    if (!FlashFinish(false)) return kDevice;
     at += sector->size;
   }
-  FlashLock();
   return Status::Ok();
 }
 
@@ -140,17 +143,13 @@ Status InternalFlash::Read(uint32_t address, MutableByteSpan out) {
 Status InternalFlash::Write(uint32_t address, ByteSpan data) {
   if (!Inside(geometry_, address, data.size())) return kOutside;
   if (address % 4 != 0 || data.size() % 4 != 0) return kMisaligned;
-  FlashUnlock();
+  if (!FlashUnlock()) return kDevice;
   Reg(kFlashCr) = kCrPg | kCrPsize32;
   for (size_t i = 0; i < data.size(); i += 4) {
     Reg(address + static_cast<uint32_t>(i)) = runtime::LoadLe32(data.data() + i);
     __asm__ volatile("dsb" ::: "memory");
-    if (!FlashWait()) {
-      FlashLock();
-      return kDevice;
-    }
+    if (!FlashFinish(i + 4 < data.size())) return kDevice;
   }
-  FlashLock();
   return Status::Ok();
 }
 
@@ -158,24 +157,30 @@ ByteSpan InternalFlash::Mapped() const {
   return ByteSpan(reinterpret_cast<const uint8_t*>(geometry_.base), geometry_.size());
 }
 
+bool QspiFlash::Init() {
+  Reg(kRccAhb3enr) |= 1u << 1;
+  // FSIZE = log2(bytes) - 1; chip select high >= 2 cycles between commands.
+  Reg(kQspiDcr) = static_cast<uint32_t>(31 - __builtin_clz(geometry_.size()) - 1) << 16 | (1u << 8);
+  Reg(kQspiCr) = kCrPrescaler3 | kCrEn;
+  return QspiMapped();
+}
+
 Status QspiFlash::Erase(uint32_t address, uint32_t size) {
   if (!Inside(geometry_, address, size)) return kOutside;
   if ((address - geometry_.base) % 4096 != 0 || size % 4096 != 0) return kMisaligned;
-  QspiIdle();
   uint32_t offset = address - geometry_.base;
   const uint32_t end = offset + size;
-  while (offset < end) {
+  bool ok = QspiIdle();
+  while (ok && offset < end) {
     const bool block = offset % 65536 == 0 && end - offset >= 65536;
-    QspiCommand(0x06);  // write enable
-    Reg(kQspiCcr) = kFmodeWrite | kAdsize24 | kAdmode1 | kImode1 | (block ? 0xd8u : 0x20u);
+    ok = QspiWriteEnable();
+    Reg(kQspiCcr) = kFmodeWrite | kAdsize24 | kAdmode1 | kImode1 | (block ? kCmdBlockErase : kCmdSectorErase);
     Reg(kQspiAr) = offset;
-    while (Reg(kQspiSr) & kSrBusyQ) {
-    }
-    QspiWaitReady();
+    ok = ok && WaitBits(kQspiSr, kSrBusyQ, 0) && QspiWaitReady();
     offset += block ? 65536 : 4096;
   }
-  QspiMapped();
-  return Status::Ok();
+  ok = QspiMapped() && ok;
+  return ok ? Status::Ok() : kDevice;
 }
 
 Status QspiFlash::Read(uint32_t address, MutableByteSpan out) {
@@ -186,31 +191,29 @@ Status QspiFlash::Read(uint32_t address, MutableByteSpan out) {
 
 Status QspiFlash::Write(uint32_t address, ByteSpan data) {
   if (!Inside(geometry_, address, data.size())) return kOutside;
-  QspiIdle();
   uint32_t offset = address - geometry_.base;
   size_t done = 0;
-  while (done < data.size()) {
+  bool ok = QspiIdle();
+  while (ok && done < data.size()) {
     // A page program must not cross a 256-byte page boundary.
     size_t n = kPageSize - offset % kPageSize;
     if (n > data.size() - done) n = data.size() - done;
-    QspiCommand(0x06);
+    ok = QspiWriteEnable();
     Reg(kQspiDlr) = static_cast<uint32_t>(n - 1);
-    Reg(kQspiCcr) = kFmodeWrite | kDmode1 | kAdsize24 | kAdmode1 | kImode1 | 0x02;
+    Reg(kQspiCcr) = kFmodeWrite | kDmode1 | kAdsize24 | kAdmode1 | kImode1 | kCmdPageProgram;
     Reg(kQspiAr) = offset;
-    for (size_t i = 0; i < n; ++i) {
-      while (!(Reg(kQspiSr) & kSrFtf)) {
-      }
-      Reg8(kQspiDr) = data[done + i];
+    for (size_t i = 0; ok && i < n; ++i) {
+      ok = WaitBits(kQspiSr, kSrFtf, kSrFtf);
+      if (ok) Reg8(kQspiDr) = data[done + i];
     }
-    while (!(Reg(kQspiSr) & kSrTcf)) {
-    }
+    ok = ok && WaitBits(kQspiSr, kSrTcf, kSrTcf);
     Reg(kQspiFcr) = kSrTcf;
-    QspiWaitReady();
+    ok = ok && WaitBits(kQspiSr, kSrBusyQ, 0) && QspiWaitReady();
     offset += static_cast<uint32_t>(n);
     done += n;
   }
-  QspiMapped();
-  return Status::Ok();
+  ok = QspiMapped() && ok;
+  return ok ? Status::Ok() : kDevice;
 }
 
 ByteSpan QspiFlash::Mapped() const {

@@ -1,0 +1,65 @@
+// USB device driver for the STM32F7 OTG FS core (a Synopsys DWC2 core),
+// endpoint 0 only, polled (a bootloader has nothing else to do). Follows
+// RM0410 section 42 (USB on-the-go full-speed/high-speed): 42.15.2 core
+// initialization and device-mode initialization (GUSBCFG.FDMOD, DCFG.DSPD,
+// GCCFG.PWRDWN, B-session override in GOTGCTL), 42.11 FIFO sizes (GRXFSIZ,
+// DIEPTXF0), 42.16.6 device programming model: bus reset (GINTSTS.USBRST),
+// enumeration done (ENUMDNE), reading the receive FIFO (GRXSTSP packet
+// status: SETUP data / SETUP done / OUT data / OUT done), endpoint 0 IN
+// packets written to FIFO 0 (DIEPTSIZ0, DIEPCTL0.EPENA/CNAK, DIEPINT0.XFRC),
+// STALL on both directions, SET_ADDRESS applied to DCFG.DAD at once.
+//
+// Control transfers go to the bootloader core whole: the SETUP packet plus
+// the complete OUT data stage (up to kTransferSize bytes, 64-byte packets)
+// to DfuDevice::HandleControl; the IN reply goes out in 64-byte packets (a
+// zero-length packet ends a reply shorter than wLength that is a multiple of
+// 64). Once the status stage has completed the reply is "delivered": the
+// driver runs DfuDevice::Poll (the pending flash work), or reports that the
+// board must reset (ControlReply::reset_after_status; the leave GETSTATUS).
+// No heap; the buffers are members (about 2.1 KiB).
+#pragma once
+
+#include <cstdint>
+
+#include "bootloader/dfu_device.h"
+#include "bootloader/usb.h"
+
+namespace onedfu::cortexm {
+
+class UsbOtgFs {
+ public:
+  // Clocks the core (PLL48CK must run), soft-resets it, forces device mode
+  // at full speed with the internal PHY, sizes the FIFOs and connects
+  // (pull-up on D+). False when the core does not come out of reset.
+  [[nodiscard]] bool Init();
+
+  // Handles what the core has pending (bus reset, received packets, a
+  // finished IN packet) against `device`. Returns true when the board must
+  // now reset (after the status stage of the transfer that asked for it, or
+  // a bus reset the device waited for).
+  bool Poll(bootloader::DfuDevice& device);
+
+  // Pulls the D+ pull-up off (the host sees an unplug).
+  void Disconnect();
+
+ private:
+  enum class Stage : uint8_t { kSetup, kDataOut, kDataIn, kStatusIn, kStatusOut };
+
+  void BusReset();
+  void Receive(bootloader::DfuDevice& device);
+  void Dispatch(bootloader::DfuDevice& device);
+  void SendNextIn();
+  void Delivered(bootloader::DfuDevice& device);
+
+  Stage stage_ = Stage::kSetup;
+  bool reset_after_status_ = false;
+  bool reset_now_ = false;
+  bool zlp_ = false;       // a zero-length packet still ends the IN reply
+  uint16_t in_sent_ = 0;
+  uint16_t in_length_ = 0;
+  uint16_t out_length_ = 0;
+  uint8_t setup_[8] = {};
+  alignas(4) uint8_t buffer_[bootloader::kTransferSize] = {};  // OUT data stage or IN reply
+};
+
+}  // namespace onedfu::cortexm

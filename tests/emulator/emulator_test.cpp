@@ -1,0 +1,226 @@
+// The real Cortex-M bootloader binary (scripts/size: ONEDFU_BOOTLOADER_ELF) on the emulated
+// STM32F767 (sim/emulator), driven by the unmodified dfu-util through `onedfu-sim run
+// --emulate` on the umockdev bus: the dfu-util end-to-end checks the host build passes
+// (tests/sim/peers_test.cpp), here against the binary a user flashes, and the jump into a test
+// application (tests/emulator/test_app.c, its own Cortex-M build: ONEDFU_TEST_APP_ELF).
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "board_config.h"
+#include "doctest/doctest.h"
+#include "emulated_device.h"
+#include "host/board_json.h"
+#include "sim_board.h"
+#include "sim_run.h"
+#include "test_support.h"
+
+namespace fs = std::filesystem;
+using namespace onedfu::test;
+
+namespace {
+
+constexpr uint32_t kBootloaderSize = 32 * 1024;
+constexpr uint32_t kFilesystemOffset = 0x1c0000;
+constexpr const char* kLayout =
+    "@Internal Flash  /0x08000000/01*032Ka,03*032Kg,01*128Kg,07*256Kg/0x90000000/512*04Kg";
+
+// A Sim whose board runs the real bootloader ELF under emulation.
+struct EmulatedSim : Sim {
+  explicit EmulatedSim(const std::string& name) : Sim(name) {}
+  int Run(const std::vector<std::string>& command, bool enter_dfu = false) {
+    return RunWith(command, enter_dfu, {"--emulate", ONEDFU_BOOTLOADER_ELF, "--verbose"});
+  }
+};
+
+const Package& AppPackage() {
+  static const Package p = Pack("emulator-test-app.dfu", {}, {"--board", std::string(ONEDFU_SOURCE_DIR) + "/manifests/boards/pybd-sf6.json",
+                                                             "--firmware", ONEDFU_TEST_APP_ELF});
+  return p;
+}
+
+bool FlashHolds(const Sim& sim, const Package& p) {
+  for (const auto& e : p.elements) {
+    if (sim.At(e.address, e.data.size()) != e.data) return false;
+  }
+  return true;
+}
+
+void FlashAppWithLeave(EmulatedSim& sim) {
+  REQUIRE(sim.Run({ONEDFU_DFU_UTIL, "-a", "0", "-D", AppPackage().file.string(), "-s", ":leave"}) == 0);
+  INFO(sim.output);
+  REQUIRE(FlashHolds(sim, AppPackage()));
+}
+
+}  // namespace
+
+TEST_CASE("emulated binary: the bootloader image is the ELF, dfu-util -l finds the layout") {
+  EmulatedSim sim("emu_list");
+  REQUIRE(sim.Run({ONEDFU_DFU_UTIL, "-l"}) == 0);
+  INFO(sim.output);
+  CHECK(sim.output.find(std::string("name=\"") + kLayout + "\"") != std::string::npos);
+  const nlohmann::json stats = sim.Stats();
+  CHECK(stats["boots"][0]["mode"] == "dfu");
+  CHECK(stats["boots"][0]["reason"] == "no boot record");
+  CHECK(stats["boots"][0]["message"].get<std::string>().find("no record") != std::string::npos);
+  CHECK(stats["flash"]["erases"] == 0);
+  // The factory image: the ELF's vector table at the start of internal flash.
+  const std::vector<uint8_t> vectors = sim.At(Sim::kInternalBase, 8);
+  CHECK(vectors[3] == 0x20);              // initial MSP in DTCM RAM
+  CHECK((vectors[4] & 1) == 1);           // Thumb reset handler
+  CHECK(vectors[7] == 0x08);              // ... in internal flash
+}
+
+TEST_CASE("emulated binary: flash with :leave, the bootloader verifies and jumps into the test application") {
+  EmulatedSim sim("emu_leave");
+  FlashAppWithLeave(sim);
+  INFO(sim.output);
+  const nlohmann::json stats = sim.Stats();
+  REQUIRE(stats["boots"].size() == 2);
+  CHECK(stats["boots"][1]["cause"] == "leave");
+  CHECK(stats["boots"][1]["mode"] == "application");
+  CHECK(stats["boots"][1]["reason"] == "start application");
+  const std::string message = stats["boots"][1]["message"];
+  // The application's marks: its marker, the VTOR and the MSP it was entered with.
+  CHECK(message.find("SCB_VTOR 0x08008000") != std::string::npos);
+  CHECK(message.find("0x600df00d 0x08008000 0x20030000") != std::string::npos);
+  CHECK(stats["flash"]["erases"].get<int>() >= 2);  // the TEXT0 sector and the record sector
+  CHECK(stats["modeled_us"]["erase"].get<uint64_t>() > 0);
+  // Next power-on: the record is valid, the application starts again, nothing enumerates.
+  REQUIRE(sim.Run({"true"}) == 0);
+  CHECK(sim.Stats()["boots"][0]["mode"] == "application");
+}
+
+TEST_CASE("emulated binary: dfu-util -U reads back what was flashed") {
+  EmulatedSim sim("emu_upload");
+  FlashAppWithLeave(sim);
+  const fs::path out = sim.state.parent_path() / "out.bin";
+  fs::remove(out);
+  REQUIRE(sim.Run({ONEDFU_DFU_UTIL, "-a", "0", "-s", "0x08008000:1024", "-U", out.string()}, true) == 0);
+  INFO(sim.output);
+  const std::vector<uint8_t> read = ReadBytes(out);
+  CHECK(read.size() == 1024);
+  CHECK(read == sim.At(0x08008000, 1024));
+  const auto& app = AppPackage().elements.front();
+  REQUIRE(app.address == 0x08008000);
+  CHECK(std::equal(app.data.begin(), app.data.begin() + std::min<size_t>(app.data.size(), 1024), read.begin()));
+  CHECK(sim.Stats()["boots"][0]["reason"] == "forced DFU entry");
+  CHECK(sim.Stats()["flash"]["erases"] == 0);
+}
+
+TEST_CASE("emulated binary: a forced write to the bootloader is refused and changes nothing") {
+  EmulatedSim sim("emu_forced_bootloader");
+  REQUIRE(sim.Run({"true"}) == 0);
+  const std::vector<uint8_t> before = sim.Internal();
+  const fs::path x = sim.state.parent_path() / "x.bin";
+  std::ofstream(x, std::ios::binary) << std::string(512, 'X');
+  const int status = sim.Run({ONEDFU_DFU_UTIL, "-a", "0", "-s", "0x08000000:force", "-D", x.string()});
+  INFO(sim.output);
+  CHECK(status != 0);
+  CHECK(sim.Internal() == before);
+  CHECK(sim.Stats()["flash"]["erases"] == 0);
+  CHECK(sim.Stats()["flash"]["bytes_programmed"] == 0);
+}
+
+TEST_CASE("emulated binary: :mass-erase:force keeps the bootloader and the filesystem") {
+  EmulatedSim sim("emu_mass_erase");
+  FlashAppWithLeave(sim);
+  {
+    std::fstream f(sim.state / "internal.bin", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(kFilesystemOffset);
+    f << "user data in the filesystem region";
+  }
+  const std::vector<uint8_t> before = sim.Internal();
+  const fs::path x = sim.state.parent_path() / "x.bin";
+  std::ofstream(x, std::ios::binary) << std::string(512, 'X');
+  REQUIRE(sim.Run({ONEDFU_DFU_UTIL, "-a", "0", "-s", "0x08008000:mass-erase:force", "-D", x.string()}, true) == 0);
+  INFO(sim.output);
+  const std::vector<uint8_t> after = sim.Internal();
+  CHECK(std::equal(before.begin(), before.begin() + kBootloaderSize, after.begin()));
+  CHECK(std::equal(before.begin() + kFilesystemOffset, before.end(), after.begin() + kFilesystemOffset));
+  CHECK(sim.At(0x08008000, 512) == std::vector<uint8_t>(512, 'X'));
+  const std::vector<uint8_t> qspi = sim.Qspi();
+  CHECK(std::all_of(qspi.begin(), qspi.end(), [](uint8_t b) { return b == 0xff; }));
+  const nlohmann::json stats = sim.Stats();
+  CHECK(stats["flash"]["memories"][0]["sector_erases"].size() == 10);
+  // The QSPI went through the W25Q model: 64 KiB block erases where aligned.
+  CHECK(stats["flash"]["memories"][1]["block_erases"].get<int>() > 0);
+}
+
+TEST_CASE("emulated binary: the demo package flashes with dfu-util and the bootloader starts it") {
+  EmulatedSim sim("emu_demo");
+  const Package demo = Pack("emulator-demo.dfu", fs::path(ONEDFU_SOURCE_DIR) / "manifests/examples/pybd-sf6-demo.json", {});
+  REQUIRE(sim.Run({ONEDFU_DFU_UTIL, "-a", "0", "-D", demo.file.string(), "-s", ":leave"}) == 0);
+  INFO(sim.output);
+  REQUIRE(FlashHolds(sim, demo));
+  const nlohmann::json stats = sim.Stats();
+  REQUIRE(stats["boots"].size() == 2);
+  // The demo "firmware" is example bytes, not a program: the binary verified the record and
+  // jumped (VTOR set), whatever the bytes then do.
+  CHECK(stats["boots"][1]["mode"] == "application");
+  CHECK(stats["boots"][1]["reason"] == "start application");
+}
+
+TEST_CASE("emulated binary: sampled power cuts during an update, then the board boots or waits, and re-flashing works") {
+  const Package v2 = Pack("emulator-test-app-2.dfu", {}, {"--board", std::string(ONEDFU_SOURCE_DIR) + "/manifests/boards/pybd-sf6.json",
+                                                         "--firmware", ONEDFU_TEST_APP_ELF, "--version", "2.0.0"});
+  // Operation counts of the update: the TEXT0 erase + 4-byte programs on internal flash, the
+  // record revoke, erase and page programs on the QSPI.
+  const std::vector<std::string> cuts = {"internal:0", "internal:1", "internal:7", "qspi:0", "qspi:1", "qspi:3", "qspi:9"};
+  for (const std::string& cut : cuts) {
+    CAPTURE(cut);
+    EmulatedSim sim("emu_powercut_" + cut.substr(0, cut.find(':')) + cut.substr(cut.find(':') + 1));
+    FlashAppWithLeave(sim);
+    (void)sim.RunWith({ONEDFU_DFU_UTIL, "-a", "0", "-D", v2.file.string(), "-s", ":leave"}, true,
+                      {"--emulate", ONEDFU_BOOTLOADER_ELF, "--cut-power-after", cut});
+    INFO(sim.output);
+    CHECK(sim.output.find("power cut") != std::string::npos);
+    // Power returns: a complete image starts, or the bootloader waits in DFU mode; never a crash.
+    REQUIRE(sim.Run({"true"}) == 0);
+    const nlohmann::json boot = sim.Stats()["boots"][0];
+    CHECK(boot["reason"] != "emulation stopped");
+    if (boot["mode"] == "application") {
+      CHECK(boot["message"].get<std::string>().find("0x600df00d 0x08008000") != std::string::npos);
+    } else {
+      CHECK(boot["mode"] == "dfu");
+    }
+    // Re-flashing the update succeeds and the new image starts.
+    REQUIRE(sim.Run({ONEDFU_DFU_UTIL, "-a", "0", "-D", v2.file.string(), "-s", ":leave"}, true) == 0);
+    CHECK(FlashHolds(sim, v2));
+    CHECK(sim.Stats()["boots"].back()["mode"] == "application");
+  }
+}
+
+TEST_CASE("emulated binary: the application's DFU request word keeps the bootloader in DFU mode") {
+  EmulatedSim sim("emu_dfu_request");
+  FlashAppWithLeave(sim);  // a valid record: without the request the application starts
+  auto board_file = onedfu::host::LoadBoardFile(std::string(ONEDFU_SOURCE_DIR) + "/manifests/boards/pybd-sf6.json");
+  REQUIRE(board_file.ok());
+  auto board = onedfu::sim::SimBoard::Open(board_file.value(), sim.state);
+  REQUIRE(board.ok());
+  onedfu::sim::emu::EmulatedDeviceOptions options;
+  options.bootloader_elf = ONEDFU_BOOTLOADER_ELF;
+  auto device = onedfu::sim::emu::EmulatedDevice::Create(*board.value(), options);
+  REQUIRE(device.ok());
+  device.value()->PowerOn(false);
+  // What an application does before it resets into the bootloader (board_config.h).
+  const uint32_t magic = onedfu::cortexm::kDfuEntryMagic;
+  REQUIRE(device.value()->machine().WriteMemory(onedfu::sim::emu::kDfuEntryAddress, &magic, 4));
+  const std::vector<uint8_t> descriptors = device.value()->DeviceAndConfigDescriptors();
+  INFO(device.value()->error());
+  REQUIRE(descriptors.size() > 18);
+  CHECK(descriptors[1] == 1);  // a device descriptor: the bootloader enumerated
+  CHECK(descriptors[8] == 0x83);
+  CHECK(descriptors[9] == 0x04);  // VID 0x0483
+  REQUIRE(device.value()->boots().size() == 1);
+  CHECK_FALSE(device.value()->boots()[0].application);
+  CHECK(device.value()->boots()[0].reason == "forced DFU entry");
+  // The bootloader cleared the word: the next reset starts the application again.
+  uint32_t word = 1;
+  REQUIRE(device.value()->machine().ReadMemory(onedfu::sim::emu::kDfuEntryAddress, &word, 4));
+  CHECK(word == 0);
+}
