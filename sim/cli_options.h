@@ -21,6 +21,7 @@ inline constexpr int kExitSetup = 125;  // the board or the virtual USB bus coul
 
 struct SubcommandOptions {
   std::map<std::string, std::string> values;  // "--board" -> "pybd-sf6.json" (last one wins)
+  std::map<std::string, std::vector<std::string>> repeated;  // every value of each option, in order
   std::set<std::string> flags;                // "--verbose"
   std::vector<std::string> positional;
   std::vector<std::string> after_dashes;      // the arguments after `--` (e.g. a command)
@@ -33,6 +34,11 @@ struct SubcommandOptions {
     return it == values.end() ? fallback : it->second;
   }
   bool Flag(const std::string& name) const { return flags.count(name) != 0; }
+  // Every value given for a repeatable option (`--trust A --trust B`), in order.
+  std::vector<std::string> All(const std::string& name) const {
+    auto it = repeated.find(name);
+    return it == repeated.end() ? std::vector<std::string>() : it->second;
+  }
 };
 
 // `value_options` take a value, `flag_options` do not; anything else starting with "--" (or
@@ -66,8 +72,10 @@ inline SubcommandOptions ParseSubcommandOptions(const std::vector<std::string>& 
     if (value_options.count(name)) {
       if (eq != std::string::npos) {
         out.values[name] = a.substr(eq + 1);
+        out.repeated[name].push_back(out.values[name]);
       } else if (i + 1 < args.size()) {
         out.values[name] = args[++i];
+        out.repeated[name].push_back(out.values[name]);
       } else {
         out.error = "option " + name + " needs a value";
         return out;

@@ -7,6 +7,7 @@
 
 #include "cli_options.h"
 #include "host/board_json.h"
+#include "host/signing.h"
 #include "sim_board.h"
 #include "sim_commands.h"
 #include "sim_device.h"
@@ -19,7 +20,7 @@ namespace {
 constexpr const char* kRunUsage =
     "usage: onedfu-sim run [--board BOARD] [--state DIR] [--enter-dfu] [--poll-timeout-cap MS]\n"
     "                      [--timeout MS] [--serial TEXT] [--unplug-after N] [--trace] [--verbose]\n"
-    "                      -- COMMAND ARGS...\n"
+    "                      [--trust KEY.pub.pem]... -- COMMAND ARGS...\n"
     "\n"
     "Powers the simulated board on from the flash images in DIR (one <memory>.bin per memory,\n"
     "created erased with a bootloader image when missing), attaches it as a USB device the real\n"
@@ -30,6 +31,9 @@ constexpr const char* kRunUsage =
     "  --board BOARD         board file (path or id; default: the default board)\n"
     "  --state DIR           state directory (default: ./onedfu-sim-state)\n"
     "  --enter-dfu           hold the boot button: stay in the bootloader's DFU mode\n"
+    "  --trust KEY.pub.pem   a bootloader built with this Ed25519 key (repeatable: key rotation):\n"
+    "                        boots only records signed by one of them, keeps the security\n"
+    "                        counter, re-hashes a verified record only after an update\n"
     "  --poll-timeout-cap MS report modeled bwPollTimeout up to MS (default 0: hosts poll at once)\n"
     "  --timeout MS          kill COMMAND after MS milliseconds (exit status 125)\n"
     "  --serial TEXT         USB serial number string (default SIM000000001)\n"
@@ -50,7 +54,7 @@ int Usage(const char* why) {
 int RunCommandMain(const std::vector<std::string>& args) {
   std::string board_arg;
   const SubcommandOptions parsed = ParseSubcommandOptions(
-      args, {"--board", "--state", "--poll-timeout-cap", "--timeout", "--serial", "--unplug-after"},
+      args, {"--board", "--state", "--poll-timeout-cap", "--timeout", "--serial", "--unplug-after", "--trust"},
       {"--help", "--enter-dfu", "--trace", "--verbose"});
   if (parsed.Flag("--help")) {
     std::fputs(kRunUsage, stdout);
@@ -112,6 +116,18 @@ int RunCommandMain(const std::vector<std::string>& args) {
     return kExitSetup;
   }
   SimBoard& simboard = *sim.value();
+  if (parsed.Has("--trust")) {
+    std::vector<runtime::Ed25519PublicKey> keys;
+    for (const std::string& path : parsed.All("--trust")) {
+      auto key = host::LoadPublicKey(path);
+      if (!key.ok()) {
+        std::fprintf(stderr, "onedfu-sim run: --trust: %s\n", key.error().message.c_str());
+        return kExitSetup;
+      }
+      keys.push_back(key.value());
+    }
+    simboard.SetTrust(std::move(keys));
+  }
 
   SimUsbDevice device(simboard, device_options);
   if (!device.PowerOn(enter_dfu)) {

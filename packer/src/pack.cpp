@@ -452,9 +452,10 @@ Expected<PackedElement> RecordElement(const Prepared& prepared, const std::vecto
   }
   out.data.insert(out.data.end(), manifest_bytes, manifest_bytes + manifest_json.size());
   PadToWriteUnits(board.memories[region.memory], out.address, out.data);
-  if (out.data.size() > region.size) {
+  if (out.data.size() + runtime::kVerifiedMarkerSize > region.size) {
     return Fail("boot record + manifest take " + std::to_string(out.data.size()) + " bytes; record region '" +
-                region.name + "' holds " + std::to_string(region.size));
+                region.name + "' holds " + std::to_string(region.size) + " (less the last " +
+                std::to_string(runtime::kVerifiedMarkerSize) + ", kept erased for the bootloader's verified marker)");
   }
   out.region = region.name;
   out.origin = "boot record + manifest";

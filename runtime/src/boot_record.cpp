@@ -164,18 +164,25 @@ Result<BootRecord> DecodeBootRecord(ByteSpan bytes, Diag* diag) {
     }
     return kTooManySegments;
   }
-  const uint32_t tail = record.Signed() ? kSignatureEnd : kKeyIdOffset;
+  // Unsigned: key_id and signature are reserved too. (The size-only build
+  // leaves the gap before key_id of a signed record unchecked: it reads
+  // nothing there.)
+  const uint32_t tail = kSegmentsEnd + (record.flags & kRecordFlagSigned) * (kSignatureEnd - kSegmentsEnd);
+  static_assert(kRecordFlagSigned == 1);
   if (LoadLe32(r + kReservedWordOffset) != 0 ||
       !AllEqual(r + kReserved1Offset, kReserved1End - kReserved1Offset, 0) ||
-      !AllEqual(r + kSegmentsEnd, kKeyIdOffset - kSegmentsEnd, 0) || !AllEqual(r + tail, kRecordSize - tail, 0)) {
+#if ONEDFU_TRUST
+      !AllEqual(r + kSegmentsEnd, kKeyIdOffset - kSegmentsEnd, 0) ||
+#endif
+      !AllEqual(r + tail, kRecordSize - tail, 0)) {
     if (diag) diag->Str("boot record: reserved bytes not zero");
     return kNotZero;
   }
+#if ONEDFU_TRUST
   record.security_counter = LoadLe32(r + kSecurityCounterOffset);
-  if (record.Signed()) {
-    std::memcpy(record.key_id.data(), r + kKeyIdOffset, kKeyIdSize);
-    std::memcpy(record.signature.data(), r + kSignatureOffset, kSignatureSize);
-  }
+  std::memcpy(record.key_id.data(), r + kKeyIdOffset, kKeyIdSize);  // both zero when unsigned
+  std::memcpy(record.signature.data(), r + kSignatureOffset, kSignatureSize);
+#endif
   std::memcpy(record.board_id, r + kBoardIdOffset, kBootTextSize);
   std::memcpy(record.package_version, r + kPackageVersionOffset, kBootTextSize);
   if (!TextValid(record.board_id)) {

@@ -66,6 +66,14 @@
 #include "runtime/sha256.h"
 #include "runtime/status.h"
 
+// ONEDFU_TRUST: 1 (the default, every host build) decodes the signature
+// block and the security counter; the default Cortex-M size build
+// (scripts/size without --signed) sets 0 and leaves them zero in the decoded
+// record (it checks no signatures and keeps no counters), so it does not grow.
+#ifndef ONEDFU_TRUST
+#define ONEDFU_TRUST 1
+#endif
+
 namespace onedfu::runtime {
 
 inline constexpr uint32_t kBootRecordMagic = 0x1BCBE781u;
@@ -99,6 +107,10 @@ inline constexpr uint32_t kSignatureSize = 64;  // Ed25519
 inline constexpr uint32_t kSignatureEnd = kSignatureOffset + kSignatureSize;
 inline constexpr uint32_t kSignedSize = kKeyIdOffset;  // bytes of the signed message
 inline constexpr uint32_t kRecordFlagSigned = 1u << 0;
+// The last kVerifiedMarkerSize bytes of the record region stay erased in every
+// package: a trusting bootloader programs its "verified" marker there
+// (bootloader/boot_state.h). Packages keep the record + manifest below it.
+inline constexpr uint32_t kVerifiedMarkerSize = 32;
 inline constexpr uint32_t kSegmentsOffset = 256;
 inline constexpr uint32_t kSegmentEntrySize = 40;
 inline constexpr uint32_t kSegmentsEnd = kSegmentsOffset + kMaxSegments * kSegmentEntrySize;
