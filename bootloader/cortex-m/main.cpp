@@ -22,6 +22,10 @@
 #include "generated_boards.h"
 #include "runtime/board.h"
 #include "stm32_flash.h"
+#if ONEDFU_TRUST
+#include "bootloader/boot_state.h"
+#include "trust_keys.h"
+#endif
 
 using namespace onedfu;
 
@@ -108,8 +112,34 @@ void ShowReason(bootloader::BootReason reason) { Reg(0x40020414) = static_cast<u
 
 }  // namespace
 
+#if ONEDFU_TRUST
+// Trusting build (scripts/size --signed): the keys come from OUT_DIR/gen/trust_keys.h
+// (kTrustKeys), the counter log and the verified marker from bootloader/boot_state.h.
+bootloader::BootDecision DecideTrusted() {
+  bootloader::TrustPolicy policy{kTrustKeys};
+  policy.remember_verified = true;
+  const bootloader::FlashArea counter = bootloader::CounterArea(kBoard);
+  if (counter.memory >= 0) {
+    auto value = bootloader::ReadSecurityCounter(*kMemories[counter.memory], counter);
+    if (value.ok()) policy.min_security_counter = value.value();
+  }
+  bootloader::BootDecision d = bootloader::Decide(kBoard, kMemories, ButtonHeld(), &policy);
+  if (!d.start_application) return d;
+  const bootloader::FlashArea marker = bootloader::MarkerArea(kBoard);
+  if (d.mark_verified && marker.memory >= 0) (void)bootloader::MarkVerified(*kMemories[marker.memory], marker, d.record_crc);
+  if (counter.memory >= 0 && d.security_counter > policy.min_security_counter) {
+    (void)bootloader::AdvanceSecurityCounter(*kMemories[counter.memory], counter, d.security_counter);
+  }
+  return d;
+}
+#endif
+
 int main() {
+#if ONEDFU_TRUST
+  const bootloader::BootDecision decision = DecideTrusted();
+#else
   const bootloader::BootDecision decision = bootloader::Decide(kBoard, kMemories, ButtonHeld());
+#endif
   if (decision.start_application) StartApplication(decision.entry);
   ShowReason(decision.reason);
   DfuLoop(decision);
