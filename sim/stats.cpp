@@ -63,7 +63,10 @@ std::string StatsJson(const SimBoard& board, const RunReport& report) {
     boots.push_back({{"cause", b.cause},
                      {"mode", b.application ? "application" : "dfu"},
                      {"reason", b.reason},
-                     {"message", b.message}});
+                     {"message", b.message},
+                     {"bytes_hashed", b.bytes_hashed},
+                     {"hashes_skipped", b.hashes_skipped},
+                     {"verify_us", b.verify_us}});
   }
   root["boots"] = boots;
 

@@ -55,4 +55,10 @@ inline uint64_t EraseTimeUs(const Memory& memory, uint32_t address, uint32_t siz
 // size 0 or a range not inside the memory.
 uint64_t ProgramTimeUs(const Memory& memory, uint32_t address, uint32_t size);
 
+// Modeled CPU time of one boot decision's verification, microseconds, from
+// the board's BootCost: the record CRC (kRecordSize bytes), `bytes_hashed`
+// SHA-256 bytes and `signatures` Ed25519 checks. 0 when the board gives no
+// clock.
+uint64_t VerifyTimeUs(const BootCost& cost, uint64_t bytes_hashed, uint32_t signatures);
+
 }  // namespace onedfu::runtime
