@@ -70,6 +70,15 @@ TEST_CASE("trusting board: signed boots, unsigned and rolled-back packages wait 
   CHECK(boot["hashes_skipped"] == true);
   CHECK(boot["bytes_hashed"] == 0);
 
+  // onedfu flash reads the board's counter first and refuses the older package untouched.
+  auto refused = RunShell(kSim + " run --state " + state.string() + " " + trust + " -- " + kOnedfu + " flash " +
+                          v1.string());
+  CHECK(refused.status != 0);
+  CHECK_MESSAGE(refused.output.find("rollback: " + v1.string() + " has security counter 1, the board has booted counter 2") !=
+                    std::string::npos,
+                refused.output);
+  CHECK(PowerOn(state, trust)["message"].get<std::string>().find("package 2.0") == 0);
+
   boot = FlashAndBoot(state, trust, plain);
   CHECK(boot["mode"] == "dfu");
   CHECK(boot["reason"] == "unsigned boot record");
