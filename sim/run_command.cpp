@@ -12,6 +12,7 @@
 #include "cli_options.h"
 #include "emulated_device.h"
 #include "host/board_json.h"
+#include "host/signing.h"
 #include "sim_board.h"
 #include "sim_commands.h"
 #include "sim_device.h"
@@ -27,7 +28,7 @@ constexpr const char* kRunUsage =
     "                      [--timeout MS] [--realtime] [--trace] [--verbose] -- COMMAND ARGS...\n"
     "  BOARD OPTIONS: [--serial TEXT] [--enter-dfu] [--unplug-after N] [--flash-error-at N]\n"
     "                 [--plug-delay MS] [--interrupt-after N] [--app-no-will-detach]\n"
-    "                 [--no-hash-command] [--foreign-bootloader]\n"
+    "                 [--no-hash-command] [--foreign-bootloader]  [--trust KEY.pub.pem]...\n"
     "       onedfu-sim run [--board BOARD] [--state DIR] [--enter-dfu] --emulate BOOTLOADER.elf\n"
     "                      [--cut-power-after MEMORY:N] [--timeout MS] [--trace] [--verbose] -- COMMAND...\n"
     "\n"
@@ -47,6 +48,9 @@ constexpr const char* kRunUsage =
     "                        --poll-timeout-cap, --serial and --unplug-after do not apply\n"
     "  --cut-power-after MEMORY:N  with --emulate: power fails (torn) in the operation after\n"
     "                        N more flash operations on MEMORY (e.g. internal:3)\n"
+    "  --trust KEY.pub.pem   a bootloader built with this Ed25519 key (repeatable: key rotation):\n"
+    "                        boots only records signed by one of them, keeps the security\n"
+    "                        counter, re-hashes a verified record only after an update\n"
     "  --poll-timeout-cap MS report modeled bwPollTimeout up to MS (default 0: hosts poll at once)\n"
     "  --timeout MS          kill COMMAND after MS milliseconds (exit status 125)\n"
     "  --realtime            each request takes its modeled device time (erase, program, bus):\n"
@@ -222,7 +226,7 @@ int RunCommandMain(const std::vector<std::string>& args) {
                                              "--foreign-bootloader"};
   const SubcommandOptions parsed = ParseSubcommandOptions(
       args, {"--board", "--state", "--poll-timeout-cap", "--timeout", "--serial", "--unplug-after", "--flash-error-at",
-             "--plug-delay", "--interrupt-after", "--emulate", "--cut-power-after"},
+             "--plug-delay", "--interrupt-after", "--emulate", "--cut-power-after", "--trust"},
       {"--help", "--enter-dfu", "--realtime", "--trace", "--verbose", "--app-no-will-detach", "--no-hash-command",
        "--foreign-bootloader"});
   if (parsed.Flag("--help")) {
@@ -321,6 +325,18 @@ int RunCommandMain(const std::vector<std::string>& args) {
   if (auto serials = AssignSerials(boards); !serials.ok()) {
     std::fprintf(stderr, "onedfu-sim run: %s\n", serials.error().message.c_str());
     return kExitSetup;
+  }
+  if (parsed.Has("--trust")) {
+    std::vector<runtime::Ed25519PublicKey> keys;
+    for (const std::string& path : parsed.All("--trust")) {
+      auto key = host::LoadPublicKey(path);
+      if (!key.ok()) {
+        std::fprintf(stderr, "onedfu-sim run: --trust: %s\n", key.error().message.c_str());
+        return kExitSetup;
+      }
+      keys.push_back(key.value());
+    }
+    for (auto& simboard : simboards) simboard->SetTrust(keys);
   }
 
   if (parsed.Has("--emulate")) {

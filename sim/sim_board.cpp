@@ -1,5 +1,7 @@
 #include "sim_board.h"
 
+#include "bootloader/boot_state.h"
+
 #include <cstring>
 #include <string>
 #include <system_error>
@@ -74,7 +76,33 @@ bootloader::BootDecision SimBoard::Boot(bool forced_dfu) {
     flash->ClearFaults();
     flash->PowerOn();
   }
-  return bootloader::Decide(board_, pointers_, forced_dfu);
+  if (!trusting_) return bootloader::Decide(board_, pointers_, forced_dfu);
+  bootloader::TrustPolicy policy;
+  policy.keys = keys_;
+  policy.min_security_counter = SecurityCounter();
+  policy.remember_verified = true;
+  bootloader::BootDecision d = bootloader::Decide(board_, pointers_, forced_dfu, &policy);
+  if (!d.start_application) return d;
+  // What the port does before it jumps; a failure here costs speed or a counter step, never the boot.
+  const bootloader::FlashArea marker = bootloader::MarkerArea(board_);
+  if (d.mark_verified && marker.memory >= 0) (void)bootloader::MarkVerified(*pointers_[marker.memory], marker, d.record_crc);
+  const bootloader::FlashArea counter = bootloader::CounterArea(board_);
+  if (counter.memory >= 0 && d.security_counter > policy.min_security_counter) {
+    (void)bootloader::AdvanceSecurityCounter(*pointers_[counter.memory], counter, d.security_counter);
+  }
+  return d;
+}
+
+void SimBoard::SetTrust(std::vector<runtime::Ed25519PublicKey> keys) {
+  trusting_ = true;
+  keys_ = std::move(keys);
+}
+
+uint32_t SimBoard::SecurityCounter() {
+  const bootloader::FlashArea counter = bootloader::CounterArea(board_);
+  if (counter.memory < 0) return 0;
+  auto value = bootloader::ReadSecurityCounter(*pointers_[counter.memory], counter);
+  return value.ok() ? value.value() : 0;
 }
 
 std::vector<uint8_t> SimBoard::Peek(uint32_t address, uint32_t size) const {

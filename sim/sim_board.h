@@ -54,6 +54,16 @@ class SimBoard {
   // decision. `forced_dfu` is the held boot button (or an application's request to enter DFU).
   bootloader::BootDecision Boot(bool forced_dfu);
 
+  // Makes this board's bootloader a trusting one (`onedfu-sim run --trust KEY.pub.pem`...):
+  // only records signed by one of `keys` boot (none: unsigned ones too), the security
+  // counter log is kept (bootloader/boot_state.h) and a record verified once is not
+  // re-hashed. Boot() then reads the counter, decides, and on a start programs the
+  // verified marker and advances the counter, as the Cortex-M port does.
+  void SetTrust(std::vector<runtime::Ed25519PublicKey> keys);
+  bool trusting() const { return trusting_; }
+  // The board's security counter (0 without a counter area or when never advanced).
+  uint32_t SecurityCounter();
+
   // The bytes currently at [address, address + size) (bypassing faults); empty when the range
   // is not inside one memory.
   std::vector<uint8_t> Peek(uint32_t address, uint32_t size) const;
@@ -74,6 +84,8 @@ class SimBoard {
   std::vector<std::unique_ptr<FileFlash>> flashes_;
   std::vector<runtime::FlashMemory*> pointers_;
   bool created_ = false;
+  bool trusting_ = false;
+  std::vector<runtime::Ed25519PublicKey> keys_;
 };
 
 }  // namespace onedfu::sim

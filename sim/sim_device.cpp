@@ -27,6 +27,10 @@ bool SimUsbDevice::Boot(const std::string& cause, bool forced_dfu) {
   event.application = decision.start_application;
   event.reason = bootloader::BootReasonName(decision.reason);
   event.message = decision.message.c_str();
+  event.bytes_hashed = decision.bytes_hashed;
+  event.hashes_skipped = decision.hashes_skipped;
+  event.verify_us = runtime::VerifyTimeUs(board_.board().boot_cost, decision.bytes_hashed,
+                                          decision.signature_checked ? 1 : 0);
   boots_.push_back(event);
   if (decision.start_application) {
     app_.emplace(board_, options_.serial, options_.app_will_detach);

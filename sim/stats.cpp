@@ -67,7 +67,10 @@ std::string StatsJson(const SimBoard& board, const RunReport& report) {
     boots.push_back({{"cause", b.cause},
                      {"mode", b.application ? "application" : "dfu"},
                      {"reason", host::EscapeText(b.reason)},
-                     {"message", host::EscapeText(b.message)}});
+                     {"message", host::EscapeText(b.message)},
+                     {"bytes_hashed", b.bytes_hashed},
+                     {"hashes_skipped", b.hashes_skipped},
+                     {"verify_us", b.verify_us}});
   }
   root["boots"] = boots;
 

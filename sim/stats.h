@@ -62,6 +62,9 @@ struct BootEvent {
   bool application = false; // true: the application started; false: DFU mode
   std::string reason;       // bootloader::BootReasonName
   std::string message;      // the decision's message
+  uint64_t bytes_hashed = 0;   // SHA-256 bytes the decision hashed
+  bool hashes_skipped = false; // a trusting bootloader's verified marker vouched
+  uint64_t verify_us = 0;      // modeled CPU time of the verification (runtime::VerifyTimeUs)
 };
 
 struct RunReport {

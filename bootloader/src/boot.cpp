@@ -1,7 +1,9 @@
 #include "bootloader/boot.h"
 
 
+#include "bootloader/boot_state.h"
 #include "runtime/boot_record.h"
+#include "runtime/ed25519.h"
 #include "runtime/sha256.h"
 
 namespace onedfu::bootloader {
@@ -56,6 +58,44 @@ void Stay(BootDecision& d, BootReason reason) {
   d.reason = reason;
 }
 
+#if ONEDFU_TRUST
+// The signature and counter checks of a trusting bootloader; false (with the
+// decision filled) when the record must not boot.
+bool CheckTrust(const TrustPolicy& trust, const BootRecord& record, ByteSpan record_bytes, BootDecision& d) {
+  if (!trust.keys.empty()) {
+    if (!record.Signed()) {
+      d.message.Str("boot record is not signed; this bootloader boots only signed packages");
+      Stay(d, BootReason::kUnsigned);
+      return false;
+    }
+    const runtime::Ed25519PublicKey* key = nullptr;
+    for (const runtime::Ed25519PublicKey& k : trust.keys) {
+      if (runtime::Sha256Digest(k) == record.key_id) key = &k;
+    }
+    if (key == nullptr) {
+      d.message.Str("boot record signed by an unknown key");
+      Stay(d, BootReason::kBadSignature);
+      return false;
+    }
+    runtime::Ed25519Verifier verifier(*key, record.signature.data());
+    runtime::ForEachSignedPiece(record_bytes, [&verifier](ByteSpan piece) { verifier.Update(piece); });
+    if (!verifier.Finish()) {
+      d.message.Str("boot record signature does not verify");
+      Stay(d, BootReason::kBadSignature);
+      return false;
+    }
+    d.signature_checked = true;
+  }
+  if (record.security_counter < trust.min_security_counter) {
+    d.message.Str("rollback: security counter ").Dec(record.security_counter).Str(" is below the board's ");
+    d.message.Dec(trust.min_security_counter);
+    Stay(d, BootReason::kRollback);
+    return false;
+  }
+  return true;
+}
+#endif
+
 }  // namespace
 
 const char* BootReasonName(BootReason reason) {
@@ -72,11 +112,15 @@ const char* BootReasonName(BootReason reason) {
     case BootReason::kHashMismatch: return "hash mismatch";
     case BootReason::kRomfsMismatch: return "ROMFS hash mismatch";
     case BootReason::kManifestMismatch: return "manifest hash mismatch";
+    case BootReason::kUnsigned: return "unsigned boot record";
+    case BootReason::kBadSignature: return "bad signature";
+    case BootReason::kRollback: return "rollback refused";
   }
   return "unknown";
 }
 
-BootDecision Decide(const Board& board, std::span<FlashMemory* const> memories, bool forced_dfu) {
+BootDecision Decide(const Board& board, std::span<FlashMemory* const> memories, bool forced_dfu,
+                    [[maybe_unused]] const TrustPolicy* trust) {
   BootDecision d;
   if (forced_dfu) {
     d.message.Str("DFU mode requested");
@@ -129,6 +173,10 @@ BootDecision Decide(const Board& board, std::span<FlashMemory* const> memories, 
     Stay(d, BootReason::kWrongBoard);
     return d;
   }
+
+#if ONEDFU_TRUST
+  if (trust != nullptr && !CheckTrust(*trust, record, record_bytes, d)) return d;
+#endif
 
   // What the record covers: its segments, then the ROMFS image (unless it is
   // also a segment), then the manifest. Structure first (cheap), hashes after.
@@ -185,6 +233,19 @@ BootDecision Decide(const Board& board, std::span<FlashMemory* const> memories, 
     Stay(d, BootReason::kNoApplication);
     return d;
   }
+#if ONEDFU_TRUST
+  d.record_crc = runtime::LoadLe32(record_bytes.data() + runtime::kCrcOffset);
+  if (trust != nullptr && trust->remember_verified) {
+    const FlashArea marker = MarkerArea(board);
+    uint8_t marker_bytes[kMarkerSize];
+    const bool marked = marker.memory >= 0 && memories[marker.memory] != nullptr &&
+                        memories[marker.memory]->Read(marker.address, marker_bytes).ok() &&
+                        MarkedVerified(marker_bytes, d.record_crc);
+    d.hashes_skipped = marked;
+    d.mark_verified = !marked;
+  }
+  if (d.hashes_skipped) count = 0;
+#endif
   for (uint32_t i = 0; i < count; ++i) {
     const Item& it = items[i];
     Sha256Hash digest;
@@ -206,8 +267,14 @@ BootDecision Decide(const Board& board, std::span<FlashMemory* const> memories, 
   d.start_application = true;
   d.reason = BootReason::kStartApplication;
   d.entry = entry;
+#if ONEDFU_TRUST
+  d.security_counter = record.security_counter;
+#endif
   d.message.Str("package ").Str(record.package_version).Str(": ").Dec(record.segment_count)
       .Str(" segments verified");
+#if ONEDFU_TRUST
+  if (d.hashes_skipped) d.message.Str(" on an earlier boot");
+#endif
   return d;
 }
 

@@ -1,6 +1,8 @@
 // Flash, LoadFlashPackage, ListDevices (issue 8). See flasher/flash.h for the order of work.
 #include "flasher/flash.h"
 
+#include "bootloader/boot_state.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -256,6 +258,22 @@ host::Outcome Flasher::CheckInstalled(DfuseClient& client) {
   if (result_.device.interface_name != expected) {
     return host::Fail("memory layout differs: the board reports \"" + result_.device.interface_name +
                       "\", the package's board " + board.id + " has \"" + expected + "\"; nothing was changed");
+  }
+  // Anti-rollback (bootloader/boot_state.h): a trusting board keeps the highest counter it
+  // booted at the end of its bootloader region; refuse an older package before any change.
+  // Read only for packages that use signing or counters (others never change the log).
+  const bootloader::FlashArea counter_area = bootloader::CounterArea(board);
+  if (counter_area.memory >= 0 && (package_.record.Signed() || package_.record.security_counter > 0)) {
+    host::Bytes log(counter_area.size);
+    if (auto read = client.Read(counter_area.address, log, [](size_t) {}); !read.ok()) return Wrap(client, read.error());
+    result_.bytes_read += log.size();
+    const runtime::Memory& m = board.memories[counter_area.memory];
+    const uint32_t board_counter = bootloader::HighestCounter(log, m.write_align, m.erased_value);
+    if (package_.record.security_counter < board_counter) {
+      return host::Fail("rollback: " + package_.file + " has security counter " +
+                        std::to_string(package_.record.security_counter) + ", the board has booted counter " +
+                        std::to_string(board_counter) + " and would refuse it; nothing was changed");
+    }
   }
   const runtime::Region* region = board.FindRole(runtime::RegionRole::kRecord);
   if (region == nullptr) return host::Success();

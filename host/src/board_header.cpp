@@ -142,6 +142,9 @@ void AppendBoard(std::string& out, const std::string& constant, const BoardSourc
   for (uint8_t r = 0; r < b.region_count; ++r) AppendRegion(out, b.regions[r]);
   out += "    },\n";
   out += "    .region_count = " + std::to_string(b.region_count) + ",\n";
+  const runtime::BootCost& c = b.boot_cost;
+  out += "    .boot_cost = {" + std::to_string(c.clock_mhz) + ", " + std::to_string(c.sha256_cycles_per_byte) + ", " +
+         std::to_string(c.crc32_cycles_per_byte) + ", " + std::to_string(c.ed25519_verify_cycles) + "},\n";
   out += "};\n\n";
 }
 

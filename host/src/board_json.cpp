@@ -168,6 +168,22 @@ runtime::Region ParseRegion(const runtime::Board& board, const Json& value, cons
   return r;
 }
 
+// "boot_cost": {"cpu": "...", "clock_mhz": N, "sha256_cycles_per_byte": N,
+//               "crc32_cycles_per_byte": N, "ed25519_verify_cycles": N}
+void ParseBootCost(runtime::BootCost& cost, const Object& obj) {
+  obj.AllowOnly({"cpu", "note", "clock_mhz", "sha256_cycles_per_byte", "crc32_cycles_per_byte", "ed25519_verify_cycles"});
+  if (const Json* v = obj.Find("cpu")) ReadString(*v, obj.PathOf("cpu"));
+  if (const Json* v = obj.Find("note")) ReadString(*v, obj.PathOf("note"));
+  cost.clock_mhz = static_cast<uint32_t>(ReadNumber(obj.Require("clock_mhz"), obj.PathOf("clock_mhz"), 100000));
+  if (cost.clock_mhz == 0) Throw(obj.PathOf("clock_mhz"), "must be at least 1");
+  const auto read = [&](const char* name, uint32_t* out) {
+    if (const Json* v = obj.Find(name)) *out = static_cast<uint32_t>(ReadNumber(*v, obj.PathOf(name), 0xffffffffu));
+  };
+  read("sha256_cycles_per_byte", &cost.sha256_cycles_per_byte);
+  read("crc32_cycles_per_byte", &cost.crc32_cycles_per_byte);
+  read("ed25519_verify_cycles", &cost.ed25519_verify_cycles);
+}
+
 void ParseUsb(runtime::Board& board, const Object& usb) {
   usb.AllowOnly({"vid", "pid", "bcd_device"});
   if (const Json* v = usb.Find("vid")) board.vid = static_cast<uint16_t>(ReadNumber(*v, usb.PathOf("vid"), 0xffff));
@@ -179,7 +195,7 @@ void ParseUsb(runtime::Board& board, const Object& usb) {
 
 runtime::Board ParseBoardDocument(const Json& doc) {
   const Object top(doc, "");
-  top.AllowOnly({"id", "description", "notes", "arch", "usb", "memories", "regions"});
+  top.AllowOnly({"id", "description", "notes", "arch", "usb", "memories", "regions", "boot_cost"});
   runtime::Board board;
   CopyIdentifier(board.id, ReadString(top.Require("id"), top.PathOf("id")), top.PathOf("id"));
   if (const Json* v = top.Find("description")) ReadString(*v, top.PathOf("description"));
@@ -196,6 +212,7 @@ runtime::Board ParseBoardDocument(const Json& doc) {
     CopyIdentifier(board.arch, arch, top.PathOf("arch"));
   }
   if (const Json* v = top.Find("usb")) ParseUsb(board, Object(*v, top.PathOf("usb")));
+  if (const Json* v = top.Find("boot_cost")) ParseBootCost(board.boot_cost, Object(*v, top.PathOf("boot_cost")));
 
   const Json& memories = top.Require("memories");
   const std::string memories_path = top.PathOf("memories");

@@ -9,6 +9,7 @@
 #include "host/board_json.h"
 #include "host/board_lookup.h"
 #include "host/file_io.h"
+#include "host/signing.h"
 #include "packer/diff.h"
 #include "packer/inspect.h"
 #include "packer/map_svg.h"
@@ -103,11 +104,13 @@ int Pack(const Args& args) {
       ("romfs-align", po::value<uint32_t>(), "ROMFS file data alignment in bytes (default 8)")
       ("base", po::value<std::string>(), "OLD.dfu installed on the board: keep its firmware when none is given, "
                                          "and keep unchanged ROMFS files at their addresses")
+      ("sign", po::value<std::string>(), "KEY.pem: sign the boot record with this Ed25519 private key (onedfu keygen)")
+      ("security-counter", po::value<uint32_t>(), "anti-rollback counter recorded in the boot record (default 0)")
       ("output,o", po::value<std::string>()->required(), "output .dfu");
   po::positional_options_description positional;
   positional.add("package", 1);
   int code = kOk;
-  auto vm = ParseArgs("onedfu pack [PACKAGE.json] [--board BOARD.json] [--firmware [ADDR:]FILE]... [--romfs DIR] [--base OLD.dfu] [--version V] -o OUT.dfu",
+  auto vm = ParseArgs("onedfu pack [PACKAGE.json] [--board BOARD.json] [--firmware [ADDR:]FILE]... [--romfs DIR] [--base OLD.dfu] [--version V] [--sign KEY.pem] [--security-counter N] -o OUT.dfu",
                       args, options, positional, &code);
   if (!vm) return code;
 
@@ -120,6 +123,8 @@ int Pack(const Args& args) {
   if (vm->count("mpy-cross")) request.mpy_cross = (*vm)["mpy-cross"].as<std::string>();
   if (vm->count("romfs-align")) request.romfs_align = (*vm)["romfs-align"].as<uint32_t>();
   request.base = OptionalPath(*vm, "base");
+  request.sign_key = OptionalPath(*vm, "sign");
+  if (vm->count("security-counter")) request.security_counter = (*vm)["security-counter"].as<uint32_t>();
   const fs::path output = (*vm)["output"].as<std::string>();
 
   auto packed = packer::PackToFile(request, output);
@@ -152,17 +157,43 @@ int Verify(const Args& args) {
   po::options_description options("verify options");
   po::positional_options_description positional;
   AddPackageOptions(options, positional, "the .dfu to verify");
+  options.add_options()("key", po::value<std::vector<std::string>>()->composing(),
+                        "KEY.pub.pem: the record must be signed by this Ed25519 key (repeatable: any of them)");
   int code = kOk;
-  auto vm = ParseArgs("onedfu verify FILE.dfu [--board BOARD.json]", args, options, positional, &code);
+  auto vm = ParseArgs("onedfu verify FILE.dfu [--board BOARD.json] [--key KEY.pub.pem]...", args, options, positional,
+                      &code);
   if (!vm) return code;
+  std::vector<host::Ed25519PublicKey> keys;
+  if (vm->count("key")) {
+    for (const std::string& path : (*vm)["key"].as<std::vector<std::string>>()) {
+      auto key = host::LoadPublicKey(path);
+      if (!key.ok()) return Report(key.error());
+      keys.push_back(*key);
+    }
+  }
   auto package = LoadPackage(*vm);
   if (!package.ok()) return Report(package.error());
   const std::string& file = package->file;
-  const packer::Verification v = packer::Verify(package->bytes, file, package->board);
+  const packer::Verification v = packer::Verify(package->bytes, file, package->board, keys);
   for (const std::string& line : v.passed) std::cout << "ok    " << line << "\n";
   for (const std::string& line : v.failed) std::cout << "FAIL  " << line << "\n";
   std::cout << file << ": " << (v.ok() ? "verified" : "NOT valid") << "\n";
   return v.ok() ? kOk : kFailed;
+}
+
+int Keygen(const Args& args) {
+  po::options_description options("keygen options");
+  options.add_options()("out", po::value<std::string>()->required(),
+                        "NAME: write the private key to NAME.pem and the public key to NAME.pub.pem");
+  po::positional_options_description positional;
+  int code = kOk;
+  auto vm = ParseArgs("onedfu keygen --out NAME", args, options, positional, &code);
+  if (!vm) return code;
+  auto pair = host::GenerateKeyPair((*vm)["out"].as<std::string>());
+  if (!pair.ok()) return Report(pair.error());
+  std::printf("%s: Ed25519 private key (keep it secret)\n%s: public key, fingerprint %s\n",
+              pair->private_pem.c_str(), pair->public_pem.c_str(), host::KeyFingerprint(pair->public_key).c_str());
+  return kOk;
 }
 
 int Romfs(const Args& args) {

@@ -30,6 +30,7 @@ int Pack(const Args& args);
 int Inspect(const Args& args);
 int Diff(const Args& args);
 int Verify(const Args& args);
+int Keygen(const Args& args);
 int Romfs(const Args& args);
 int Map(const Args& args);
 int Flash(const Args& args);  // flash_commands.cpp

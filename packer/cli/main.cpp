@@ -20,6 +20,7 @@ constexpr Command kCommands[] = {
     {"inspect", "show the targets, elements, record, manifest and ROMFS tree of a .dfu", onedfu::cli::Inspect},
     {"diff", "what an update from OLD.dfu to NEW.dfu changes: files, sectors, modeled device time", onedfu::cli::Diff},
     {"verify", "check a .dfu: CRC, boot record, hashes, layout rules", onedfu::cli::Verify},
+    {"keygen", "write an Ed25519 key pair (NAME.pem, NAME.pub.pem) for pack --sign", onedfu::cli::Keygen},
     {"romfs", "build or list a ROMFS image (romfs build DIR -o IMG, romfs ls IMG)", onedfu::cli::Romfs},
     {"map", "draw what a .dfu puts where, as SVG", onedfu::cli::Map},
     {"flash", "update a board over USB: only what changed, verified, confirmed booted", onedfu::cli::Flash},

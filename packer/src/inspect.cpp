@@ -69,7 +69,31 @@ nlohmann::ordered_json RecordJson(const BootRecord& record, uint32_t address) {
           {"segments", segments},
           {"romfs", romfs},
           {"manifest_length", record.manifest_length},
-          {"manifest_sha256", HexOf(record.manifest_sha256)}};
+          {"manifest_sha256", HexOf(record.manifest_sha256)},
+          {"security_counter", record.security_counter},
+          {"signed", record.Signed()},
+          {"key_fingerprint", record.Signed() ? nlohmann::ordered_json(KeyIdHex(record.key_id)) : nullptr}};
+}
+
+// `verify --key`: the record must be signed by one of `trusted` (OpenSSL checks).
+void CheckSignature(const BootRecord& record, const Bytes& record_bytes, const std::string& source_name,
+                    std::span<const host::Ed25519PublicKey> trusted, Verification& v) {
+  if (!record.Signed()) {
+    v.failed.push_back(source_name + ": the boot record is not signed");
+    return;
+  }
+  for (const host::Ed25519PublicKey& key : trusted) {
+    if (host::KeyId(key) != record.key_id) continue;
+    if (!host::VerifyMessage(key, host::SignedMessageOf(record_bytes), record.signature)) {
+      v.failed.push_back(source_name + ": boot record signature does not verify with key " +
+                         host::KeyFingerprint(key));
+      return;
+    }
+    v.passed.push_back("boot record signature valid (Ed25519, key " + host::KeyFingerprint(key) + ")");
+    return;
+  }
+  v.failed.push_back(source_name + ": boot record signed by key " + KeyIdHex(record.key_id) +
+                     ", not by a key given with --key");
 }
 
 // What the board itself would refuse or never see, before any record check:
@@ -268,6 +292,9 @@ std::string InspectionText(const Inspection& in) {
     out << "boot record at " << HexAddress(*in.record_address) << ": board " << EscapeText(in.record->board_id)
         << ", version " << (in.record->package_version[0] ? EscapeText(in.record->package_version) : "(none)") << ", "
         << in.record->segment_count << " segment(s)\n";
+    out << "  security counter " << in.record->security_counter << ", "
+        << (in.record->Signed() ? "signed (Ed25519), key fingerprint " + KeyIdHex(in.record->key_id) : "unsigned")
+        << "\n";
   } else {
     out << "boot record: " << (in.record_problem.empty() ? "none" : EscapeText(in.record_problem)) << "\n";
   }
@@ -298,7 +325,8 @@ std::string InspectionText(const Inspection& in) {
   return out.str();
 }
 
-Verification Verify(std::span<const uint8_t> bytes, const std::string& source_name, const runtime::Board& board) {
+Verification Verify(std::span<const uint8_t> bytes, const std::string& source_name, const runtime::Board& board,
+                    std::span<const host::Ed25519PublicKey> trusted) {
   Verification v;
   auto parsed = ParseDfuse(bytes, source_name);
   if (!parsed.ok()) {
@@ -340,6 +368,7 @@ Verification Verify(std::span<const uint8_t> bytes, const std::string& source_na
     return v;
   }
   v.passed.push_back("boot record intact (CRC, magic, version, not revoked)");
+  if (!trusted.empty()) CheckSignature(record.value(), record_element->data, source_name, trusted, v);
   std::string manifest_problem;
   const std::string manifest = ManifestOf(*record_element, record.value(), &manifest_problem);
   if (!manifest_problem.empty()) {

@@ -15,6 +15,7 @@
 #include "host/romfs_build.h"
 #include "host/text.h"
 #include "runtime/boot_record.h"
+#include "host/signing.h"
 #include "runtime/sha256.h"
 
 namespace onedfu::packer {
@@ -294,6 +295,8 @@ struct Prepared {
   Region record_region;
   std::string target_name;
   std::vector<std::string> notes;
+  std::optional<host::SigningKey> sign_key;
+  uint32_t security_counter = 0;
 };
 
 Expected<Prepared> Prepare(const PackRequest& request) {
@@ -311,6 +314,10 @@ Expected<Prepared> Prepare(const PackRequest& request) {
   }
   ONEDFU_PTRY(out.board, LoadBoardFile(board_path));
   const Board& board = out.board;
+  if (request.sign_key) {
+    ONEDFU_PTRY(out.sign_key, host::LoadSigningKey(*request.sign_key));
+  }
+  out.security_counter = request.security_counter;
 
   out.suffix.vid = spec.vid.value_or(board.vid);
   out.suffix.pid = spec.pid.value_or(board.pid);
@@ -435,14 +442,20 @@ Expected<PackedElement> RecordElement(const Prepared& prepared, const std::vecto
   PackedElement out;
   out.address = board.RegionStart(region);
   out.data.resize(runtime::kRecordSize);
+  record.security_counter = prepared.security_counter;
+  if (prepared.sign_key) {
+    ONEDFU_PTRY(Done signed_record, host::SignBootRecord(*prepared.sign_key, record));
+    (void)signed_record;
+  }
   if (const auto s = runtime::EncodeBootRecord(record, out.data); !s.ok()) {
     return Fail(std::string("boot record: ") + s.message());
   }
   out.data.insert(out.data.end(), manifest_bytes, manifest_bytes + manifest_json.size());
   PadToWriteUnits(board.memories[region.memory], out.address, out.data);
-  if (out.data.size() > region.size) {
+  if (out.data.size() + runtime::kVerifiedMarkerSize > region.size) {
     return Fail("boot record + manifest take " + std::to_string(out.data.size()) + " bytes; record region '" +
-                region.name + "' holds " + std::to_string(region.size));
+                region.name + "' holds " + std::to_string(region.size) + " (less the last " +
+                std::to_string(runtime::kVerifiedMarkerSize) + ", kept erased for the bootloader's verified marker)");
   }
   out.region = region.name;
   out.origin = "boot record + manifest";

@@ -21,8 +21,8 @@ constexpr Status kBadText(StatusCode::kInvalidArgument, "boot record: text field
 constexpr Status kNotZero(StatusCode::kInvalidArgument, "boot record: reserved bytes not zero");
 
 constexpr uint32_t kReservedWordOffset = 28;
-constexpr uint32_t kReserved1Offset = kIndexOffset + 8 + kSha256Size;  // 240
-constexpr uint32_t kReserved1End = kSegmentsOffset;                       // 256
+constexpr uint32_t kReserved1Offset = kSecurityCounterOffset + 4;  // 244
+constexpr uint32_t kReserved1End = kSegmentsOffset;                  // 256
 
 bool AllEqual(const uint8_t* p, size_t n, uint8_t value) {
   for (size_t i = 0; i < n; ++i) {
@@ -97,6 +97,11 @@ Status EncodeBootRecord(const BootRecord& record, MutableByteSpan out) {
   StoreLe32(r + kRomfsOffset + 4, record.romfs.size);
   std::memcpy(r + kRomfsOffset + 8, record.romfs.sha256.data(), kSha256Size);
   std::memcpy(r + kManifestShaOffset, record.manifest_sha256.data(), kSha256Size);
+  StoreLe32(r + kSecurityCounterOffset, record.security_counter);
+  if (record.Signed()) {
+    std::memcpy(r + kKeyIdOffset, record.key_id.data(), kKeyIdSize);
+    std::memcpy(r + kSignatureOffset, record.signature.data(), kSignatureSize);
+  }
   StoreLe32(r + kIndexOffset, record.index.address);
   StoreLe32(r + kIndexOffset + 4, record.index.size);
   std::memcpy(r + kIndexOffset + 8, record.index.sha256.data(), kSha256Size);
@@ -160,12 +165,25 @@ Result<BootRecord> DecodeBootRecord(ByteSpan bytes, Diag* diag) {
     }
     return kTooManySegments;
   }
+  // Unsigned: key_id and signature are reserved too. (The size-only build
+  // leaves the gap before key_id of a signed record unchecked: it reads
+  // nothing there.)
+  const uint32_t tail = kSegmentsEnd + (record.flags & kRecordFlagSigned) * (kSignatureEnd - kSegmentsEnd);
+  static_assert(kRecordFlagSigned == 1);
   if (LoadLe32(r + kReservedWordOffset) != 0 ||
       !AllEqual(r + kReserved1Offset, kReserved1End - kReserved1Offset, 0) ||
-      !AllEqual(r + kSegmentsEnd, kRecordSize - kSegmentsEnd, 0)) {
+#if ONEDFU_TRUST
+      !AllEqual(r + kSegmentsEnd, kKeyIdOffset - kSegmentsEnd, 0) ||
+#endif
+      !AllEqual(r + tail, kRecordSize - tail, 0)) {
     if (diag) diag->Str("boot record: reserved bytes not zero");
     return kNotZero;
   }
+#if ONEDFU_TRUST
+  record.security_counter = LoadLe32(r + kSecurityCounterOffset);
+  std::memcpy(record.key_id.data(), r + kKeyIdOffset, kKeyIdSize);  // both zero when unsigned
+  std::memcpy(record.signature.data(), r + kSignatureOffset, kSignatureSize);
+#endif
   std::memcpy(record.board_id, r + kBoardIdOffset, kBootTextSize);
   std::memcpy(record.package_version, r + kPackageVersionOffset, kBootTextSize);
   if (!TextValid(record.board_id)) {

@@ -1,5 +1,7 @@
 #include "runtime/flash_timing.h"
 
+#include "runtime/boot_record.h"
+
 namespace onedfu::runtime {
 namespace {
 
@@ -60,6 +62,20 @@ uint64_t ProgramTimeUs(const Memory& memory, uint32_t address, uint32_t size) {
   const uint32_t first = address - memory.base;
   const uint32_t last = first + (size - 1);
   return static_cast<uint64_t>(last / unit - first / unit + 1) * memory.program_us;
+}
+
+}  // namespace onedfu::runtime
+
+namespace onedfu::runtime {
+
+// Host-side figure (the simulator's stats); the device never calls it, so its
+// 64-bit division stays out of the Cortex-M image.
+uint64_t VerifyTimeUs(const BootCost& cost, uint64_t bytes_hashed, uint32_t signatures) {
+  if (cost.clock_mhz == 0) return 0;
+  const uint64_t cycles = uint64_t{kRecordSize} * cost.crc32_cycles_per_byte +
+                          bytes_hashed * cost.sha256_cycles_per_byte +
+                          uint64_t{signatures} * cost.ed25519_verify_cycles;
+  return (cycles + cost.clock_mhz - 1) / cost.clock_mhz;
 }
 
 }  // namespace onedfu::runtime

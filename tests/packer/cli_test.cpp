@@ -32,22 +32,9 @@ const std::string kOnedfu = std::string(ONEDFU_BINARY_DIR) + "/packer/onedfu";
 // inputs by dfuse-pack in the interop test below).
 constexpr const char* kGoldenDemoSha256 = "753441d00d6abbb978eb8a3199eded2d1d7cb162c9c77e45cc8a9f915b7b1594";
 
-struct CommandResult {
-  int status = -1;
-  std::string output;  // stdout and stderr
-};
+using testing::CommandResult;
 
-CommandResult Run(const std::string& command) {
-  CommandResult result;
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) result.output.append(buf.data(), n);
-  const int raw = ::pclose(pipe);
-  result.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  return result;
-}
+CommandResult Run(const std::string& command) { return testing::RunShell(command); }
 
 std::string Sha256Hex(const Bytes& bytes) {
   char text[65];

@@ -3,8 +3,11 @@
 
 #include <doctest/doctest.h>
 
+#include <array>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
+#include <sys/wait.h>
 #include <filesystem>
 #include <random>
 #include <string>
@@ -65,6 +68,24 @@ inline std::filesystem::path MakeProductInputs(const std::filesystem::path& dir,
                               "' --shared '" + ONEDFU_SHARED_DIR + "' " + args;
   REQUIRE_MESSAGE(std::system(command.c_str()) == 0, command);
   return dir;
+}
+
+// A shell command's exit status and its stdout + stderr.
+struct CommandResult {
+  int status = -1;  // -1 when it did not exit normally
+  std::string output;
+};
+
+inline CommandResult RunShell(const std::string& command) {
+  CommandResult result;
+  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) result.output.append(buf.data(), n);
+  const int raw = ::pclose(pipe);
+  result.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  return result;
 }
 
 }  // namespace onedfu::testing

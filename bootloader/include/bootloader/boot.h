@@ -12,6 +12,10 @@
 //   record revoked (an update started and did not finish)       kRevoked
 //   record intact: magic, version, CRC, fields                  kDamagedRecord
 //   record made for this board (board_id == Board::id)          kWrongBoard
+//   with trusted keys (TrustPolicy, ONEDFU_TRUST builds):
+//     record signed                                             kUnsigned
+//     by one of the keys (key_id), signature valid              kBadSignature
+//     security counter >= the highest booted one                kRollback
 //   every segment, the ROMFS image and the manifest lie inside
 //   one memory (the manifest inside the record region)          kDamagedRecord
 //   a segment holds the application entry (first firmware
@@ -45,6 +49,7 @@
 #include <span>
 
 #include "runtime/board.h"
+#include "runtime/ed25519.h"
 #include "runtime/diag.h"
 #include "runtime/flash_memory.h"
 
@@ -63,6 +68,23 @@ enum class BootReason : uint8_t {
   kHashMismatch,
   kRomfsMismatch,
   kManifestMismatch,
+  kUnsigned,      // trusted keys configured, record not signed
+  kBadSignature,  // signed by an unknown key, or the signature does not verify
+  kRollback,      // security counter below the highest one this board booted
+};
+
+// What a bootloader built with public keys demands (ONEDFU_TRUST builds; the
+// default size build compiles the checks out and ignores it).
+struct TrustPolicy {
+  // Empty: unsigned records boot too (no keys built in). Otherwise only
+  // records signed by one of these (several: key rotation).
+  std::span<const runtime::Ed25519PublicKey> keys;
+  // The highest security counter this board has booted (anti-rollback); a
+  // record with a lower one is refused. 0 = none yet.
+  uint32_t min_security_counter = 0;
+  // Verified once (bootloader/boot_state.h): when the record region's marker
+  // vouches for this record, skip the segment/ROMFS/manifest hashes.
+  bool remember_verified = false;
 };
 
 // Short lower-case name, e.g. "hash mismatch".
@@ -74,12 +96,18 @@ struct BootDecision {
   uint8_t segment = 0;       // kHashMismatch / kDamagedRecord: the segment index
   uint32_t entry = 0;        // kStartApplication: vector table address to jump to
   uint64_t bytes_hashed = 0; // how much flash this decision hashed
+  bool signature_checked = false;  // an Ed25519 signature was verified (counts for the cost model)
+  uint32_t security_counter = 0;   // kStartApplication: the record's counter (the port advances its store)
+  uint32_t record_crc = 0;         // of the record decided on (binds the verified marker)
+  bool hashes_skipped = false;     // the verified marker vouched; no hash was computed
+  bool mark_verified = false;      // kStartApplication after full verification with
+                                   // remember_verified: the port programs the marker
   runtime::Diag message;     // e.g. "segment 1 at 0x90000000 (1048576 bytes): SHA-256 mismatch"
 };
 
 // `memories[i]` serves board.memories[i]; a null entry reads as a flash error
 // when something must be read from it.
 BootDecision Decide(const runtime::Board& board, std::span<runtime::FlashMemory* const> memories,
-                    bool forced_dfu);
+                    bool forced_dfu, const TrustPolicy* trust = nullptr);
 
 }  // namespace onedfu::bootloader

@@ -11,6 +11,7 @@
 #include "host/dfuse_file.h"
 #include "host/expected.h"
 #include "host/romfs_build.h"
+#include "host/signing.h"
 #include "runtime/board.h"
 #include "runtime/boot_record.h"
 
@@ -75,6 +76,9 @@ struct Verification {
 // id match; and what the board takes: every target alt 0, suffix
 // VID/PID/bcdDevice equal to the board's, every element address on its
 // memory's write unit.
-Verification Verify(std::span<const uint8_t> bytes, const std::string& source_name, const runtime::Board& board);
+// With `trusted` keys (`verify --key`): also the record's Ed25519 signature,
+// by one of them.
+Verification Verify(std::span<const uint8_t> bytes, const std::string& source_name, const runtime::Board& board,
+                    std::span<const host::Ed25519PublicKey> trusted = {});
 
 }  // namespace onedfu::packer

@@ -35,6 +35,10 @@ struct PackRequest {
   // bytes are not in the output); the ROMFS is laid out against OLD's so that
   // unchanged files keep their addresses.
   std::optional<std::filesystem::path> base;
+  // `--sign KEY.pem`: sign the boot record with this Ed25519 private key.
+  std::optional<std::filesystem::path> sign_key;
+  // `--security-counter N`: the record's anti-rollback counter (0 = none).
+  uint32_t security_counter = 0;
 };
 
 // One element of the output, in address order.

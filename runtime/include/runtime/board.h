@@ -93,6 +93,18 @@ struct Region {
   RegionRole role = RegionRole::kFirmware;
 };
 
+// What verifying a package costs the board's CPU at boot (board JSON
+// "boot_cost"; runtime/flash_timing.h VerifyTimeUs): typical figures of our
+// portable code at -Os, per byte hashed and per signature check. All 0 when
+// the board file gives none.
+struct BootCost {
+  uint32_t clock_mhz = 0;               // CPU clock
+  uint32_t sha256_cycles_per_byte = 0;  // runtime/sha256.cpp, flash read in place
+  uint32_t crc32_cycles_per_byte = 0;   // the record CRC
+  uint32_t ed25519_verify_cycles = 0;   // one runtime/ed25519.cpp verification (2 KiB record)
+  friend bool operator==(const BootCost&, const BootCost&) = default;
+};
+
 struct Board {
   char id[kMaxNameLength + 1] = {};
   char arch[kMaxNameLength + 1] = {};  // MicroPython native arch name, e.g. "armv7emdp"
@@ -103,6 +115,7 @@ struct Board {
   uint8_t memory_count = 0;
   Region regions[kMaxRegions] = {};
   uint8_t region_count = 0;
+  BootCost boot_cost{};
 
   uint32_t RegionStart(const Region& r) const { return memories[r.memory].base + r.offset; }
   // The memory holding `address`, or null.

@@ -65,4 +65,10 @@ inline constexpr uint32_t kHashUsPerKiB = 150;
 // Typical time to hash `size` bytes of flash, microseconds (rounded up).
 constexpr uint64_t HashTimeUs(uint64_t size) { return (size * kHashUsPerKiB + 1023) >> 10; }
 
+// Modeled CPU time of one boot decision's verification, microseconds, from
+// the board's BootCost: the record CRC (kRecordSize bytes), `bytes_hashed`
+// SHA-256 bytes and `signatures` Ed25519 checks. 0 when the board gives no
+// clock.
+uint64_t VerifyTimeUs(const BootCost& cost, uint64_t bytes_hashed, uint32_t signatures);
+
 }  // namespace onedfu::runtime
