@@ -13,7 +13,8 @@
 //    the write/erase happens): from the OLD snapshot, replay until the cut; power on; run the
 //    boot decision. Pass when
 //      - the board starts the application and every element of OLD, or of NEW, is in flash
-//        byte for byte, or it stays in DFU mode (any reason);
+//        byte for byte, or it stays in DFU mode (any reason); on a blank board (no OLD) it
+//        boots NEW or stays in DFU mode, never anything else;
 //      - every bootloader and filesystem region is byte-identical to before;
 //      - replaying the full update again on that flash (a fresh DfuDevice, as after a reset)
 //        answers every request as recorded, leaves, boots NEW, and leaves those regions alone.
@@ -39,13 +40,14 @@ namespace onedfu::sim {
 
 struct PowercutInput {
   runtime::Board board;
-  std::filesystem::path from;  // OLD.dfu, as given
+  std::filesystem::path from;  // OLD.dfu, as given; empty: a blank board (a first flash)
   std::filesystem::path to;    // NEW.dfu, as given
-  std::vector<host::DfuseElement> from_elements;  // the alt 0 elements, in file order
+  std::vector<host::DfuseElement> from_elements;  // the alt 0 elements, in file order (none: blank)
   std::vector<host::DfuseElement> to_elements;
 };
 
-// Loads the board file (a path, or a bundled board id) and both packages. Errors name the file.
+// Loads the board file (a path, or a bundled board id) and both packages (`from` empty: a
+// blank board, OLD is nothing). Errors name the file.
 host::Expected<PowercutInput> LoadPowercutInput(const std::string& board, const std::filesystem::path& from,
                                                   const std::filesystem::path& to);
 
@@ -58,8 +60,8 @@ struct RecordOptions {
 
 struct UpdateRecording {
   std::vector<std::vector<uint8_t>> blank_flash;  // per memory: before OLD (patterns, erased)
-  std::vector<std::vector<uint8_t>> old_flash;    // per memory: after dfu-util flashed OLD
-  UsbStream old_stream;  // dfu-util flashing OLD onto the blank board
+  std::vector<std::vector<uint8_t>> old_flash;    // per memory: after dfu-util flashed OLD (blank: = blank_flash)
+  UsbStream old_stream;  // dfu-util flashing OLD onto the blank board (blank: empty)
   UsbStream update;      // dfu-util updating OLD -> NEW: what the sweep replays
 };
 

@@ -13,20 +13,21 @@ namespace onedfu::sim {
 namespace {
 
 constexpr const char* kUsage =
-    "usage: onedfu-sim powercut --board BOARD.json --from OLD.dfu --to NEW.dfu [options]\n"
+    "usage: onedfu-sim powercut --board BOARD.json [--from OLD.dfu] --to NEW.dfu [options]\n"
     "\n"
     "Proves an update from OLD to NEW cannot brick the board. Records what the real\n"
     "`dfu-util -a 0 -D NEW.dfu -s :leave` asks of the bootloader on a board that holds OLD\n"
-    "(flashed by dfu-util too), then replays that update in-process, cutting the power before,\n"
-    "after and half-way through every flash operation. After each cut the board must boot OLD\n"
-    "or NEW completely or stay in DFU mode, the bootloader and filesystem regions must be\n"
+    "(flashed by dfu-util too; without --from the board is blank, as from the factory), then\n"
+    "replays that update in-process, cutting the power before, after and half-way through\n"
+    "every flash operation. After each cut the board must boot OLD or NEW completely or stay\n"
+    "in DFU mode (a blank board: boot NEW or stay in DFU mode), the bootloader and filesystem regions must be\n"
     "unchanged, and flashing NEW again must succeed and boot NEW. One `FAIL` line per failed\n"
     "check; the last line is `cuts=N failures=N` (failures: cuts with a failed check). Exit\n"
     "status 0 only without failures.\n"
     "\n"
     "options:\n"
     "  --board B            board JSON file, or the id of a bundled board (required)\n"
-    "  --from OLD.dfu       the package on the board before the update (required)\n"
+    "  --from OLD.dfu       the package on the board before the update (default: a blank board)\n"
     "  --to NEW.dfu         the update (required)\n"
     "  --dfu-util PATH      dfu-util executable (default: dfu-util from PATH)\n"
     "  --timeout MS         limit for each dfu-util run (default 120000; 0 = none)\n"
@@ -50,7 +51,7 @@ int RunPowercut(const std::vector<std::string>& args, std::ostream& out, std::os
   if (usage_error.empty() && !parsed.after_dashes.empty()) {
     usage_error = "unexpected argument '" + parsed.after_dashes[0] + "'";
   }
-  for (const char* required : {"--board", "--from", "--to"}) {
+  for (const char* required : {"--board", "--to"}) {
     if (usage_error.empty() && !parsed.Has(required)) usage_error = std::string(required) + " is required";
   }
   RecordOptions record_options;
@@ -102,8 +103,13 @@ int RunPowercut(const std::vector<std::string>& args, std::ostream& out, std::os
     return std::string(b);
   };
 
-  out << "recorded: dfu-util " << recording->old_stream.size() << " requests for OLD, " << recording->update.size()
-      << " for the update (" << seconds(t1 - t0) << " s)\n";
+  out << "recorded: dfu-util ";
+  if (input->from.empty()) {
+    out << "onto a blank board, ";
+  } else {
+    out << recording->old_stream.size() << " requests for OLD, ";
+  }
+  out << recording->update.size() << " for the update (" << seconds(t1 - t0) << " s)\n";
   out << "update: " << result->operations << " flash operations (";
   bool first = true;
   for (const auto& [name, counts] : result->operations_per_memory) {

@@ -39,7 +39,9 @@ Expected<PowercutInput> LoadPowercutInput(const std::string& board, const std::f
   ONEDFU_PTRY(input.board, host::LoadBoardFile(board_path));
   input.from = from;
   input.to = to;
-  ONEDFU_PTRY(input.from_elements, LoadElements(from));
+  if (!from.empty()) {
+    ONEDFU_PTRY(input.from_elements, LoadElements(from));
+  }
   ONEDFU_PTRY(input.to_elements, LoadElements(to));
   for (const auto* elements : {&input.from_elements, &input.to_elements}) {
     for (size_t i = 0; i < elements->size(); ++i) {
@@ -86,6 +88,10 @@ Expected<UpdateRecording> RecordUpdate(const PowercutInput& input, const RecordO
   const Step steps[] = {{&input.from, &input.from_elements, "flashing OLD onto a blank board"},
                         {&input.to, &input.to_elements, "updating OLD to NEW"}};
   for (const Step& step : steps) {
+    if (step.package->empty()) {  // a first flash onto a blank board: OLD is nothing
+      recording.old_flash = recording.blank_flash;
+      continue;
+    }
     const std::vector<std::string> argv = {options.dfu_util, "-a", "0", "-D", step.package->string(), "-s", ":leave"};
     std::string command;
     for (const std::string& a : argv) command += (command.empty() ? "" : " ") + a;

@@ -173,7 +173,7 @@ Expected<SweepResult> SweepPowerCuts(const PowercutInput& input, const UpdateRec
     if (boot.start) {
       const int old_diff = FirstDifferingElement(board, ram.storage(), input.from_elements);
       const int new_diff = FirstDifferingElement(board, ram.storage(), input.to_elements);
-      if (old_diff < 0) {
+      if (!input.from_elements.empty() && old_diff < 0) {
         v.kind = Verdict::Kind::kOld;
         v.outcome = "boots OLD";
       } else if (new_diff < 0) {
@@ -185,9 +185,11 @@ Expected<SweepResult> SweepPowerCuts(const PowercutInput& input, const UpdateRec
         const std::string why = boot.decision.start_application
                                     ? "the boot decision accepted it"
                                     : "started despite: " + DescribeDecision(boot.decision);
-        v.problems.push_back("boots a partial image (" + why + "): OLD " +
-                             DescribeElement(input.from_elements, old_diff) + " and NEW " +
-                             DescribeElement(input.to_elements, new_diff) + " are not in flash");
+        const std::string old_text = input.from_elements.empty()
+                                         ? "the board was blank (no OLD)"
+                                         : "OLD " + DescribeElement(input.from_elements, old_diff) + " is not in flash";
+        v.problems.push_back("boots a partial image (" + why + "): " + old_text + " and NEW " +
+                             DescribeElement(input.to_elements, new_diff) + " is not in flash");
       }
     } else {
       v.kind = Verdict::Kind::kDfu;

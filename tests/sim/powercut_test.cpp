@@ -149,6 +149,41 @@ TEST_CASE("power-cut sweep over the two-package update: no failures; old, new an
   CHECK(result->operations_per_memory.size() == 2);
 }
 
+TEST_CASE("a first flash onto a blank board (no --from): boots NEW or stays in DFU mode after every cut") {
+  const Recorded& r = Record();
+  auto input = LoadPowercutInput(kBoard, fs::path(), r.packages.new_dfu);
+  REQUIRE_MESSAGE(input.ok(), input.error().message);
+  CHECK(input->from_elements.empty());
+  RecordOptions record_options;
+  record_options.dfu_util = ONEDFU_DFU_UTIL;
+  record_options.timeout_ms = 60000;
+  auto recording = RecordUpdate(*input, record_options);
+  REQUIRE_MESSAGE(recording.ok(), recording.error().message);
+  CHECK(recording->old_stream.empty());
+  CHECK(recording->old_flash == recording->blank_flash);
+  SUBCASE("the sweep: 0 failures, never OLD") {
+    std::ostringstream out;
+    auto result = SweepPowerCuts(*input, *recording, SweepOptions{}, out);
+    REQUIRE_MESSAGE(result.ok(), result.error().message);
+    INFO(out.str());
+    CHECK(result->cuts == 3 * result->operations);
+    CHECK(result->failures == 0);
+    CHECK(result->booted_old == 0);
+    CHECK(result->booted_new >= 1);
+    CHECK(result->stayed_dfu + result->booted_new == result->cuts);
+    CHECK(result->dfu_reasons.count("no boot record") + result->dfu_reasons.count("revoked boot record") >= 1);
+  }
+  SUBCASE("self-check: a boot that trusts the record starts a partial NEW on the blank board") {
+    SweepOptions options;
+    options.faults.trust_record = true;
+    std::ostringstream out;
+    auto result = SweepPowerCuts(*input, *recording, options, out);
+    REQUIRE(result.ok());
+    CHECK(result->failures > 0);
+    CHECK(out.str().find("the board was blank (no OLD)") != std::string::npos);
+  }
+}
+
 TEST_CASE("the sweep detects a brick when the bootloader neither revokes nor verifies") {
   const Recorded& r = Record();
   SweepOptions options;
