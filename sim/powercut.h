@@ -32,7 +32,7 @@
 
 #include "host/dfuse_file.h"
 #include "host/expected.h"
-#include "ram_board.h"
+#include "sweep_board.h"
 #include "recording_device.h"
 #include "runtime/board.h"
 

@@ -1,4 +1,5 @@
 // `onedfu-sim powercut`, step 1: load the inputs and record dfu-util's update (powercut.h).
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -7,7 +8,7 @@
 #include "dfu_port.h"
 #include "output_capture.h"
 #include "powercut.h"
-#include "ram_board.h"
+#include "sweep_board.h"
 #include "umockdev_usb.h"
 
 namespace onedfu::sim {
@@ -62,15 +63,18 @@ Expected<UpdateRecording> RecordUpdate(const PowercutInput& input, const RecordO
                 "(onedfu-sim re-executes itself under it)");
   }
   const Board& board = input.board;
-  RamBoard ram(board, PowercutFaults{});
+  ONEDFU_PTRY(host::TempDir state, host::TempDir::Create("onedfu-powercut-record"));
+  ONEDFU_PTRY(std::unique_ptr<SweepBoard> board_files, SweepBoard::Open(board, PowercutFaults{}, state.path()));
+  SweepBoard& ram = *board_files;
   for (int r = 0; r < board.region_count; ++r) {
     const runtime::Region& region = board.regions[r];
     if (region.role != RegionRole::kBootloader && region.role != RegionRole::kFilesystem) continue;
-    FillPattern(std::span<uint8_t>(ram.storage()[region.memory]).subspan(region.offset, region.size),
-                static_cast<uint32_t>(r) + 1);
+    std::vector<uint8_t> pattern(region.size);
+    FillPattern(pattern, static_cast<uint32_t>(r) + 1);
+    (void)ram.flash(region.memory).Preload(board.RegionStart(region), pattern);
   }
   UpdateRecording recording;
-  recording.blank_flash = ram.storage();
+  recording.blank_flash = ram.Snapshot();
 
   DfuModeDevice dfu_mode(board, ram.memories(), DfuPortStrings{}, ReplayDfuOptions());
   if (!dfu_mode.ok()) return Fail(dfu_mode.error());
@@ -119,11 +123,11 @@ Expected<UpdateRecording> RecordUpdate(const PowercutInput& input, const RecordO
     }
     if (step.package == &input.from) {
       // The starting point must be sane; a NEW that changes them is reported by the sweep.
-      if (std::string changed = ChangedProtectedRegion(board, recording.blank_flash, ram.storage()); !changed.empty()) {
+      if (std::string changed = ChangedProtectedRegion(board, View(recording.blank_flash), ram.storage()); !changed.empty()) {
         return Fail("`" + command + "` changed a protected region: " + changed);
       }
       recording.old_stream = device.TakeStream();
-      recording.old_flash = ram.storage();
+      recording.old_flash = ram.Snapshot();
     } else {
       recording.update = device.TakeStream();
     }

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <type_traits>
 #include <utility>
@@ -11,7 +12,7 @@
 
 #include "dfu_port.h"
 #include "powercut.h"
-#include "ram_board.h"
+#include "sweep_board.h"
 
 namespace onedfu::sim {
 namespace {
@@ -48,7 +49,7 @@ struct Verdict {
 // board was restored to (the checkpoint) equals the reference there.
 class SameAsReference {
  public:
-  explicit SameAsReference(const std::vector<std::vector<uint8_t>>& reference) : reference_(reference) {
+  explicit SameAsReference(const FlashImage& reference) : reference_(reference) {
     equal_.resize(reference.size());
     for (size_t m = 0; m < reference.size(); ++m) equal_[m].assign(Pages(m), 1);
   }
@@ -71,7 +72,7 @@ class SameAsReference {
     }
   }
   // The board's flash (`storage`, equal to the checkpoint outside the `changed` pages) equals the reference.
-  bool Same(const std::vector<std::vector<uint8_t>>& storage, const std::vector<std::vector<uint8_t>>& changed) const {
+  bool Same(const FlashView& storage, const std::vector<std::vector<uint8_t>>& changed) const {
     size_t differing = differing_;
     ForMarked(changed, [&](size_t m, size_t page) {
       differing += static_cast<size_t>(!SamePage(storage, m, page)) - static_cast<size_t>(!equal_[m][page]);
@@ -81,7 +82,8 @@ class SameAsReference {
 
  private:
   size_t Pages(size_t m) const { return (reference_[m].size() + kChangePage - 1) / kChangePage; }
-  bool SamePage(const std::vector<std::vector<uint8_t>>& image, size_t m, size_t page) const {
+  template <typename Image>
+  bool SamePage(const Image& image, size_t m, size_t page) const {
     const size_t begin = page * kChangePage;
     const size_t size = std::min<size_t>(kChangePage, reference_[m].size() - begin);
     return std::memcmp(image[m].data() + begin, reference_[m].data() + begin, size) == 0;
@@ -95,7 +97,7 @@ class SameAsReference {
     }
   }
 
-  const std::vector<std::vector<uint8_t>>& reference_;
+  const FlashImage& reference_;
   std::vector<std::vector<uint8_t>> equal_;  // per page of the checkpoint: equals the reference
   size_t differing_ = 0;                     // pages of the checkpoint that differ
 };
@@ -121,7 +123,10 @@ Expected<SweepResult> SweepPowerCuts(const PowercutInput& input, const UpdateRec
   const Board& board = input.board;
   const PowercutFaults& faults = options.faults;
   const UsbStream& stream = recording.update;
-  RamBoard ram(board, faults);
+  // The board: FileFlash memories (as `onedfu-sim run` has them) in a scratch state directory.
+  ONEDFU_PTRY(host::TempDir state, host::TempDir::Create("onedfu-powercut"));
+  ONEDFU_PTRY(std::unique_ptr<SweepBoard> board_files, SweepBoard::Open(board, faults, state.path()));
+  SweepBoard& ram = *board_files;
   PowerRail& rail = ram.rail();
   // A fresh DfuDevice on the (powered) flash, as after a reset.
   auto fresh_device = [&](std::optional<DfuPort>& device) -> Expected<DfuPort*> {
@@ -155,7 +160,7 @@ Expected<SweepResult> SweepPowerCuts(const PowercutInput& input, const UpdateRec
   if (ops.empty()) return Fail("the recorded update changes no flash: nothing to sweep");
   // The boot decision is a function of the flash contents: a re-flash that ends in exactly this
   // state needs no second SHA-256 pass over every segment (the costly part of a cut).
-  const std::vector<std::vector<uint8_t>> clean_final = ram.storage();
+  const FlashImage clean_final = ram.Snapshot();
   result.operations = static_cast<uint32_t>(ops.size());
   for (const FlashOp& op : ops) {
     MemoryOperations& counts = result.operations_per_memory[board.memories[op.memory].name];
@@ -196,7 +201,7 @@ Expected<SweepResult> SweepPowerCuts(const PowercutInput& input, const UpdateRec
       v.dfu_reason = bootloader::BootReasonName(boot.decision.reason);
       v.outcome = "stays in DFU mode (" + v.dfu_reason + ")";
     }
-    if (std::string changed = ChangedProtectedRegion(board, recording.old_flash, ram.storage()); !changed.empty()) {
+    if (std::string changed = ChangedProtectedRegion(board, View(recording.old_flash), ram.storage()); !changed.empty()) {
       v.problems.push_back("after the cut: " + changed);
     }
     {
@@ -216,7 +221,7 @@ Expected<SweepResult> SweepPowerCuts(const PowercutInput& input, const UpdateRec
     } else if (const int e = FirstDifferingElement(board, ram.storage(), input.to_elements); e >= 0) {
       v.problems.push_back("after flashing NEW again " + DescribeElement(input.to_elements, e) + " of NEW differs");
     }
-    if (std::string changed = ChangedProtectedRegion(board, recording.old_flash, ram.storage()); !changed.empty()) {
+    if (std::string changed = ChangedProtectedRegion(board, View(recording.old_flash), ram.storage()); !changed.empty()) {
       v.problems.push_back("after flashing NEW again: " + changed);
     }
     return v;
@@ -315,7 +320,7 @@ Expected<SweepResult> SweepPowerCuts(const PowercutInput& input, const UpdateRec
   // The rest of the running replay must end as the clean one did.
   const ReplayResult rest = ReplayStream(*device, stream, RailReplay(rail, true, delivered));
   if (rest.diverged) return Fail("the checkpointed replay differs from the recording: " + rest.divergence);
-  if (rest.end != ReplayEnd::kLeft || ram.storage() != clean_final) {
+  if (rest.end != ReplayEnd::kLeft || !same_as_clean.Same(ram.storage(), ram.changed())) {
     return Fail("the checkpointed replay did not end in the flash state of the clean replay");
   }
   return result;

@@ -1,7 +1,8 @@
-#include "ram_board.h"
+#include "sweep_board.h"
 
 #include <cstdio>
 #include <cstring>
+#include <optional>
 
 #include "runtime/boot_record.h"
 
@@ -9,6 +10,88 @@ namespace onedfu::sim {
 
 using runtime::Board;
 using runtime::RegionRole;
+
+FlashView View(const FlashImage& image) {
+  FlashView view;
+  for (const std::vector<uint8_t>& memory : image) view.emplace_back(memory);
+  return view;
+}
+
+host::Expected<std::unique_ptr<SweepBoard>> SweepBoard::Open(const Board& board, const PowercutFaults& faults,
+                                                             const std::filesystem::path& state_dir) {
+  std::unique_ptr<SweepBoard> b(new SweepBoard(board));
+  std::optional<uint32_t> revoke_at;
+  int revoke_memory = -1;
+  if (const runtime::Region* record = board.FindRole(RegionRole::kRecord); record && faults.skip_revoke) {
+    revoke_at = board.RegionStart(*record) + runtime::kRevokeOffset;
+    revoke_memory = record->memory;
+  }
+  b->changed_.resize(board.memory_count);
+  for (int m = 0; m < board.memory_count; ++m) {
+    const runtime::Memory& memory = board.memories[m];
+    ONEDFU_PTRY(std::unique_ptr<FileFlash> file,
+                FileFlash::Open(memory, state_dir / (std::string(memory.name) + ".bin")));
+    b->files_.push_back(std::move(file));
+    b->views_.push_back(b->files_.back()->contents());
+    b->changed_[m].assign((memory.size() + kChangePage - 1) / kChangePage, 0);
+    b->cuts_.push_back(std::make_unique<CutFlash>(*b->files_.back(), b->rail_, m,
+                                                  m == revoke_memory ? revoke_at : std::nullopt, b->changed_[m]));
+    b->pointers_.push_back(b->cuts_.back().get());
+  }
+  return b;
+}
+
+FlashImage SweepBoard::Snapshot() const {
+  FlashImage image;
+  for (runtime::ByteSpan view : views_) image.emplace_back(view.begin(), view.end());
+  return image;
+}
+
+void SweepBoard::PowerOn() {
+  rail_.Reset();
+  for (auto& file : files_) {
+    file->ClearFaults();
+    file->PowerOn();
+  }
+}
+
+void SweepBoard::ClearChanged() {
+  for (auto& pages : changed_) std::fill(pages.begin(), pages.end(), 0);
+}
+
+void SweepBoard::Load(const FlashImage& image) {
+  for (size_t m = 0; m < files_.size(); ++m) (void)files_[m]->Preload(board_.memories[m].base, image[m]);
+  ClearChanged();
+  PowerOn();
+}
+
+void SweepBoard::Restore(const FlashImage& image) {
+  for (size_t m = 0; m < changed_.size(); ++m) {
+    for (size_t page = 0; page < changed_[m].size(); ++page) {
+      if (!changed_[m][page]) continue;
+      const size_t begin = page * kChangePage;
+      const size_t end = std::min(begin + kChangePage, image[m].size());
+      (void)files_[m]->Preload(board_.memories[m].base + static_cast<uint32_t>(begin),
+                               runtime::ByteSpan(image[m]).subspan(begin, end - begin));
+      changed_[m][page] = 0;
+    }
+  }
+  PowerOn();
+}
+
+void SweepBoard::SyncTo(FlashImage& image) {
+  for (size_t m = 0; m < changed_.size(); ++m) {
+    for (size_t page = 0; page < changed_[m].size(); ++page) {
+      if (!changed_[m][page]) continue;
+      const size_t begin = page * kChangePage;
+      const size_t end = std::min(begin + kChangePage, image[m].size());
+      std::copy(views_[m].begin() + static_cast<std::ptrdiff_t>(begin),
+                views_[m].begin() + static_cast<std::ptrdiff_t>(end),
+                image[m].begin() + static_cast<std::ptrdiff_t>(begin));
+      changed_[m][page] = 0;
+    }
+  }
+}
 
 const char* CutModeName(CutMode mode) {
   switch (mode) {
@@ -46,7 +129,7 @@ int MemoryFor(const Board& board, uint32_t address, uint64_t size) {
 }
 
 // Index of the first element whose bytes are not in `flash` exactly, or -1 when all are.
-int FirstDifferingElement(const Board& board, const std::vector<std::vector<uint8_t>>& flash,
+int FirstDifferingElement(const Board& board, const FlashView& flash,
                           const std::vector<host::DfuseElement>& elements) {
   for (size_t i = 0; i < elements.size(); ++i) {
     const host::DfuseElement& e = elements[i];
@@ -65,8 +148,7 @@ std::string DescribeElement(const std::vector<host::DfuseElement>& elements, int
 }
 
 // The first bootloader/filesystem region whose bytes differ between `a` and `b`, or "".
-std::string ChangedProtectedRegion(const Board& board, const std::vector<std::vector<uint8_t>>& a,
-                                   const std::vector<std::vector<uint8_t>>& b) {
+std::string ChangedProtectedRegion(const Board& board, const FlashView& a, const FlashView& b) {
   for (int r = 0; r < board.region_count; ++r) {
     const runtime::Region& region = board.regions[r];
     if (region.role != RegionRole::kBootloader && region.role != RegionRole::kFilesystem) continue;
@@ -88,7 +170,7 @@ bootloader::DfuOptions ReplayDfuOptions() {
   return options;
 }
 
-Boot DecideBoot(RamBoard& board, const PowercutFaults& faults) {
+Boot DecideBoot(SweepBoard& board, const PowercutFaults& faults) {
   Boot boot;
   boot.decision = bootloader::Decide(board.board(), board.memories(), false);
   boot.start = boot.decision.start_application;
