@@ -15,7 +15,8 @@
 //      - the board starts the application and every element of OLD, or of NEW, is in flash
 //        byte for byte, or it stays in DFU mode (any reason); on a blank board (no OLD) it
 //        boots NEW or stays in DFU mode, never anything else;
-//      - every bootloader and filesystem region is byte-identical to before;
+//      - every bootloader and filesystem region is byte-identical to before, and so is every
+//        sector NEW does not write (unlisted flash, unused space, other ROMFS images);
 //      - replaying the full update again on that flash (a fresh DfuDevice, as after a reset)
 //        answers every request as recorded, leaves, boots NEW, and leaves those regions alone.
 //    Every failed check prints one line; the caller prints the summary.
@@ -63,6 +64,11 @@ struct UpdateRecording {
   std::vector<std::vector<uint8_t>> old_flash;    // per memory: after dfu-util flashed OLD (blank: = blank_flash)
   UsbStream old_stream;  // dfu-util flashing OLD onto the blank board (blank: empty)
   UsbStream update;      // dfu-util updating OLD -> NEW: what the sweep replays
+  // The sectors the update may change (NEW's elements); everything else must keep OLD's bytes.
+  // Before OLD, every sector neither OLD nor NEW writes is filled with a pattern (bootloader,
+  // filesystem, unlisted flash, the unused space of every memory, the romfs region past the
+  // images: what stands for images pushed at run time), so a stray erase or write shows.
+  SectorMask may_change;
 };
 
 // Step 1 above. Needs this process under umockdev-wrapper (UmockdevUsb::UnderWrapper) and

@@ -34,14 +34,16 @@ constexpr const char* kUsage =
     "  --verbose            print every cut and its outcome, and dfu-util's output\n"
     "  --unsafe-skip-revoke     TEST ONLY: the bootloader does not revoke the old record\n"
     "  --unsafe-trust-record    TEST ONLY: the boot ignores SHA-256 mismatches\n"
-    "                       (the two prove the sweep detects a brick)\n";
+    "  --unsafe-erase-extra     TEST ONLY: every erase also erases the next sector\n"
+    "                       (each proves the sweep detects what it guards against)\n";
 
 }  // namespace
 
 int RunPowercut(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   const SubcommandOptions parsed = ParseSubcommandOptions(
       args, {"--board", "--from", "--to", "--dfu-util", "--timeout"},
-      {"--help", "--verbose", "--trace", "--unsafe-skip-revoke", "--unsafe-trust-record"});
+      {"--help", "--verbose", "--trace", "--unsafe-skip-revoke", "--unsafe-trust-record",
+       "--unsafe-erase-extra"});
   if (parsed.Flag("--help")) {
     out << kUsage;
     return 0;
@@ -72,6 +74,7 @@ int RunPowercut(const std::vector<std::string>& args, std::ostream& out, std::os
   sweep_options.verbose = parsed.Flag("--verbose");
   sweep_options.faults.skip_revoke = parsed.Flag("--unsafe-skip-revoke");
   sweep_options.faults.trust_record = parsed.Flag("--unsafe-trust-record");
+  sweep_options.faults.erase_extra = parsed.Flag("--unsafe-erase-extra");
 
   using Clock = std::chrono::steady_clock;
   auto input = LoadPowercutInput(parsed.Value("--board"), parsed.Value("--from"), parsed.Value("--to"));
@@ -86,9 +89,10 @@ int RunPowercut(const std::vector<std::string>& args, std::ostream& out, std::os
     return kExitFailure;
   }
   const Clock::time_point t1 = Clock::now();
-  if (sweep_options.faults.skip_revoke || sweep_options.faults.trust_record) {
-    out << "WARNING: test-only faults on:" << (sweep_options.faults.skip_revoke ? " --unsafe-skip-revoke" : "")
-        << (sweep_options.faults.trust_record ? " --unsafe-trust-record" : "")
+  const PowercutFaults& faults = sweep_options.faults;
+  if (faults.skip_revoke || faults.trust_record || faults.erase_extra) {
+    out << "WARNING: test-only faults on:" << (faults.skip_revoke ? " --unsafe-skip-revoke" : "")
+        << (faults.trust_record ? " --unsafe-trust-record" : "") << (faults.erase_extra ? " --unsafe-erase-extra" : "")
         << " (the bootloader's protections are off)\n";
   }
   auto result = SweepPowerCuts(*input, *recording, sweep_options, out);

@@ -66,14 +66,18 @@ Expected<UpdateRecording> RecordUpdate(const PowercutInput& input, const RecordO
   ONEDFU_PTRY(host::TempDir state, host::TempDir::Create("onedfu-powercut-record"));
   ONEDFU_PTRY(std::unique_ptr<SweepBoard> board_files, SweepBoard::Open(board, PowercutFaults{}, state.path()));
   SweepBoard& ram = *board_files;
-  for (int r = 0; r < board.region_count; ++r) {
-    const runtime::Region& region = board.regions[r];
-    if (region.role != RegionRole::kBootloader && region.role != RegionRole::kFilesystem) continue;
-    std::vector<uint8_t> pattern(region.size);
-    FillPattern(pattern, static_cast<uint32_t>(r) + 1);
-    (void)ram.flash(region.memory).Preload(board.RegionStart(region), pattern);
-  }
   UpdateRecording recording;
+  recording.may_change = EmptySectorMask(board);
+  MarkSectors(board, input.to_elements, recording.may_change);
+  // Every sector neither package writes gets a pattern, so a stray erase or write shows.
+  SectorMask written = recording.may_change;
+  MarkSectors(board, input.from_elements, written);
+  ForEachSector(board, [&](int m, const runtime::SectorInfo& sector) {
+    if (written[m][sector.index]) return;
+    std::vector<uint8_t> pattern(sector.size);
+    FillPattern(pattern, static_cast<uint32_t>(m) << 16 | (sector.index + 1));
+    (void)ram.flash(m).Preload(sector.start, pattern);
+  });
   recording.blank_flash = ram.Snapshot();
 
   DfuModeDevice dfu_mode(board, ram.memories(), DfuPortStrings{}, ReplayDfuOptions());
@@ -123,7 +127,11 @@ Expected<UpdateRecording> RecordUpdate(const PowercutInput& input, const RecordO
     }
     if (step.package == &input.from) {
       // The starting point must be sane; a NEW that changes them is reported by the sweep.
-      if (std::string changed = ChangedProtectedRegion(board, View(recording.blank_flash), ram.storage()); !changed.empty()) {
+      SectorMask old_writes = EmptySectorMask(board);
+      MarkSectors(board, input.from_elements, old_writes);
+      std::string changed = ChangedProtectedRegion(board, View(recording.blank_flash), ram.storage());
+      if (changed.empty()) changed = ChangedOutside(board, old_writes, View(recording.blank_flash), ram.storage());
+      if (!changed.empty()) {
         return Fail("`" + command + "` changed a protected region: " + changed);
       }
       recording.old_stream = device.TakeStream();

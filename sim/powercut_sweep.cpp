@@ -201,7 +201,11 @@ Expected<SweepResult> SweepPowerCuts(const PowercutInput& input, const UpdateRec
       v.dfu_reason = bootloader::BootReasonName(boot.decision.reason);
       v.outcome = "stays in DFU mode (" + v.dfu_reason + ")";
     }
-    if (std::string changed = ChangedProtectedRegion(board, View(recording.old_flash), ram.storage()); !changed.empty()) {
+    const FlashView old_view = View(recording.old_flash);
+    if (std::string changed = ChangedProtectedRegion(board, old_view, ram.storage()); !changed.empty()) {
+      v.problems.push_back("after the cut: " + changed);
+    }
+    if (std::string changed = ChangedOutside(board, recording.may_change, old_view, ram.storage()); !changed.empty()) {
       v.problems.push_back("after the cut: " + changed);
     }
     {
@@ -221,7 +225,10 @@ Expected<SweepResult> SweepPowerCuts(const PowercutInput& input, const UpdateRec
     } else if (const int e = FirstDifferingElement(board, ram.storage(), input.to_elements); e >= 0) {
       v.problems.push_back("after flashing NEW again " + DescribeElement(input.to_elements, e) + " of NEW differs");
     }
-    if (std::string changed = ChangedProtectedRegion(board, View(recording.old_flash), ram.storage()); !changed.empty()) {
+    if (std::string changed = ChangedProtectedRegion(board, old_view, ram.storage()); !changed.empty()) {
+      v.problems.push_back("after flashing NEW again: " + changed);
+    }
+    if (std::string changed = ChangedOutside(board, recording.may_change, old_view, ram.storage()); !changed.empty()) {
       v.problems.push_back("after flashing NEW again: " + changed);
     }
     return v;

@@ -35,7 +35,8 @@ host::Expected<std::unique_ptr<SweepBoard>> SweepBoard::Open(const Board& board,
     b->views_.push_back(b->files_.back()->contents());
     b->changed_[m].assign((memory.size() + kChangePage - 1) / kChangePage, 0);
     b->cuts_.push_back(std::make_unique<CutFlash>(*b->files_.back(), b->rail_, m,
-                                                  m == revoke_memory ? revoke_at : std::nullopt, b->changed_[m]));
+                                                  m == revoke_memory ? revoke_at : std::nullopt,
+                                                  faults.erase_extra, b->changed_[m]));
     b->pointers_.push_back(b->cuts_.back().get());
   }
   return b;
@@ -161,6 +162,42 @@ std::string ChangedProtectedRegion(const Board& board, const FlashView& a, const
            HexAddress(board.RegionStart(region) + first);
   }
   return "";
+}
+
+SectorMask EmptySectorMask(const Board& board) {
+  SectorMask mask(board.memory_count);
+  for (int m = 0; m < board.memory_count; ++m) mask[m].assign(board.memories[m].sector_count(), 0);
+  return mask;
+}
+
+void MarkSectors(const Board& board, uint32_t address, uint64_t size, SectorMask& mask) {
+  ForEachSector(board, [&](int m, const runtime::SectorInfo& sector) {
+    const uint64_t end = static_cast<uint64_t>(sector.start) + sector.size;
+    if (size != 0 && address < end && sector.start < address + size) mask[m][sector.index] = 1;
+  });
+}
+
+void MarkSectors(const Board& board, const std::vector<host::DfuseElement>& elements, SectorMask& mask) {
+  for (const host::DfuseElement& e : elements) MarkSectors(board, e.address, e.data.size(), mask);
+}
+
+std::string ChangedOutside(const Board& board, const SectorMask& may_change, const FlashView& a, const FlashView& b) {
+  std::string found;
+  ForEachSector(board, [&](int m, const runtime::SectorInfo& sector) {
+    if (!found.empty() || may_change[m][sector.index]) return;
+    const size_t offset = sector.start - board.memories[m].base;
+    const uint8_t* pa = a[m].data() + offset;
+    const uint8_t* pb = b[m].data() + offset;
+    if (std::memcmp(pa, pb, sector.size) == 0) return;
+    size_t first = 0;
+    while (pa[first] == pb[first]) ++first;
+    const uint32_t address = sector.start + static_cast<uint32_t>(first);
+    const runtime::Region* region = board.RegionAt(address);
+    found = region ? std::string(runtime::RegionRoleName(region->role)) + " region '" + region->name + "'"
+                   : "flash outside every region (memory '" + std::string(board.memories[m].name) + "')";
+    found += " changed at " + HexAddress(address) + " (a sector the update does not write)";
+  });
+  return found;
 }
 
 bootloader::DfuOptions ReplayDfuOptions() {

@@ -38,6 +38,10 @@ struct PowercutFaults {
   // though a SHA-256 (segment, ROMFS image, manifest) does not match: a bootloader that does
   // not verify the image before starting it.
   bool trust_record = false;
+  // Every erase also erases the sector after its range (when the memory has one): a bootloader
+  // that erases more than it was asked to (what the check of the sectors NEW does not write
+  // must catch).
+  bool erase_extra = false;
 };
 
 enum class CutMode : uint8_t { kBefore, kAfter, kTorn };
@@ -82,9 +86,14 @@ inline constexpr uint32_t kChangePage = 4096;
 // `changed`.
 class CutFlash final : public runtime::FlashMemory {
  public:
-  CutFlash(FileFlash& inner, PowerRail& rail, int index, std::optional<uint32_t> drop_revoke_at,
+  CutFlash(FileFlash& inner, PowerRail& rail, int index, std::optional<uint32_t> drop_revoke_at, bool erase_extra,
            std::vector<uint8_t>& changed)
-      : inner_(inner), rail_(rail), index_(index), drop_revoke_at_(drop_revoke_at), changed_(changed) {}
+      : inner_(inner),
+        rail_(rail),
+        index_(index),
+        drop_revoke_at_(drop_revoke_at),
+        erase_extra_(erase_extra),
+        changed_(changed) {}
 
   const runtime::Memory& geometry() const override { return inner_.geometry(); }
   runtime::Status Read(uint32_t address, runtime::MutableByteSpan out) override {
@@ -93,7 +102,18 @@ class CutFlash final : public runtime::FlashMemory {
   }
   runtime::ByteSpan Mapped() const override { return rail_.dead ? runtime::ByteSpan() : inner_.Mapped(); }
   runtime::Status Erase(uint32_t address, uint32_t size) override {
-    return Change(true, address, size, [&] { return inner_.Erase(address, size); });
+    return Change(true, address, size, [&] {
+      const runtime::Status status = inner_.Erase(address, size);
+      const uint64_t end = static_cast<uint64_t>(address) + size;
+      if (!status.ok() || !erase_extra_ || end >= inner_.geometry().end()) return status;
+      // The --unsafe-erase-extra fault: the next sector goes too.
+      auto next = runtime::SectorContaining(inner_.geometry(), static_cast<uint32_t>(end));
+      if (next.ok()) {
+        MarkChanged(next->start, next->size);
+        (void)inner_.Erase(next->start, next->size);
+      }
+      return status;
+    });
   }
   runtime::Status Write(uint32_t address, runtime::ByteSpan data) override {
     if (drop_revoke_at_ && address == *drop_revoke_at_ && data.size() == runtime::kRevokeSize &&
@@ -140,6 +160,7 @@ class CutFlash final : public runtime::FlashMemory {
   PowerRail& rail_;
   int index_;
   std::optional<uint32_t> drop_revoke_at_;
+  bool erase_extra_;
   std::vector<uint8_t>& changed_;
 };
 
@@ -214,6 +235,38 @@ std::string DescribeElement(const std::vector<host::DfuseElement>& elements, int
 
 // The first bootloader/filesystem region whose bytes differ between `a` and `b`, or "".
 std::string ChangedProtectedRegion(const runtime::Board& board, const FlashView& a, const FlashView& b);
+
+// Per memory, one flag per sector (index = runtime::SectorInfo::index): e.g. the sectors a host
+// stream may change.
+using SectorMask = std::vector<std::vector<uint8_t>>;
+SectorMask EmptySectorMask(const runtime::Board& board);
+// Marks every sector that [address, address + size) touches (nothing outside the memories).
+void MarkSectors(const runtime::Board& board, uint32_t address, uint64_t size, SectorMask& mask);
+// Marks every sector of `elements`.
+void MarkSectors(const runtime::Board& board, const std::vector<host::DfuseElement>& elements, SectorMask& mask);
+// Calls f(memory, SectorInfo) for every sector of the board.
+template <typename F>
+void ForEachSector(const runtime::Board& board, F f) {
+  for (int m = 0; m < board.memory_count; ++m) {
+    const runtime::Memory& memory = board.memories[m];
+    runtime::SectorInfo sector;
+    sector.start = memory.base;
+    for (uint8_t g = 0; g < memory.sector_group_count; ++g) {
+      for (uint32_t i = 0; i < memory.sectors[g].count; ++i) {
+        sector.size = memory.sectors[g].size;
+        f(m, sector);
+        sector.start += sector.size;
+        ++sector.index;
+      }
+    }
+  }
+}
+
+// The first byte outside the `may_change` sectors that differs between `a` and `b`, named by
+// where it lies ("romfs region 'romfs' changed at 0x90100000 (a sector the update does not
+// write)", "flash outside every region changed at ..."), or "".
+std::string ChangedOutside(const runtime::Board& board, const SectorMask& may_change, const FlashView& a,
+                           const FlashView& b);
 
 // The DfuDevice options of recording and replay: bwPollTimeout 0, so dfu-util does not sleep
 // while recording, and a replay answers the same bytes.

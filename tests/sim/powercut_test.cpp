@@ -3,6 +3,7 @@
 // test-only faults that switch the bootloader's protections off.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -221,6 +222,25 @@ TEST_CASE("each protection alone: without verification the sweep still fails; wi
     CHECK(result->dfu_reasons.count("revoked boot record") == 0);
     CHECK(result->stayed_dfu > 0);
   }
+}
+
+TEST_CASE("self-check: a bootloader that erases one sector too many fails the check of what NEW does not write") {
+  const Recorded& r = Record();
+  // Every sector neither package writes holds a pattern before OLD: unused space too.
+  const FlashView blank = View(r.recording.blank_flash);
+  const runtime::Region* romfs = r.input.board.FindRole(runtime::RegionRole::kRomfs);
+  REQUIRE(romfs != nullptr);
+  const uint32_t last = r.input.board.RegionStart(*romfs) + romfs->size - 1;
+  const size_t offset = last - r.input.board.memories[romfs->memory].base;
+  CHECK(std::count(blank[romfs->memory].begin() + static_cast<std::ptrdiff_t>(offset) - 4095,
+                   blank[romfs->memory].begin() + static_cast<std::ptrdiff_t>(offset) + 1, 0xff) < 4096);
+  SweepOptions options;
+  options.faults.erase_extra = true;
+  std::ostringstream out;
+  auto result = SweepPowerCuts(r.input, r.recording, options, out);
+  REQUIRE(result.ok());
+  CHECK(result->failures > 0);
+  CHECK(out.str().find("(a sector the update does not write)") != std::string::npos);
 }
 
 TEST_CASE("an update that writes into the user's filesystem region fails the sweep") {
