@@ -79,6 +79,11 @@ host::Expected<UpdateRecording> RecordUpdate(const PowercutInput& input, const R
 
 struct SweepOptions {
   PowercutFaults faults;
+  // How a torn cut leaves the operation: kHalf (the first half done) or kRandom (a random unit
+  // half-programmed / a random sector half-erased; on an ECC memory reading it faults), seeded
+  // per cut from `seed` so every run and every cut is reproducible.
+  runtime::TornModel torn = runtime::TornModel::kHalf;
+  uint32_t seed = 1;
   bool verbose = false;  // also print one line per cut with its outcome
 };
 

@@ -31,6 +31,10 @@ constexpr const char* kUsage =
     "  --to NEW.dfu         the update (required)\n"
     "  --dfu-util PATH      dfu-util executable (default: dfu-util from PATH)\n"
     "  --timeout MS         limit for each dfu-util run (default 120000; 0 = none)\n"
+    "  --torn half|random   how a cut during an operation leaves it (default half: its first\n"
+    "                       half done; random: a random write unit half-programmed, a random\n"
+    "                       sector half-erased, faulting when read on a board memory with \"ecc\")\n"
+    "  --seed N             seed of --torn random (default 1; every cut is reproducible)\n"
     "  --verbose            print every cut and its outcome, and dfu-util's output\n"
     "  --unsafe-skip-revoke     TEST ONLY: the bootloader does not revoke the old record\n"
     "  --unsafe-trust-record    TEST ONLY: the boot ignores SHA-256 mismatches\n"
@@ -41,7 +45,7 @@ constexpr const char* kUsage =
 
 int RunPowercut(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   const SubcommandOptions parsed = ParseSubcommandOptions(
-      args, {"--board", "--from", "--to", "--dfu-util", "--timeout"},
+      args, {"--board", "--from", "--to", "--dfu-util", "--timeout", "--torn", "--seed"},
       {"--help", "--verbose", "--trace", "--unsafe-skip-revoke", "--unsafe-trust-record",
        "--unsafe-erase-extra"});
   if (parsed.Flag("--help")) {
@@ -63,6 +67,21 @@ int RunPowercut(const std::vector<std::string>& args, std::ostream& out, std::os
     if (!ParseNumber(text, 3600000, &ms)) usage_error = "--timeout: not a number of ms: '" + text + "'";
     record_options.timeout_ms = static_cast<unsigned>(ms);
   }
+  SweepOptions sweep_options;
+  if (usage_error.empty() && parsed.Has("--torn")) {
+    const std::string text = parsed.Value("--torn");
+    if (text == "random") {
+      sweep_options.torn = runtime::TornModel::kRandom;
+    } else if (text != "half") {
+      usage_error = "--torn: expected half or random, not '" + text + "'";
+    }
+  }
+  if (usage_error.empty() && parsed.Has("--seed")) {
+    const std::string text = parsed.Value("--seed");
+    unsigned long long seed = 0;
+    if (!ParseNumber(text, 0xffffffffu, &seed)) usage_error = "--seed: not a 32-bit number: '" + text + "'";
+    sweep_options.seed = static_cast<uint32_t>(seed);
+  }
   if (!usage_error.empty()) {
     err << "onedfu-sim powercut: " << usage_error << "\n\n" << kUsage;
     return kExitUsage;
@@ -70,7 +89,6 @@ int RunPowercut(const std::vector<std::string>& args, std::ostream& out, std::os
   record_options.dfu_util = parsed.Value("--dfu-util", "dfu-util");
   record_options.show_output = parsed.Flag("--verbose");
   record_options.trace = parsed.Flag("--trace");
-  SweepOptions sweep_options;
   sweep_options.verbose = parsed.Flag("--verbose");
   sweep_options.faults.skip_revoke = parsed.Flag("--unsafe-skip-revoke");
   sweep_options.faults.trust_record = parsed.Flag("--unsafe-trust-record");

@@ -284,6 +284,8 @@ Expected<SweepResult> SweepPowerCuts(const PowercutInput& input, const UpdateRec
         rail.armed = true;
         rail.cut_op = n;
         rail.mode = mode;
+        rail.torn_model = options.torn;
+        rail.torn_seed = options.seed * 1000003u + n * 3u + static_cast<uint32_t>(mode);
         {
           std::optional<DfuPort> cut_device;
           cut_device.emplace(saved);

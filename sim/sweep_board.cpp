@@ -214,7 +214,7 @@ Boot DecideBoot(SweepBoard& board, const PowercutFaults& faults) {
   const bootloader::BootReason r = boot.decision.reason;
   if (!boot.start && faults.trust_record &&
       (r == bootloader::BootReason::kHashMismatch || r == bootloader::BootReason::kRomfsMismatch ||
-       r == bootloader::BootReason::kManifestMismatch)) {
+       r == bootloader::BootReason::kManifestMismatch || r == bootloader::BootReason::kFlashError)) {
     boot.start = true;
   }
   return boot;

@@ -35,8 +35,8 @@ struct PowercutFaults {
   // bootloader that does not invalidate the old record before changing what it covers.
   bool skip_revoke = false;
   // The boot decision starts the application when the record is intact and not revoked even
-  // though a SHA-256 (segment, ROMFS image, manifest) does not match: a bootloader that does
-  // not verify the image before starting it.
+  // though a SHA-256 (segment, ROMFS image, manifest) does not match, or a segment cannot be
+  // read (an ECC fault): a bootloader that does not verify the image before starting it.
   bool trust_record = false;
   // Every erase also erases the sector after its range (when the memory has one): a bootloader
   // that erases more than it was asked to (what the check of the sectors NEW does not write
@@ -68,6 +68,9 @@ struct PowerRail {
   CutMode mode = CutMode::kBefore;
   bool dead = false;
   std::vector<FlashOp>* log = nullptr;
+  // How a kTorn cut tears the operation (runtime::FakeFlash's torn model) and its seed.
+  runtime::TornModel torn_model = runtime::TornModel::kHalf;
+  uint32_t torn_seed = 0;
 
   void Reset() {
     ops = 0;
@@ -140,6 +143,7 @@ class CutFlash final : public runtime::FlashMemory {
       case CutMode::kBefore:
         return PowerOff();
       case CutMode::kTorn:
+        inner_.SetTornModel(rail_.torn_model, rail_.torn_seed);
         inner_.CutPowerAfter(0, true);  // the fake tears this operation, then loses power
         return op();
       case CutMode::kAfter:
