@@ -84,6 +84,10 @@ struct SweepOptions {
   // per cut from `seed` so every run and every cut is reproducible.
   runtime::TornModel torn = runtime::TornModel::kHalf;
   uint32_t seed = 1;
+  // > 0: after the single cuts, this many pairs (a deterministic sample drawn from `seed`):
+  // a cut during the update (op and mode at random), power on, a second cut during the
+  // re-flash of NEW that follows, then the same checks as after one cut.
+  uint32_t double_pairs = 0;
   bool verbose = false;  // also print one line per cut with its outcome
 };
 
@@ -95,8 +99,11 @@ struct MemoryOperations {
 struct SweepResult {
   uint32_t operations = 0;  // flash-changing operations of the clean update
   std::map<std::string, MemoryOperations> operations_per_memory;  // by memory name
-  uint32_t cuts = 0;
-  uint32_t failures = 0;
+  uint32_t cuts = 0;      // single cuts + double pairs
+  uint32_t failures = 0;  // cuts (or pairs) with a failed check
+  uint32_t double_cuts = 0;      // pairs swept (SweepOptions::double_pairs)
+  uint32_t double_failures = 0;
+  uint32_t double_short = 0;     // pairs whose re-flash ended before its cut (one cut only)
   uint32_t booted_old = 0;
   uint32_t booted_new = 0;
   uint32_t stayed_dfu = 0;

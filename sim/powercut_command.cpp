@@ -34,7 +34,9 @@ constexpr const char* kUsage =
     "  --torn half|random   how a cut during an operation leaves it (default half: its first\n"
     "                       half done; random: a random write unit half-programmed, a random\n"
     "                       sector half-erased, faulting when read on a board memory with \"ecc\")\n"
-    "  --seed N             seed of --torn random (default 1; every cut is reproducible)\n"
+    "  --seed N             seed of --torn random and --double (default 1; reproducible)\n"
+    "  --double N           also N pairs (a seeded sample): a cut during the update, then a\n"
+    "                       second one during the re-flash that follows; same checks\n"
     "  --verbose            print every cut and its outcome, and dfu-util's output\n"
     "  --unsafe-skip-revoke     TEST ONLY: the bootloader does not revoke the old record\n"
     "  --unsafe-trust-record    TEST ONLY: the boot ignores SHA-256 mismatches\n"
@@ -45,7 +47,7 @@ constexpr const char* kUsage =
 
 int RunPowercut(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   const SubcommandOptions parsed = ParseSubcommandOptions(
-      args, {"--board", "--from", "--to", "--dfu-util", "--timeout", "--torn", "--seed"},
+      args, {"--board", "--from", "--to", "--dfu-util", "--timeout", "--torn", "--seed", "--double"},
       {"--help", "--verbose", "--trace", "--unsafe-skip-revoke", "--unsafe-trust-record",
        "--unsafe-erase-extra"});
   if (parsed.Flag("--help")) {
@@ -81,6 +83,12 @@ int RunPowercut(const std::vector<std::string>& args, std::ostream& out, std::os
     unsigned long long seed = 0;
     if (!ParseNumber(text, 0xffffffffu, &seed)) usage_error = "--seed: not a 32-bit number: '" + text + "'";
     sweep_options.seed = static_cast<uint32_t>(seed);
+  }
+  if (usage_error.empty() && parsed.Has("--double")) {
+    const std::string text = parsed.Value("--double");
+    unsigned long long pairs = 0;
+    if (!ParseNumber(text, 10000000, &pairs)) usage_error = "--double: not a number of pairs: '" + text + "'";
+    sweep_options.double_pairs = static_cast<uint32_t>(pairs);
   }
   if (!usage_error.empty()) {
     err << "onedfu-sim powercut: " << usage_error << "\n\n" << kUsage;
@@ -151,6 +159,11 @@ int RunPowercut(const std::vector<std::string>& args, std::ostream& out, std::os
     out << ")";
   }
   out << "; sweep " << seconds(t2 - t1) << " s\n";
+  if (result->double_cuts != 0) {
+    out << "double: " << result->double_cuts << " pairs (seed " << sweep_options.seed << "), "
+        << result->double_failures << " failures, " << result->double_short
+        << " whose re-flash ended before its second cut\n";
+  }
   out << "cuts=" << result->cuts << " failures=" << result->failures << "\n";
   out.flush();
   return result->failures == 0 ? 0 : kExitFailure;

@@ -332,6 +332,63 @@ Expected<SweepResult> SweepPowerCuts(const PowercutInput& input, const UpdateRec
   if (rest.end != ReplayEnd::kLeft || !same_as_clean.Same(ram.storage(), ram.changed())) {
     return Fail("the checkpointed replay did not end in the flash state of the clean replay");
   }
+
+  // --double: cut once during the update, power on, cut again during the re-flash of NEW that
+  // follows, then judge as above. A deterministic sample of `double_pairs` pairs (seeded).
+  if (options.double_pairs == 0) return result;
+  uint32_t random = options.seed * 2246822519u + 0x2545f491u;
+  auto next = [&random](uint32_t bound) {
+    random ^= random << 13;
+    random ^= random >> 17;
+    random ^= random << 5;
+    return random % bound;
+  };
+  ram.Load(recording.old_flash);
+  same_as_clean.Reset(recording.old_flash);
+  for (uint32_t pair = 0; pair < options.double_pairs; ++pair) {
+    const uint32_t n1 = next(static_cast<uint32_t>(ops.size()));
+    const CutMode mode1 = kCutModes[next(3)];
+    const uint32_t n2 = next(static_cast<uint32_t>(ops.size()));
+    const CutMode mode2 = kCutModes[next(3)];
+    const std::string where = "double cut " + std::to_string(pair) + ": " + CutModeName(mode1) + " op " +
+                              std::to_string(n1) + " of the update, then " + CutModeName(mode2) + " op " +
+                              std::to_string(n2) + " of the re-flash";
+    ram.Restore(recording.old_flash);
+    std::vector<std::string> problems;
+    bool reached = true;
+    for (int round = 0; round < 2; ++round) {
+      ram.PowerOn();
+      rail.armed = true;
+      rail.cut_op = round == 0 ? n1 : n2;
+      rail.mode = round == 0 ? mode1 : mode2;
+      rail.torn_model = options.torn;
+      rail.torn_seed = options.seed * 1000003u + pair * 7u + static_cast<uint32_t>(round);
+      std::optional<DfuPort> cut_device;
+      ONEDFU_PTRY(DfuPort * dev, fresh_device(cut_device));
+      ReplayStream(*dev, stream, RailReplay(rail, false, 0));
+      reached = reached && rail.dead;
+    }
+    ++result.cuts;
+    ++result.double_cuts;
+    if (!reached) ++result.double_short;  // the re-flash ended before op n2: one cut only
+    ONEDFU_PTRY(Verdict v, judge());
+    switch (v.kind) {
+      case Verdict::Kind::kOld: ++result.booted_old; break;
+      case Verdict::Kind::kNew: ++result.booted_new; break;
+      case Verdict::Kind::kDfu:
+        ++result.stayed_dfu;
+        ++result.dfu_reasons[v.dfu_reason];
+        break;
+      case Verdict::Kind::kPartial: break;
+    }
+    problems.insert(problems.end(), v.problems.begin(), v.problems.end());
+    if (options.verbose) out << where << ": " << v.outcome << (problems.empty() ? "" : " FAILED") << "\n";
+    if (!problems.empty()) {
+      ++result.failures;
+      ++result.double_failures;
+    }
+    for (const std::string& p : problems) out << "FAIL " << where << ": " << p << "\n";
+  }
   return result;
 }
 

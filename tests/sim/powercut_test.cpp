@@ -243,6 +243,28 @@ TEST_CASE("self-check: a bootloader that erases one sector too many fails the ch
   CHECK(out.str().find("(a sector the update does not write)") != std::string::npos);
 }
 
+TEST_CASE("--double: a cut during the update, then one during the re-flash: 0 failures; protections off: failures") {
+  const Recorded& r = Record();
+  SweepOptions options;
+  options.double_pairs = 40;
+  options.seed = 3;
+  std::ostringstream out;
+  auto result = SweepPowerCuts(r.input, r.recording, options, out);
+  REQUIRE_MESSAGE(result.ok(), result.error().message);
+  INFO(out.str());
+  CHECK(result->double_cuts == 40);
+  CHECK(result->double_failures == 0);
+  CHECK(result->double_short < 40);
+  CHECK(result->cuts == 3 * result->operations + 40);
+  options.faults.skip_revoke = true;
+  options.faults.trust_record = true;
+  std::ostringstream unsafe;
+  auto bad = SweepPowerCuts(r.input, r.recording, options, unsafe);
+  REQUIRE(bad.ok());
+  CHECK(bad->double_failures > 0);
+  CHECK(unsafe.str().find("FAIL double cut ") != std::string::npos);
+}
+
 TEST_CASE("an update that writes into the user's filesystem region fails the sweep") {
   const Recorded& r = Record();
   // NEW plus one element in the filesystem region (before the record, which stays last).
