@@ -52,7 +52,16 @@ struct PowercutInput {
 host::Expected<PowercutInput> LoadPowercutInput(const std::string& board, const std::filesystem::path& from,
                                                   const std::filesystem::path& to);
 
+// The host stream the sweep records for the update (all with the real dfu-util):
+//   kDfuUtil    dfu-util -a 0 -D NEW.dfu -s :leave
+//   kMassErase  dfu-util -a 0 -s :mass-erase:force:leave -D NEW.dfu (mass erase, then the
+//               download: everything mass erase may erase may change)
+//   kRaw        one dfu-util -a 0 -s ADDR -D ELEMENT.bin per element of NEW (raw writes, the
+//               last with :leave)
+enum class HostStream : uint8_t { kDfuUtil, kMassErase, kRaw };
+
 struct RecordOptions {
+  HostStream host = HostStream::kDfuUtil;
   std::string dfu_util = "dfu-util";  // looked up in PATH unless it holds a '/'
   unsigned timeout_ms = 120000;       // per dfu-util run; 0 = no limit
   bool show_output = false;           // let dfu-util print to our stdout/stderr (else captured)

@@ -29,6 +29,9 @@ constexpr const char* kUsage =
     "  --board B            board JSON file, or the id of a bundled board (required)\n"
     "  --from OLD.dfu       the package on the board before the update (default: a blank board)\n"
     "  --to NEW.dfu         the update (required)\n"
+    "  --host STREAM        how the update is flashed (all with dfu-util): download (default:\n"
+    "                       -D NEW.dfu -s :leave), mass-erase (-s :mass-erase:force:leave\n"
+    "                       -D NEW.dfu), raw (one -s ADDR -D element.bin per element of NEW)\n"
     "  --dfu-util PATH      dfu-util executable (default: dfu-util from PATH)\n"
     "  --timeout MS         limit for each dfu-util run (default 120000; 0 = none)\n"
     "  --torn half|random   how a cut during an operation leaves it (default half: its first\n"
@@ -47,7 +50,7 @@ constexpr const char* kUsage =
 
 int RunPowercut(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   const SubcommandOptions parsed = ParseSubcommandOptions(
-      args, {"--board", "--from", "--to", "--dfu-util", "--timeout", "--torn", "--seed", "--double"},
+      args, {"--board", "--from", "--to", "--dfu-util", "--timeout", "--torn", "--seed", "--double", "--host"},
       {"--help", "--verbose", "--trace", "--unsafe-skip-revoke", "--unsafe-trust-record",
        "--unsafe-erase-extra"});
   if (parsed.Flag("--help")) {
@@ -83,6 +86,16 @@ int RunPowercut(const std::vector<std::string>& args, std::ostream& out, std::os
     unsigned long long seed = 0;
     if (!ParseNumber(text, 0xffffffffu, &seed)) usage_error = "--seed: not a 32-bit number: '" + text + "'";
     sweep_options.seed = static_cast<uint32_t>(seed);
+  }
+  if (usage_error.empty() && parsed.Has("--host")) {
+    const std::string text = parsed.Value("--host");
+    if (text == "mass-erase") {
+      record_options.host = HostStream::kMassErase;
+    } else if (text == "raw") {
+      record_options.host = HostStream::kRaw;
+    } else if (text != "download") {
+      usage_error = "--host: expected download, mass-erase or raw, not '" + text + "'";
+    }
   }
   if (usage_error.empty() && parsed.Has("--double")) {
     const std::string text = parsed.Value("--double");

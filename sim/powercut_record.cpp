@@ -69,6 +69,15 @@ Expected<UpdateRecording> RecordUpdate(const PowercutInput& input, const RecordO
   UpdateRecording recording;
   recording.may_change = EmptySectorMask(board);
   MarkSectors(board, input.to_elements, recording.may_change);
+  if (options.host == HostStream::kMassErase) {
+    // Mass erase may erase what no package protects: the firmware, record and romfs regions.
+    for (int r = 0; r < board.region_count; ++r) {
+      const runtime::Region& region = board.regions[r];
+      if (region.role == RegionRole::kFirmware || region.role == RegionRole::kRecord || region.role == RegionRole::kRomfs) {
+        MarkSectors(board, board.RegionStart(region), region.size, recording.may_change);
+      }
+    }
+  }
   // Every sector neither package writes gets a pattern, so a stray erase or write shows.
   SectorMask written = recording.may_change;
   MarkSectors(board, input.from_elements, written);
@@ -100,20 +109,43 @@ Expected<UpdateRecording> RecordUpdate(const PowercutInput& input, const RecordO
       recording.old_flash = recording.blank_flash;
       continue;
     }
-    const std::vector<std::string> argv = {options.dfu_util, "-a", "0", "-D", step.package->string(), "-s", ":leave"};
-    std::string command;
-    for (const std::string& a : argv) command += (command.empty() ? "" : " ") + a;
-    int status;
-    std::string output;
-    {
-      OutputCapture capture(!options.show_output);
-      status = usb.RunCommand(argv);
-      output = capture.Finish();
+    // The commands of this step: OLD always goes on with a plain download.
+    std::vector<std::vector<std::string>> commands;
+    const HostStream host = step.package == &input.from ? HostStream::kDfuUtil : options.host;
+    switch (host) {
+      case HostStream::kDfuUtil:
+        commands.push_back({options.dfu_util, "-a", "0", "-D", step.package->string(), "-s", ":leave"});
+        break;
+      case HostStream::kMassErase:
+        commands.push_back({options.dfu_util, "-a", "0", "-s", ":mass-erase:force:leave", "-D", step.package->string()});
+        break;
+      case HostStream::kRaw:
+        for (size_t i = 0; i < step.elements->size(); ++i) {
+          const host::DfuseElement& e = (*step.elements)[i];
+          const std::filesystem::path file = state.path() / ("element" + std::to_string(i) + ".bin");
+          if (host::Outcome written = host::WriteFileAtomic(file, e.data); !written.ok()) return written.error();
+          const bool last = i + 1 == step.elements->size();
+          commands.push_back({options.dfu_util, "-a", "0", "-s", HexAddress(e.address) + (last ? ":leave" : ""), "-D",
+                              file.string()});
+        }
+        break;
     }
-    if (status != 0) {
-      std::string why = "`" + command + "` (" + step.what + ") exited with status " + std::to_string(status);
-      if (!usb.LastError().empty()) why += ": " + usb.LastError();
-      return Fail(why + Tail(output, 12));
+    std::string command;
+    for (const std::vector<std::string>& argv : commands) {
+      command.clear();
+      for (const std::string& a : argv) command += (command.empty() ? "" : " ") + a;
+      int status;
+      std::string output;
+      {
+        OutputCapture capture(!options.show_output);
+        status = usb.RunCommand(argv);
+        output = capture.Finish();
+      }
+      if (status != 0) {
+        std::string why = "`" + command + "` (" + step.what + ") exited with status " + std::to_string(status);
+        if (!usb.LastError().empty()) why += ": " + usb.LastError();
+        return Fail(why + Tail(output, 12));
+      }
     }
     ram.PowerOn();
     const Boot boot = DecideBoot(ram, PowercutFaults{});

@@ -10,6 +10,7 @@
 #    `cuts=N failures=0`, N > 0.
 # 4. An ECC board (tests/data/boards/test-ecc.json) with --torn random: 0 failures, some cut
 #    leaves an unreadable unit; with --unsafe-trust-record failures > 0.
+# 5. --host mass-erase and --host raw over the demo update: 0 failures.
 set -eu
 onedfu=$1
 sim=$2
@@ -86,3 +87,13 @@ grep -q 'flash error' "$work/ecc.log" || fail "ECC sweep: no cut left an unreada
 last=$(tail -n 1 "$work/ecc.log")
 echo "$last" | grep -Eq '^cuts=[1-9][0-9]* failures=0$' || fail "ECC sweep: last line '$last'"
 echo "ECC board, torn random: $last"
+
+# ---- more host streams over the demo update: mass erase then download; raw -s ADDR writes.
+for host in mass-erase raw; do
+  "$sim" powercut --board "$board" --from "$work/old.dfu" --to "$work/new.dfu" --host "$host" \
+    >"$work/$host.log" 2>&1 || { cat "$work/$host.log"; fail "--host $host sweep failed"; }
+  last=$(tail -n 1 "$work/$host.log")
+  echo "$last" | grep -Eq '^cuts=[1-9][0-9]* failures=0$' || fail "--host $host: last line '$last'"
+  echo "--host $host: $last"
+done
+grep -q 'no boot record' "$work/mass-erase.log" || fail "--host mass-erase: no cut saw the record erased"
