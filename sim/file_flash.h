@@ -134,9 +134,11 @@ class FileFlash final : public runtime::FlashMemory {
   const FlashUsage& usage() const { return timed_.usage(); }
   void ResetUsage() { timed_.ResetUsage(); }
 
-  // Fault injection: runtime::FakeFlash's (FailAfter, CutPowerAfter, ClearFaults, PowerOn).
+  // Fault injection: runtime::FakeFlash's (FailAfter, CutPowerAfter, SetTornModel, ClearFaults,
+  // PowerOn).
   void FailAfter(uint32_t operations) { fake_.FailAfter(operations); }
   void CutPowerAfter(uint32_t operations, bool torn) { fake_.CutPowerAfter(operations, torn); }
+  void SetTornModel(runtime::TornModel model, uint32_t seed) { fake_.SetTornModel(model, seed); }
   void ClearFaults() { fake_.ClearFaults(); }
   void PowerOn() { fake_.PowerOn(); }
   bool powered() const { return fake_.powered(); }

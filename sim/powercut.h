@@ -13,8 +13,10 @@
 //    the write/erase happens): from the OLD snapshot, replay until the cut; power on; run the
 //    boot decision. Pass when
 //      - the board starts the application and every element of OLD, or of NEW, is in flash
-//        byte for byte, or it stays in DFU mode (any reason);
-//      - every bootloader and filesystem region is byte-identical to before;
+//        byte for byte, or it stays in DFU mode (any reason); on a blank board (no OLD) it
+//        boots NEW or stays in DFU mode, never anything else;
+//      - every bootloader and filesystem region is byte-identical to before, and so is every
+//        sector NEW does not write (unlisted flash, unused space, other ROMFS images);
 //      - replaying the full update again on that flash (a fresh DfuDevice, as after a reset)
 //        answers every request as recorded, leaves, boots NEW, and leaves those regions alone.
 //    Every failed check prints one line; the caller prints the summary.
@@ -31,7 +33,7 @@
 
 #include "host/dfuse_file.h"
 #include "host/expected.h"
-#include "ram_board.h"
+#include "sweep_board.h"
 #include "recording_device.h"
 #include "runtime/board.h"
 
@@ -39,17 +41,27 @@ namespace onedfu::sim {
 
 struct PowercutInput {
   runtime::Board board;
-  std::filesystem::path from;  // OLD.dfu, as given
+  std::filesystem::path from;  // OLD.dfu, as given; empty: a blank board (a first flash)
   std::filesystem::path to;    // NEW.dfu, as given
-  std::vector<host::DfuseElement> from_elements;  // the alt 0 elements, in file order
+  std::vector<host::DfuseElement> from_elements;  // the alt 0 elements, in file order (none: blank)
   std::vector<host::DfuseElement> to_elements;
 };
 
-// Loads the board file (a path, or a bundled board id) and both packages. Errors name the file.
+// Loads the board file (a path, or a bundled board id) and both packages (`from` empty: a
+// blank board, OLD is nothing). Errors name the file.
 host::Expected<PowercutInput> LoadPowercutInput(const std::string& board, const std::filesystem::path& from,
                                                   const std::filesystem::path& to);
 
+// The host stream the sweep records for the update (all with the real dfu-util):
+//   kDfuUtil    dfu-util -a 0 -D NEW.dfu -s :leave
+//   kMassErase  dfu-util -a 0 -s :mass-erase:force:leave -D NEW.dfu (mass erase, then the
+//               download: everything mass erase may erase may change)
+//   kRaw        one dfu-util -a 0 -s ADDR -D ELEMENT.bin per element of NEW (raw writes, the
+//               last with :leave)
+enum class HostStream : uint8_t { kDfuUtil, kMassErase, kRaw };
+
 struct RecordOptions {
+  HostStream host = HostStream::kDfuUtil;
   std::string dfu_util = "dfu-util";  // looked up in PATH unless it holds a '/'
   unsigned timeout_ms = 120000;       // per dfu-util run; 0 = no limit
   bool show_output = false;           // let dfu-util print to our stdout/stderr (else captured)
@@ -58,9 +70,14 @@ struct RecordOptions {
 
 struct UpdateRecording {
   std::vector<std::vector<uint8_t>> blank_flash;  // per memory: before OLD (patterns, erased)
-  std::vector<std::vector<uint8_t>> old_flash;    // per memory: after dfu-util flashed OLD
-  UsbStream old_stream;  // dfu-util flashing OLD onto the blank board
+  std::vector<std::vector<uint8_t>> old_flash;    // per memory: after dfu-util flashed OLD (blank: = blank_flash)
+  UsbStream old_stream;  // dfu-util flashing OLD onto the blank board (blank: empty)
   UsbStream update;      // dfu-util updating OLD -> NEW: what the sweep replays
+  // The sectors the update may change (NEW's elements); everything else must keep OLD's bytes.
+  // Before OLD, every sector neither OLD nor NEW writes is filled with a pattern (bootloader,
+  // filesystem, unlisted flash, the unused space of every memory, the romfs region past the
+  // images: what stands for images pushed at run time), so a stray erase or write shows.
+  SectorMask may_change;
 };
 
 // Step 1 above. Needs this process under umockdev-wrapper (UmockdevUsb::UnderWrapper) and
@@ -71,6 +88,15 @@ host::Expected<UpdateRecording> RecordUpdate(const PowercutInput& input, const R
 
 struct SweepOptions {
   PowercutFaults faults;
+  // How a torn cut leaves the operation: kHalf (the first half done) or kRandom (a random unit
+  // half-programmed / a random sector half-erased; on an ECC memory reading it faults), seeded
+  // per cut from `seed` so every run and every cut is reproducible.
+  runtime::TornModel torn = runtime::TornModel::kHalf;
+  uint32_t seed = 1;
+  // > 0: after the single cuts, this many pairs (a deterministic sample drawn from `seed`):
+  // a cut during the update (op and mode at random), power on, a second cut during the
+  // re-flash of NEW that follows, then the same checks as after one cut.
+  uint32_t double_pairs = 0;
   bool verbose = false;  // also print one line per cut with its outcome
 };
 
@@ -82,8 +108,11 @@ struct MemoryOperations {
 struct SweepResult {
   uint32_t operations = 0;  // flash-changing operations of the clean update
   std::map<std::string, MemoryOperations> operations_per_memory;  // by memory name
-  uint32_t cuts = 0;
-  uint32_t failures = 0;
+  uint32_t cuts = 0;      // single cuts + double pairs
+  uint32_t failures = 0;  // cuts (or pairs) with a failed check
+  uint32_t double_cuts = 0;      // pairs swept (SweepOptions::double_pairs)
+  uint32_t double_failures = 0;
+  uint32_t double_short = 0;     // pairs whose re-flash ended before its cut (one cut only)
   uint32_t booted_old = 0;
   uint32_t booted_new = 0;
   uint32_t stayed_dfu = 0;

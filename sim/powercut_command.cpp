@@ -13,34 +13,46 @@ namespace onedfu::sim {
 namespace {
 
 constexpr const char* kUsage =
-    "usage: onedfu-sim powercut --board BOARD.json --from OLD.dfu --to NEW.dfu [options]\n"
+    "usage: onedfu-sim powercut --board BOARD.json [--from OLD.dfu] --to NEW.dfu [options]\n"
     "\n"
     "Proves an update from OLD to NEW cannot brick the board. Records what the real\n"
     "`dfu-util -a 0 -D NEW.dfu -s :leave` asks of the bootloader on a board that holds OLD\n"
-    "(flashed by dfu-util too), then replays that update in-process, cutting the power before,\n"
-    "after and half-way through every flash operation. After each cut the board must boot OLD\n"
-    "or NEW completely or stay in DFU mode, the bootloader and filesystem regions must be\n"
+    "(flashed by dfu-util too; without --from the board is blank, as from the factory), then\n"
+    "replays that update in-process, cutting the power before, after and half-way through\n"
+    "every flash operation. After each cut the board must boot OLD or NEW completely or stay\n"
+    "in DFU mode (a blank board: boot NEW or stay in DFU mode), the bootloader and filesystem regions must be\n"
     "unchanged, and flashing NEW again must succeed and boot NEW. One `FAIL` line per failed\n"
     "check; the last line is `cuts=N failures=N` (failures: cuts with a failed check). Exit\n"
     "status 0 only without failures.\n"
     "\n"
     "options:\n"
     "  --board B            board JSON file, or the id of a bundled board (required)\n"
-    "  --from OLD.dfu       the package on the board before the update (required)\n"
+    "  --from OLD.dfu       the package on the board before the update (default: a blank board)\n"
     "  --to NEW.dfu         the update (required)\n"
+    "  --host STREAM        how the update is flashed (all with dfu-util): download (default:\n"
+    "                       -D NEW.dfu -s :leave), mass-erase (-s :mass-erase:force:leave\n"
+    "                       -D NEW.dfu), raw (one -s ADDR -D element.bin per element of NEW)\n"
     "  --dfu-util PATH      dfu-util executable (default: dfu-util from PATH)\n"
     "  --timeout MS         limit for each dfu-util run (default 120000; 0 = none)\n"
+    "  --torn half|random   how a cut during an operation leaves it (default half: its first\n"
+    "                       half done; random: a random write unit half-programmed, a random\n"
+    "                       sector half-erased, faulting when read on a board memory with \"ecc\")\n"
+    "  --seed N             seed of --torn random and --double (default 1; reproducible)\n"
+    "  --double N           also N pairs (a seeded sample): a cut during the update, then a\n"
+    "                       second one during the re-flash that follows; same checks\n"
     "  --verbose            print every cut and its outcome, and dfu-util's output\n"
     "  --unsafe-skip-revoke     TEST ONLY: the bootloader does not revoke the old record\n"
     "  --unsafe-trust-record    TEST ONLY: the boot ignores SHA-256 mismatches\n"
-    "                       (the two prove the sweep detects a brick)\n";
+    "  --unsafe-erase-extra     TEST ONLY: every erase also erases the next sector\n"
+    "                       (each proves the sweep detects what it guards against)\n";
 
 }  // namespace
 
 int RunPowercut(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   const SubcommandOptions parsed = ParseSubcommandOptions(
-      args, {"--board", "--from", "--to", "--dfu-util", "--timeout"},
-      {"--help", "--verbose", "--trace", "--unsafe-skip-revoke", "--unsafe-trust-record"});
+      args, {"--board", "--from", "--to", "--dfu-util", "--timeout", "--torn", "--seed", "--double", "--host"},
+      {"--help", "--verbose", "--trace", "--unsafe-skip-revoke", "--unsafe-trust-record",
+       "--unsafe-erase-extra"});
   if (parsed.Flag("--help")) {
     out << kUsage;
     return 0;
@@ -50,7 +62,7 @@ int RunPowercut(const std::vector<std::string>& args, std::ostream& out, std::os
   if (usage_error.empty() && !parsed.after_dashes.empty()) {
     usage_error = "unexpected argument '" + parsed.after_dashes[0] + "'";
   }
-  for (const char* required : {"--board", "--from", "--to"}) {
+  for (const char* required : {"--board", "--to"}) {
     if (usage_error.empty() && !parsed.Has(required)) usage_error = std::string(required) + " is required";
   }
   RecordOptions record_options;
@@ -60,6 +72,37 @@ int RunPowercut(const std::vector<std::string>& args, std::ostream& out, std::os
     if (!ParseNumber(text, 3600000, &ms)) usage_error = "--timeout: not a number of ms: '" + text + "'";
     record_options.timeout_ms = static_cast<unsigned>(ms);
   }
+  SweepOptions sweep_options;
+  if (usage_error.empty() && parsed.Has("--torn")) {
+    const std::string text = parsed.Value("--torn");
+    if (text == "random") {
+      sweep_options.torn = runtime::TornModel::kRandom;
+    } else if (text != "half") {
+      usage_error = "--torn: expected half or random, not '" + text + "'";
+    }
+  }
+  if (usage_error.empty() && parsed.Has("--seed")) {
+    const std::string text = parsed.Value("--seed");
+    unsigned long long seed = 0;
+    if (!ParseNumber(text, 0xffffffffu, &seed)) usage_error = "--seed: not a 32-bit number: '" + text + "'";
+    sweep_options.seed = static_cast<uint32_t>(seed);
+  }
+  if (usage_error.empty() && parsed.Has("--host")) {
+    const std::string text = parsed.Value("--host");
+    if (text == "mass-erase") {
+      record_options.host = HostStream::kMassErase;
+    } else if (text == "raw") {
+      record_options.host = HostStream::kRaw;
+    } else if (text != "download") {
+      usage_error = "--host: expected download, mass-erase or raw, not '" + text + "'";
+    }
+  }
+  if (usage_error.empty() && parsed.Has("--double")) {
+    const std::string text = parsed.Value("--double");
+    unsigned long long pairs = 0;
+    if (!ParseNumber(text, 10000000, &pairs)) usage_error = "--double: not a number of pairs: '" + text + "'";
+    sweep_options.double_pairs = static_cast<uint32_t>(pairs);
+  }
   if (!usage_error.empty()) {
     err << "onedfu-sim powercut: " << usage_error << "\n\n" << kUsage;
     return kExitUsage;
@@ -67,10 +110,10 @@ int RunPowercut(const std::vector<std::string>& args, std::ostream& out, std::os
   record_options.dfu_util = parsed.Value("--dfu-util", "dfu-util");
   record_options.show_output = parsed.Flag("--verbose");
   record_options.trace = parsed.Flag("--trace");
-  SweepOptions sweep_options;
   sweep_options.verbose = parsed.Flag("--verbose");
   sweep_options.faults.skip_revoke = parsed.Flag("--unsafe-skip-revoke");
   sweep_options.faults.trust_record = parsed.Flag("--unsafe-trust-record");
+  sweep_options.faults.erase_extra = parsed.Flag("--unsafe-erase-extra");
 
   using Clock = std::chrono::steady_clock;
   auto input = LoadPowercutInput(parsed.Value("--board"), parsed.Value("--from"), parsed.Value("--to"));
@@ -85,9 +128,10 @@ int RunPowercut(const std::vector<std::string>& args, std::ostream& out, std::os
     return kExitFailure;
   }
   const Clock::time_point t1 = Clock::now();
-  if (sweep_options.faults.skip_revoke || sweep_options.faults.trust_record) {
-    out << "WARNING: test-only faults on:" << (sweep_options.faults.skip_revoke ? " --unsafe-skip-revoke" : "")
-        << (sweep_options.faults.trust_record ? " --unsafe-trust-record" : "")
+  const PowercutFaults& faults = sweep_options.faults;
+  if (faults.skip_revoke || faults.trust_record || faults.erase_extra) {
+    out << "WARNING: test-only faults on:" << (faults.skip_revoke ? " --unsafe-skip-revoke" : "")
+        << (faults.trust_record ? " --unsafe-trust-record" : "") << (faults.erase_extra ? " --unsafe-erase-extra" : "")
         << " (the bootloader's protections are off)\n";
   }
   auto result = SweepPowerCuts(*input, *recording, sweep_options, out);
@@ -102,8 +146,13 @@ int RunPowercut(const std::vector<std::string>& args, std::ostream& out, std::os
     return std::string(b);
   };
 
-  out << "recorded: dfu-util " << recording->old_stream.size() << " requests for OLD, " << recording->update.size()
-      << " for the update (" << seconds(t1 - t0) << " s)\n";
+  out << "recorded: dfu-util ";
+  if (input->from.empty()) {
+    out << "onto a blank board, ";
+  } else {
+    out << recording->old_stream.size() << " requests for OLD, ";
+  }
+  out << recording->update.size() << " for the update (" << seconds(t1 - t0) << " s)\n";
   out << "update: " << result->operations << " flash operations (";
   bool first = true;
   for (const auto& [name, counts] : result->operations_per_memory) {
@@ -123,6 +172,11 @@ int RunPowercut(const std::vector<std::string>& args, std::ostream& out, std::os
     out << ")";
   }
   out << "; sweep " << seconds(t2 - t1) << " s\n";
+  if (result->double_cuts != 0) {
+    out << "double: " << result->double_cuts << " pairs (seed " << sweep_options.seed << "), "
+        << result->double_failures << " failures, " << result->double_short
+        << " whose re-flash ended before its second cut\n";
+  }
   out << "cuts=" << result->cuts << " failures=" << result->failures << "\n";
   out.flush();
   return result->failures == 0 ? 0 : kExitFailure;

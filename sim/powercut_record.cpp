@@ -1,4 +1,5 @@
 // `onedfu-sim powercut`, step 1: load the inputs and record dfu-util's update (powercut.h).
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -7,7 +8,7 @@
 #include "dfu_port.h"
 #include "output_capture.h"
 #include "powercut.h"
-#include "ram_board.h"
+#include "sweep_board.h"
 #include "umockdev_usb.h"
 
 namespace onedfu::sim {
@@ -39,7 +40,9 @@ Expected<PowercutInput> LoadPowercutInput(const std::string& board, const std::f
   ONEDFU_PTRY(input.board, host::LoadBoardFile(board_path));
   input.from = from;
   input.to = to;
-  ONEDFU_PTRY(input.from_elements, LoadElements(from));
+  if (!from.empty()) {
+    ONEDFU_PTRY(input.from_elements, LoadElements(from));
+  }
   ONEDFU_PTRY(input.to_elements, LoadElements(to));
   for (const auto* elements : {&input.from_elements, &input.to_elements}) {
     for (size_t i = 0; i < elements->size(); ++i) {
@@ -60,15 +63,31 @@ Expected<UpdateRecording> RecordUpdate(const PowercutInput& input, const RecordO
                 "(onedfu-sim re-executes itself under it)");
   }
   const Board& board = input.board;
-  RamBoard ram(board, PowercutFaults{});
-  for (int r = 0; r < board.region_count; ++r) {
-    const runtime::Region& region = board.regions[r];
-    if (region.role != RegionRole::kBootloader && region.role != RegionRole::kFilesystem) continue;
-    FillPattern(std::span<uint8_t>(ram.storage()[region.memory]).subspan(region.offset, region.size),
-                static_cast<uint32_t>(r) + 1);
-  }
+  ONEDFU_PTRY(host::TempDir state, host::TempDir::Create("onedfu-powercut-record"));
+  ONEDFU_PTRY(std::unique_ptr<SweepBoard> board_files, SweepBoard::Open(board, PowercutFaults{}, state.path()));
+  SweepBoard& ram = *board_files;
   UpdateRecording recording;
-  recording.blank_flash = ram.storage();
+  recording.may_change = EmptySectorMask(board);
+  MarkSectors(board, input.to_elements, recording.may_change);
+  if (options.host == HostStream::kMassErase) {
+    // Mass erase may erase what no package protects: the firmware, record and romfs regions.
+    for (int r = 0; r < board.region_count; ++r) {
+      const runtime::Region& region = board.regions[r];
+      if (region.role == RegionRole::kFirmware || region.role == RegionRole::kRecord || region.role == RegionRole::kRomfs) {
+        MarkSectors(board, board.RegionStart(region), region.size, recording.may_change);
+      }
+    }
+  }
+  // Every sector neither package writes gets a pattern, so a stray erase or write shows.
+  SectorMask written = recording.may_change;
+  MarkSectors(board, input.from_elements, written);
+  ForEachSector(board, [&](int m, const runtime::SectorInfo& sector) {
+    if (written[m][sector.index]) return;
+    std::vector<uint8_t> pattern(sector.size);
+    FillPattern(pattern, static_cast<uint32_t>(m) << 16 | (sector.index + 1));
+    (void)ram.flash(m).Preload(sector.start, pattern);
+  });
+  recording.blank_flash = ram.Snapshot();
 
   DfuModeDevice dfu_mode(board, ram.memories(), DfuPortStrings{}, ReplayDfuOptions());
   if (!dfu_mode.ok()) return Fail(dfu_mode.error());
@@ -86,20 +105,47 @@ Expected<UpdateRecording> RecordUpdate(const PowercutInput& input, const RecordO
   const Step steps[] = {{&input.from, &input.from_elements, "flashing OLD onto a blank board"},
                         {&input.to, &input.to_elements, "updating OLD to NEW"}};
   for (const Step& step : steps) {
-    const std::vector<std::string> argv = {options.dfu_util, "-a", "0", "-D", step.package->string(), "-s", ":leave"};
-    std::string command;
-    for (const std::string& a : argv) command += (command.empty() ? "" : " ") + a;
-    int status;
-    std::string output;
-    {
-      OutputCapture capture(!options.show_output);
-      status = usb.RunCommand(argv);
-      output = capture.Finish();
+    if (step.package->empty()) {  // a first flash onto a blank board: OLD is nothing
+      recording.old_flash = recording.blank_flash;
+      continue;
     }
-    if (status != 0) {
-      std::string why = "`" + command + "` (" + step.what + ") exited with status " + std::to_string(status);
-      if (!usb.LastError().empty()) why += ": " + usb.LastError();
-      return Fail(why + Tail(output, 12));
+    // The commands of this step: OLD always goes on with a plain download.
+    std::vector<std::vector<std::string>> commands;
+    const HostStream host = step.package == &input.from ? HostStream::kDfuUtil : options.host;
+    switch (host) {
+      case HostStream::kDfuUtil:
+        commands.push_back({options.dfu_util, "-a", "0", "-D", step.package->string(), "-s", ":leave"});
+        break;
+      case HostStream::kMassErase:
+        commands.push_back({options.dfu_util, "-a", "0", "-s", ":mass-erase:force:leave", "-D", step.package->string()});
+        break;
+      case HostStream::kRaw:
+        for (size_t i = 0; i < step.elements->size(); ++i) {
+          const host::DfuseElement& e = (*step.elements)[i];
+          const std::filesystem::path file = state.path() / ("element" + std::to_string(i) + ".bin");
+          if (host::Outcome written = host::WriteFileAtomic(file, e.data); !written.ok()) return written.error();
+          const bool last = i + 1 == step.elements->size();
+          commands.push_back({options.dfu_util, "-a", "0", "-s", HexAddress(e.address) + (last ? ":leave" : ""), "-D",
+                              file.string()});
+        }
+        break;
+    }
+    std::string command;
+    for (const std::vector<std::string>& argv : commands) {
+      command.clear();
+      for (const std::string& a : argv) command += (command.empty() ? "" : " ") + a;
+      int status;
+      std::string output;
+      {
+        OutputCapture capture(!options.show_output);
+        status = usb.RunCommand(argv);
+        output = capture.Finish();
+      }
+      if (status != 0) {
+        std::string why = "`" + command + "` (" + step.what + ") exited with status " + std::to_string(status);
+        if (!usb.LastError().empty()) why += ": " + usb.LastError();
+        return Fail(why + Tail(output, 12));
+      }
     }
     ram.PowerOn();
     const Boot boot = DecideBoot(ram, PowercutFaults{});
@@ -113,11 +159,15 @@ Expected<UpdateRecording> RecordUpdate(const PowercutInput& input, const RecordO
     }
     if (step.package == &input.from) {
       // The starting point must be sane; a NEW that changes them is reported by the sweep.
-      if (std::string changed = ChangedProtectedRegion(board, recording.blank_flash, ram.storage()); !changed.empty()) {
+      SectorMask old_writes = EmptySectorMask(board);
+      MarkSectors(board, input.from_elements, old_writes);
+      std::string changed = ChangedProtectedRegion(board, View(recording.blank_flash), ram.storage());
+      if (changed.empty()) changed = ChangedOutside(board, old_writes, View(recording.blank_flash), ram.storage());
+      if (!changed.empty()) {
         return Fail("`" + command + "` changed a protected region: " + changed);
       }
       recording.old_stream = device.TakeStream();
-      recording.old_flash = ram.storage();
+      recording.old_flash = ram.Snapshot();
     } else {
       recording.update = device.TakeStream();
     }

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <type_traits>
 #include <utility>
@@ -11,7 +12,7 @@
 
 #include "dfu_port.h"
 #include "powercut.h"
-#include "ram_board.h"
+#include "sweep_board.h"
 
 namespace onedfu::sim {
 namespace {
@@ -48,7 +49,7 @@ struct Verdict {
 // board was restored to (the checkpoint) equals the reference there.
 class SameAsReference {
  public:
-  explicit SameAsReference(const std::vector<std::vector<uint8_t>>& reference) : reference_(reference) {
+  explicit SameAsReference(const FlashImage& reference) : reference_(reference) {
     equal_.resize(reference.size());
     for (size_t m = 0; m < reference.size(); ++m) equal_[m].assign(Pages(m), 1);
   }
@@ -71,7 +72,7 @@ class SameAsReference {
     }
   }
   // The board's flash (`storage`, equal to the checkpoint outside the `changed` pages) equals the reference.
-  bool Same(const std::vector<std::vector<uint8_t>>& storage, const std::vector<std::vector<uint8_t>>& changed) const {
+  bool Same(const FlashView& storage, const std::vector<std::vector<uint8_t>>& changed) const {
     size_t differing = differing_;
     ForMarked(changed, [&](size_t m, size_t page) {
       differing += static_cast<size_t>(!SamePage(storage, m, page)) - static_cast<size_t>(!equal_[m][page]);
@@ -81,7 +82,8 @@ class SameAsReference {
 
  private:
   size_t Pages(size_t m) const { return (reference_[m].size() + kChangePage - 1) / kChangePage; }
-  bool SamePage(const std::vector<std::vector<uint8_t>>& image, size_t m, size_t page) const {
+  template <typename Image>
+  bool SamePage(const Image& image, size_t m, size_t page) const {
     const size_t begin = page * kChangePage;
     const size_t size = std::min<size_t>(kChangePage, reference_[m].size() - begin);
     return std::memcmp(image[m].data() + begin, reference_[m].data() + begin, size) == 0;
@@ -95,7 +97,7 @@ class SameAsReference {
     }
   }
 
-  const std::vector<std::vector<uint8_t>>& reference_;
+  const FlashImage& reference_;
   std::vector<std::vector<uint8_t>> equal_;  // per page of the checkpoint: equals the reference
   size_t differing_ = 0;                     // pages of the checkpoint that differ
 };
@@ -121,7 +123,10 @@ Expected<SweepResult> SweepPowerCuts(const PowercutInput& input, const UpdateRec
   const Board& board = input.board;
   const PowercutFaults& faults = options.faults;
   const UsbStream& stream = recording.update;
-  RamBoard ram(board, faults);
+  // The board: FileFlash memories (as `onedfu-sim run` has them) in a scratch state directory.
+  ONEDFU_PTRY(host::TempDir state, host::TempDir::Create("onedfu-powercut"));
+  ONEDFU_PTRY(std::unique_ptr<SweepBoard> board_files, SweepBoard::Open(board, faults, state.path()));
+  SweepBoard& ram = *board_files;
   PowerRail& rail = ram.rail();
   // A fresh DfuDevice on the (powered) flash, as after a reset.
   auto fresh_device = [&](std::optional<DfuPort>& device) -> Expected<DfuPort*> {
@@ -155,7 +160,7 @@ Expected<SweepResult> SweepPowerCuts(const PowercutInput& input, const UpdateRec
   if (ops.empty()) return Fail("the recorded update changes no flash: nothing to sweep");
   // The boot decision is a function of the flash contents: a re-flash that ends in exactly this
   // state needs no second SHA-256 pass over every segment (the costly part of a cut).
-  const std::vector<std::vector<uint8_t>> clean_final = ram.storage();
+  const FlashImage clean_final = ram.Snapshot();
   result.operations = static_cast<uint32_t>(ops.size());
   for (const FlashOp& op : ops) {
     MemoryOperations& counts = result.operations_per_memory[board.memories[op.memory].name];
@@ -173,7 +178,7 @@ Expected<SweepResult> SweepPowerCuts(const PowercutInput& input, const UpdateRec
     if (boot.start) {
       const int old_diff = FirstDifferingElement(board, ram.storage(), input.from_elements);
       const int new_diff = FirstDifferingElement(board, ram.storage(), input.to_elements);
-      if (old_diff < 0) {
+      if (!input.from_elements.empty() && old_diff < 0) {
         v.kind = Verdict::Kind::kOld;
         v.outcome = "boots OLD";
       } else if (new_diff < 0) {
@@ -185,16 +190,22 @@ Expected<SweepResult> SweepPowerCuts(const PowercutInput& input, const UpdateRec
         const std::string why = boot.decision.start_application
                                     ? "the boot decision accepted it"
                                     : "started despite: " + DescribeDecision(boot.decision);
-        v.problems.push_back("boots a partial image (" + why + "): OLD " +
-                             DescribeElement(input.from_elements, old_diff) + " and NEW " +
-                             DescribeElement(input.to_elements, new_diff) + " are not in flash");
+        const std::string old_text = input.from_elements.empty()
+                                         ? "the board was blank (no OLD)"
+                                         : "OLD " + DescribeElement(input.from_elements, old_diff) + " is not in flash";
+        v.problems.push_back("boots a partial image (" + why + "): " + old_text + " and NEW " +
+                             DescribeElement(input.to_elements, new_diff) + " is not in flash");
       }
     } else {
       v.kind = Verdict::Kind::kDfu;
       v.dfu_reason = bootloader::BootReasonName(boot.decision.reason);
       v.outcome = "stays in DFU mode (" + v.dfu_reason + ")";
     }
-    if (std::string changed = ChangedProtectedRegion(board, recording.old_flash, ram.storage()); !changed.empty()) {
+    const FlashView old_view = View(recording.old_flash);
+    if (std::string changed = ChangedProtectedRegion(board, old_view, ram.storage()); !changed.empty()) {
+      v.problems.push_back("after the cut: " + changed);
+    }
+    if (std::string changed = ChangedOutside(board, recording.may_change, old_view, ram.storage()); !changed.empty()) {
       v.problems.push_back("after the cut: " + changed);
     }
     {
@@ -214,7 +225,10 @@ Expected<SweepResult> SweepPowerCuts(const PowercutInput& input, const UpdateRec
     } else if (const int e = FirstDifferingElement(board, ram.storage(), input.to_elements); e >= 0) {
       v.problems.push_back("after flashing NEW again " + DescribeElement(input.to_elements, e) + " of NEW differs");
     }
-    if (std::string changed = ChangedProtectedRegion(board, recording.old_flash, ram.storage()); !changed.empty()) {
+    if (std::string changed = ChangedProtectedRegion(board, old_view, ram.storage()); !changed.empty()) {
+      v.problems.push_back("after flashing NEW again: " + changed);
+    }
+    if (std::string changed = ChangedOutside(board, recording.may_change, old_view, ram.storage()); !changed.empty()) {
       v.problems.push_back("after flashing NEW again: " + changed);
     }
     return v;
@@ -270,6 +284,8 @@ Expected<SweepResult> SweepPowerCuts(const PowercutInput& input, const UpdateRec
         rail.armed = true;
         rail.cut_op = n;
         rail.mode = mode;
+        rail.torn_model = options.torn;
+        rail.torn_seed = options.seed * 1000003u + n * 3u + static_cast<uint32_t>(mode);
         {
           std::optional<DfuPort> cut_device;
           cut_device.emplace(saved);
@@ -313,8 +329,65 @@ Expected<SweepResult> SweepPowerCuts(const PowercutInput& input, const UpdateRec
   // The rest of the running replay must end as the clean one did.
   const ReplayResult rest = ReplayStream(*device, stream, RailReplay(rail, true, delivered));
   if (rest.diverged) return Fail("the checkpointed replay differs from the recording: " + rest.divergence);
-  if (rest.end != ReplayEnd::kLeft || ram.storage() != clean_final) {
+  if (rest.end != ReplayEnd::kLeft || !same_as_clean.Same(ram.storage(), ram.changed())) {
     return Fail("the checkpointed replay did not end in the flash state of the clean replay");
+  }
+
+  // --double: cut once during the update, power on, cut again during the re-flash of NEW that
+  // follows, then judge as above. A deterministic sample of `double_pairs` pairs (seeded).
+  if (options.double_pairs == 0) return result;
+  uint32_t random = options.seed * 2246822519u + 0x2545f491u;
+  auto next = [&random](uint32_t bound) {
+    random ^= random << 13;
+    random ^= random >> 17;
+    random ^= random << 5;
+    return random % bound;
+  };
+  ram.Load(recording.old_flash);
+  same_as_clean.Reset(recording.old_flash);
+  for (uint32_t pair = 0; pair < options.double_pairs; ++pair) {
+    const uint32_t n1 = next(static_cast<uint32_t>(ops.size()));
+    const CutMode mode1 = kCutModes[next(3)];
+    const uint32_t n2 = next(static_cast<uint32_t>(ops.size()));
+    const CutMode mode2 = kCutModes[next(3)];
+    const std::string where = "double cut " + std::to_string(pair) + ": " + CutModeName(mode1) + " op " +
+                              std::to_string(n1) + " of the update, then " + CutModeName(mode2) + " op " +
+                              std::to_string(n2) + " of the re-flash";
+    ram.Restore(recording.old_flash);
+    std::vector<std::string> problems;
+    bool reached = true;
+    for (int round = 0; round < 2; ++round) {
+      ram.PowerOn();
+      rail.armed = true;
+      rail.cut_op = round == 0 ? n1 : n2;
+      rail.mode = round == 0 ? mode1 : mode2;
+      rail.torn_model = options.torn;
+      rail.torn_seed = options.seed * 1000003u + pair * 7u + static_cast<uint32_t>(round);
+      std::optional<DfuPort> cut_device;
+      ONEDFU_PTRY(DfuPort * dev, fresh_device(cut_device));
+      ReplayStream(*dev, stream, RailReplay(rail, false, 0));
+      reached = reached && rail.dead;
+    }
+    ++result.cuts;
+    ++result.double_cuts;
+    if (!reached) ++result.double_short;  // the re-flash ended before op n2: one cut only
+    ONEDFU_PTRY(Verdict v, judge());
+    switch (v.kind) {
+      case Verdict::Kind::kOld: ++result.booted_old; break;
+      case Verdict::Kind::kNew: ++result.booted_new; break;
+      case Verdict::Kind::kDfu:
+        ++result.stayed_dfu;
+        ++result.dfu_reasons[v.dfu_reason];
+        break;
+      case Verdict::Kind::kPartial: break;
+    }
+    problems.insert(problems.end(), v.problems.begin(), v.problems.end());
+    if (options.verbose) out << where << ": " << v.outcome << (problems.empty() ? "" : " FAILED") << "\n";
+    if (!problems.empty()) {
+      ++result.failures;
+      ++result.double_failures;
+    }
+    for (const std::string& p : problems) out << "FAIL " << where << ": " << p << "\n";
   }
   return result;
 }

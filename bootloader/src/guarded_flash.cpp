@@ -100,10 +100,15 @@ void GuardedFlash::LoadRecord() {
   ByteSpan bytes;
   const ByteSpan mapped = flash->Mapped();
   const uint64_t offset = record_address_ - flash->geometry().base;
+  runtime::Status read = runtime::Status::Ok();
   if (mapped.size() >= offset + runtime::kRecordSize) {
     bytes = mapped.subspan(offset, runtime::kRecordSize);
-  } else if (flash->Read(record_address_, record_buffer_).ok()) {
+  } else if ((read = flash->Read(record_address_, record_buffer_)).ok()) {
     bytes = record_buffer_;
+  } else if (read.code() == runtime::StatusCode::kDataLoss) {
+    // Unreadable data (an ECC fault, e.g. a torn erase): the boot decision can never accept
+    // it, so there is nothing to protect, and a revoke write onto it would fail forever.
+    return;
   } else {
     // Unreadable: treat the record bytes as live, so a change to them tries
     // to revoke first (and fails with errWRITE while the memory is down).

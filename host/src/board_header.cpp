@@ -94,6 +94,7 @@ void AppendMemory(std::string& out, const Memory& m) {
   out += "            .write_align = " + std::to_string(m.write_align) + ",\n";
   out += "            .erased_value = " + Hex(m.erased_value, 2) + ",\n";
   out += std::string("            .mapped = ") + (m.mapped ? "true" : "false") + ",\n";
+  out += std::string("            .ecc = ") + (m.ecc ? "true" : "false") + ",\n";
   out += "            .erase_timings = {";
   for (uint8_t t = 0; t < m.erase_timing_count; ++t) {
     out += (t ? ", {" : "{") + Hex(m.erase_timings[t].size) + ", " + std::to_string(m.erase_timings[t].microseconds) +

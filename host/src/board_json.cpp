@@ -113,7 +113,7 @@ void ParseTiming(runtime::Memory& memory, const Object& timing) {
 
 runtime::Memory ParseMemory(const Json& value, const std::string& path) {
   const Object obj(value, path);
-  obj.AllowOnly({"name", "label", "base", "sectors", "write_align", "erased", "mapped", "timing"});
+  obj.AllowOnly({"name", "label", "base", "sectors", "write_align", "erased", "mapped", "ecc", "timing"});
   runtime::Memory m;
   const std::string name = ReadString(obj.Require("name"), obj.PathOf("name"));
   CopyIdentifier(m.name, name, obj.PathOf("name"));
@@ -131,6 +131,7 @@ runtime::Memory ParseMemory(const Json& value, const std::string& path) {
     m.erased_value = static_cast<uint8_t>(ReadNumber(*v, obj.PathOf("erased"), 0xff));
   }
   if (const Json* v = obj.Find("mapped")) m.mapped = json_reader::ReadBool(*v, obj.PathOf("mapped"));
+  if (const Json* v = obj.Find("ecc")) m.ecc = json_reader::ReadBool(*v, obj.PathOf("ecc"));
   if (const Json* v = obj.Find("timing")) ParseTiming(m, Object(*v, obj.PathOf("timing")));
   return m;
 }

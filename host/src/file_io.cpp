@@ -3,6 +3,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <cstdlib>
+#include <utility>
 #include <new>
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -213,6 +215,27 @@ Outcome WriteFileAtomic(const fs::path& path, std::span<const uint8_t> data) {
   ONEDFU_PTRY(auto written, writer->Write(data));
   (void)written;
   return writer->Commit();
+}
+
+TempDir::TempDir(TempDir&& other) noexcept : path_(std::exchange(other.path_, {})) {}
+
+TempDir::~TempDir() {
+  if (path_.empty()) return;
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+Expected<TempDir> TempDir::Create(const std::string& prefix) {
+  std::error_code ec;
+  std::filesystem::path base = std::filesystem::temp_directory_path(ec);
+  if (ec) base = "/tmp";
+  std::string pattern = (base / (prefix + "-XXXXXX")).string();
+  if (::mkdtemp(pattern.data()) == nullptr) {
+    return Fail(pattern + ": cannot create a temporary directory: " + std::strerror(errno));
+  }
+  TempDir dir;
+  dir.path_ = pattern;
+  return Expected<TempDir>(std::move(dir));
 }
 
 }  // namespace onedfu::host

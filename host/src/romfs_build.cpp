@@ -80,37 +80,6 @@ Outcome CheckTargetPath(const std::string& path, const std::string& origin) {
   return Success();
 }
 
-// A temporary directory removed (with its contents) when this goes away.
-class TempDir {
- public:
-  TempDir() = default;
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  TempDir(TempDir&& other) noexcept : path_(std::exchange(other.path_, {})) {}
-  ~TempDir() {
-    if (path_.empty()) return;
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
-  static Expected<TempDir> Create() {
-    std::error_code ec;
-    fs::path base = fs::temp_directory_path(ec);
-    if (ec) base = "/tmp";
-    std::string pattern = (base / "onedfu-romfs-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) {
-      return Fail(pattern + ": cannot create a temporary directory: " + std::strerror(errno));
-    }
-    TempDir dir;
-    dir.path_ = pattern;
-    return Expected<TempDir>(std::move(dir));
-  }
-
- private:
-  fs::path path_;
-};
-
 std::string ReadLog(const fs::path& log) {
   auto bytes = ReadFile(log);
   if (!bytes.ok()) return "";
@@ -434,7 +403,7 @@ Expected<LoadedFiles> LoadRomfsFiles(std::vector<RomfsSource> sources, const Rom
     if (item.is_dir) continue;
     if (item.compile) {
       if (!temp) {
-        auto created = TempDir::Create();
+        auto created = TempDir::Create("onedfu-romfs");
         if (!created.ok()) return created.error();
         temp.emplace(std::move(created).value());
       }

@@ -25,6 +25,39 @@ FakeFlash::FakeFlash(const Memory& geometry, MutableByteSpan storage)
   valid_ = total == storage_.size() && geometry_.write_align != 0;
 }
 
+uint32_t FakeFlash::Random() {
+  random_ ^= random_ << 13;
+  random_ ^= random_ >> 17;
+  random_ ^= random_ << 5;
+  return random_;
+}
+
+bool FakeFlash::TouchesTorn(uint64_t offset, uint64_t size) const {
+  if (torn_overflow_) return true;
+  for (uint8_t i = 0; i < torn_count_; ++i) {
+    if (offset < uint64_t{torn_[i].offset} + torn_[i].size && torn_[i].offset < offset + size) return true;
+  }
+  return false;
+}
+
+void FakeFlash::AddTorn(uint32_t offset, uint32_t size) {
+  if (!geometry_.ecc) return;
+  if (torn_count_ == kMaxTornRanges) {
+    torn_overflow_ = true;
+    return;
+  }
+  torn_[torn_count_++] = TornRange{offset, size};
+}
+
+void FakeFlash::ClearTorn(uint64_t offset, uint64_t size) {
+  uint8_t kept = 0;
+  for (uint8_t i = 0; i < torn_count_; ++i) {
+    const bool inside = torn_[i].offset >= offset && uint64_t{torn_[i].offset} + torn_[i].size <= offset + size;
+    if (!inside) torn_[kept++] = torn_[i];
+  }
+  torn_count_ = kept;
+}
+
 Status FakeFlash::Refuse(Status status) {
   ++counters_.refused;
   return status;
@@ -66,17 +99,28 @@ void FakeFlash::ClearFaults() {
 }
 
 void FakeFlash::EraseAll() {
+  torn_count_ = 0;
+  torn_overflow_ = false;
   if (!storage_.empty()) std::memset(storage_.data(), geometry_.erased_value, storage_.size());
 }
 
 bool FakeFlash::Preload(uint32_t address, ByteSpan data) {
   if (!valid_ || !CheckRange(address, data.size()).ok()) return false;
+  // Set-up bytes are sound: no torn ECC unit they overlap stays torn.
+  const uint64_t offset = address - geometry_.base;
+  uint8_t kept = 0;
+  for (uint8_t i = 0; i < torn_count_; ++i) {
+    const bool overlaps = offset < uint64_t{torn_[i].offset} + torn_[i].size && torn_[i].offset < offset + data.size();
+    if (!overlaps) torn_[kept++] = torn_[i];
+  }
+  torn_count_ = kept;
   if (!data.empty()) std::memcpy(storage_.data() + (address - geometry_.base), data.data(), data.size());
   return true;
 }
 
 ByteSpan FakeFlash::Mapped() const {
   if (!valid_ || !powered_ || !geometry_.mapped) return {};
+  if (torn_count_ != 0 || torn_overflow_) return {};  // a CPU read of a torn ECC unit would fault
   return storage_;
 }
 
@@ -84,6 +128,9 @@ Status FakeFlash::Read(uint32_t address, MutableByteSpan out) {
   if (!valid_) return Refuse(Status(StatusCode::kInternal, "fake flash: storage does not match geometry"));
   if (!powered_) return Refuse(Status(StatusCode::kUnavailable, "fake flash: power is off"));
   if (Status s = CheckRange(address, out.size()); !s.ok()) return Refuse(s);
+  if (!out.empty() && TouchesTorn(address - geometry_.base, out.size())) {
+    return Refuse(Status(StatusCode::kDataLoss, "fake flash: ECC error (torn write unit)"));
+  }
   if (!out.empty()) std::memcpy(out.data(), storage_.data() + (address - geometry_.base), out.size());
   ++counters_.reads;
   counters_.bytes_read += out.size();
@@ -109,7 +156,24 @@ Status FakeFlash::Erase(uint32_t address, uint32_t size) {
       return Refuse(Status(StatusCode::kUnavailable, "fake flash: power cut before erase"));
     case Fault::kCutTorn: {
       const uint32_t align = geometry_.write_align;
-      const uint32_t part = (size / 2) / align * align;
+      uint32_t part = (size / 2) / align * align;
+      if (torn_model_ == TornModel::kRandom) {
+        // Sectors before a random one erased; that one half-erased at random.
+        const uint32_t sectors = SectorIndex(geometry_, end) - first;
+        auto torn = SectorContaining(geometry_, address);
+        for (uint32_t skip = Random() % sectors; torn.ok() && skip > 0; --skip) {
+          torn = SectorContaining(geometry_, torn->start + torn->size);
+        }
+        if (!torn.ok()) return Refuse(Status(StatusCode::kInternal, "fake flash: torn sector out of range"));
+        part = torn->start - address;
+        uint8_t* bytes = storage_.data() + (torn->start - geometry_.base);
+        for (uint32_t i = 0; i < torn->size; ++i) {
+          const uint8_t toward = static_cast<uint8_t>(bytes[i] ^ geometry_.erased_value);
+          bytes[i] = static_cast<uint8_t>(bytes[i] ^ (toward & Random()));
+        }
+        ClearTorn(offset, part);
+        AddTorn(torn->start - geometry_.base, torn->size);
+      }
       std::memset(target, geometry_.erased_value, part);
       powered_ = false;
       ++counters_.erases;  // it did start: counted as an operation
@@ -123,6 +187,7 @@ Status FakeFlash::Erase(uint32_t address, uint32_t size) {
       break;
   }
   std::memset(target, geometry_.erased_value, size);
+  ClearTorn(offset, size);
   ++counters_.erases;
   counters_.sectors_erased += SectorIndex(geometry_, end) - first;
   counters_.bytes_erased += size;
@@ -140,6 +205,9 @@ Status FakeFlash::Write(uint32_t address, ByteSpan data) {
   if (data.empty()) return Status::Ok();  // changes nothing: no operation, no fault taken
   uint8_t* target = storage_.data() + (address - geometry_.base);
   const uint8_t erased = geometry_.erased_value;
+  if (TouchesTorn(address - geometry_.base, data.size())) {
+    return Refuse(Status(StatusCode::kFailedPrecondition, "fake flash: write to a torn ECC unit"));
+  }
   for (size_t i = 0; i < data.size(); ++i) {
     const uint8_t old_value = target[i];
     if (old_value == erased) continue;
@@ -160,6 +228,15 @@ Status FakeFlash::Write(uint32_t address, ByteSpan data) {
       return Refuse(Status(StatusCode::kUnavailable, "fake flash: power cut before write"));
     case Fault::kCutTorn:
       count = (data.size() / 2) / align * align;
+      if (torn_model_ == TornModel::kRandom) {
+        // Units before a random one programmed; that one gets a random subset of its bits.
+        count = Random() % (data.size() / align) * align;
+        for (size_t i = count; i < count + align; ++i) {
+          const uint8_t programmed = static_cast<uint8_t>((data[i] ^ erased) & Random());
+          target[i] = static_cast<uint8_t>(erased ^ programmed);
+        }
+        AddTorn(static_cast<uint32_t>(address - geometry_.base + count), align);
+      }
       if (count > 0) std::memcpy(target, data.data(), count);
       powered_ = false;
       ++counters_.writes;

@@ -56,6 +56,7 @@ std::vector<std::string> Differences(const Board& a, const Board& b) {
     field(at + "write_align", x.write_align == y.write_align);
     field(at + "erased_value", x.erased_value == y.erased_value);
     field(at + "mapped", x.mapped == y.mapped);
+    field(at + "ecc", x.ecc == y.ecc);
     for (size_t t = 0; t < runtime::kMaxEraseTimings; ++t) {
       const std::string et = at + "erase_timings[" + std::to_string(t) + "].";
       field(et + "size", x.erase_timings[t].size == y.erase_timings[t].size);

@@ -63,6 +63,18 @@ TEST_CASE("board json: the large test board") {
   CHECK(board->memories[1].size() == 128u * 1024 * 1024);
 }
 
+TEST_CASE("board json: \"ecc\" marks a memory with ECC (the ECC test board); absent means none") {
+  auto board = LoadBoardFile(fs::path(ONEDFU_SOURCE_DIR) / "tests" / "data" / "boards" / "test-ecc.json");
+  REQUIRE_MESSAGE(board.ok(), (board.ok() ? "" : board.error().message));
+  CHECK(board->memories[0].ecc);
+  auto pybd = LoadBoardFile(kBoards / "pybd-sf6.json");
+  REQUIRE(pybd.ok());
+  CHECK_FALSE(pybd->memories[0].ecc);
+  json doc = PybdJson();
+  doc["memories"][0]["ecc"] = "yes";
+  CHECK(ErrorOf(doc).find("/memories/0/ecc") != std::string::npos);
+}
+
 TEST_CASE("board json: pybd-sf6 fields as written in the file") {
   auto board = LoadBoardFile(kBoards / "pybd-sf6.json");
   REQUIRE(board.ok());

@@ -2,7 +2,9 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <array>
+#include <memory>
 #include <cstring>
 #include <vector>
 
@@ -344,4 +346,96 @@ TEST_CASE("fake flash: a memory that ends at 4 GiB") {
   std::array<uint8_t, 1> last{};
   CHECK(flash.Read(0xffffffff, last).ok());
   CHECK(last[0] == 4);
+}
+
+namespace {
+
+using onedfu::runtime::TornModel;
+
+// Writes 1 KiB of zeros (every bit programmed) torn by the kRandom model with `seed`; returns the storage.
+std::vector<uint8_t> TornRandomWrite(bool ecc, uint32_t seed, FakeFlash** out_flash, std::vector<uint8_t>& storage) {
+  Memory g = MixedGeometry();
+  g.ecc = ecc;
+  storage.assign(kSize, 0xff);
+  static std::vector<std::unique_ptr<FakeFlash>> keep;
+  keep.push_back(std::make_unique<FakeFlash>(g, storage));
+  FakeFlash& flash = *keep.back();
+  flash.SetTornModel(TornModel::kRandom, seed);
+  flash.CutPowerAfter(0, true);
+  const std::vector<uint8_t> zeros(1024, 0x00);
+  CHECK(flash.Write(kBase, zeros).code() == StatusCode::kUnavailable);
+  flash.PowerOn();
+  *out_flash = &flash;
+  return storage;
+}
+
+}  // namespace
+
+TEST_CASE("fake flash: kRandom torn write: units before a random one written, that one partly, the rest erased") {
+  std::vector<uint8_t> storage;
+  FakeFlash* flash = nullptr;
+  const std::vector<uint8_t> first = TornRandomWrite(false, 7, &flash, storage);
+  size_t unit = 0;
+  while (unit < 256 && std::all_of(first.begin() + unit * 4, first.begin() + unit * 4 + 4, [](uint8_t b) { return b == 0; })) ++unit;
+  REQUIRE(unit < 256);
+  // The torn unit: neither erased nor fully programmed (a random subset of its 32 bits).
+  const uint32_t word = first[unit * 4] | first[unit * 4 + 1] << 8 | first[unit * 4 + 2] << 16 |
+                        static_cast<uint32_t>(first[unit * 4 + 3]) << 24;
+  CHECK(word != 0u);
+  CHECK(word != 0xffffffffu);
+  CHECK(std::all_of(first.begin() + unit * 4 + 4, first.begin() + 1024, [](uint8_t b) { return b == 0xff; }));
+  // Seeded: the same seed tears the same way, another seed differently.
+  std::vector<uint8_t> storage2;
+  FakeFlash* flash2 = nullptr;
+  CHECK(TornRandomWrite(false, 7, &flash2, storage2) == first);
+  std::vector<uint8_t> storage3;
+  CHECK(TornRandomWrite(false, 8, &flash2, storage3) != first);
+  // Without ECC the torn unit reads back (garbage) and the mapping stays.
+  std::array<uint8_t, 4> out{};
+  CHECK(flash->Read(kBase + static_cast<uint32_t>(unit) * 4, out).ok());
+  CHECK(flash->torn_units() == 0);
+  CHECK_FALSE(flash->Mapped().empty());
+}
+
+TEST_CASE("fake flash: ECC: reading a torn unit faults, the mapping is hidden, erasing its sector clears it") {
+  std::vector<uint8_t> storage;
+  FakeFlash* flash = nullptr;
+  (void)TornRandomWrite(true, 11, &flash, storage);
+  CHECK(flash->torn_units() == 1);
+  CHECK(flash->Mapped().empty());
+  std::vector<uint8_t> sector(1024);
+  CHECK(flash->Read(kBase, sector).code() == StatusCode::kDataLoss);
+  // Other sectors read fine; writes to the torn unit are refused.
+  CHECK(flash->Read(kBase + 1024, sector).ok());
+  CHECK(flash->Write(kBase, std::vector<uint8_t>(1024, 0x00)).code() == StatusCode::kFailedPrecondition);
+  REQUIRE(flash->Erase(kBase, 1024).ok());
+  CHECK(flash->torn_units() == 0);
+  CHECK(flash->Read(kBase, sector).ok());
+  CHECK_FALSE(flash->Mapped().empty());
+}
+
+TEST_CASE("fake flash: kRandom torn erase leaves one sector neither erased nor intact; with ECC it faults") {
+  for (const bool ecc : {false, true}) {
+    Memory g = MixedGeometry();
+    g.ecc = ecc;
+    std::vector<uint8_t> storage(kSize, 0x00);  // everything programmed
+    FakeFlash flash(g, storage);
+    flash.SetTornModel(TornModel::kRandom, 3);
+    flash.CutPowerAfter(0, true);
+    CHECK(flash.Erase(kBase, kSize).code() == StatusCode::kUnavailable);
+    flash.PowerOn();
+    const uint32_t starts[] = {0, 1024, 2048, kSize};
+    int torn = 0;
+    for (int s = 0; s < 3; ++s) {
+      const auto begin = storage.begin() + starts[s];
+      const auto end = storage.begin() + starts[s + 1];
+      const bool erased = std::all_of(begin, end, [](uint8_t b) { return b == 0xff; });
+      const bool intact = std::all_of(begin, end, [](uint8_t b) { return b == 0x00; });
+      if (!erased && !intact) ++torn;
+    }
+    CHECK(torn == 1);
+    CHECK(flash.torn_units() == (ecc ? 1 : 0));
+    std::vector<uint8_t> all(kSize);
+    CHECK(flash.Read(kBase, all).code() == (ecc ? StatusCode::kDataLoss : StatusCode::kOk));
+  }
 }

@@ -8,6 +8,9 @@
 # 3. The sweep over the update 1.0.0 -> 2.0.0 (QSPI firmware and a ROMFS file changed): exit 0,
 #    and the output (printed last, so this test's output ends with it) ends with
 #    `cuts=N failures=0`, N > 0.
+# 4. An ECC board (tests/data/boards/test-ecc.json) with --torn random: 0 failures, some cut
+#    leaves an unreadable unit; with --unsafe-trust-record failures > 0.
+# 5. --host mass-erase and --host raw over the demo update: 0 failures.
 set -eu
 onedfu=$1
 sim=$2
@@ -57,3 +60,40 @@ cat "$work/sweep.log"
 last=$(tail -n 1 "$work/sweep.log")
 [ "$status" -eq 0 ] || fail "sweep exited $status"
 echo "$last" | grep -Eq '^cuts=[1-9][0-9]* failures=0$' || fail "last line '$last' is not cuts=N failures=0"
+
+# ---- ECC board (STM32H7-class, "ecc": true), harsher torn states (--torn random, seeded):
+# reading a torn unit faults; after every cut the board must stay in DFU mode or boot OLD/NEW
+# and re-flash. Self-check: a boot that ignores read faults and hashes starts a torn image.
+ecc_board="$src/tests/data/boards/test-ecc.json"
+mkdir -p "$work/ecc/r1" "$work/ecc/r2"
+head -c 40000 /dev/zero | tr '\0' 'A' >"$work/ecc/fw1.bin"
+head -c 40000 /dev/zero | tr '\0' 'B' >"$work/ecc/fw2.bin"
+echo one >"$work/ecc/r1/a.txt"
+echo two >"$work/ecc/r2/a.txt"
+for v in 1 2; do
+  "$onedfu" pack --board "$ecc_board" --firmware "0x08020000:$work/ecc/fw$v.bin" --romfs "$work/ecc/r$v" \
+    --version "$v.0.0" -o "$work/ecc/v$v.dfu" >/dev/null
+done
+status=0
+"$sim" powercut --board "$ecc_board" --from "$work/ecc/v1.dfu" --to "$work/ecc/v2.dfu" --torn random --seed 7 \
+  --unsafe-trust-record >"$work/ecc-unsafe.log" 2>&1 || status=$?
+last=$(tail -n 1 "$work/ecc-unsafe.log")
+[ "$status" -eq 1 ] || { cat "$work/ecc-unsafe.log"; fail "ECC unsafe sweep exited $status, expected 1"; }
+echo "$last" | grep -Eq '^cuts=[1-9][0-9]* failures=[1-9][0-9]*$' || fail "ECC unsafe sweep: '$last' reports no failures"
+echo "ECC self-check (trust record): $last"
+"$sim" powercut --board "$ecc_board" --from "$work/ecc/v1.dfu" --to "$work/ecc/v2.dfu" --torn random --seed 7 \
+  >"$work/ecc.log" 2>&1 || { cat "$work/ecc.log"; fail "ECC sweep failed"; }
+grep -q 'flash error' "$work/ecc.log" || fail "ECC sweep: no cut left an unreadable (torn ECC) unit"
+last=$(tail -n 1 "$work/ecc.log")
+echo "$last" | grep -Eq '^cuts=[1-9][0-9]* failures=0$' || fail "ECC sweep: last line '$last'"
+echo "ECC board, torn random: $last"
+
+# ---- more host streams over the demo update: mass erase then download; raw -s ADDR writes.
+for host in mass-erase raw; do
+  "$sim" powercut --board "$board" --from "$work/old.dfu" --to "$work/new.dfu" --host "$host" \
+    >"$work/$host.log" 2>&1 || { cat "$work/$host.log"; fail "--host $host sweep failed"; }
+  last=$(tail -n 1 "$work/$host.log")
+  echo "$last" | grep -Eq '^cuts=[1-9][0-9]* failures=0$' || fail "--host $host: last line '$last'"
+  echo "--host $host: $last"
+done
+grep -q 'no boot record' "$work/mass-erase.log" || fail "--host mass-erase: no cut saw the record erased"

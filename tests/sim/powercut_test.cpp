@@ -3,6 +3,7 @@
 // test-only faults that switch the bootloader's protections off.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -149,6 +150,41 @@ TEST_CASE("power-cut sweep over the two-package update: no failures; old, new an
   CHECK(result->operations_per_memory.size() == 2);
 }
 
+TEST_CASE("a first flash onto a blank board (no --from): boots NEW or stays in DFU mode after every cut") {
+  const Recorded& r = Record();
+  auto input = LoadPowercutInput(kBoard, fs::path(), r.packages.new_dfu);
+  REQUIRE_MESSAGE(input.ok(), input.error().message);
+  CHECK(input->from_elements.empty());
+  RecordOptions record_options;
+  record_options.dfu_util = ONEDFU_DFU_UTIL;
+  record_options.timeout_ms = 60000;
+  auto recording = RecordUpdate(*input, record_options);
+  REQUIRE_MESSAGE(recording.ok(), recording.error().message);
+  CHECK(recording->old_stream.empty());
+  CHECK(recording->old_flash == recording->blank_flash);
+  SUBCASE("the sweep: 0 failures, never OLD") {
+    std::ostringstream out;
+    auto result = SweepPowerCuts(*input, *recording, SweepOptions{}, out);
+    REQUIRE_MESSAGE(result.ok(), result.error().message);
+    INFO(out.str());
+    CHECK(result->cuts == 3 * result->operations);
+    CHECK(result->failures == 0);
+    CHECK(result->booted_old == 0);
+    CHECK(result->booted_new >= 1);
+    CHECK(result->stayed_dfu + result->booted_new == result->cuts);
+    CHECK(result->dfu_reasons.count("no boot record") + result->dfu_reasons.count("revoked boot record") >= 1);
+  }
+  SUBCASE("self-check: a boot that trusts the record starts a partial NEW on the blank board") {
+    SweepOptions options;
+    options.faults.trust_record = true;
+    std::ostringstream out;
+    auto result = SweepPowerCuts(*input, *recording, options, out);
+    REQUIRE(result.ok());
+    CHECK(result->failures > 0);
+    CHECK(out.str().find("the board was blank (no OLD)") != std::string::npos);
+  }
+}
+
 TEST_CASE("the sweep detects a brick when the bootloader neither revokes nor verifies") {
   const Recorded& r = Record();
   SweepOptions options;
@@ -186,6 +222,47 @@ TEST_CASE("each protection alone: without verification the sweep still fails; wi
     CHECK(result->dfu_reasons.count("revoked boot record") == 0);
     CHECK(result->stayed_dfu > 0);
   }
+}
+
+TEST_CASE("self-check: a bootloader that erases one sector too many fails the check of what NEW does not write") {
+  const Recorded& r = Record();
+  // Every sector neither package writes holds a pattern before OLD: unused space too.
+  const FlashView blank = View(r.recording.blank_flash);
+  const runtime::Region* romfs = r.input.board.FindRole(runtime::RegionRole::kRomfs);
+  REQUIRE(romfs != nullptr);
+  const uint32_t last = r.input.board.RegionStart(*romfs) + romfs->size - 1;
+  const size_t offset = last - r.input.board.memories[romfs->memory].base;
+  CHECK(std::count(blank[romfs->memory].begin() + static_cast<std::ptrdiff_t>(offset) - 4095,
+                   blank[romfs->memory].begin() + static_cast<std::ptrdiff_t>(offset) + 1, 0xff) < 4096);
+  SweepOptions options;
+  options.faults.erase_extra = true;
+  std::ostringstream out;
+  auto result = SweepPowerCuts(r.input, r.recording, options, out);
+  REQUIRE(result.ok());
+  CHECK(result->failures > 0);
+  CHECK(out.str().find("(a sector the update does not write)") != std::string::npos);
+}
+
+TEST_CASE("--double: a cut during the update, then one during the re-flash: 0 failures; protections off: failures") {
+  const Recorded& r = Record();
+  SweepOptions options;
+  options.double_pairs = 40;
+  options.seed = 3;
+  std::ostringstream out;
+  auto result = SweepPowerCuts(r.input, r.recording, options, out);
+  REQUIRE_MESSAGE(result.ok(), result.error().message);
+  INFO(out.str());
+  CHECK(result->double_cuts == 40);
+  CHECK(result->double_failures == 0);
+  CHECK(result->double_short < 40);
+  CHECK(result->cuts == 3 * result->operations + 40);
+  options.faults.skip_revoke = true;
+  options.faults.trust_record = true;
+  std::ostringstream unsafe;
+  auto bad = SweepPowerCuts(r.input, r.recording, options, unsafe);
+  REQUIRE(bad.ok());
+  CHECK(bad->double_failures > 0);
+  CHECK(unsafe.str().find("FAIL double cut ") != std::string::npos);
 }
 
 TEST_CASE("an update that writes into the user's filesystem region fails the sweep") {

@@ -59,4 +59,22 @@ class AtomicFileWriter {
   std::vector<uint8_t> buffer_;
 };
 
+// A temporary directory, removed with its contents when this object goes away.
+class TempDir {
+ public:
+  TempDir() = default;
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  TempDir(TempDir&& other) noexcept;
+  TempDir& operator=(TempDir&&) = delete;
+  ~TempDir();
+  const std::filesystem::path& path() const { return path_; }
+
+  // Creates `<temp dir>/<prefix>-XXXXXX` (TMPDIR, else /tmp). The error names the path.
+  static Expected<TempDir> Create(const std::string& prefix);
+
+ private:
+  std::filesystem::path path_;
+};
+
 }  // namespace onedfu::host

@@ -62,6 +62,7 @@ struct Memory {
   uint32_t write_align = 1;   // bytes; writes start and end on this boundary
   uint8_t erased_value = 0xff;
   bool mapped = false;        // readable in the CPU address space (XIP)
+  bool ecc = false;           // ECC per write unit (STM32H7-class): reading a torn unit faults
   EraseTiming erase_timings[kMaxEraseTimings] = {};
   uint8_t erase_timing_count = 0;
   uint32_t program_us = 0;    // typical time to program one program unit

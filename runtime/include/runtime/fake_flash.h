@@ -24,11 +24,26 @@
 //     kUnavailable without touching the flash; later ones succeed again
 //     (a transient device error).
 //   - CutPowerAfter(n, torn): the next n operations succeed; the one after is
-//     hit by a power cut. Not torn: it does not happen at all. Torn: a write
-//     programs the first half of its data (rounded down to write_align) and
-//     an erase erases the first half of its range (rounded down to
-//     write_align); the rest is untouched. From then on every call (reads too)
-//     fails with kUnavailable until PowerOn().
+//     hit by a power cut. Not torn: it does not happen at all. Torn, by the
+//     torn model (SetTornModel):
+//       kHalf (default): a write programs the first half of its data (rounded
+//       down to write_align) and an erase erases the first half of its range
+//       (rounded down to write_align); the rest is untouched.
+//       kRandom (seeded, reproducible): a write programs its write units up to
+//       a random one, which gets a random subset of the bits it programs; an
+//       erase erases its sectors up to a random one, which gets a random
+//       subset of its bits moved to the erased value (neither erased nor
+//       intact); the rest is untouched.
+//     From then on every call (reads too) fails with kUnavailable until
+//     PowerOn().
+//   ECC (geometry().ecc, STM32H7-class flash): the unit a kRandom torn write
+//   left half-programmed, and every write unit of the sector a kRandom torn
+//   erase left half-erased, is "torn": a Read that touches one fails with
+//   kDataLoss, Mapped() is empty while one exists (a CPU read of it would
+//   fault; the fake makes every read a checked one), and a Write to it is
+//   refused (kFailedPrecondition). Erasing its sector clears it. At most
+//   kMaxTornRanges are remembered; past that every Read fails with kDataLoss
+//   until EraseAll().
 //
 // Storage is not owned: storage.size() must equal geometry.size(), otherwise
 // every call fails with kInternal (valid() is false). The geometry is copied.
@@ -58,8 +73,12 @@ struct FlashCounters {
   uint32_t refused = 0;          // calls refused by a check or a fault
 };
 
+enum class TornModel : uint8_t { kHalf, kRandom };
+
 class FakeFlash final : public FlashMemory {
  public:
+  static constexpr uint8_t kMaxTornRanges = 8;
+
   FakeFlash(const Memory& geometry, MutableByteSpan storage);
 
   const Memory& geometry() const override { return geometry_; }
@@ -73,6 +92,7 @@ class FakeFlash final : public FlashMemory {
 
   // Test set-up, bypassing every check and counter: fill all storage with the
   // erased value, or place bytes anywhere (returns false when out of range).
+  // Both leave the bytes they set sound (no torn ECC unit there).
   void EraseAll();
   bool Preload(uint32_t address, ByteSpan data);
   // Direct view of the storage for assertions (even while powered off).
@@ -84,6 +104,13 @@ class FakeFlash final : public FlashMemory {
   // (it does not restore power).
   void FailAfter(uint32_t operations);
   void CutPowerAfter(uint32_t operations, bool torn);
+  // How a torn operation leaves the flash (file comment); `seed` drives kRandom.
+  void SetTornModel(TornModel model, uint32_t seed) {
+    torn_model_ = model;
+    random_ = seed * 2654435761u + 0x6d2b79f5u;
+  }
+  // ECC memories: write units left torn (file comment) and not erased since.
+  uint8_t torn_units() const { return torn_count_; }
   void ClearFaults();
   void PowerOn() { powered_ = true; }
   bool powered() const { return powered_; }
@@ -103,6 +130,17 @@ class FakeFlash final : public FlashMemory {
   // operation (kNone when it proceeds normally).
   Fault TakeFault();
   Status Refuse(Status status);
+  uint32_t Random();
+  // True when [offset, offset + size) touches a torn ECC range.
+  bool TouchesTorn(uint64_t offset, uint64_t size) const;
+  void AddTorn(uint32_t offset, uint32_t size);
+  // Drops the torn ranges inside [offset, offset + size).
+  void ClearTorn(uint64_t offset, uint64_t size);
+
+  struct TornRange {
+    uint32_t offset = 0;  // from the memory's base
+    uint32_t size = 0;
+  };
 
   Memory geometry_;
   MutableByteSpan storage_;
@@ -112,6 +150,11 @@ class FakeFlash final : public FlashMemory {
   Fault fault_ = Fault::kNone;
   uint32_t fault_countdown_ = 0;
   FlashCounters counters_;
+  TornModel torn_model_ = TornModel::kHalf;
+  uint32_t random_ = 0x6d2b79f5u;
+  TornRange torn_[kMaxTornRanges] = {};
+  uint8_t torn_count_ = 0;
+  bool torn_overflow_ = false;
 };
 
 }  // namespace onedfu::runtime

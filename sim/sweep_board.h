@@ -1,6 +1,7 @@
-// The power-cut sweep's board (DESIGN.md 7 rule 5): a board in RAM, one strict FakeFlash per
-// board memory behind a CutFlash on one shared PowerRail that fails the power at an armed
-// flash operation (before it, after it, or torn half-way), plus the checks a cut is judged by
+// The power-cut sweep's board (DESIGN.md 7 rule 5): the simulator's flash backend (FileFlash,
+// as `onedfu-sim run` uses it) per board memory behind a CutFlash on one shared PowerRail that
+// fails the power at an armed flash operation (before it, after it, or torn by the fake's torn
+// model), plus the checks a cut is judged by
 // (what is in flash, protected regions, the boot decision). Test-only faults switch the
 // bootloader's protections off so the sweep can prove it detects a brick.
 // Host only (STL).
@@ -8,6 +9,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <span>
@@ -19,6 +21,8 @@
 #include "host/dfuse_file.h"
 #include "runtime/board.h"
 #include "runtime/boot_record.h"
+#include "file_flash.h"
+#include "host/expected.h"
 #include "runtime/fake_flash.h"
 #include "runtime/flash_memory.h"
 
@@ -31,9 +35,13 @@ struct PowercutFaults {
   // bootloader that does not invalidate the old record before changing what it covers.
   bool skip_revoke = false;
   // The boot decision starts the application when the record is intact and not revoked even
-  // though a SHA-256 (segment, ROMFS image, manifest) does not match: a bootloader that does
-  // not verify the image before starting it.
+  // though a SHA-256 (segment, ROMFS image, manifest) does not match, or a segment cannot be
+  // read (an ECC fault): a bootloader that does not verify the image before starting it.
   bool trust_record = false;
+  // Every erase also erases the sector after its range (when the memory has one): a bootloader
+  // that erases more than it was asked to (what the check of the sectors NEW does not write
+  // must catch).
+  bool erase_extra = false;
 };
 
 enum class CutMode : uint8_t { kBefore, kAfter, kTorn };
@@ -60,6 +68,9 @@ struct PowerRail {
   CutMode mode = CutMode::kBefore;
   bool dead = false;
   std::vector<FlashOp>* log = nullptr;
+  // How a kTorn cut tears the operation (runtime::FakeFlash's torn model) and its seed.
+  runtime::TornModel torn_model = runtime::TornModel::kHalf;
+  uint32_t torn_seed = 0;
 
   void Reset() {
     ops = 0;
@@ -73,13 +84,19 @@ struct PowerRail {
 // Granularity of RamBoard's record of which flash bytes may have changed.
 inline constexpr uint32_t kChangePage = 4096;
 
-// FlashMemory decorator over one FakeFlash: the power rail decides when it fails. Marks every
-// kChangePage page an Erase or Write reaches (whether or not it succeeds) in `changed`.
+// FlashMemory decorator over one memory's FileFlash: the power rail decides when it fails.
+// Marks every kChangePage page an Erase or Write reaches (whether or not it succeeds) in
+// `changed`.
 class CutFlash final : public runtime::FlashMemory {
  public:
-  CutFlash(runtime::FakeFlash& inner, PowerRail& rail, int index, std::optional<uint32_t> drop_revoke_at,
+  CutFlash(FileFlash& inner, PowerRail& rail, int index, std::optional<uint32_t> drop_revoke_at, bool erase_extra,
            std::vector<uint8_t>& changed)
-      : inner_(inner), rail_(rail), index_(index), drop_revoke_at_(drop_revoke_at), changed_(changed) {}
+      : inner_(inner),
+        rail_(rail),
+        index_(index),
+        drop_revoke_at_(drop_revoke_at),
+        erase_extra_(erase_extra),
+        changed_(changed) {}
 
   const runtime::Memory& geometry() const override { return inner_.geometry(); }
   runtime::Status Read(uint32_t address, runtime::MutableByteSpan out) override {
@@ -88,7 +105,18 @@ class CutFlash final : public runtime::FlashMemory {
   }
   runtime::ByteSpan Mapped() const override { return rail_.dead ? runtime::ByteSpan() : inner_.Mapped(); }
   runtime::Status Erase(uint32_t address, uint32_t size) override {
-    return Change(true, address, size, [&] { return inner_.Erase(address, size); });
+    return Change(true, address, size, [&] {
+      const runtime::Status status = inner_.Erase(address, size);
+      const uint64_t end = static_cast<uint64_t>(address) + size;
+      if (!status.ok() || !erase_extra_ || end >= inner_.geometry().end()) return status;
+      // The --unsafe-erase-extra fault: the next sector goes too.
+      auto next = runtime::SectorContaining(inner_.geometry(), static_cast<uint32_t>(end));
+      if (next.ok()) {
+        MarkChanged(next->start, next->size);
+        (void)inner_.Erase(next->start, next->size);
+      }
+      return status;
+    });
   }
   runtime::Status Write(uint32_t address, runtime::ByteSpan data) override {
     if (drop_revoke_at_ && address == *drop_revoke_at_ && data.size() == runtime::kRevokeSize &&
@@ -115,7 +143,8 @@ class CutFlash final : public runtime::FlashMemory {
       case CutMode::kBefore:
         return PowerOff();
       case CutMode::kTorn:
-        inner_.CutPowerAfter(0, true);  // the fake does the first half, then loses power
+        inner_.SetTornModel(rail_.torn_model, rail_.torn_seed);
+        inner_.CutPowerAfter(0, true);  // the fake tears this operation, then loses power
         return op();
       case CutMode::kAfter:
         return op();  // completes; every later call fails
@@ -131,89 +160,62 @@ class CutFlash final : public runtime::FlashMemory {
     for (uint64_t page = offset / kChangePage; page * kChangePage < end; ++page) changed_[page] = 1;
   }
 
-  runtime::FakeFlash& inner_;
+  FileFlash& inner_;
   PowerRail& rail_;
   int index_;
   std::optional<uint32_t> drop_revoke_at_;
+  bool erase_extra_;
   std::vector<uint8_t>& changed_;
 };
 
-// A board in RAM: one strict FakeFlash per memory behind a CutFlash on a shared power rail.
-class RamBoard {
- public:
-  RamBoard(const runtime::Board& board, const PowercutFaults& faults) : board_(board) {
-    std::optional<uint32_t> revoke_at;
-    int revoke_memory = -1;
-    if (const runtime::Region* record = board.FindRole(runtime::RegionRole::kRecord); record && faults.skip_revoke) {
-      revoke_at = board.RegionStart(*record) + runtime::kRevokeOffset;
-      revoke_memory = record->memory;
-    }
-    storage_.resize(board.memory_count);
-    changed_.resize(board.memory_count);
-    for (int m = 0; m < board.memory_count; ++m) {
-      storage_[m].assign(board.memories[m].size(), board.memories[m].erased_value);
-      changed_[m].assign((storage_[m].size() + kChangePage - 1) / kChangePage, 0);
-      fakes_.push_back(std::make_unique<runtime::FakeFlash>(board.memories[m], storage_[m]));
-      cuts_.push_back(std::make_unique<CutFlash>(*fakes_.back(), rail_, m,
-                                                 m == revoke_memory ? revoke_at : std::nullopt, changed_[m]));
-      pointers_.push_back(cuts_.back().get());
-    }
-  }
+// The whole flash of a board at one moment, one vector per memory (full size): a snapshot.
+using FlashImage = std::vector<std::vector<uint8_t>>;
+// The same, as views (of a snapshot, or of a board's live flash).
+using FlashView = std::vector<runtime::ByteSpan>;
+FlashView View(const FlashImage& image);
 
-  std::vector<std::vector<uint8_t>>& storage() { return storage_; }
+// The sweep's board: the flash backend of `onedfu-sim run` (FileFlash: a mapped file +
+// runtime::FakeFlash + TimedFlash, one per memory, in a state directory) with a CutFlash on a
+// shared power rail in front of each memory.
+class SweepBoard {
+ public:
+  // One FileFlash per memory in `state_dir` (which must exist; `<memory name>.bin`, created
+  // erased, or refused when one exists with another size). Errors name the file.
+  static host::Expected<std::unique_ptr<SweepBoard>> Open(const runtime::Board& board, const PowercutFaults& faults,
+                                                          const std::filesystem::path& state_dir);
+  SweepBoard(const SweepBoard&) = delete;
+  SweepBoard& operator=(const SweepBoard&) = delete;
+
+  // The live flash contents (the mappings), bypassing the power rail.
+  const FlashView& storage() const { return views_; }
+  FlashImage Snapshot() const;
   std::span<runtime::FlashMemory* const> memories() { return pointers_; }
   PowerRail& rail() { return rail_; }
   const runtime::Board& board() const { return board_; }
+  FileFlash& flash(size_t m) { return *files_[m]; }
 
   // Power back on (faults cleared, counters zero).
-  void PowerOn() {
-    rail_.Reset();
-    for (auto& fake : fakes_) {
-      fake->ClearFaults();
-      fake->PowerOn();
-    }
-  }
+  void PowerOn();
   // The flash := `image` (one vector per memory, full size), powered on.
-  void Load(const std::vector<std::vector<uint8_t>>& image) {
-    for (size_t m = 0; m < storage_.size(); ++m) std::copy(image[m].begin(), image[m].end(), storage_[m].begin());
-    ClearChanged();
-    PowerOn();
-  }
+  void Load(const FlashImage& image);
   // Load for an `image` the flash held at the last Load, Restore or SyncTo: copies only the
-  // pages an Erase or Write reached since then. (Writes to storage() directly are not seen.)
-  void Restore(const std::vector<std::vector<uint8_t>>& image) {
-    CopyChanged(image, storage_);
-    PowerOn();
-  }
+  // pages an Erase or Write reached since then. (Preload bypasses this bookkeeping.)
+  void Restore(const FlashImage& image);
   // `image` := the flash, for an `image` the flash held at the last Load, Restore or SyncTo
   // (copies only the changed pages); the flash is then unchanged relative to it.
-  void SyncTo(std::vector<std::vector<uint8_t>>& image) { CopyChanged(storage_, image); }
+  void SyncTo(FlashImage& image);
   // Per memory, per kChangePage page: 1 when an Erase or Write reached it since the last Load,
   // Restore or SyncTo.
   const std::vector<std::vector<uint8_t>>& changed() const { return changed_; }
 
  private:
-  void ClearChanged() {
-    for (auto& pages : changed_) std::fill(pages.begin(), pages.end(), 0);
-  }
-  void CopyChanged(const std::vector<std::vector<uint8_t>>& from, std::vector<std::vector<uint8_t>>& to) {
-    for (size_t m = 0; m < changed_.size(); ++m) {
-      for (size_t page = 0; page < changed_[m].size(); ++page) {
-        if (!changed_[m][page]) continue;
-        const size_t begin = page * kChangePage;
-        const size_t end = std::min(begin + kChangePage, from[m].size());
-        std::copy(from[m].begin() + static_cast<std::ptrdiff_t>(begin),
-                  from[m].begin() + static_cast<std::ptrdiff_t>(end),
-                  to[m].begin() + static_cast<std::ptrdiff_t>(begin));
-        changed_[m][page] = 0;
-      }
-    }
-  }
+  SweepBoard(const runtime::Board& board) : board_(board) {}
+  void ClearChanged();
 
   const runtime::Board& board_;
-  std::vector<std::vector<uint8_t>> storage_;
+  std::vector<std::unique_ptr<FileFlash>> files_;
+  FlashView views_;
   std::vector<std::vector<uint8_t>> changed_;  // per memory, per kChangePage page: 1 = may differ
-  std::vector<std::unique_ptr<runtime::FakeFlash>> fakes_;
   std::vector<std::unique_ptr<CutFlash>> cuts_;
   std::vector<runtime::FlashMemory*> pointers_;
   PowerRail rail_;
@@ -229,15 +231,46 @@ std::string HexAddress(uint64_t address);
 int MemoryFor(const runtime::Board& board, uint32_t address, uint64_t size);
 
 // Index of the first element whose bytes are not in `flash` exactly, or -1 when all are.
-int FirstDifferingElement(const runtime::Board& board, const std::vector<std::vector<uint8_t>>& flash,
+int FirstDifferingElement(const runtime::Board& board, const FlashView& flash,
                           const std::vector<host::DfuseElement>& elements);
 
 // "element 2 at 0x90000000 (4096 bytes)".
 std::string DescribeElement(const std::vector<host::DfuseElement>& elements, int index);
 
 // The first bootloader/filesystem region whose bytes differ between `a` and `b`, or "".
-std::string ChangedProtectedRegion(const runtime::Board& board, const std::vector<std::vector<uint8_t>>& a,
-                                   const std::vector<std::vector<uint8_t>>& b);
+std::string ChangedProtectedRegion(const runtime::Board& board, const FlashView& a, const FlashView& b);
+
+// Per memory, one flag per sector (index = runtime::SectorInfo::index): e.g. the sectors a host
+// stream may change.
+using SectorMask = std::vector<std::vector<uint8_t>>;
+SectorMask EmptySectorMask(const runtime::Board& board);
+// Marks every sector that [address, address + size) touches (nothing outside the memories).
+void MarkSectors(const runtime::Board& board, uint32_t address, uint64_t size, SectorMask& mask);
+// Marks every sector of `elements`.
+void MarkSectors(const runtime::Board& board, const std::vector<host::DfuseElement>& elements, SectorMask& mask);
+// Calls f(memory, SectorInfo) for every sector of the board.
+template <typename F>
+void ForEachSector(const runtime::Board& board, F f) {
+  for (int m = 0; m < board.memory_count; ++m) {
+    const runtime::Memory& memory = board.memories[m];
+    runtime::SectorInfo sector;
+    sector.start = memory.base;
+    for (uint8_t g = 0; g < memory.sector_group_count; ++g) {
+      for (uint32_t i = 0; i < memory.sectors[g].count; ++i) {
+        sector.size = memory.sectors[g].size;
+        f(m, sector);
+        sector.start += sector.size;
+        ++sector.index;
+      }
+    }
+  }
+}
+
+// The first byte outside the `may_change` sectors that differs between `a` and `b`, named by
+// where it lies ("romfs region 'romfs' changed at 0x90100000 (a sector the update does not
+// write)", "flash outside every region changed at ..."), or "".
+std::string ChangedOutside(const runtime::Board& board, const SectorMask& may_change, const FlashView& a,
+                           const FlashView& b);
 
 // The DfuDevice options of recording and replay: bwPollTimeout 0, so dfu-util does not sleep
 // while recording, and a replay answers the same bytes.
@@ -248,7 +281,7 @@ struct Boot {
   bool start = false;
   bootloader::BootDecision decision;
 };
-Boot DecideBoot(RamBoard& board, const PowercutFaults& faults);
+Boot DecideBoot(SweepBoard& board, const PowercutFaults& faults);
 
 // "revoked boot record: ...".
 std::string DescribeDecision(const bootloader::BootDecision& decision);
