@@ -24,17 +24,13 @@ using namespace onedfu::test;
 
 namespace {
 
-constexpr uint32_t kBootloaderSize = 32 * 1024;
-constexpr uint32_t kFilesystemOffset = 0x1c0000;
-constexpr const char* kLayout =
-    "@Internal Flash  /0x08000000/01*032Ka,03*032Kg,01*128Kg,07*256Kg/0x90000000/512*04Kg";
+constexpr const char* kLayout = onedfu::test::kPybdLayout;
 
 // A Sim whose board runs the real bootloader ELF under emulation.
 struct EmulatedSim : Sim {
   explicit EmulatedSim(const std::string& name) : Sim(name) {}
-  int Run(const std::vector<std::string>& command, bool enter_dfu = false) {
-    return RunWith(command, enter_dfu, {"--emulate", ONEDFU_BOOTLOADER_ELF, "--verbose"});
-  }
+  static std::vector<std::string> Options() { return {"--emulate", ONEDFU_BOOTLOADER_ELF, "--verbose"}; }
+  int Run(const std::vector<std::string>& command, bool enter_dfu = false) { return RunWith(command, enter_dfu, Options()); }
 };
 
 const Package& AppPackage() {
@@ -114,39 +110,13 @@ TEST_CASE("emulated binary: dfu-util -U reads back what was flashed") {
 
 TEST_CASE("emulated binary: a forced write to the bootloader is refused and changes nothing") {
   EmulatedSim sim("emu_forced_bootloader");
-  REQUIRE(sim.Run({"true"}) == 0);
-  const std::vector<uint8_t> before = sim.Internal();
-  const fs::path x = sim.state.parent_path() / "x.bin";
-  std::ofstream(x, std::ios::binary) << std::string(512, 'X');
-  const int status = sim.Run({ONEDFU_DFU_UTIL, "-a", "0", "-s", "0x08000000:force", "-D", x.string()});
-  INFO(sim.output);
-  CHECK(status != 0);
-  CHECK(sim.Internal() == before);
-  CHECK(sim.Stats()["flash"]["erases"] == 0);
-  CHECK(sim.Stats()["flash"]["bytes_programmed"] == 0);
+  CheckForcedBootloaderWriteRefused(sim, EmulatedSim::Options());
 }
 
 TEST_CASE("emulated binary: :mass-erase:force keeps the bootloader and the filesystem") {
   EmulatedSim sim("emu_mass_erase");
   FlashAppWithLeave(sim);
-  {
-    std::fstream f(sim.state / "internal.bin", std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(kFilesystemOffset);
-    f << "user data in the filesystem region";
-  }
-  const std::vector<uint8_t> before = sim.Internal();
-  const fs::path x = sim.state.parent_path() / "x.bin";
-  std::ofstream(x, std::ios::binary) << std::string(512, 'X');
-  REQUIRE(sim.Run({ONEDFU_DFU_UTIL, "-a", "0", "-s", "0x08008000:mass-erase:force", "-D", x.string()}, true) == 0);
-  INFO(sim.output);
-  const std::vector<uint8_t> after = sim.Internal();
-  CHECK(std::equal(before.begin(), before.begin() + kBootloaderSize, after.begin()));
-  CHECK(std::equal(before.begin() + kFilesystemOffset, before.end(), after.begin() + kFilesystemOffset));
-  CHECK(sim.At(0x08008000, 512) == std::vector<uint8_t>(512, 'X'));
-  const std::vector<uint8_t> qspi = sim.Qspi();
-  CHECK(std::all_of(qspi.begin(), qspi.end(), [](uint8_t b) { return b == 0xff; }));
-  const nlohmann::json stats = sim.Stats();
-  CHECK(stats["flash"]["memories"][0]["sector_erases"].size() == 10);
+  const nlohmann::json stats = CheckMassEraseKeepsBootloaderAndFilesystem(sim, EmulatedSim::Options());
   // The QSPI went through the W25Q model: 64 KiB block erases where aligned.
   CHECK(stats["flash"]["memories"][1]["block_erases"].get<int>() > 0);
 }

@@ -26,10 +26,8 @@ namespace fs = std::filesystem;
 const fs::path kSource = ONEDFU_SOURCE_DIR;
 constexpr uint32_t kInternalBase = 0x08000000;
 constexpr uint32_t kQspiBase = 0x90000000;
-constexpr uint32_t kBootloaderSize = 32 * 1024;
-constexpr uint32_t kFilesystemOffset = 0x1c0000;  // board file: region "filesystem"
-constexpr const char* kLayout =
-    "@Internal Flash  /0x08000000/01*032Ka,03*032Kg,01*128Kg,07*256Kg/0x90000000/512*04Kg";
+constexpr uint32_t kBootloaderSize = onedfu::test::kPybdBootloaderSize;
+constexpr const char* kLayout = onedfu::test::kPybdLayout;
 
 using test::ReadBytes;
 using test::Run;
@@ -200,45 +198,17 @@ TEST_CASE("dfu-util -U that runs into the end of a memory exits 0 with the bytes
 
 TEST_CASE("a forced write to the bootloader is refused and changes nothing") {
   Sim sim("peers_forced_bootloader");
-  REQUIRE(sim.RunWith({"true"}) == 0);
-  const std::vector<uint8_t> before = sim.Internal();
-  const fs::path x = sim.state.parent_path() / "x.bin";
-  std::ofstream(x, std::ios::binary) << std::string(512, 'X');
-  const int status = sim.RunWith({ONEDFU_DFU_UTIL, "-a", "0", "-s", "0x08000000:force", "-D", x.string()});
-  INFO(sim.output);
-  CHECK(status != 0);
-  CHECK(sim.Internal() == before);
-  CHECK(sim.Stats()["flash"]["erases"] == 0);
-  CHECK(sim.Stats()["flash"]["bytes_programmed"] == 0);
+  CheckForcedBootloaderWriteRefused(sim, {});
 }
 
 TEST_CASE("dfu-util :mass-erase:force leaves the bootloader and the filesystem intact") {
   const Package& pkg = Package1();
   Sim sim("peers_mass_erase");
   FlashWithLeave(sim, pkg);
-  // User data in the filesystem region, written as the application would have.
-  {
-    std::fstream f(sim.state / "internal.bin", std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(kFilesystemOffset);
-    f << "user data in the filesystem region";
-  }
-  const std::vector<uint8_t> before = sim.Internal();
-  const fs::path x = sim.state.parent_path() / "x.bin";
-  std::ofstream(x, std::ios::binary) << std::string(512, 'X');
-  REQUIRE(sim.RunWith({ONEDFU_DFU_UTIL, "-a", "0", "-s", "0x08008000:mass-erase:force", "-D", x.string()}, true) == 0);
-  INFO(sim.output);
-  const std::vector<uint8_t> after = sim.Internal();
-  CHECK(std::equal(before.begin(), before.begin() + kBootloaderSize, after.begin()));
-  CHECK(std::equal(before.begin() + kFilesystemOffset, before.end(), after.begin() + kFilesystemOffset));
-  CHECK(sim.At(0x08008000, 512) == std::vector<uint8_t>(512, 'X'));
+  const nlohmann::json stats = CheckMassEraseKeepsBootloaderAndFilesystem(sim, {});
   // Everything else was erased: the rest of TEXT0 and all of QSPI (record included).
   const std::vector<uint8_t> text0_rest = sim.At(0x08008000 + 512, 0x1b8000 - 512);
   CHECK(std::all_of(text0_rest.begin(), text0_rest.end(), [](uint8_t b) { return b == 0xff; }));
-  const std::vector<uint8_t> qspi = sim.Qspi();
-  CHECK(std::all_of(qspi.begin(), qspi.end(), [](uint8_t b) { return b == 0xff; }));
-  // Internal sectors 1..10 erased once each (not sector 0 = bootloader, not 11 = filesystem).
-  const nlohmann::json stats = sim.Stats();
-  CHECK(stats["flash"]["memories"][0]["sector_erases"].size() == 10);
   CHECK(stats["flash"]["memories"][0]["sector_erases"].contains("0x08000000") == false);
   CHECK(stats["flash"]["memories"][0]["sector_erases"].contains("0x081c0000") == false);
   // The record is gone: the next power-on stays in DFU mode.

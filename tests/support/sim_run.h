@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -159,6 +160,56 @@ inline Package Pack(const std::string& name, const std::filesystem::path& manife
   REQUIRE(image.value().targets.size() == 1);
   p.elements = image.value().targets[0].elements;
   return p;
+}
+
+// PYBD-SF6 facts the dfu-util checks below (and the tests of both bootloader builds) rely on.
+inline constexpr uint32_t kPybdBootloaderSize = 32 * 1024;
+inline constexpr uint32_t kPybdFilesystemOffset = 0x1c0000;  // board file: region "filesystem"
+inline constexpr const char* kPybdLayout =
+    "@Internal Flash  /0x08000000/01*032Ka,03*032Kg,01*128Kg,07*256Kg/0x90000000/512*04Kg";
+
+// dfu-util checks every bootloader build must pass on PYBD-SF6, the host build of the core and
+// the emulated Cortex-M binary alike; `sim_options` select the build (e.g. {"--emulate", ELF}).
+
+// A forced download into the bootloader's sector fails and changes no byte of flash.
+inline void CheckForcedBootloaderWriteRefused(Sim& sim, const std::vector<std::string>& sim_options) {
+  REQUIRE(sim.RunWith({"true"}, false, sim_options) == 0);
+  const std::vector<uint8_t> before = sim.Internal();
+  const std::filesystem::path x = sim.state.parent_path() / "x.bin";
+  std::ofstream(x, std::ios::binary) << std::string(512, 'X');
+  const int status = sim.RunWith({ONEDFU_DFU_UTIL, "-a", "0", "-s", "0x08000000:force", "-D", x.string()}, false, sim_options);
+  INFO(sim.output);
+  CHECK(status != 0);
+  CHECK(sim.Internal() == before);
+  CHECK(sim.Stats()["flash"]["erases"] == 0);
+  CHECK(sim.Stats()["flash"]["bytes_programmed"] == 0);
+}
+
+// On a flashed board with user data in the filesystem region, `:mass-erase:force` then a
+// download keeps the bootloader and the filesystem byte for byte, writes the download and
+// erases all of QSPI. Returns the run's stats.json for further checks.
+inline nlohmann::json CheckMassEraseKeepsBootloaderAndFilesystem(Sim& sim, const std::vector<std::string>& sim_options) {
+  {
+    std::fstream f(sim.state / "internal.bin", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(kPybdFilesystemOffset);
+    f << "user data in the filesystem region";
+  }
+  const std::vector<uint8_t> before = sim.Internal();
+  const std::filesystem::path x = sim.state.parent_path() / "x.bin";
+  std::ofstream(x, std::ios::binary) << std::string(512, 'X');
+  REQUIRE(sim.RunWith({ONEDFU_DFU_UTIL, "-a", "0", "-s", "0x08008000:mass-erase:force", "-D", x.string()}, true,
+                      sim_options) == 0);
+  INFO(sim.output);
+  const std::vector<uint8_t> after = sim.Internal();
+  CHECK(std::equal(before.begin(), before.begin() + kPybdBootloaderSize, after.begin()));
+  CHECK(std::equal(before.begin() + kPybdFilesystemOffset, before.end(), after.begin() + kPybdFilesystemOffset));
+  CHECK(sim.At(0x08008000, 512) == std::vector<uint8_t>(512, 'X'));
+  const std::vector<uint8_t> qspi = sim.Qspi();
+  CHECK(std::all_of(qspi.begin(), qspi.end(), [](uint8_t b) { return b == 0xff; }));
+  const nlohmann::json stats = sim.Stats();
+  // Internal sectors 1..10 erased once each (not sector 0 = bootloader, not 11 = filesystem).
+  CHECK(stats["flash"]["memories"][0]["sector_erases"].size() == 10);
+  return stats;
 }
 
 }  // namespace onedfu::test
