@@ -116,6 +116,19 @@ ReplayOptions RailReplay(PowerRail& rail, bool compare, size_t first, size_t las
   return options;
 }
 
+// Counts what the board did after one cut (a partial image counts only as a failure).
+void CountOutcome(const Verdict& v, SweepResult* result) {
+  switch (v.kind) {
+    case Verdict::Kind::kOld: ++result->booted_old; break;
+    case Verdict::Kind::kNew: ++result->booted_new; break;
+    case Verdict::Kind::kDfu:
+      ++result->stayed_dfu;
+      ++result->dfu_reasons[v.dfu_reason];
+      break;
+    case Verdict::Kind::kPartial: break;
+  }
+}
+
 }  // namespace
 
 Expected<SweepResult> SweepPowerCuts(const PowercutInput& input, const UpdateRecording& recording,
@@ -303,15 +316,7 @@ Expected<SweepResult> SweepPowerCuts(const PowercutInput& input, const UpdateRec
           ONEDFU_PTRY(v, judge());
           if (mode == CutMode::kAfter) after_verdict = v;
         }
-        switch (v.kind) {
-          case Verdict::Kind::kOld: ++result.booted_old; break;
-          case Verdict::Kind::kNew: ++result.booted_new; break;
-          case Verdict::Kind::kDfu:
-            ++result.stayed_dfu;
-            ++result.dfu_reasons[v.dfu_reason];
-            break;
-          case Verdict::Kind::kPartial: break;
-        }
+        CountOutcome(v, &result);
         std::vector<std::string> problems = std::move(reach_problems);
         problems.insert(problems.end(), v.problems.begin(), v.problems.end());
         if (options.verbose) out << where << ": " << v.outcome << (problems.empty() ? "" : " FAILED") << "\n";
@@ -372,15 +377,7 @@ Expected<SweepResult> SweepPowerCuts(const PowercutInput& input, const UpdateRec
     ++result.double_cuts;
     if (!reached) ++result.double_short;  // the re-flash ended before op n2: one cut only
     ONEDFU_PTRY(Verdict v, judge());
-    switch (v.kind) {
-      case Verdict::Kind::kOld: ++result.booted_old; break;
-      case Verdict::Kind::kNew: ++result.booted_new; break;
-      case Verdict::Kind::kDfu:
-        ++result.stayed_dfu;
-        ++result.dfu_reasons[v.dfu_reason];
-        break;
-      case Verdict::Kind::kPartial: break;
-    }
+    CountOutcome(v, &result);
     problems.insert(problems.end(), v.problems.begin(), v.problems.end());
     if (options.verbose) out << where << ": " << v.outcome << (problems.empty() ? "" : " FAILED") << "\n";
     if (!problems.empty()) {
