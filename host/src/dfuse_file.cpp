@@ -11,22 +11,26 @@ namespace {
 
 namespace rd = runtime::dfuse;
 
-// Builds a DfuseImage from parse events.
+// Builds a DfuseImage from parse events. Counts and sizes in the headers are
+// untrusted: reservations are capped by the input actually given, so a header
+// claiming a 4 GiB element costs nothing before the parser finds it truncated.
 class Collector final : public rd::Visitor {
  public:
+  explicit Collector(size_t input_size) : input_size_(input_size) {}
+
   runtime::Status OnTarget(uint32_t, const rd::TargetInfo& info) override {
     DfuseTarget t;
     t.alt = info.alt;
     t.named = info.named;
     if (info.named) t.name.assign(info.name, strnlen(info.name, rd::kTargetNameSize));
-    t.elements.reserve(info.element_count);
+    t.elements.reserve(std::min<size_t>(info.element_count, input_size_ / rd::kElementHeaderSize));
     targets.push_back(std::move(t));
     return runtime::Status::Ok();
   }
   runtime::Status OnElementBegin(uint32_t, uint32_t, const rd::ElementInfo& info) override {
     DfuseElement e;
     e.address = info.address;
-    e.data.reserve(info.size);
+    e.data.reserve(std::min<size_t>(info.size, input_size_));
     targets.back().elements.push_back(std::move(e));
     return runtime::Status::Ok();
   }
@@ -37,6 +41,9 @@ class Collector final : public rd::Visitor {
   }
 
   std::vector<DfuseTarget> targets;
+
+ private:
+  size_t input_size_;
 };
 
 class VectorSink final : public rd::Sink {
@@ -54,7 +61,7 @@ class VectorSink final : public rd::Sink {
 }  // namespace
 
 Expected<DfuseImage> ParseDfuse(std::span<const uint8_t> bytes, const std::string& source_name) {
-  Collector collector;
+  Collector collector(bytes.size());
   runtime::Diag diag;
   auto info = rd::ParseFileInfo(bytes, collector, &diag);
   if (!info.ok()) {

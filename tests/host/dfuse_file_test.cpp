@@ -1,5 +1,7 @@
 #include "host/dfuse_file.h"
 
+#include "runtime/crc32.h"
+
 #include <doctest/doctest.h>
 
 #include <cstdio>
@@ -146,6 +148,29 @@ TEST_CASE("dfuse_file: errors name the source and the place") {
   REQUIRE_FALSE(s.ok());
   CHECK(s.error().message == "writing DfuSe file: DfuSe: over 255 targets");
   CHECK(SerializeDfuse(too_many).empty());
+}
+
+TEST_CASE("dfuse_file: counts and sizes in the headers are not trusted before the bytes are there") {
+  // Regression for an out-of-memory the inspect fuzzer found: the parser reports an
+  // element's claimed size before its bytes arrive, and the collector reserved all of it.
+  // A 4 GiB reservation is lazy here, so the one that fails without the cap is the replay
+  // of the same file in the fuzz corpora under libFuzzer's malloc limit (scripts/test fuzz-run).
+  const Bytes good = SerializeDfuse(SampleImage());
+  const auto put32 = [](Bytes& b, size_t at, uint32_t v) {
+    for (int i = 0; i < 4; ++i) b[at + static_cast<size_t>(i)] = static_cast<uint8_t>(v >> (8 * i));
+  };
+  const auto reseal = [&](Bytes& b) { put32(b, b.size() - 4, onedfu::runtime::DfuSuffixCrc({b.data(), b.size() - 4})); };
+  constexpr size_t kTarget0 = onedfu::runtime::dfuse::kPrefixSize;
+  constexpr size_t kTargetSize = kTarget0 + onedfu::runtime::dfuse::kTargetPrefixSize - 8;
+  constexpr size_t kElement0Size = kTarget0 + onedfu::runtime::dfuse::kTargetPrefixSize + 4;
+
+  Bytes huge_element = good;
+  put32(huge_element, kTargetSize, 0xFFFFFFFFu);
+  put32(huge_element, kElement0Size, 0xFFFFFFF0u);
+  reseal(huge_element);
+  auto a = ParseDfuse(huge_element, "huge.dfu");
+  REQUIRE_FALSE(a.ok());
+  CHECK(a.error().message == "huge.dfu: target 0, element 0 at 0x08000000: size 4294967280 runs past end of file (offset 285)");
 }
 
 TEST_CASE("dfuse_file: reads files made by dfu-util's dfuse-pack") {
