@@ -52,17 +52,28 @@ struct PowercutInput {
 host::Expected<PowercutInput> LoadPowercutInput(const std::string& board, const std::filesystem::path& from,
                                                   const std::filesystem::path& to);
 
-// The host stream the sweep records for the update (all with the real dfu-util):
+// The host stream the sweep records for the update (the real dfu-util, or our own flasher):
 //   kDfuUtil    dfu-util -a 0 -D NEW.dfu -s :leave
 //   kMassErase  dfu-util -a 0 -s :mass-erase:force:leave -D NEW.dfu (mass erase, then the
 //               download: everything mass erase may erase may change)
 //   kRaw        one dfu-util -a 0 -s ADDR -D ELEMENT.bin per element of NEW (raw writes, the
 //               last with :leave)
-enum class HostStream : uint8_t { kDfuUtil, kMassErase, kRaw };
+//   kOnedfuFlash  onedfu flash NEW.dfu (reads the installed record, hashes what is there,
+//               writes only the sectors that differ, checks them, writes the record, leaves and
+//               waits for the application). Its requests depend on what the board holds, so
+//               after a cut the re-flash is not a replay: the real `onedfu flash NEW.dfu` runs
+//               again on the cut board (UpdateRecording::rerun, SweepOptions::rerun_sample).
+enum class HostStream : uint8_t { kDfuUtil, kMassErase, kRaw, kOnedfuFlash };
 
 struct RecordOptions {
   HostStream host = HostStream::kDfuUtil;
+  // The board runs OLD's application (DFU runtime interface) when the host comes: dfu-util
+  // streams start with `dfu-util -e` (DETACH), onedfu flash detaches it itself; the board
+  // re-enumerates in DFU mode and what the host asks then is the update that is swept. Off: the
+  // board is in DFU mode (the boot button held; a blank board always is).
+  bool app = false;
   std::string dfu_util = "dfu-util";  // looked up in PATH unless it holds a '/'
+  std::string onedfu = "onedfu";      // kOnedfuFlash: the onedfu CLI, likewise
   unsigned timeout_ms = 120000;       // per dfu-util run; 0 = no limit
   bool show_output = false;           // let dfu-util print to our stdout/stderr (else captured)
   bool trace = false;                 // UmockdevUsb trace (stderr)
@@ -72,7 +83,15 @@ struct UpdateRecording {
   std::vector<std::vector<uint8_t>> blank_flash;  // per memory: before OLD (patterns, erased)
   std::vector<std::vector<uint8_t>> old_flash;    // per memory: after dfu-util flashed OLD (blank: = blank_flash)
   UsbStream old_stream;  // dfu-util flashing OLD onto the blank board (blank: empty)
-  UsbStream update;      // dfu-util updating OLD -> NEW: what the sweep replays
+  UsbStream update;      // the host updating OLD -> NEW in DFU mode: what the sweep replays
+  // RecordOptions::app: what the host asked of the application before the board re-enumerated
+  // in DFU mode (DETACH and enumeration; the application changes no flash, nothing to cut).
+  UsbStream detach;
+  // Not empty for a host whose requests depend on the board's contents (kOnedfuFlash): the
+  // command that flashes NEW again after a cut (RerunHost), instead of replaying `update`.
+  std::vector<std::string> rerun;
+  unsigned rerun_timeout_ms = 0;
+  bool rerun_app = false;  // the re-run board starts as RecordOptions::app did (it boots what it can)
   // The sectors the update may change (NEW's elements); everything else must keep OLD's bytes.
   // Before OLD, every sector neither OLD nor NEW writes is filled with a pattern (bootloader,
   // filesystem, unlisted flash, the unused space of every memory, the romfs region past the
@@ -86,6 +105,22 @@ struct UpdateRecording {
 // that changes one is reported by the sweep, as failures).
 host::Expected<UpdateRecording> RecordUpdate(const PowercutInput& input, const RecordOptions& options);
 
+// The customer's recovery after a cut, for a host that adapts to the board (UpdateRecording::
+// rerun): a simulated board (SimBoard + SimUsbDevice, as `onedfu-sim run`) holding `flash` is
+// powered on and boots what it can (an intact record: the application; else DFU mode), then
+// `recording.rerun` runs against it through the virtual USB. Its bootloader has none of the
+// test-only faults (PowercutFaults): it is the re-flash that is under test.
+struct RerunResult {
+  int status = 0;       // the command's exit status
+  std::string output;   // its output (the tail, for failure lines)
+  FlashImage flash;     // the board's flash afterwards
+  bool boots = false;   // a power-on after the command starts the application
+  std::string decision; // the boot decision of that power-on (DescribeDecision)
+};
+// Errors: not under umockdev-wrapper, the scratch board could not be made.
+host::Expected<RerunResult> RerunHost(const PowercutInput& input, const UpdateRecording& recording,
+                                      const FlashView& flash);
+
 struct SweepOptions {
   PowercutFaults faults;
   // How a torn cut leaves the operation: kHalf (the first half done) or kRandom (a random unit
@@ -97,6 +132,11 @@ struct SweepOptions {
   // a cut during the update (op and mode at random), power on, a second cut during the
   // re-flash of NEW that follows, then the same checks as after one cut.
   uint32_t double_pairs = 0;
+  // A recording with a re-run command (UpdateRecording::rerun): this many of the cuts (spread
+  // evenly over the sweep, deterministic) check the re-flash by re-running the real command
+  // (RerunHost): it must exit 0, the board must boot NEW and keep every protected byte. The
+  // other cuts get the checks of the cut itself. Ignored for replayed hosts (every cut replays).
+  uint32_t rerun_sample = 16;
   bool verbose = false;  // also print one line per cut with its outcome
 };
 
@@ -113,6 +153,8 @@ struct SweepResult {
   uint32_t double_cuts = 0;      // pairs swept (SweepOptions::double_pairs)
   uint32_t double_failures = 0;
   uint32_t double_short = 0;     // pairs whose re-flash ended before its cut (one cut only)
+  uint32_t reruns = 0;          // cuts whose re-flash re-ran the host command (rerun_sample)
+  uint32_t rerun_failures = 0;  // of those, the ones with a failed re-flash check
   uint32_t booted_old = 0;
   uint32_t booted_new = 0;
   uint32_t stayed_dfu = 0;

@@ -29,11 +29,20 @@ constexpr const char* kUsage =
     "  --board B            board JSON file, or the id of a bundled board (required)\n"
     "  --from OLD.dfu       the package on the board before the update (default: a blank board)\n"
     "  --to NEW.dfu         the update (required)\n"
-    "  --host STREAM        how the update is flashed (all with dfu-util): download (default:\n"
+    "  --host STREAM        how the update is flashed: with dfu-util, download (default:\n"
     "                       -D NEW.dfu -s :leave), mass-erase (-s :mass-erase:force:leave\n"
-    "                       -D NEW.dfu), raw (one -s ADDR -D element.bin per element of NEW)\n"
+    "                       -D NEW.dfu), raw (one -s ADDR -D element.bin per element of NEW);\n"
+    "                       onedfu-flash: `onedfu flash NEW.dfu` (only what changed, hash\n"
+    "                       command); after a cut its re-flash is the real command run again\n"
+    "  --app                the board runs OLD's application when the host comes: dfu-util -e\n"
+    "                       first (onedfu flash detaches on its own); the requests after it\n"
+    "                       re-enumerates in DFU mode are swept (needs --from)\n"
+    "  --rerun N            onedfu-flash: re-run `onedfu flash` after N of the cuts (an even,\n"
+    "                       deterministic sample; default 16; 0 = none): it must exit 0, the\n"
+    "                       board must boot NEW with every protected byte kept\n"
     "  --dfu-util PATH      dfu-util executable (default: dfu-util from PATH)\n"
-    "  --timeout MS         limit for each dfu-util run (default 120000; 0 = none)\n"
+    "  --onedfu PATH        onedfu executable for --host onedfu-flash (default: onedfu from PATH)\n"
+    "  --timeout MS         limit for each host run (default 120000; 0 = none)\n"
     "  --torn half|random   how a cut during an operation leaves it (default half: its first\n"
     "                       half done; random: a random write unit half-programmed, a random\n"
     "                       sector half-erased, faulting when read on a board memory with \"ecc\")\n"
@@ -50,8 +59,9 @@ constexpr const char* kUsage =
 
 int RunPowercut(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   const SubcommandOptions parsed = ParseSubcommandOptions(
-      args, {"--board", "--from", "--to", "--dfu-util", "--timeout", "--torn", "--seed", "--double", "--host"},
-      {"--help", "--verbose", "--trace", "--unsafe-skip-revoke", "--unsafe-trust-record",
+      args, {"--board", "--from", "--to", "--dfu-util", "--timeout", "--torn", "--seed", "--double", "--host", "--onedfu",
+       "--rerun"},
+      {"--help", "--verbose", "--trace", "--app", "--unsafe-skip-revoke", "--unsafe-trust-record",
        "--unsafe-erase-extra"});
   if (parsed.Flag("--help")) {
     out << kUsage;
@@ -93,21 +103,37 @@ int RunPowercut(const std::vector<std::string>& args, std::ostream& out, std::os
       record_options.host = HostStream::kMassErase;
     } else if (text == "raw") {
       record_options.host = HostStream::kRaw;
+    } else if (text == "onedfu-flash") {
+      record_options.host = HostStream::kOnedfuFlash;
     } else if (text != "download") {
-      usage_error = "--host: expected download, mass-erase or raw, not '" + text + "'";
+      usage_error = "--host: expected download, mass-erase, raw or onedfu-flash, not '" + text + "'";
     }
+  }
+  if (usage_error.empty() && parsed.Has("--rerun")) {
+    const std::string text = parsed.Value("--rerun");
+    unsigned long long n = 0;
+    if (!ParseNumber(text, 10000000, &n)) usage_error = "--rerun: not a number of cuts: '" + text + "'";
+    sweep_options.rerun_sample = static_cast<uint32_t>(n);
+  }
+  record_options.app = parsed.Flag("--app");
+  if (usage_error.empty() && record_options.app && !parsed.Has("--from")) {
+    usage_error = "--app needs --from (a blank board has no application to detach)";
   }
   if (usage_error.empty() && parsed.Has("--double")) {
     const std::string text = parsed.Value("--double");
     unsigned long long pairs = 0;
     if (!ParseNumber(text, 10000000, &pairs)) usage_error = "--double: not a number of pairs: '" + text + "'";
     sweep_options.double_pairs = static_cast<uint32_t>(pairs);
+    if (usage_error.empty() && pairs != 0 && record_options.host == HostStream::kOnedfuFlash) {
+      usage_error = "--double replays the recorded re-flash; onedfu flash adapts to the board (see --rerun)";
+    }
   }
   if (!usage_error.empty()) {
     err << "onedfu-sim powercut: " << usage_error << "\n\n" << kUsage;
     return kExitUsage;
   }
   record_options.dfu_util = parsed.Value("--dfu-util", "dfu-util");
+  record_options.onedfu = parsed.Value("--onedfu", "onedfu");
   record_options.show_output = parsed.Flag("--verbose");
   record_options.trace = parsed.Flag("--trace");
   sweep_options.verbose = parsed.Flag("--verbose");
@@ -146,12 +172,14 @@ int RunPowercut(const std::vector<std::string>& args, std::ostream& out, std::os
     return std::string(b);
   };
 
-  out << "recorded: dfu-util ";
+  out << "recorded: ";
   if (input->from.empty()) {
-    out << "onto a blank board, ";
+    out << "a blank board, ";
   } else {
-    out << recording->old_stream.size() << " requests for OLD, ";
+    out << "dfu-util " << recording->old_stream.size() << " requests for OLD, ";
   }
+  out << (record_options.host == HostStream::kOnedfuFlash ? "onedfu flash " : "dfu-util ");
+  if (record_options.app) out << recording->detach.size() << " to the application (detach), ";
   out << recording->update.size() << " for the update (" << seconds(t1 - t0) << " s)\n";
   out << "update: " << result->operations << " flash operations (";
   bool first = true;
@@ -172,6 +200,10 @@ int RunPowercut(const std::vector<std::string>& args, std::ostream& out, std::os
     out << ")";
   }
   out << "; sweep " << seconds(t2 - t1) << " s\n";
+  if (!recording->rerun.empty()) {
+    out << "re-run: `onedfu flash` again after " << result->reruns << " of the cuts, " << result->rerun_failures
+        << " failed\n";
+  }
   if (result->double_cuts != 0) {
     out << "double: " << result->double_cuts << " pairs (seed " << sweep_options.seed << "), "
         << result->double_failures << " failures, " << result->double_short

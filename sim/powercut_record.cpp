@@ -1,5 +1,6 @@
 // `onedfu-sim powercut`, step 1: load the inputs and record dfu-util's update (powercut.h).
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -8,6 +9,8 @@
 #include "dfu_port.h"
 #include "output_capture.h"
 #include "powercut.h"
+#include "sim_board.h"
+#include "sim_device.h"
 #include "sweep_board.h"
 #include "umockdev_usb.h"
 
@@ -29,6 +32,142 @@ Expected<std::vector<host::DfuseElement>> LoadElements(const std::filesystem::pa
   }
   if (elements.empty()) return Fail(path.string() + ": no elements for alt 0");
   return elements;
+}
+
+using Commands = std::vector<std::vector<std::string>>;
+
+// The commands that flash `package` (`elements`) with `host`; `detach_first`: the board runs its
+// application, dfu-util detaches it first (onedfu flash does on its own). Raw element files go
+// into `dir`.
+Expected<Commands> HostCommands(HostStream host, const RecordOptions& options, bool detach_first,
+                                const std::filesystem::path& package, const std::vector<host::DfuseElement>& elements,
+                                const std::filesystem::path& dir) {
+  Commands commands;
+  if (detach_first && host != HostStream::kOnedfuFlash) commands.push_back({options.dfu_util, "-e"});
+  switch (host) {
+    case HostStream::kDfuUtil:
+      commands.push_back({options.dfu_util, "-a", "0", "-D", package.string(), "-s", ":leave"});
+      break;
+    case HostStream::kMassErase:
+      commands.push_back({options.dfu_util, "-a", "0", "-s", ":mass-erase:force:leave", "-D", package.string()});
+      break;
+    case HostStream::kRaw:
+      for (size_t i = 0; i < elements.size(); ++i) {
+        const host::DfuseElement& e = elements[i];
+        const std::filesystem::path file = dir / ("element" + std::to_string(i) + ".bin");
+        if (host::Outcome written = host::WriteFileAtomic(file, e.data); !written.ok()) return written.error();
+        const bool last = i + 1 == elements.size();
+        commands.push_back({options.dfu_util, "-a", "0", "-s", HexAddress(e.address) + (last ? ":leave" : ""), "-D",
+                            file.string()});
+      }
+      break;
+    case HostStream::kOnedfuFlash:
+      commands.push_back({options.onedfu, "flash", package.string()});
+      break;
+  }
+  return commands;
+}
+
+std::string Joined(const std::vector<std::string>& argv) {
+  std::string command;
+  for (const std::string& a : argv) command += (command.empty() ? "" : " ") + a;
+  return command;
+}
+
+// Runs `commands` one after the other on `usb`; the first that fails is an error naming it
+// (`what`: the step) with the tail of its output.
+host::Outcome RunCommands(UmockdevUsb& usb, const Commands& commands, bool show_output, const char* what) {
+  for (const std::vector<std::string>& argv : commands) {
+    int status;
+    std::string output;
+    {
+      OutputCapture capture(!show_output);
+      status = usb.RunCommand(argv);
+      output = capture.Finish();
+    }
+    if (status != 0) {
+      std::string why = "`" + Joined(argv) + "` (" + what + ") exited with status " + std::to_string(status);
+      if (!usb.LastError().empty()) why += ": " + usb.LastError();
+      return Fail(why + Tail(output, 12));
+    }
+  }
+  return host::Success();
+}
+
+// A SimBoard (as `onedfu-sim run` has it) in `dir` whose memories hold `flash`.
+Expected<std::unique_ptr<SimBoard>> SimBoardHolding(const Board& board, const std::filesystem::path& dir,
+                                                    const FlashView& flash) {
+  ONEDFU_PTRY(std::unique_ptr<SimBoard> sim, SimBoard::Open(board, dir));
+  for (size_t m = 0; m < sim->memory_count() && m < flash.size(); ++m) {
+    if (!sim->flash(m).Preload(board.memories[m].base, flash[m])) {
+      return Fail("powercut: cannot load memory " + std::string(board.memories[m].name) + " into " + dir.string());
+    }
+  }
+  return sim;
+}
+
+FlashView SimView(const SimBoard& sim) {
+  FlashView view;
+  for (size_t m = 0; m < sim.memory_count(); ++m) view.push_back(sim.flash(m).contents());
+  return view;
+}
+
+// Splits what a host asked of a board that changes mode (kPlug events): the update is the DFU
+// mode session of the first DNLOAD (from the plug-in in DFU mode before it up to the next
+// plug-in); what came before it (the application, DETACH) is the detach part.
+host::Outcome SplitSessions(UsbStream all, UpdateRecording* recording) {
+  size_t first_dnload = all.size();
+  for (size_t i = 0; i < all.size() && first_dnload == all.size(); ++i) {
+    const UsbEvent& e = all[i];
+    if (e.kind == UsbEvent::Kind::kControl && e.setup.bmRequestType == 0x21 && e.setup.bRequest == 1) first_dnload = i;
+  }
+  if (first_dnload == all.size()) return Fail("the recorded host stream holds no DFU download");
+  size_t begin = 0;  // first event of the DFU session
+  for (size_t i = first_dnload; i-- > 0;) {
+    if (all[i].kind != UsbEvent::Kind::kPlug) continue;
+    if (!PlugsInDfuMode(all[i])) return Fail("the recorded host stream downloads to a device not in DFU mode");
+    begin = i + 1;
+    break;
+  }
+  size_t end = first_dnload;
+  while (end < all.size() && all[end].kind != UsbEvent::Kind::kPlug) ++end;
+  recording->detach.assign(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(begin == 0 ? 0 : begin - 1));
+  recording->update.assign(all.begin() + static_cast<std::ptrdiff_t>(begin), all.begin() + static_cast<std::ptrdiff_t>(end));
+  return host::Success();
+}
+
+// The update step on a board that boots as `onedfu-sim run`'s does (SimUsbDevice): after leave
+// it starts the application (which onedfu flash waits for); with options.app it starts in it.
+host::Outcome RecordOnSimBoard(const PowercutInput& input, const RecordOptions& options, const Commands& commands,
+                               const std::filesystem::path& dir, const FlashView& old_flash,
+                               UpdateRecording* recording) {
+  const Board& board = input.board;
+  ONEDFU_PTRY(std::unique_ptr<SimBoard> sim, SimBoardHolding(board, dir, old_flash));
+  SimUsbDevice device(*sim);
+  if (!device.PowerOn(!options.app)) return Fail("the simulated board refused to start: " + device.error());
+  if (options.app && !device.application_mode()) {
+    return Fail(input.from.string() + " does not start its application (needed to detach it)");
+  }
+  RecordingDevice recorder(device);
+  UmockdevUsbOptions usb_options;
+  usb_options.trace = options.trace;
+  usb_options.command_timeout_ms = options.timeout_ms;
+  {
+    UmockdevUsb usb(recorder, usb_options);
+    if (host::Outcome ran = RunCommands(usb, commands, options.show_output, "updating OLD to NEW"); !ran.ok()) {
+      return ran.error();
+    }
+  }
+  const std::string command = Joined(commands.back());
+  if (!device.application_mode()) {
+    const std::string why = device.boots().empty() ? "" : ": " + device.boots().back().reason;
+    return Fail(input.to.string() + " does not boot after `" + command + "`" + why);
+  }
+  if (const int e = FirstDifferingElement(board, SimView(*sim), input.to_elements); e >= 0) {
+    return Fail(input.to.string() + ": after `" + command + "`, " + DescribeElement(input.to_elements, e) +
+                " is not in flash");
+  }
+  return SplitSessions(recorder.TakeStream(), recording);
 }
 
 }  // namespace
@@ -89,13 +228,25 @@ Expected<UpdateRecording> RecordUpdate(const PowercutInput& input, const RecordO
   });
   recording.blank_flash = ram.Snapshot();
 
+  if (options.app && input.from.empty()) {
+    return Fail("the application-mode start needs OLD (--from): a blank board has no application");
+  }
+  // onedfu flash waits for the application after leave, and a detach starts in it: those
+  // update steps run on a board that boots as `onedfu-sim run`'s does.
+  const bool on_sim_board = options.host == HostStream::kOnedfuFlash || options.app;
+  if (options.host == HostStream::kOnedfuFlash) {
+    recording.rerun = {options.onedfu, "flash", input.to.string()};
+    recording.rerun_timeout_ms = options.timeout_ms;
+    recording.rerun_app = options.app;
+  }
   DfuModeDevice dfu_mode(board, ram.memories(), DfuPortStrings{}, ReplayDfuOptions());
   if (!dfu_mode.ok()) return Fail(dfu_mode.error());
   RecordingDevice device(dfu_mode);
   UmockdevUsbOptions usb_options;
   usb_options.trace = options.trace;
   usb_options.command_timeout_ms = options.timeout_ms;
-  UmockdevUsb usb(device, usb_options);
+  std::optional<UmockdevUsb> usb;  // one testbed at a time: RecordOnSimBoard makes its own
+  usb.emplace(device, usb_options);
 
   struct Step {
     const std::filesystem::path* package;
@@ -110,43 +261,20 @@ Expected<UpdateRecording> RecordUpdate(const PowercutInput& input, const RecordO
       continue;
     }
     // The commands of this step: OLD always goes on with a plain download.
-    std::vector<std::vector<std::string>> commands;
-    const HostStream host = step.package == &input.from ? HostStream::kDfuUtil : options.host;
-    switch (host) {
-      case HostStream::kDfuUtil:
-        commands.push_back({options.dfu_util, "-a", "0", "-D", step.package->string(), "-s", ":leave"});
-        break;
-      case HostStream::kMassErase:
-        commands.push_back({options.dfu_util, "-a", "0", "-s", ":mass-erase:force:leave", "-D", step.package->string()});
-        break;
-      case HostStream::kRaw:
-        for (size_t i = 0; i < step.elements->size(); ++i) {
-          const host::DfuseElement& e = (*step.elements)[i];
-          const std::filesystem::path file = state.path() / ("element" + std::to_string(i) + ".bin");
-          if (host::Outcome written = host::WriteFileAtomic(file, e.data); !written.ok()) return written.error();
-          const bool last = i + 1 == step.elements->size();
-          commands.push_back({options.dfu_util, "-a", "0", "-s", HexAddress(e.address) + (last ? ":leave" : ""), "-D",
-                              file.string()});
-        }
-        break;
-    }
-    std::string command;
-    for (const std::vector<std::string>& argv : commands) {
-      command.clear();
-      for (const std::string& a : argv) command += (command.empty() ? "" : " ") + a;
-      int status;
-      std::string output;
-      {
-        OutputCapture capture(!options.show_output);
-        status = usb.RunCommand(argv);
-        output = capture.Finish();
+    const bool update = step.package == &input.to;
+    ONEDFU_PTRY(Commands commands, HostCommands(update ? options.host : HostStream::kDfuUtil, options,
+                                                update && options.app, *step.package, *step.elements, state.path()));
+    if (update && on_sim_board) {
+      usb.reset();
+      if (host::Outcome recorded = RecordOnSimBoard(input, options, commands, state.path() / "board",
+                                                    View(recording.old_flash), &recording);
+          !recorded.ok()) {
+        return recorded.error();
       }
-      if (status != 0) {
-        std::string why = "`" + command + "` (" + step.what + ") exited with status " + std::to_string(status);
-        if (!usb.LastError().empty()) why += ": " + usb.LastError();
-        return Fail(why + Tail(output, 12));
-      }
+      continue;
     }
+    if (host::Outcome ran = RunCommands(*usb, commands, options.show_output, step.what); !ran.ok()) return ran.error();
+    const std::string command = Joined(commands.back());
     ram.PowerOn();
     const Boot boot = DecideBoot(ram, PowercutFaults{});
     if (!boot.start) {
@@ -173,6 +301,31 @@ Expected<UpdateRecording> RecordUpdate(const PowercutInput& input, const RecordO
     }
   }
   return recording;
+}
+
+Expected<RerunResult> RerunHost(const PowercutInput& input, const UpdateRecording& recording, const FlashView& flash) {
+  if (!UmockdevUsb::UnderWrapper()) return Fail("powercut re-runs the host through the virtual USB: needs umockdev-wrapper");
+  if (recording.rerun.empty()) return Fail("powercut: this recording has no command to re-run");
+  ONEDFU_PTRY(host::TempDir dir, host::TempDir::Create("onedfu-powercut-rerun"));
+  ONEDFU_PTRY(std::unique_ptr<SimBoard> sim, SimBoardHolding(input.board, dir.path() / "board", flash));
+  RerunResult result;
+  {
+    SimUsbDevice device(*sim);
+    if (!device.PowerOn(!recording.rerun_app)) return Fail("the simulated board refused to start: " + device.error());
+    UmockdevUsbOptions usb_options;
+    usb_options.command_timeout_ms = recording.rerun_timeout_ms;
+    UmockdevUsb usb(device, usb_options);
+    OutputCapture capture(true);
+    result.status = usb.RunCommand(recording.rerun);
+    result.output = capture.Finish();
+    if (result.status != 0 && !usb.LastError().empty()) result.output += "\n" + usb.LastError();
+  }
+  const FlashView after = SimView(*sim);
+  for (runtime::ByteSpan bytes : after) result.flash.emplace_back(bytes.begin(), bytes.end());
+  const bootloader::BootDecision decision = sim->Boot(false);
+  result.boots = decision.start_application;
+  result.decision = DescribeDecision(decision);
+  return result;
 }
 
 }  // namespace onedfu::sim

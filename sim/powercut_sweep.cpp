@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "dfu_port.h"
+#include "output_capture.h"
 #include "powercut.h"
 #include "sweep_board.h"
 
@@ -184,6 +185,12 @@ Expected<SweepResult> SweepPowerCuts(const PowercutInput& input, const UpdateRec
   // the flash contents only (a fresh DfuDevice replays the whole update).
   std::optional<DfuPort> again_device;
   SameAsReference same_as_clean(clean_final);
+  // A host that adapts to the board (onedfu flash) re-runs for real after `rerun_sample` of the
+  // judged cuts, spread evenly: the judged ones are "before" op 0 and "after"/"torn" of each op.
+  const bool adaptive = !recording.rerun.empty();
+  const uint64_t judged_total = 2 * static_cast<uint64_t>(ops.size()) + 1;
+  const uint64_t sample = std::min<uint64_t>(options.rerun_sample, judged_total);
+  uint64_t judged = 0;
   auto judge = [&]() -> Expected<Verdict> {
     Verdict v;
     ram.PowerOn();
@@ -220,6 +227,30 @@ Expected<SweepResult> SweepPowerCuts(const PowercutInput& input, const UpdateRec
     }
     if (std::string changed = ChangedOutside(board, recording.may_change, old_view, ram.storage()); !changed.empty()) {
       v.problems.push_back("after the cut: " + changed);
+    }
+    if (adaptive) {
+      const uint64_t j = judged++;
+      if ((j * sample) / judged_total == ((j + 1) * sample) / judged_total) return v;  // not in the sample
+      ++result.reruns;
+      const size_t before = v.problems.size();
+      ONEDFU_PTRY(RerunResult rerun, RerunHost(input, recording, ram.storage()));
+      const std::string what = "re-running `" + recording.rerun[0] + " " + recording.rerun[1] + "`";
+      const FlashView after = View(rerun.flash);
+      if (rerun.status != 0) {
+        v.problems.push_back(what + ": exit status " + std::to_string(rerun.status) + Tail(rerun.output, 6));
+      } else if (!rerun.boots) {
+        v.problems.push_back("after " + what + " the board does not boot: " + rerun.decision);
+      } else if (const int e = FirstDifferingElement(board, after, input.to_elements); e >= 0) {
+        v.problems.push_back("after " + what + " " + DescribeElement(input.to_elements, e) + " of NEW differs");
+      }
+      if (std::string changed = ChangedProtectedRegion(board, old_view, after); !changed.empty()) {
+        v.problems.push_back("after " + what + ": " + changed);
+      }
+      if (std::string changed = ChangedOutside(board, recording.may_change, old_view, after); !changed.empty()) {
+        v.problems.push_back("after " + what + ": " + changed);
+      }
+      if (v.problems.size() > before) ++result.rerun_failures;
+      return v;
     }
     {
       ONEDFU_PTRY(DfuPort * dev, fresh_device(again_device));
@@ -341,6 +372,10 @@ Expected<SweepResult> SweepPowerCuts(const PowercutInput& input, const UpdateRec
   // --double: cut once during the update, power on, cut again during the re-flash of NEW that
   // follows, then judge as above. A deterministic sample of `double_pairs` pairs (seeded).
   if (options.double_pairs == 0) return result;
+  if (adaptive) {
+    return Fail("--double replays the recorded re-flash, but " + recording.rerun[0] +
+                " adapts to what the board holds (its re-flash is re-run for real instead)");
+  }
   uint32_t random = options.seed * 2246822519u + 0x2545f491u;
   auto next = [&random](uint32_t bound) {
     random ^= random << 13;

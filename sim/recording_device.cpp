@@ -55,6 +55,8 @@ bool Deliver(DfuPort& port, const UsbEvent& event, bool* stall, std::vector<uint
       return false;
     case UsbEvent::Kind::kReset:
       return port.BusReset();
+    case UsbEvent::Kind::kPlug:  // enumeration reads the descriptors from sysfs: nothing to deliver
+      return false;
     case UsbEvent::Kind::kControl:
       break;
   }
@@ -76,6 +78,8 @@ std::string DescribeEvent(const UsbEvent& event) {
       return "SET_INTERFACE " + std::to_string(s.wIndex) + "/" + std::to_string(s.wValue);
     case UsbEvent::Kind::kReset:
       return "bus reset";
+    case UsbEvent::Kind::kPlug:
+      return PlugsInDfuMode(event) ? "plug-in (DFU mode)" : "plug-in (not DFU mode)";
     case UsbEvent::Kind::kControl:
       break;
   }
@@ -100,7 +104,27 @@ std::string DescribeEvent(const UsbEvent& event) {
   return b;
 }
 
+bool PlugsInDfuMode(const UsbEvent& event) {
+  if (event.kind != UsbEvent::Kind::kPlug) return false;
+  // Walk the configuration's descriptors (after the 18-byte device descriptor) for an interface.
+  const std::vector<uint8_t>& d = event.data_in;
+  for (size_t at = bootloader::kDeviceDescriptorSize; at + 1 < d.size() && d[at] >= 2; at += d[at]) {
+    if (d[at + 1] != bootloader::kDescriptorInterface || at + 8 > d.size() || d[at] < 9) continue;
+    if (d[at + 5] == 0xfe && d[at + 6] == 1 && d[at + 7] == 2) return true;
+  }
+  return false;
+}
+
 UsbStream RecordingDevice::TakeStream() { return std::exchange(stream_, {}); }
+
+std::vector<uint8_t> RecordingDevice::DeviceAndConfigDescriptors() {
+  std::vector<uint8_t> descriptors = inner_.DeviceAndConfigDescriptors();
+  UsbEvent event;
+  event.kind = UsbEvent::Kind::kPlug;
+  event.data_in = descriptors;
+  stream_.push_back(std::move(event));
+  return descriptors;
+}
 
 ControlReply RecordingDevice::HandleControl(const SetupPacket& setup, std::span<const uint8_t> data_out,
                                             std::span<uint8_t> data_in) {

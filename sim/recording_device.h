@@ -5,7 +5,8 @@
 // RecordingDevice is a decorator over a UsbDeviceModel (usb_device.h; for powercut a
 // DfuModeDevice, the bootloader core in DFU mode over caller-owned flash): it passes every request
 // on and appends it to a UsbStream: control transfers (SETUP packet, OUT data stage, and the
-// reply the device gave), SET_INTERFACE and bus resets.
+// reply the device gave), SET_INTERFACE, bus resets, and every plug-in (the descriptors the
+// device enumerated with: a board that changes mode between application and DFU shows where).
 //
 // ReplayStream feeds a recorded stream to a DfuPort (dfu_port.h, the port that drives the
 // bootloader core) and compares every reply with the recorded one, so a replay that drifts
@@ -33,6 +34,7 @@ struct UsbEvent {
     kControl,       // a control transfer on endpoint 0
     kSetInterface,  // SET_INTERFACE: setup.wIndex = interface, setup.wValue = alternate setting
     kReset,         // USB bus reset
+    kPlug,          // the device plugged in (first attach or re-plug): data_in = its descriptors
   };
   Kind kind = Kind::kControl;
   SetupPacket setup;
@@ -42,6 +44,10 @@ struct UsbEvent {
 };
 
 using UsbStream = std::vector<UsbEvent>;
+
+// A kPlug event whose descriptors hold a DFU-mode interface (class 0xfe, subclass 1, protocol 2),
+// not the application's DFU runtime one (protocol 1).
+bool PlugsInDfuMode(const UsbEvent& event);
 
 // "GETSTATUS", "DNLOAD block 2 (2048 bytes)", "GET_DESCRIPTOR string 4", "SET_INTERFACE 0/0", ...
 std::string DescribeEvent(const UsbEvent& event);
@@ -54,7 +60,7 @@ class RecordingDevice final : public UsbDeviceModel {
   // The events recorded since the last call (or construction); clears the recording.
   UsbStream TakeStream();
 
-  std::vector<uint8_t> DeviceAndConfigDescriptors() override { return inner_.DeviceAndConfigDescriptors(); }
+  std::vector<uint8_t> DeviceAndConfigDescriptors() override;
   ControlReply HandleControl(const SetupPacket& setup, std::span<const uint8_t> data_out,
                              std::span<uint8_t> data_in) override;
   void OnSetInterface(uint8_t iface, uint8_t alt) override;
