@@ -11,6 +11,8 @@
 # 4. An ECC board (tests/data/boards/test-ecc.json) with --torn random: 0 failures, some cut
 #    leaves an unreadable unit; with --unsafe-trust-record failures > 0.
 # 5. --host mass-erase and --host raw over the demo update: 0 failures.
+# 6. --host onedfu-flash (from DFU mode, and with --app from the application): 0 failures,
+#    sampled re-runs of onedfu flash complete.
 set -eu
 onedfu=$1
 sim=$2
@@ -97,3 +99,19 @@ for host in mass-erase raw; do
   echo "--host $host: $last"
 done
 grep -q 'no boot record' "$work/mass-erase.log" || fail "--host mass-erase: no cut saw the record erased"
+
+# ---- our own flasher's stream (onedfu flash, hash command, only what changed), started in DFU
+# mode and from the running application (its own DETACH): 0 failures, every sampled re-run of
+# `onedfu flash` completes and boots NEW.
+for start in dfu app; do
+  app_flag=""
+  [ "$start" = app ] && app_flag="--app"
+  "$sim" powercut --board "$board" --from "$work/old.dfu" --to "$work/new.dfu" --host onedfu-flash --onedfu "$onedfu" \
+    --rerun 4 $app_flag >"$work/onedfu-$start.log" 2>&1 || { cat "$work/onedfu-$start.log"; fail "--host onedfu-flash ($start) failed"; }
+  grep -q '^re-run: `onedfu flash` again after 4 of the cuts, 0 failed$' "$work/onedfu-$start.log" ||
+    { cat "$work/onedfu-$start.log"; fail "--host onedfu-flash ($start): no 4 successful re-runs"; }
+  last=$(tail -n 1 "$work/onedfu-$start.log")
+  echo "$last" | grep -Eq '^cuts=[1-9][0-9]* failures=0$' || fail "--host onedfu-flash ($start): last line '$last'"
+  echo "--host onedfu-flash ($start): $last"
+done
+grep -q ' to the application (detach), ' "$work/onedfu-app.log" || fail "--app: no detach requests recorded"

@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <optional>
+#include <tuple>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -294,6 +296,176 @@ TEST_CASE("an update that writes into the user's filesystem region fails the swe
   CHECK(out.str().find("after flashing NEW again: filesystem region 'filesystem' changed at 0x081c0000") !=
         std::string::npos);
   CHECK(out.str().find("after the cut: filesystem region 'filesystem' changed at 0x081c0000") != std::string::npos);
+}
+
+// ---- onedfu flash's own stream and the application-mode detach path
+
+// Records `host` on the demo update (OLD -> NEW, or onto a blank board) once per combination.
+const UpdateRecording& RecordHost(HostStream host, bool blank, bool app) {
+  static std::map<std::tuple<HostStream, bool, bool>, UpdateRecording> recorded;
+  const auto key = std::make_tuple(host, blank, app);
+  if (auto it = recorded.find(key); it != recorded.end()) return it->second;
+  const Recorded& r = Record();
+  auto input = LoadPowercutInput(kBoard, blank ? fs::path() : r.packages.old_dfu, r.packages.new_dfu);
+  REQUIRE_MESSAGE(input.ok(), input.error().message);
+  RecordOptions options;
+  options.host = host;
+  options.app = app;
+  options.dfu_util = ONEDFU_DFU_UTIL;
+  options.onedfu = ONEDFU_CLI_EXE;
+  options.timeout_ms = 60000;
+  auto recording = RecordUpdate(*input, options);
+  REQUIRE_MESSAGE(recording.ok(), recording.error().message);
+  return recorded.emplace(key, std::move(recording.value())).first->second;
+}
+
+const PowercutInput& BlankInput() {
+  static std::optional<PowercutInput> input;
+  if (!input) {
+    auto loaded = LoadPowercutInput(kBoard, fs::path(), Record().packages.new_dfu);
+    REQUIRE_MESSAGE(loaded.ok(), loaded.error().message);
+    input = std::move(loaded.value());
+  }
+  return *input;
+}
+
+// DfuSe commands (DNLOAD block 0) of `stream` whose first byte is `command`.
+size_t CountDfuseCommands(const UsbStream& stream, uint8_t command) {
+  size_t n = 0;
+  for (const UsbEvent& e : stream) {
+    n += e.kind == UsbEvent::Kind::kControl && e.setup.bmRequestType == 0x21 && e.setup.bRequest == 1 &&
+         e.setup.wValue == 0 && !e.data_out.empty() && e.data_out[0] == command;
+  }
+  return n;
+}
+
+TEST_CASE("--host onedfu-flash onto a blank board: the flasher's own stream, 0 failures; re-runs complete") {
+  const UpdateRecording& recording = RecordHost(HostStream::kOnedfuFlash, true, false);
+  // onedfu flash asks the board for hashes (dfu-util never does) and re-runs after a cut.
+  CHECK(CountDfuseCommands(recording.update, 0x48) > 0);
+  CHECK(CountDfuseCommands(Record().recording.update, 0x48) == 0);
+  REQUIRE(recording.rerun.size() == 3);
+  CHECK(recording.rerun[1] == "flash");
+  CHECK(recording.detach.empty());
+  SweepOptions options;
+  options.rerun_sample = 5;
+  std::ostringstream out;
+  auto result = SweepPowerCuts(BlankInput(), recording, options, out);
+  REQUIRE_MESSAGE(result.ok(), result.error().message);
+  INFO(out.str());
+  CHECK(result->operations > 0);
+  CHECK(result->cuts == 3 * result->operations);
+  CHECK(result->failures == 0);
+  CHECK(result->reruns == 5);
+  CHECK(result->rerun_failures == 0);
+  CHECK(result->booted_old == 0);
+  CHECK(result->booted_new >= 1);
+  CHECK(result->stayed_dfu + result->booted_new == result->cuts);
+}
+
+TEST_CASE("--host onedfu-flash OLD -> NEW: fewer operations than dfu-util (unchanged sectors skipped), 0 failures") {
+  const Recorded& r = Record();
+  const UpdateRecording& recording = RecordHost(HostStream::kOnedfuFlash, false, false);
+  CHECK(CountDfuseCommands(recording.update, 0x48) > 0);
+  SweepOptions options;
+  options.rerun_sample = 5;
+  std::ostringstream out;
+  auto result = SweepPowerCuts(r.input, recording, options, out);
+  REQUIRE_MESSAGE(result.ok(), result.error().message);
+  INFO(out.str());
+  CHECK(result->failures == 0);
+  CHECK(result->reruns == 5);
+  CHECK(result->rerun_failures == 0);
+  CHECK(result->booted_old >= 1);
+  CHECK(result->booted_new >= 1);
+  CHECK(result->dfu_reasons.count("revoked boot record") == 1);
+  std::ostringstream dfu_util_out;
+  auto dfu_util = SweepPowerCuts(r.input, r.recording, SweepOptions{}, dfu_util_out);
+  REQUIRE(dfu_util.ok());
+  CHECK(result->operations < dfu_util->operations);  // the internal-flash firmware is unchanged: skipped
+  CHECK(result->operations_per_memory.count("internal") == 0);
+}
+
+TEST_CASE("self-check: the onedfu-flash sweep fails with the bootloader's protections off") {
+  const Recorded& r = Record();
+  const UpdateRecording& recording = RecordHost(HostStream::kOnedfuFlash, false, false);
+  SUBCASE("a boot that trusts the record starts a partial image") {
+    SweepOptions options;
+    options.faults.trust_record = true;
+    options.rerun_sample = 1;
+    std::ostringstream out;
+    auto result = SweepPowerCuts(r.input, recording, options, out);
+    REQUIRE_MESSAGE(result.ok(), result.error().message);
+    CHECK(result->failures > 0);
+    CHECK(out.str().find("boots a partial image") != std::string::npos);
+  }
+  SUBCASE("a bootloader that erases one sector too many: the cut and the re-run both show it") {
+    SweepOptions options;
+    options.faults.erase_extra = true;
+    options.rerun_sample = 3;
+    std::ostringstream out;
+    auto result = SweepPowerCuts(r.input, recording, options, out);
+    REQUIRE_MESSAGE(result.ok(), result.error().message);
+    CHECK(result->failures > 0);
+    CHECK(result->rerun_failures > 0);
+    CHECK(out.str().find("(a sector the update does not write)") != std::string::npos);
+    CHECK(out.str().find("after re-running `") != std::string::npos);
+  }
+  SUBCASE("a re-run that flashes something else than NEW fails the re-run check") {
+    UpdateRecording wrong = recording;
+    wrong.rerun = {ONEDFU_CLI_EXE, "flash", r.packages.old_dfu.string()};
+    SweepOptions options;
+    options.rerun_sample = 2;
+    std::ostringstream out;
+    auto result = SweepPowerCuts(r.input, wrong, options, out);
+    REQUIRE_MESSAGE(result.ok(), result.error().message);
+    CHECK(result->reruns == 2);
+    CHECK(result->rerun_failures == 2);
+    CHECK(out.str().find("of NEW differs") != std::string::npos);
+  }
+}
+
+TEST_CASE("--app: the board runs OLD's application; the host detaches it and the DFU-mode stream is swept") {
+  const Recorded& r = Record();
+  for (HostStream host : {HostStream::kDfuUtil, HostStream::kOnedfuFlash}) {
+    CAPTURE(static_cast<int>(host));
+    const UpdateRecording& recording = RecordHost(host, false, true);
+    // The application saw the DETACH (DFU class request 0 to the runtime interface), then the
+    // board re-enumerated in DFU mode: the update starts after that plug-in.
+    size_t detaches = 0;
+    for (const UsbEvent& e : recording.detach) {
+      detaches += e.kind == UsbEvent::Kind::kControl && e.setup.bmRequestType == 0x21 && e.setup.bRequest == 0;
+    }
+    CHECK(detaches == 1);
+    CHECK(std::none_of(recording.update.begin(), recording.update.end(),
+                       [](const UsbEvent& e) { return e.kind == UsbEvent::Kind::kPlug; }));
+    SweepOptions options;
+    options.rerun_sample = 3;
+    std::ostringstream out;
+    auto result = SweepPowerCuts(r.input, recording, options, out);
+    REQUIRE_MESSAGE(result.ok(), result.error().message);
+    INFO(out.str());
+    CHECK(result->operations > 0);
+    CHECK(result->failures == 0);
+    CHECK(result->reruns == (host == HostStream::kOnedfuFlash ? 3u : 0u));
+    CHECK(result->booted_old >= 1);
+    CHECK(result->booted_new >= 1);
+  }
+}
+
+TEST_CASE("onedfu-sim powercut --host onedfu-flash: usage") {
+  const Recorded& r = Record();
+  std::ostringstream out;
+  std::ostringstream err;
+  CHECK(RunPowercut({"--board", kBoard, "--to", r.packages.new_dfu.string(), "--app"}, out, err) == 2);
+  CHECK(err.str().find("--app needs --from") != std::string::npos);
+  err.str("");
+  CHECK(RunPowercut({"--board", kBoard, "--to", r.packages.new_dfu.string(), "--host", "onedfu-flash", "--double", "3"},
+                    out, err) == 2);
+  CHECK(err.str().find("--double replays the recorded re-flash") != std::string::npos);
+  err.str("");
+  CHECK(RunPowercut({"--board", kBoard, "--to", r.packages.new_dfu.string(), "--host", "fwupd"}, out, err) == 2);
+  CHECK(err.str().find("raw or onedfu-flash, not 'fwupd'") != std::string::npos);
 }
 
 TEST_CASE("onedfu-sim powercut: last line cuts=N failures=0, exit 0; with both faults failures > 0, exit 1") {
