@@ -5,7 +5,9 @@
 //    bootloader and filesystem regions filled with patterns) runs the bootloader core's
 //    DfuDevice behind the virtual USB. The real `dfu-util -a 0 -D OLD.dfu -s :leave` flashes
 //    OLD (which must then boot), the flash is snapshot, then `dfu-util -a 0 -D NEW.dfu -s
-//    :leave` performs the update while RecordingDevice logs every request it makes.
+//    :leave` performs the update while RecordingDevice logs every request it makes (or another
+//    host stream, HostStream; onedfu flash and the application-mode start run on a board that
+//    boots as `onedfu-sim run`'s, and only its DFU-mode session is the update).
 // 2. Sweep (SweepPowerCuts): the recorded update is replayed in-process. A clean replay counts
 //    the flash-changing operations (erase and write calls reaching the flash, all memories in
 //    one sequence) and must boot NEW. Then for every operation n and every mode: the power
@@ -18,7 +20,9 @@
 //      - every bootloader and filesystem region is byte-identical to before, and so is every
 //        sector NEW does not write (unlisted flash, unused space, other ROMFS images);
 //      - replaying the full update again on that flash (a fresh DfuDevice, as after a reset)
-//        answers every request as recorded, leaves, boots NEW, and leaves those regions alone.
+//        answers every request as recorded, leaves, boots NEW, and leaves those regions alone
+//        (a host that adapts to the board, onedfu flash: for a sample of the cuts the real
+//        command runs again instead, RerunHost; the same checks).
 //    Every failed check prints one line; the caller prints the summary.
 //
 // Host only. Errors (not failures of the sweep) come back as host::Error.

@@ -161,7 +161,15 @@ Expected<SweepResult> SweepPowerCuts(const PowercutInput& input, const UpdateRec
     ONEDFU_PTRY(DfuPort * dev, fresh_device(device));
     const ReplayResult clean = ReplayStream(*dev, stream, RailReplay(rail, true, 0));
     rail.log = nullptr;
-    if (clean.diverged) return Fail("the clean replay of the recorded update differs: " + clean.divergence);
+    if (clean.diverged) {
+      std::string hint;
+      if (!recording.rerun.empty() && (faults.skip_revoke || faults.trust_record || faults.erase_extra)) {
+        // The recording ran on a bootloader without the faults; this host's hash requests see what they change.
+        hint = " (" + recording.rerun[0] + " was recorded on a bootloader without the test-only faults, and its hash "
+               "requests see the flash a fault changes)";
+      }
+      return Fail("the clean replay of the recorded update differs: " + clean.divergence + hint);
+    }
     if (clean.end != ReplayEnd::kLeft) return Fail("the clean replay of the recorded update never left DFU mode");
   }
   ram.PowerOn();
