@@ -399,6 +399,18 @@ TEST_CASE("self-check: the onedfu-flash sweep fails with the bootloader's protec
     CHECK(result->failures > 0);
     CHECK(out.str().find("boots a partial image") != std::string::npos);
   }
+  SUBCASE("neither revoke nor verification: partial images boot (replayed without comparing the replies)") {
+    SweepOptions options;
+    options.faults.skip_revoke = true;
+    options.faults.trust_record = true;
+    options.rerun_sample = 1;
+    std::ostringstream out;
+    auto result = SweepPowerCuts(r.input, recording, options, out);
+    REQUIRE_MESSAGE(result.ok(), result.error().message);
+    CHECK(result->failures > 0);
+    CHECK(result->failures < result->cuts);
+    CHECK(out.str().find("boots a partial image") != std::string::npos);
+  }
   SUBCASE("a bootloader that erases one sector too many: the cut and the re-run both show it") {
     SweepOptions options;
     options.faults.erase_extra = true;
