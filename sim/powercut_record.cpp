@@ -1,4 +1,4 @@
-// `onedfu-sim powercut`, step 1: load the inputs and record dfu-util's update (powercut.h).
+// `onedfu-sim powercut`, step 1: load the inputs and record the host's update (powercut.h).
 #include <memory>
 #include <optional>
 #include <string>
