@@ -235,7 +235,8 @@ Expected<SweepResult> SweepPowerCuts(const PowercutInput& input, const UpdateRec
     }
     if (adaptive) {
       const uint64_t j = judged++;
-      if ((j * sample) / judged_total == ((j + 1) * sample) / judged_total) return v;  // not in the sample
+      // Not in the sample (at most `sample` re-runs, also should more cuts be judged than counted here).
+      if (result.reruns >= sample || (j * sample) / judged_total == ((j + 1) * sample) / judged_total) return v;
       ++result.reruns;
       const size_t before = v.problems.size();
       ONEDFU_PTRY(RerunResult rerun, RerunHost(input, recording, ram.storage()));
