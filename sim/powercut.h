@@ -45,6 +45,9 @@ struct PowercutInput {
   std::filesystem::path to;    // NEW.dfu, as given
   std::vector<host::DfuseElement> from_elements;  // the alt 0 elements, in file order (none: blank)
   std::vector<host::DfuseElement> to_elements;
+  // The keys the board's bootloader is built with (`--trust KEY.pub.pem`...): only records
+  // signed by one of them boot. None: unsigned records boot too.
+  std::vector<runtime::Ed25519PublicKey> trust_keys;
 };
 
 // Loads the board file (a path, or a bundled board id) and both packages (`from` empty: a
@@ -78,6 +81,13 @@ struct UpdateRecording {
   // filesystem, unlisted flash, the unused space of every memory, the romfs region past the
   // images: what stands for images pushed at run time), so a stray erase or write shows.
   SectorMask may_change;
+  // A real ROMFS image the sweep pushed on OLD (runtime::RegionStore, as an application does at
+  // run time) into romfs-region sectors neither package writes: its slot's bytes, which every
+  // cut must leave byte-identical. Size 0: none (no romfs region, a blank board, or no room
+  // outside NEW's sectors; `pushed_romfs_note` says which).
+  uint32_t pushed_romfs_address = 0;
+  uint32_t pushed_romfs_size = 0;
+  std::string pushed_romfs_note;
 };
 
 // Step 1 above. Needs this process under umockdev-wrapper (UmockdevUsb::UnderWrapper) and
@@ -117,6 +127,18 @@ struct SweepResult {
   uint32_t booted_new = 0;
   uint32_t stayed_dfu = 0;
   std::map<std::string, uint32_t> dfu_reasons;  // BootReasonName -> count
+  // The first boot of NEW after the clean update, as the trusting bootloader does it: its
+  // flash operations (the verified marker, the counter advance), each cut before, after and
+  // torn, then judged like a cut of the update (and it must boot NEW).
+  uint32_t boot_operations = 0;
+  uint32_t boot_cuts = 0;
+  uint32_t boot_failures = 0;
+  // Security counters: the board's after OLD booted, NEW's record's (NEW's first boot).
+  uint32_t old_counter = 0;
+  uint32_t new_counter = 0;
+  // Power-ons after a cut that started the application, whose next power-on skipped the
+  // hashes (the verified marker of the first vouched for the record).
+  uint32_t verified_once = 0;
 };
 
 // Step 2 above; prints failure lines (and per-cut lines when verbose) to `out`. An error when

@@ -106,4 +106,29 @@ Status MarkVerified(FlashMemory& flash, const FlashArea& area, uint32_t record_c
   return flash.Write(area.address, ByteSpan(buf, kMarkerSize));
 }
 
+BootDecision TrustedBoot(const runtime::Board& board, std::span<FlashMemory* const> memories, bool forced_dfu,
+                         std::span<const runtime::Ed25519PublicKey> keys) {
+  TrustPolicy policy;
+  policy.keys = keys;
+  policy.remember_verified = true;
+  const FlashArea counter = CounterArea(board);
+  FlashMemory* const counter_flash =
+      counter.memory >= 0 && static_cast<size_t>(counter.memory) < memories.size() ? memories[counter.memory] : nullptr;
+  if (counter_flash != nullptr) {
+    auto value = ReadSecurityCounter(*counter_flash, counter);
+    if (value.ok()) policy.min_security_counter = value.value();
+  }
+  BootDecision d = Decide(board, memories, forced_dfu, &policy);
+  if (!d.start_application) return d;
+  const FlashArea marker = MarkerArea(board);
+  if (d.mark_verified && marker.memory >= 0 && static_cast<size_t>(marker.memory) < memories.size() &&
+      memories[marker.memory] != nullptr) {
+    (void)MarkVerified(*memories[marker.memory], marker, d.record_crc);
+  }
+  if (counter_flash != nullptr && d.security_counter > policy.min_security_counter) {
+    (void)AdvanceSecurityCounter(*counter_flash, counter, d.security_counter);
+  }
+  return d;
+}
+
 }  // namespace onedfu::bootloader

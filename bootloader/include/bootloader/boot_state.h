@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <span>
 
+#include "bootloader/boot.h"
 #include "runtime/board.h"
 #include "runtime/boot_record.h"
 #include "runtime/byte_reader.h"
@@ -66,5 +67,15 @@ runtime::Status AdvanceSecurityCounter(runtime::FlashMemory& flash, const FlashA
 bool MarkedVerified(runtime::ByteSpan marker, uint32_t record_crc);
 // Programs the marker for the record with this CRC (the area must be erased).
 runtime::Status MarkVerified(runtime::FlashMemory& flash, const FlashArea& area, uint32_t record_crc);
+
+// The power-on of a trusting bootloader, the one sequence its ports run (the
+// Cortex-M port, `onedfu-sim run --trust`, the power-cut sweep): reads the
+// counter, decides with `keys` (empty: unsigned records boot too) and
+// remember_verified, and when the application is to start programs the
+// verified marker (after a full verification) and then advances the counter
+// to the record's. A failed or cut write of either costs a full verification
+// or a counter step on a later boot, never a boot.
+BootDecision TrustedBoot(const runtime::Board& board, std::span<runtime::FlashMemory* const> memories,
+                         bool forced_dfu, std::span<const runtime::Ed25519PublicKey> keys);
 
 }  // namespace onedfu::bootloader
