@@ -204,6 +204,8 @@ void MarkSectors(const Board& board, const std::vector<host::DfuseElement>& elem
 
 std::string ChangedOutside(const Board& board, const SectorMask& may_change, const FlashView& a, const FlashView& b) {
   std::string found;
+  // The counter log (in the bootloader's last sector) is judged by its own rules.
+  const bootloader::FlashArea counter = bootloader::CounterArea(board);
   ForEachSector(board, [&](int m, const runtime::SectorInfo& sector) {
     if (!found.empty() || may_change[m][sector.index]) return;
     const size_t offset = sector.start - board.memories[m].base;
@@ -211,7 +213,12 @@ std::string ChangedOutside(const Board& board, const SectorMask& may_change, con
     const uint8_t* pb = b[m].data() + offset;
     if (std::memcmp(pa, pb, sector.size) == 0) return;
     size_t first = 0;
-    while (pa[first] == pb[first]) ++first;
+    for (; first < sector.size; ++first) {
+      const uint32_t address = sector.start + static_cast<uint32_t>(first);
+      const bool in_log = m == counter.memory && address >= counter.address && address - counter.address < counter.size;
+      if (pa[first] != pb[first] && !in_log) break;
+    }
+    if (first == sector.size) return;
     const uint32_t address = sector.start + static_cast<uint32_t>(first);
     const runtime::Region* region = board.RegionAt(address);
     found = region ? std::string(runtime::RegionRoleName(region->role)) + " region '" + region->name + "'"

@@ -308,7 +308,8 @@ void ForEachSector(const runtime::Board& board, F f) {
 
 // The first byte outside the `may_change` sectors that differs between `a` and `b`, named by
 // where it lies ("romfs region 'romfs' changed at 0x90100000 (a sector the update does not
-// write)", "flash outside every region changed at ..."), or "".
+// write)", "flash outside every region changed at ..."), or "". The security counter log is
+// left out (ChangedCounterLog judges it).
 std::string ChangedOutside(const runtime::Board& board, const SectorMask& may_change, const FlashView& a,
                            const FlashView& b);
 
