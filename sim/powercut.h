@@ -107,6 +107,9 @@ struct SweepOptions {
   // a cut during the update (op and mode at random), power on, a second cut during the
   // re-flash of NEW that follows, then the same checks as after one cut.
   uint32_t double_pairs = 0;
+  // > 0: cut only this many of the update's operations (the first, the last and a seeded
+  // sample of the rest), for product-size updates; 0: every one.
+  uint32_t sample = 0;
   bool verbose = false;  // also print one line per cut with its outcome
 };
 
@@ -117,6 +120,7 @@ struct MemoryOperations {
 
 struct SweepResult {
   uint32_t operations = 0;  // flash-changing operations of the clean update
+  uint32_t operations_cut = 0;  // of those, the ones swept (all, or SweepOptions::sample)
   std::map<std::string, MemoryOperations> operations_per_memory;  // by memory name
   uint32_t cuts = 0;      // single cuts + double pairs
   uint32_t failures = 0;  // cuts (or pairs) with a failed check

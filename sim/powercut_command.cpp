@@ -42,7 +42,10 @@ constexpr const char* kUsage =
     "  --torn half|random   how a cut during an operation leaves it (default half: its first\n"
     "                       half done; random: a random write unit half-programmed, a random\n"
     "                       sector half-erased, faulting when read on a board memory with \"ecc\")\n"
-    "  --seed N             seed of --torn random and --double (default 1; reproducible)\n"
+    "  --seed N             seed of --torn random, --double and --sample (default 1;\n"
+    "                       reproducible)\n"
+    "  --sample N           cut only N of the update's operations: the first, the last and a\n"
+    "                       seeded sample of the rest (for product-size updates)\n"
     "  --double N           also N pairs (a seeded sample): a cut during the update, then a\n"
     "                       second one during the re-flash that follows; same checks\n"
     "  --trust KEY.pub.pem  the bootloader is built with this Ed25519 key (repeatable: key\n"
@@ -58,7 +61,8 @@ constexpr const char* kUsage =
 
 int RunPowercut(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   const SubcommandOptions parsed = ParseSubcommandOptions(
-      args, {"--board", "--from", "--to", "--dfu-util", "--timeout", "--torn", "--seed", "--double", "--host", "--trust"},
+      args, {"--board", "--from", "--to", "--dfu-util", "--timeout", "--torn", "--seed", "--double", "--host", "--trust",
+              "--sample"},
       {"--help", "--verbose", "--trace", "--unsafe-skip-revoke", "--unsafe-trust-record",
        "--unsafe-erase-extra", "--unsafe-counter-rewrite"});
   if (parsed.Flag("--help")) {
@@ -104,6 +108,14 @@ int RunPowercut(const std::vector<std::string>& args, std::ostream& out, std::os
     } else if (text != "download") {
       usage_error = "--host: expected download, mass-erase or raw, not '" + text + "'";
     }
+  }
+  if (usage_error.empty() && parsed.Has("--sample")) {
+    const std::string text = parsed.Value("--sample");
+    unsigned long long sample = 0;
+    if (!ParseNumber(text, 10000000, &sample) || sample == 0) {
+      usage_error = "--sample: not a positive number of operations: '" + text + "'";
+    }
+    sweep_options.sample = static_cast<uint32_t>(sample);
   }
   if (usage_error.empty() && parsed.Has("--double")) {
     const std::string text = parsed.Value("--double");
@@ -177,7 +189,12 @@ int RunPowercut(const std::vector<std::string>& args, std::ostream& out, std::os
     out << (first ? "" : "; ") << name << ": " << counts.erases << " erases, " << counts.writes << " writes";
     first = false;
   }
-  out << "), each cut before, after and torn\n";
+  if (result->operations_cut == result->operations) {
+    out << "), each cut before, after and torn\n";
+  } else {
+    out << "); " << result->operations_cut << " of them (the first, the last and a sample, seed "
+        << sweep_options.seed << ") cut before, after and torn\n";
+  }
   out << "first boot of NEW: " << result->boot_operations << " flash operations (verified marker, counter), "
       << result->boot_cuts << " cuts, " << result->boot_failures << " failures; security counter: OLD "
       << result->old_counter << ", NEW " << result->new_counter << "; "

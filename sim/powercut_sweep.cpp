@@ -328,6 +328,25 @@ Expected<SweepResult> SweepPowerCuts(const PowercutInput& input, const UpdateRec
   // 0..n-1 of the same deterministic replay, and the verdict depends on the flash only, so it
   // is reused instead of judged again.
   std::optional<Verdict> after_verdict;
+  uint32_t after_verdict_op = 0;
+  // --sample N: the operations cut (all by default; else the first, the last and a seeded
+  // sample of the rest, N in all).
+  std::vector<bool> sampled(ops.size(), options.sample == 0 || options.sample >= ops.size());
+  if (!sampled[0]) {
+    uint32_t random = options.seed * 2654435761u + 0x6a09e667u;
+    sampled.front() = sampled.back() = true;
+    for (uint32_t picked = ops.size() > 1 ? 2 : 1; picked < options.sample;) {
+      random ^= random << 13;
+      random ^= random >> 17;
+      random ^= random << 5;
+      const uint32_t n = random % static_cast<uint32_t>(ops.size());
+      if (!sampled[n]) {
+        sampled[n] = true;
+        ++picked;
+      }
+    }
+  }
+  result.operations_cut = static_cast<uint32_t>(std::count(sampled.begin(), sampled.end(), true));
   size_t delivered = 0;  // events of the running replay delivered so far
   for (uint32_t group = 0; group < ops.size();) {
     const size_t event = ops[group].event;
@@ -349,6 +368,7 @@ Expected<SweepResult> SweepPowerCuts(const PowercutInput& input, const UpdateRec
     const DfuPort saved(*device);
 
     for (uint32_t n = group; n < group_end; ++n) {
+      if (!sampled[n]) continue;
       const FlashOp& op = ops[n];
       for (CutMode mode : kCutModes) {
         ++result.cuts;
@@ -375,11 +395,14 @@ Expected<SweepResult> SweepPowerCuts(const PowercutInput& input, const UpdateRec
                                    " flash operations without reaching the cut (not deterministic)");
         }
         Verdict v;
-        if (mode == CutMode::kBefore && n > 0 && after_verdict) {
+        if (mode == CutMode::kBefore && n > 0 && after_verdict && after_verdict_op == n - 1) {
           v = *after_verdict;
         } else {
           ONEDFU_PTRY(v, judge(false));
-          if (mode == CutMode::kAfter) after_verdict = v;
+          if (mode == CutMode::kAfter) {
+            after_verdict = v;
+            after_verdict_op = n;
+          }
         }
         CountOutcome(v, &result);
         std::vector<std::string> problems = std::move(reach_problems);

@@ -19,6 +19,7 @@
 #include "runtime/byte_reader.h"
 #include "runtime/region_store.h"
 #include "powercut.h"
+#include "test_support.h"
 #include "umockdev_usb.h"
 
 namespace fs = std::filesystem;
@@ -409,6 +410,41 @@ TEST_CASE("a firmware-only update keeps a ROMFS image pushed at run time byte-id
     CHECK(result->failures > 0);
     CHECK(out.str().find("the ROMFS image pushed at run time (slot 0x90100000, ") != std::string::npos);
   }
+}
+
+TEST_CASE("product size, signed, counters 1 -> 2: a sample of 40 operations + the first boot, 0 failures; no revoke: failures") {
+  // OLD and NEW: the product-size fixture with different seeds (TEXT0 1.5 MiB, TEXT1 1 MiB and a
+  // 240-file ROMFS all change), about 3.1 MB hashed at the first boot.
+  const fs::path dir = kScratch / "product";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  testing::MakeProductInputs(dir / "old");
+  testing::MakeProductInputs(dir / "new", "--seed 2");
+  auto key = host::GenerateKeyPair(dir / "key");
+  REQUIRE_MESSAGE(key.ok(), key.error().message);
+  const fs::path old_dfu = Pack(dir / "old/product.json", "1.0.0", dir / "old.dfu", key->private_pem, 1);
+  const fs::path new_dfu = Pack(dir / "new/product.json", "2.0.0", dir / "new.dfu", key->private_pem, 2);
+  const auto [input, recording] = RecordPair(old_dfu, new_dfu, {key->public_key});
+  SweepOptions options;
+  options.sample = 40;
+  std::ostringstream out;
+  auto result = SweepPowerCuts(input, recording, options, out);
+  REQUIRE_MESSAGE(result.ok(), result.error().message);
+  INFO(out.str());
+  CHECK(result->operations > 1000);
+  CHECK(result->operations_cut == 40);
+  CHECK(result->boot_operations == 2);
+  CHECK(result->cuts == 3 * (40 + 2));
+  CHECK(result->failures == 0);
+  CHECK(result->new_counter == 2);
+  CHECK(result->booted_new >= 1);
+  CHECK(result->verified_once > 0);
+  options.faults.skip_revoke = true;
+  std::ostringstream unsafe;
+  auto bad = SweepPowerCuts(input, recording, options, unsafe);
+  REQUIRE(bad.ok());
+  CHECK(bad->failures > 0);
+  CHECK(unsafe.str().find("boots a partial image (the boot decision accepted it)") != std::string::npos);
 }
 
 TEST_CASE("an update that writes into the user's filesystem region fails the sweep") {
