@@ -10,15 +10,23 @@
 //    the flash-changing operations (erase and write calls reaching the flash, all memories in
 //    one sequence) and must boot NEW. Then for every operation n and every mode: the power
 //    fails just BEFORE n (it never happens), just AFTER n, or DURING n (torn: the first half of
-//    the write/erase happens): from the OLD snapshot, replay until the cut; power on; run the
-//    boot decision. Pass when
+//    the write/erase happens): from the OLD snapshot, replay until the cut; power on; boot as
+//    the trusting bootloader does (DecideBoot: bootloader::TrustedBoot with the input's keys,
+//    the security counter log and the verified-once marker). Pass when
 //      - the board starts the application and every element of OLD, or of NEW, is in flash
 //        byte for byte, or it stays in DFU mode (any reason); on a blank board (no OLD) it
-//        boots NEW or stays in DFU mode, never anything else;
-//      - every bootloader and filesystem region is byte-identical to before, and so is every
-//        sector NEW does not write (unlisted flash, unused space, other ROMFS images);
+//        boots NEW or stays in DFU mode, never anything else; once every operation of the
+//        update happened (the flash is as the clean replay left it) it boots NEW;
+//      - the next power-on starts the same (verified once: the marker spares the hashes);
+//      - the security counter is never below OLD's, never above the highest of OLD's and
+//        NEW's, NEW's once NEW booted, and its log only appends;
+//      - every bootloader (but its counter log) and filesystem region is byte-identical to
+//        before, and so is every sector NEW does not write (unlisted flash, unused space,
+//        other ROMFS images; the real ROMFS image RecordUpdate pushed on OLD);
 //      - replaying the full update again on that flash (a fresh DfuDevice, as after a reset)
 //        answers every request as recorded, leaves, boots NEW, and leaves those regions alone.
+//    Then NEW's first boot after the clean update (marker, then counter) is cut the same way,
+//    before, after and torn at each of its flash operations, and judged as above.
 //    Every failed check prints one line; the caller prints the summary.
 //
 // Host only. Errors (not failures of the sweep) come back as host::Error.
