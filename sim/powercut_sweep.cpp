@@ -190,7 +190,8 @@ Expected<SweepResult> SweepPowerCuts(const PowercutInput& input, const UpdateRec
   result.new_counter = clean_boot.decision.security_counter;
   const uint32_t top_counter = std::max(result.old_counter, result.new_counter);
   const auto counter_problems = [&](const std::string& when, bool booted_new, std::vector<std::string>& problems) {
-    const uint32_t counter = SecurityCounter(board, ram.storage());
+    // As the bootloader's next boot reads it (an unreadable log counts as 0).
+    const uint32_t counter = bootloader::BootSecurityCounter(board, ram.memories());
     const std::string text = "the security counter is " + std::to_string(counter);
     if (counter < result.old_counter) {
       problems.push_back(when + ": the security counter went back: " + std::to_string(counter) + ", OLD booted with " +

@@ -85,12 +85,7 @@ void SimBoard::SetTrust(std::vector<runtime::Ed25519PublicKey> keys) {
   keys_ = std::move(keys);
 }
 
-uint32_t SimBoard::SecurityCounter() {
-  const bootloader::FlashArea counter = bootloader::CounterArea(board_);
-  if (counter.memory < 0) return 0;
-  auto value = bootloader::ReadSecurityCounter(*pointers_[counter.memory], counter);
-  return value.ok() ? value.value() : 0;
-}
+uint32_t SimBoard::SecurityCounter() { return bootloader::BootSecurityCounter(board_, pointers_); }
 
 std::vector<uint8_t> SimBoard::Peek(uint32_t address, uint32_t size) const {
   for (const auto& flash : flashes_) {

@@ -57,9 +57,15 @@ uint32_t CounterSlotSize(uint32_t write_align);
 // the bytes it uploaded with the same function.
 uint32_t HighestCounter(runtime::ByteSpan area, uint32_t write_align, uint8_t erased_value);
 
-// Reads the counter log through `flash` (mapped in place, else in chunks).
+// Reads the counter log through `flash` (mapped in place, else in chunks). A
+// slot that cannot be read for its data (kDataLoss: a torn unit on flash with
+// ECC) is ignored like any torn slot.
 runtime::Result<uint32_t> ReadSecurityCounter(runtime::FlashMemory& flash, const FlashArea& area);
-// Raises the counter to `value` (no-op when it is already >= value).
+// The counter a boot of this board goes by: ReadSecurityCounter on the board's
+// counter area, 0 when there is none or it cannot be read.
+uint32_t BootSecurityCounter(const runtime::Board& board, std::span<runtime::FlashMemory* const> memories);
+// Raises the counter to `value` (no-op when it is already >= value), in the
+// first erased slot (an unreadable one is skipped, never reused).
 // kResourceExhausted when no erased slot is left, a flash error as is.
 runtime::Status AdvanceSecurityCounter(runtime::FlashMemory& flash, const FlashArea& area, uint32_t value);
 
