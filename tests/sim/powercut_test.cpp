@@ -363,6 +363,46 @@ TEST_CASE("signed packages with security counters (OLD 1, NEW 2): 0 failures, cu
   }
 }
 
+TEST_CASE("ECC flash, counters 1 -> 2, --torn random: a counter slot torn by a cut faults when read, the counter holds") {
+  const fs::path dir = kScratch / "ecc-counter";
+  fs::remove_all(dir);
+  const fs::path ecc_board = kSource / "tests/data/boards/test-ecc.json";
+  std::vector<fs::path> packages;
+  for (int v = 1; v <= 2; ++v) {
+    const fs::path romfs = dir / ("r" + std::to_string(v));
+    fs::create_directories(romfs);
+    std::ofstream(romfs / "a.txt") << "version " << v << "\n";
+    const fs::path firmware = dir / ("fw" + std::to_string(v) + ".bin");
+    REQUIRE(host::WriteFileAtomic(firmware, std::vector<uint8_t>(60000, static_cast<uint8_t>('A' + v))).ok());
+    packer::PackRequest request;
+    request.board = ecc_board;
+    request.firmware_flags = {"0x08020000:" + firmware.string()};
+    request.romfs_dir = romfs;
+    request.version = std::to_string(v) + ".0.0";
+    request.security_counter = static_cast<uint32_t>(v);
+    packages.push_back(dir / ("v" + std::to_string(v) + ".dfu"));
+    auto packed = packer::PackToFile(request, packages.back());
+    REQUIRE_MESSAGE(packed.ok(), packed.error().message);
+  }
+  auto input = LoadPowercutInput(ecc_board.string(), packages[0], packages[1]);
+  REQUIRE_MESSAGE(input.ok(), input.error().message);
+  RecordOptions record_options;
+  record_options.dfu_util = ONEDFU_DFU_UTIL;
+  record_options.timeout_ms = 60000;
+  auto recording = RecordUpdate(*input, record_options);
+  REQUIRE_MESSAGE(recording.ok(), recording.error().message);
+  SweepOptions options;
+  options.torn = runtime::TornModel::kRandom;
+  std::ostringstream out;
+  auto result = SweepPowerCuts(*input, *recording, options, out);
+  REQUIRE_MESSAGE(result.ok(), result.error().message);
+  INFO(out.str());
+  CHECK(result->old_counter == 1);
+  CHECK(result->new_counter == 2);
+  CHECK(result->boot_cuts == 6);
+  CHECK(result->failures == 0);
+}
+
 TEST_CASE("a firmware-only update keeps a ROMFS image pushed at run time byte-identical; an extra erase fails that check") {
   Record();
   const fs::path dir = kScratch / "firmware-only";
