@@ -12,17 +12,25 @@
 //    the flash-changing operations (erase and write calls reaching the flash, all memories in
 //    one sequence) and must boot NEW. Then for every operation n and every mode: the power
 //    fails just BEFORE n (it never happens), just AFTER n, or DURING n (torn: the first half of
-//    the write/erase happens): from the OLD snapshot, replay until the cut; power on; run the
-//    boot decision. Pass when
+//    the write/erase happens): from the OLD snapshot, replay until the cut; power on; boot as
+//    the trusting bootloader does (DecideBoot: bootloader::TrustedBoot with the input's keys,
+//    the security counter log and the verified-once marker). Pass when
 //      - the board starts the application and every element of OLD, or of NEW, is in flash
 //        byte for byte, or it stays in DFU mode (any reason); on a blank board (no OLD) it
-//        boots NEW or stays in DFU mode, never anything else;
-//      - every bootloader and filesystem region is byte-identical to before, and so is every
-//        sector NEW does not write (unlisted flash, unused space, other ROMFS images);
+//        boots NEW or stays in DFU mode, never anything else; once every operation of the
+//        update happened (the flash is as the clean replay left it) it boots NEW;
+//      - the next power-on starts the same (verified once: the marker spares the hashes);
+//      - the security counter is never below OLD's, never above the highest of OLD's and
+//        NEW's, NEW's once NEW booted, and its log only appends;
+//      - every bootloader (but its counter log) and filesystem region is byte-identical to
+//        before, and so is every sector NEW does not write (unlisted flash, unused space,
+//        other ROMFS images; the real ROMFS image RecordUpdate pushed on OLD);
 //      - replaying the full update again on that flash (a fresh DfuDevice, as after a reset)
 //        answers every request as recorded, leaves, boots NEW, and leaves those regions alone
 //        (a host that adapts to the board, onedfu flash: for a sample of the cuts the real
 //        command runs again instead, RerunHost; the same checks).
+//    Then NEW's first boot after the clean update (marker, then counter) is cut the same way,
+//    before, after and torn at each of its flash operations, and judged as above.
 //    Every failed check prints one line; the caller prints the summary.
 //
 // Host only. Errors (not failures of the sweep) come back as host::Error.
@@ -49,6 +57,9 @@ struct PowercutInput {
   std::filesystem::path to;    // NEW.dfu, as given
   std::vector<host::DfuseElement> from_elements;  // the alt 0 elements, in file order (none: blank)
   std::vector<host::DfuseElement> to_elements;
+  // The keys the board's bootloader is built with (`--trust KEY.pub.pem`...): only records
+  // signed by one of them boot. None: unsigned records boot too.
+  std::vector<runtime::Ed25519PublicKey> trust_keys;
 };
 
 // Loads the board file (a path, or a bundled board id) and both packages (`from` empty: a
@@ -101,6 +112,13 @@ struct UpdateRecording {
   // filesystem, unlisted flash, the unused space of every memory, the romfs region past the
   // images: what stands for images pushed at run time), so a stray erase or write shows.
   SectorMask may_change;
+  // A real ROMFS image the sweep pushed on OLD (runtime::RegionStore, as an application does at
+  // run time) into romfs-region sectors neither package writes: its slot's bytes, which every
+  // cut must leave byte-identical. Size 0: none (no romfs region, a blank board, or no room
+  // outside NEW's sectors; `pushed_romfs_note` says which).
+  uint32_t pushed_romfs_address = 0;
+  uint32_t pushed_romfs_size = 0;
+  std::string pushed_romfs_note;
 };
 
 // Step 1 above. Needs this process under umockdev-wrapper (UmockdevUsb::UnderWrapper) and
@@ -141,6 +159,9 @@ struct SweepOptions {
   // (RerunHost): it must exit 0, the board must boot NEW and keep every protected byte. The
   // other cuts get the checks of the cut itself. Ignored for replayed hosts (every cut replays).
   uint32_t rerun_sample = 16;
+  // > 0: cut only this many of the update's operations (the first, the last and a seeded
+  // sample of the rest), for product-size updates; 0: every one.
+  uint32_t sample = 0;
   bool verbose = false;  // also print one line per cut with its outcome
 };
 
@@ -151,6 +172,7 @@ struct MemoryOperations {
 
 struct SweepResult {
   uint32_t operations = 0;  // flash-changing operations of the clean update
+  uint32_t operations_cut = 0;  // of those, the ones swept (all, or SweepOptions::sample)
   std::map<std::string, MemoryOperations> operations_per_memory;  // by memory name
   uint32_t cuts = 0;      // single cuts + double pairs
   uint32_t failures = 0;  // cuts (or pairs) with a failed check
@@ -163,6 +185,18 @@ struct SweepResult {
   uint32_t booted_new = 0;
   uint32_t stayed_dfu = 0;
   std::map<std::string, uint32_t> dfu_reasons;  // BootReasonName -> count
+  // The first boot of NEW after the clean update, as the trusting bootloader does it: its
+  // flash operations (the verified marker, the counter advance), each cut before, after and
+  // torn, then judged like a cut of the update (and it must boot NEW).
+  uint32_t boot_operations = 0;
+  uint32_t boot_cuts = 0;
+  uint32_t boot_failures = 0;
+  // Security counters: the board's after OLD booted, NEW's record's (NEW's first boot).
+  uint32_t old_counter = 0;
+  uint32_t new_counter = 0;
+  // Power-ons after a cut that started the application, whose next power-on skipped the
+  // hashes (the verified marker of the first vouched for the record).
+  uint32_t verified_once = 0;
 };
 
 // Step 2 above; prints failure lines (and per-cut lines when verbose) to `out`. An error when

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "host/signing.h"
 #include "powercut.h"
 #include "sim_commands.h"
 #include "cli_options.h"
@@ -19,8 +20,12 @@ constexpr const char* kUsage =
     "`dfu-util -a 0 -D NEW.dfu -s :leave` asks of the bootloader on a board that holds OLD\n"
     "(flashed by dfu-util too; without --from the board is blank, as from the factory), then\n"
     "replays that update in-process, cutting the power before, after and half-way through\n"
-    "every flash operation. After each cut the board must boot OLD or NEW completely or stay\n"
-    "in DFU mode (a blank board: boot NEW or stay in DFU mode), the bootloader and filesystem regions must be\n"
+    "every flash operation, then every flash operation of NEW's first boot. The board boots as\n"
+    "a trusting bootloader does (bootloader::TrustedBoot: the security counter log, a record\n"
+    "verified once is not re-hashed). After each cut the board must boot OLD or NEW completely\n"
+    "or stay in DFU mode (a blank board: boot NEW or stay in DFU mode; once the update is\n"
+    "complete: boot NEW), the next power-on must boot the same, the security counter must never\n"
+    "go back, the bootloader and filesystem regions and a ROMFS image pushed on OLD must be\n"
     "unchanged, and flashing NEW again must succeed and boot NEW. One `FAIL` line per failed\n"
     "check; the last line is `cuts=N failures=N` (failures: cuts with a failed check). Exit\n"
     "status 0 only without failures.\n"
@@ -46,13 +51,19 @@ constexpr const char* kUsage =
     "  --torn half|random   how a cut during an operation leaves it (default half: its first\n"
     "                       half done; random: a random write unit half-programmed, a random\n"
     "                       sector half-erased, faulting when read on a board memory with \"ecc\")\n"
-    "  --seed N             seed of --torn random and --double (default 1; reproducible)\n"
+    "  --seed N             seed of --torn random, --double and --sample (default 1;\n"
+    "                       reproducible)\n"
+    "  --sample N           cut only N of the update's operations: the first, the last and a\n"
+    "                       seeded sample of the rest (for product-size updates)\n"
     "  --double N           also N pairs (a seeded sample): a cut during the update, then a\n"
     "                       second one during the re-flash that follows; same checks\n"
+    "  --trust KEY.pub.pem  the bootloader is built with this Ed25519 key (repeatable: key\n"
+    "                       rotation): only records signed by one of them boot\n"
     "  --verbose            print every cut and its outcome, and dfu-util's output\n"
     "  --unsafe-skip-revoke     TEST ONLY: the bootloader does not revoke the old record\n"
     "  --unsafe-trust-record    TEST ONLY: the boot ignores SHA-256 mismatches\n"
     "  --unsafe-erase-extra     TEST ONLY: every erase also erases the next sector\n"
+    "  --unsafe-counter-rewrite TEST ONLY: the counter advance erases the log, then writes it\n"
     "                       (each proves the sweep detects what it guards against)\n";
 
 }  // namespace
@@ -60,9 +71,9 @@ constexpr const char* kUsage =
 int RunPowercut(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   const SubcommandOptions parsed = ParseSubcommandOptions(
       args, {"--board", "--from", "--to", "--dfu-util", "--timeout", "--torn", "--seed", "--double", "--host", "--onedfu",
-       "--rerun"},
+              "--rerun", "--trust", "--sample"},
       {"--help", "--verbose", "--trace", "--app", "--unsafe-skip-revoke", "--unsafe-trust-record",
-       "--unsafe-erase-extra"});
+       "--unsafe-erase-extra", "--unsafe-counter-rewrite"});
   if (parsed.Flag("--help")) {
     out << kUsage;
     return 0;
@@ -119,6 +130,14 @@ int RunPowercut(const std::vector<std::string>& args, std::ostream& out, std::os
   if (usage_error.empty() && record_options.app && !parsed.Has("--from")) {
     usage_error = "--app needs --from (a blank board has no application to detach)";
   }
+  if (usage_error.empty() && parsed.Has("--sample")) {
+    const std::string text = parsed.Value("--sample");
+    unsigned long long sample = 0;
+    if (!ParseNumber(text, 10000000, &sample) || sample == 0) {
+      usage_error = "--sample: not a positive number of operations: '" + text + "'";
+    }
+    sweep_options.sample = static_cast<uint32_t>(sample);
+  }
   if (usage_error.empty() && parsed.Has("--double")) {
     const std::string text = parsed.Value("--double");
     unsigned long long pairs = 0;
@@ -140,12 +159,21 @@ int RunPowercut(const std::vector<std::string>& args, std::ostream& out, std::os
   sweep_options.faults.skip_revoke = parsed.Flag("--unsafe-skip-revoke");
   sweep_options.faults.trust_record = parsed.Flag("--unsafe-trust-record");
   sweep_options.faults.erase_extra = parsed.Flag("--unsafe-erase-extra");
+  sweep_options.faults.counter_rewrite = parsed.Flag("--unsafe-counter-rewrite");
 
   using Clock = std::chrono::steady_clock;
   auto input = LoadPowercutInput(parsed.Value("--board"), parsed.Value("--from"), parsed.Value("--to"));
   if (!input.ok()) {
     err << "onedfu-sim powercut: " << input.error().message << "\n";
     return kExitFailure;
+  }
+  for (const std::string& path : parsed.All("--trust")) {
+    auto key = host::LoadPublicKey(path);
+    if (!key.ok()) {
+      err << "onedfu-sim powercut: --trust: " << key.error().message << "\n";
+      return kExitFailure;
+    }
+    input->trust_keys.push_back(key.value());
   }
   const Clock::time_point t0 = Clock::now();
   auto recording = RecordUpdate(*input, record_options);
@@ -155,9 +183,10 @@ int RunPowercut(const std::vector<std::string>& args, std::ostream& out, std::os
   }
   const Clock::time_point t1 = Clock::now();
   const PowercutFaults& faults = sweep_options.faults;
-  if (faults.skip_revoke || faults.trust_record || faults.erase_extra) {
+  if (faults.skip_revoke || faults.trust_record || faults.erase_extra || faults.counter_rewrite) {
     out << "WARNING: test-only faults on:" << (faults.skip_revoke ? " --unsafe-skip-revoke" : "")
         << (faults.trust_record ? " --unsafe-trust-record" : "") << (faults.erase_extra ? " --unsafe-erase-extra" : "")
+        << (faults.counter_rewrite ? " --unsafe-counter-rewrite" : "")
         << " (the bootloader's protections are off)\n";
   }
   auto result = SweepPowerCuts(*input, *recording, sweep_options, out);
@@ -187,7 +216,24 @@ int RunPowercut(const std::vector<std::string>& args, std::ostream& out, std::os
     out << (first ? "" : "; ") << name << ": " << counts.erases << " erases, " << counts.writes << " writes";
     first = false;
   }
-  out << "), each cut before, after and torn\n";
+  if (result->operations_cut == result->operations) {
+    out << "), each cut before, after and torn\n";
+  } else {
+    out << "); " << result->operations_cut << " of them (the first, the last and a sample, seed "
+        << sweep_options.seed << ") cut before, after and torn\n";
+  }
+  out << "first boot of NEW: " << result->boot_operations << " flash operations (verified marker, counter), "
+      << result->boot_cuts << " cuts, " << result->boot_failures << " failures; security counter: OLD "
+      << result->old_counter << ", NEW " << result->new_counter << "; "
+      << (input->trust_keys.empty() ? std::string("unsigned records allowed")
+                                    : std::to_string(input->trust_keys.size()) + " trusted key(s)")
+      << "; " << result->verified_once << " power-ons skipped the hashes (verified once)\n";
+  if (recording->pushed_romfs_size != 0) {
+    out << "pushed ROMFS image on OLD: slot " << HexAddress(recording->pushed_romfs_address) << ", "
+        << recording->pushed_romfs_size << " bytes, checked after every cut\n";
+  } else {
+    out << "pushed ROMFS image on OLD: none (" << recording->pushed_romfs_note << ")\n";
+  }
   out << "outcomes: boots OLD " << result->booted_old << ", boots NEW " << result->booted_new << ", DFU mode "
       << result->stayed_dfu;
   if (!result->dfu_reasons.empty()) {

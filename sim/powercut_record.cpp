@@ -4,8 +4,11 @@
 #include <string>
 #include <vector>
 
+#include "bootloader/boot_state.h"
 #include "host/board_json.h"
 #include "host/file_io.h"
+#include "host/romfs_build.h"
+#include "runtime/region_store.h"
 #include "dfu_port.h"
 #include "output_capture.h"
 #include "powercut.h"
@@ -170,6 +173,56 @@ host::Outcome RecordOnSimBoard(const PowercutInput& input, const RecordOptions& 
   return SplitSessions(recorder.TakeStream(), recording);
 }
 
+// Pushes a real ROMFS image (the packer's ROMFS builder over a few files written to `dir`) onto
+// the board's romfs region through runtime::RegionStore, as the application does at run time,
+// when its slot lands in sectors no package writes (`written`); records the slot, or why not.
+host::Outcome PushRomfs(const Board& board, SweepBoard& ram, const SectorMask& written, const std::filesystem::path& dir,
+                        UpdateRecording& recording) {
+  const runtime::Region* region = board.FindRole(RegionRole::kRomfs);
+  if (region == nullptr) {
+    recording.pushed_romfs_note = "the board has no romfs region";
+    return host::Success();
+  }
+  std::vector<uint8_t> table(5000);
+  FillPattern(table, 0x524f4d46u);
+  const std::string notes = "pushed at run time by the application; an update must leave it alone\n";
+  std::vector<host::RomfsSource> sources;
+  for (const auto& [name, bytes] : {std::pair<std::string, runtime::ByteSpan>{"app/notes.txt", runtime::ByteSpan(
+                                        reinterpret_cast<const uint8_t*>(notes.data()), notes.size())},
+                                    std::pair<std::string, runtime::ByteSpan>{"app/table.bin", table}}) {
+    const std::filesystem::path file = dir / "pushed-romfs" / name;
+    std::error_code ec;
+    std::filesystem::create_directories(file.parent_path(), ec);
+    if (host::Outcome done = host::WriteFileAtomic(file, bytes); !done.ok()) return done.error();
+    sources.push_back(host::RomfsSource{name, file, "the sweep's pushed ROMFS image", false});
+  }
+  ONEDFU_PTRY(host::Bytes image, host::BuildRomfs(std::move(sources), host::RomfsBuildOptions{}));
+  runtime::RegionStore store(ram.flash(region->memory), board.RegionStart(*region), region->size);
+  runtime::Diag diag;
+  if (!store.Scan(&diag).ok() || store.free_bytes() < image.size()) {
+    recording.pushed_romfs_note = "no room in the romfs region";
+    return host::Success();
+  }
+  SectorMask slot = EmptySectorMask(board);
+  MarkSectors(board, store.chain_end(), runtime::kSlotImageOffset + image.size(), slot);
+  for (int m = 0; m < board.memory_count; ++m) {
+    for (size_t i = 0; i < slot[m].size(); ++i) {
+      if (slot[m][i] && written[m][i]) {
+        recording.pushed_romfs_note = "its slot at " + HexAddress(store.chain_end()) + " would lie in sectors a package writes";
+        return host::Success();
+      }
+    }
+  }
+  if (runtime::Status pushed = store.Push(image, &diag); !pushed.ok()) {
+    return Fail("pushing a ROMFS image onto OLD at " + HexAddress(store.chain_end()) + " failed: " + pushed.message() +
+                (diag.c_str()[0] != '\0' ? std::string(" (") + diag.c_str() + ")" : std::string()));
+  }
+  const runtime::RegionImage& top = store.image(store.image_count() - 1);
+  recording.pushed_romfs_address = top.slot_address;
+  recording.pushed_romfs_size = top.slot_size;
+  return host::Success();
+}
+
 }  // namespace
 
 Expected<PowercutInput> LoadPowercutInput(const std::string& board, const std::filesystem::path& from,
@@ -205,6 +258,7 @@ Expected<UpdateRecording> RecordUpdate(const PowercutInput& input, const RecordO
   ONEDFU_PTRY(host::TempDir state, host::TempDir::Create("onedfu-powercut-record"));
   ONEDFU_PTRY(std::unique_ptr<SweepBoard> board_files, SweepBoard::Open(board, PowercutFaults{}, state.path()));
   SweepBoard& ram = *board_files;
+  ram.SetTrust(input.trust_keys);
   UpdateRecording recording;
   recording.may_change = EmptySectorMask(board);
   MarkSectors(board, input.to_elements, recording.may_change);
@@ -226,6 +280,11 @@ Expected<UpdateRecording> RecordUpdate(const PowercutInput& input, const RecordO
     FillPattern(pattern, static_cast<uint32_t>(m) << 16 | (sector.index + 1));
     (void)ram.flash(m).Preload(sector.start, pattern);
   });
+  // A factory-fresh trusting bootloader: its security counter log erased.
+  if (const bootloader::FlashArea counter = bootloader::CounterArea(board); counter.memory >= 0) {
+    (void)ram.flash(counter.memory)
+        .Preload(counter.address, std::vector<uint8_t>(counter.size, board.memories[counter.memory].erased_value));
+  }
   recording.blank_flash = ram.Snapshot();
 
   if (options.app && input.from.empty()) {
@@ -258,6 +317,7 @@ Expected<UpdateRecording> RecordUpdate(const PowercutInput& input, const RecordO
   for (const Step& step : steps) {
     if (step.package->empty()) {  // a first flash onto a blank board: OLD is nothing
       recording.old_flash = recording.blank_flash;
+      recording.pushed_romfs_note = "a blank board";
       continue;
     }
     // The commands of this step: OLD always goes on with a plain download.
@@ -293,6 +353,10 @@ Expected<UpdateRecording> RecordUpdate(const PowercutInput& input, const RecordO
       if (changed.empty()) changed = ChangedOutside(board, old_writes, View(recording.blank_flash), ram.storage());
       if (!changed.empty()) {
         return Fail("`" + command + "` changed a protected region: " + changed);
+      }
+      // What the application adds at run time, which NEW must leave alone.
+      if (host::Outcome pushed = PushRomfs(board, ram, written, state.path(), recording); !pushed.ok()) {
+        return pushed.error();
       }
       recording.old_stream = device.TakeStream();
       recording.old_flash = ram.Snapshot();

@@ -42,6 +42,7 @@ struct Verdict {
   enum class Kind : uint8_t { kOld, kNew, kDfu, kPartial } kind = Kind::kDfu;
   std::string outcome;     // "boots OLD", "stays in DFU mode (revoked boot record)", ...
   std::string dfu_reason;  // kDfu: BootReasonName
+  bool verified_once = false;  // started, and the next power-on skipped the hashes
   std::vector<std::string> problems;
 };
 
@@ -128,6 +129,7 @@ void CountOutcome(const Verdict& v, SweepResult* result) {
       break;
     case Verdict::Kind::kPartial: break;
   }
+  if (v.verified_once) ++result->verified_once;
 }
 
 }  // namespace
@@ -171,16 +173,56 @@ Expected<SweepResult> SweepPowerCuts(const PowercutInput& input, const UpdateRec
     if (clean.end != ReplayEnd::kLeft) return Fail("the clean replay of the recorded update never left DFU mode");
   }
   ram.PowerOn();
-  if (const Boot boot = DecideBoot(ram, faults); !boot.start) {
-    return Fail("after the clean replay the board does not boot: " + DescribeDecision(boot.decision));
+  // The boot decision is a function of the flash contents: a re-flash that ends in exactly this
+  // state (the update done, before its first boot programs the marker and the counter) needs no
+  // second SHA-256 pass over every segment (the costly part of a cut).
+  const FlashImage clean_final = ram.Snapshot();
+  // The first boot of NEW: its flash operations (marker, counter) are swept after the update's.
+  std::vector<FlashOp> boot_ops;
+  rail.ops = 0;
+  rail.log = &boot_ops;
+  const Boot clean_boot = DecideBoot(ram, faults);
+  rail.log = nullptr;
+  if (!clean_boot.start) {
+    return Fail("after the clean replay the board does not boot: " + DescribeDecision(clean_boot.decision));
   }
   if (const int e = FirstDifferingElement(board, ram.storage(), input.to_elements); e >= 0) {
     return Fail("after the clean replay " + DescribeElement(input.to_elements, e) + " of NEW is not in flash");
   }
   if (ops.empty()) return Fail("the recorded update changes no flash: nothing to sweep");
-  // The boot decision is a function of the flash contents: a re-flash that ends in exactly this
-  // state needs no second SHA-256 pass over every segment (the costly part of a cut).
-  const FlashImage clean_final = ram.Snapshot();
+  // The counter rule: never below what OLD booted with, never above the highest record that
+  // passed verification, NEW's once NEW booted.
+  const FlashView old_view = View(recording.old_flash);
+  result.old_counter = SecurityCounter(board, old_view);
+  result.new_counter = clean_boot.decision.security_counter;
+  const uint32_t top_counter = std::max(result.old_counter, result.new_counter);
+  const auto counter_problems = [&](const std::string& when, bool booted_new, std::vector<std::string>& problems) {
+    // As the bootloader's next boot reads it (an unreadable log counts as 0).
+    const uint32_t counter = bootloader::BootSecurityCounter(board, ram.memories());
+    const std::string text = "the security counter is " + std::to_string(counter);
+    if (counter < result.old_counter) {
+      problems.push_back(when + ": the security counter went back: " + std::to_string(counter) + ", OLD booted with " +
+                         std::to_string(result.old_counter));
+    } else if (counter > top_counter) {
+      problems.push_back(when + ": " + text + ", above every verified record's (OLD " +
+                         std::to_string(result.old_counter) + ", NEW " + std::to_string(result.new_counter) + ")");
+    } else if (booted_new && counter != top_counter) {
+      problems.push_back(when + ": NEW booted but " + text + ", not " + std::to_string(top_counter));
+    }
+    if (std::string changed = ChangedCounterLog(board, old_view, ram.storage()); !changed.empty()) {
+      problems.push_back(when + ": " + changed);
+    }
+  };
+  const auto pushed_problems = [&](const std::string& when, std::vector<std::string>& problems) {
+    if (recording.pushed_romfs_size == 0) return;
+    const std::string changed =
+        ChangedRange(board, old_view, ram.storage(), recording.pushed_romfs_address, recording.pushed_romfs_size);
+    if (!changed.empty()) {
+      problems.push_back(when + ": the ROMFS image pushed at run time (slot " +
+                         HexAddress(recording.pushed_romfs_address) + ", " + std::to_string(recording.pushed_romfs_size) +
+                         " bytes) changed at " + changed);
+    }
+  };
   result.operations = static_cast<uint32_t>(ops.size());
   for (const FlashOp& op : ops) {
     MemoryOperations& counts = result.operations_per_memory[board.memories[op.memory].name];
@@ -196,9 +238,14 @@ Expected<SweepResult> SweepPowerCuts(const PowercutInput& input, const UpdateRec
   const uint64_t judged_total = 2 * static_cast<uint64_t>(ops.size()) + 1;
   const uint64_t sample = std::min<uint64_t>(options.rerun_sample, judged_total);
   uint64_t judged = 0;
-  auto judge = [&]() -> Expected<Verdict> {
+  // `complete`: the update's operations all happened (the flash is as the clean replay left it,
+  // or only the first boot of NEW was cut): the board must boot NEW.
+  auto judge = [&](bool complete) -> Expected<Verdict> {
     Verdict v;
     ram.PowerOn();
+    complete = complete || same_as_clean.Same(ram.storage(), ram.changed());
+    counter_problems("after the cut", false, v.problems);
+    pushed_problems("after the cut", v.problems);
     const Boot boot = DecideBoot(ram, faults);
     if (boot.start) {
       const int old_diff = FirstDifferingElement(board, ram.storage(), input.from_elements);
@@ -226,7 +273,23 @@ Expected<SweepResult> SweepPowerCuts(const PowercutInput& input, const UpdateRec
       v.dfu_reason = bootloader::BootReasonName(boot.decision.reason);
       v.outcome = "stays in DFU mode (" + v.dfu_reason + ")";
     }
-    const FlashView old_view = View(recording.old_flash);
+    if (complete && v.kind != Verdict::Kind::kNew) {
+      v.problems.push_back("the update was complete, but the board " + v.outcome +
+                           (boot.start ? "" : ": " + DescribeDecision(boot.decision)));
+    }
+    counter_problems("after power-on", v.kind == Verdict::Kind::kNew && boot.decision.start_application, v.problems);
+    if (boot.start) {
+      // Verified once: the next power-on starts the same image, the marker sparing the hashes.
+      ram.PowerOn();
+      const Boot next = DecideBoot(ram, faults);
+      if (!next.start) {
+        v.problems.push_back("the power-on after that does not boot: " + DescribeDecision(next.decision));
+      } else if (FirstDifferingElement(board, ram.storage(), input.to_elements) >= 0 &&
+                 FirstDifferingElement(board, ram.storage(), input.from_elements) >= 0) {
+        v.problems.push_back("the power-on after that starts neither OLD nor NEW");
+      }
+      v.verified_once = next.start && next.decision.hashes_skipped;
+    }
     if (std::string changed = ChangedProtectedRegion(board, old_view, ram.storage()); !changed.empty()) {
       v.problems.push_back("after the cut: " + changed);
     }
@@ -269,12 +332,15 @@ Expected<SweepResult> SweepPowerCuts(const PowercutInput& input, const UpdateRec
     }
     ram.PowerOn();
     const bool as_clean = same_as_clean.Same(ram.storage(), ram.changed());
+    // As the clean replay left it: its first boot (judged above) is this one.
     const Boot after = as_clean ? Boot{true, {}} : DecideBoot(ram, faults);
     if (!after.start) {
       v.problems.push_back("after flashing NEW again the board does not boot: " + DescribeDecision(after.decision));
     } else if (const int e = FirstDifferingElement(board, ram.storage(), input.to_elements); e >= 0) {
       v.problems.push_back("after flashing NEW again " + DescribeElement(input.to_elements, e) + " of NEW differs");
     }
+    if (!as_clean) counter_problems("after flashing NEW again", after.decision.start_application, v.problems);
+    pushed_problems("after flashing NEW again", v.problems);
     if (std::string changed = ChangedProtectedRegion(board, old_view, ram.storage()); !changed.empty()) {
       v.problems.push_back("after flashing NEW again: " + changed);
     }
@@ -300,6 +366,25 @@ Expected<SweepResult> SweepPowerCuts(const PowercutInput& input, const UpdateRec
   // 0..n-1 of the same deterministic replay, and the verdict depends on the flash only, so it
   // is reused instead of judged again.
   std::optional<Verdict> after_verdict;
+  uint32_t after_verdict_op = 0;
+  // --sample N: the operations cut (all by default; else the first, the last and a seeded
+  // sample of the rest, N in all).
+  std::vector<bool> sampled(ops.size(), options.sample == 0 || options.sample >= ops.size());
+  if (!sampled[0]) {
+    uint32_t random = options.seed * 2654435761u + 0x6a09e667u;
+    sampled.front() = sampled.back() = true;
+    for (uint32_t picked = ops.size() > 1 ? 2 : 1; picked < options.sample;) {
+      random ^= random << 13;
+      random ^= random >> 17;
+      random ^= random << 5;
+      const uint32_t n = random % static_cast<uint32_t>(ops.size());
+      if (!sampled[n]) {
+        sampled[n] = true;
+        ++picked;
+      }
+    }
+  }
+  result.operations_cut = static_cast<uint32_t>(std::count(sampled.begin(), sampled.end(), true));
   size_t delivered = 0;  // events of the running replay delivered so far
   for (uint32_t group = 0; group < ops.size();) {
     const size_t event = ops[group].event;
@@ -321,6 +406,7 @@ Expected<SweepResult> SweepPowerCuts(const PowercutInput& input, const UpdateRec
     const DfuPort saved(*device);
 
     for (uint32_t n = group; n < group_end; ++n) {
+      if (!sampled[n]) continue;
       const FlashOp& op = ops[n];
       for (CutMode mode : kCutModes) {
         ++result.cuts;
@@ -347,11 +433,14 @@ Expected<SweepResult> SweepPowerCuts(const PowercutInput& input, const UpdateRec
                                    " flash operations without reaching the cut (not deterministic)");
         }
         Verdict v;
-        if (mode == CutMode::kBefore && n > 0 && after_verdict) {
+        if (mode == CutMode::kBefore && n > 0 && after_verdict && after_verdict_op == n - 1) {
           v = *after_verdict;
         } else {
-          ONEDFU_PTRY(v, judge());
-          if (mode == CutMode::kAfter) after_verdict = v;
+          ONEDFU_PTRY(v, judge(false));
+          if (mode == CutMode::kAfter) {
+            after_verdict = v;
+            after_verdict_op = n;
+          }
         }
         CountOutcome(v, &result);
         std::vector<std::string> problems = std::move(reach_problems);
@@ -373,6 +462,48 @@ Expected<SweepResult> SweepPowerCuts(const PowercutInput& input, const UpdateRec
   if (rest.diverged) return Fail("the checkpointed replay differs from the recording: " + rest.divergence);
   if (rest.end != ReplayEnd::kLeft || !same_as_clean.Same(ram.storage(), ram.changed())) {
     return Fail("the checkpointed replay did not end in the flash state of the clean replay");
+  }
+
+  // The first boot of NEW (the trusting bootloader programs the verified marker, then advances
+  // the security counter): each of its flash operations cut before, after and torn, from the
+  // flash the update left; then power on and judge as above: the board must boot NEW.
+  {
+    const std::vector<std::vector<uint8_t>> synced = ram.changed();
+    ram.SyncTo(checkpoint);
+    same_as_clean.Update(checkpoint, synced);
+  }
+  result.boot_operations = static_cast<uint32_t>(boot_ops.size());
+  for (uint32_t n = 0; n < boot_ops.size(); ++n) {
+    const FlashOp& op = boot_ops[n];
+    for (CutMode mode : kCutModes) {
+      ++result.cuts;
+      ++result.boot_cuts;
+      const std::string where = std::string("cut ") + CutModeName(mode) + " boot op " + std::to_string(n) + "/" +
+                                std::to_string(boot_ops.size()) + " (" + board.memories[op.memory].name +
+                                (op.erase ? " erase " : " write ") + HexAddress(op.address) + "+" +
+                                std::to_string(op.size) + ", the first boot of NEW)";
+      ram.Restore(checkpoint);
+      rail.armed = true;
+      rail.cut_op = n;
+      rail.mode = mode;
+      rail.torn_model = options.torn;
+      rail.torn_seed = options.seed * 1000003u + 0x40000000u + n * 3u + static_cast<uint32_t>(mode);
+      (void)DecideBoot(ram, faults);
+      std::vector<std::string> problems;
+      if (!rail.dead) {
+        problems.push_back("the boot ended after " + std::to_string(rail.ops) +
+                           " flash operations without reaching the cut (not deterministic)");
+      }
+      ONEDFU_PTRY(Verdict v, judge(true));
+      CountOutcome(v, &result);
+      problems.insert(problems.end(), v.problems.begin(), v.problems.end());
+      if (options.verbose) out << where << ": " << v.outcome << (problems.empty() ? "" : " FAILED") << "\n";
+      if (!problems.empty()) {
+        ++result.failures;
+        ++result.boot_failures;
+      }
+      for (const std::string& p : problems) out << "FAIL " << where << ": " << p << "\n";
+    }
   }
 
   // --double: cut once during the update, power on, cut again during the re-flash of NEW that
@@ -417,7 +548,7 @@ Expected<SweepResult> SweepPowerCuts(const PowercutInput& input, const UpdateRec
     ++result.cuts;
     ++result.double_cuts;
     if (!reached) ++result.double_short;  // the re-flash ended before op n2: one cut only
-    ONEDFU_PTRY(Verdict v, judge());
+    ONEDFU_PTRY(Verdict v, judge(false));
     CountOutcome(v, &result);
     problems.insert(problems.end(), v.problems.begin(), v.problems.end());
     if (options.verbose) out << where << ": " << v.outcome << (problems.empty() ? "" : " FAILED") << "\n";

@@ -77,20 +77,7 @@ bootloader::BootDecision SimBoard::Boot(bool forced_dfu) {
     flash->PowerOn();
   }
   if (!trusting_) return bootloader::Decide(board_, pointers_, forced_dfu);
-  bootloader::TrustPolicy policy;
-  policy.keys = keys_;
-  policy.min_security_counter = SecurityCounter();
-  policy.remember_verified = true;
-  bootloader::BootDecision d = bootloader::Decide(board_, pointers_, forced_dfu, &policy);
-  if (!d.start_application) return d;
-  // What the port does before it jumps; a failure here costs speed or a counter step, never the boot.
-  const bootloader::FlashArea marker = bootloader::MarkerArea(board_);
-  if (d.mark_verified && marker.memory >= 0) (void)bootloader::MarkVerified(*pointers_[marker.memory], marker, d.record_crc);
-  const bootloader::FlashArea counter = bootloader::CounterArea(board_);
-  if (counter.memory >= 0 && d.security_counter > policy.min_security_counter) {
-    (void)bootloader::AdvanceSecurityCounter(*pointers_[counter.memory], counter, d.security_counter);
-  }
-  return d;
+  return bootloader::TrustedBoot(board_, pointers_, forced_dfu, keys_);
 }
 
 void SimBoard::SetTrust(std::vector<runtime::Ed25519PublicKey> keys) {
@@ -98,12 +85,7 @@ void SimBoard::SetTrust(std::vector<runtime::Ed25519PublicKey> keys) {
   keys_ = std::move(keys);
 }
 
-uint32_t SimBoard::SecurityCounter() {
-  const bootloader::FlashArea counter = bootloader::CounterArea(board_);
-  if (counter.memory < 0) return 0;
-  auto value = bootloader::ReadSecurityCounter(*pointers_[counter.memory], counter);
-  return value.ok() ? value.value() : 0;
-}
+uint32_t SimBoard::SecurityCounter() { return bootloader::BootSecurityCounter(board_, pointers_); }
 
 std::vector<uint8_t> SimBoard::Peek(uint32_t address, uint32_t size) const {
   for (const auto& flash : flashes_) {

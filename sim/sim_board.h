@@ -57,8 +57,7 @@ class SimBoard {
   // Makes this board's bootloader a trusting one (`onedfu-sim run --trust KEY.pub.pem`...):
   // only records signed by one of `keys` boot (none: unsigned ones too), the security
   // counter log is kept (bootloader/boot_state.h) and a record verified once is not
-  // re-hashed. Boot() then reads the counter, decides, and on a start programs the
-  // verified marker and advances the counter, as the Cortex-M port does.
+  // re-hashed. Boot() then runs bootloader::TrustedBoot, as the Cortex-M port does.
   void SetTrust(std::vector<runtime::Ed25519PublicKey> keys);
   bool trusting() const { return trusting_; }
   // The board's security counter (0 without a counter area or when never advanced).

@@ -26,6 +26,7 @@ host::Expected<std::unique_ptr<SweepBoard>> SweepBoard::Open(const Board& board,
     revoke_at = board.RegionStart(*record) + runtime::kRevokeOffset;
     revoke_memory = record->memory;
   }
+  const bootloader::FlashArea counter = bootloader::CounterArea(board);
   b->changed_.resize(board.memory_count);
   for (int m = 0; m < board.memory_count; ++m) {
     const runtime::Memory& memory = board.memories[m];
@@ -36,7 +37,10 @@ host::Expected<std::unique_ptr<SweepBoard>> SweepBoard::Open(const Board& board,
     b->changed_[m].assign((memory.size() + kChangePage - 1) / kChangePage, 0);
     b->cuts_.push_back(std::make_unique<CutFlash>(*b->files_.back(), b->rail_, m,
                                                   m == revoke_memory ? revoke_at : std::nullopt,
-                                                  faults.erase_extra, b->changed_[m]));
+                                                  faults.erase_extra, b->changed_[m],
+                                                  faults.counter_rewrite && counter.memory == m
+                                                      ? std::optional<bootloader::FlashArea>(counter)
+                                                      : std::nullopt));
     b->pointers_.push_back(b->cuts_.back().get());
   }
   return b;
@@ -150,16 +154,33 @@ std::string DescribeElement(const std::vector<host::DfuseElement>& elements, int
 
 // The first bootloader/filesystem region whose bytes differ between `a` and `b`, or "".
 std::string ChangedProtectedRegion(const Board& board, const FlashView& a, const FlashView& b) {
+  const bootloader::FlashArea counter = bootloader::CounterArea(board);
   for (int r = 0; r < board.region_count; ++r) {
     const runtime::Region& region = board.regions[r];
     if (region.role != RegionRole::kBootloader && region.role != RegionRole::kFilesystem) continue;
     const uint8_t* pa = a[region.memory].data() + region.offset;
     const uint8_t* pb = b[region.memory].data() + region.offset;
-    if (std::memcmp(pa, pb, region.size) == 0) continue;
+    // The counter log (the bootloader region's end) is judged by its own rules.
+    uint32_t size = region.size;
+    if (region.memory == counter.memory && board.RegionStart(region) + region.size == counter.address + counter.size) {
+      size -= counter.size;
+    }
+    if (std::memcmp(pa, pb, size) == 0) continue;
     size_t first = 0;
     while (pa[first] == pb[first]) ++first;
     return std::string(runtime::RegionRoleName(region.role)) + " region '" + region.name + "' changed at " +
            HexAddress(board.RegionStart(region) + first);
+  }
+  return "";
+}
+
+std::string ChangedRange(const Board& board, const FlashView& a, const FlashView& b, uint32_t address,
+                         uint32_t size) {
+  const int m = MemoryFor(board, address, size);
+  if (m < 0) return "";
+  const size_t offset = address - board.memories[m].base;
+  for (size_t i = 0; i < size; ++i) {
+    if (a[m][offset + i] != b[m][offset + i]) return HexAddress(uint64_t{address} + i);
   }
   return "";
 }
@@ -183,6 +204,8 @@ void MarkSectors(const Board& board, const std::vector<host::DfuseElement>& elem
 
 std::string ChangedOutside(const Board& board, const SectorMask& may_change, const FlashView& a, const FlashView& b) {
   std::string found;
+  // The counter log (in the bootloader's last sector) is judged by its own rules.
+  const bootloader::FlashArea counter = bootloader::CounterArea(board);
   ForEachSector(board, [&](int m, const runtime::SectorInfo& sector) {
     if (!found.empty() || may_change[m][sector.index]) return;
     const size_t offset = sector.start - board.memories[m].base;
@@ -190,7 +213,12 @@ std::string ChangedOutside(const Board& board, const SectorMask& may_change, con
     const uint8_t* pb = b[m].data() + offset;
     if (std::memcmp(pa, pb, sector.size) == 0) return;
     size_t first = 0;
-    while (pa[first] == pb[first]) ++first;
+    for (; first < sector.size; ++first) {
+      const uint32_t address = sector.start + static_cast<uint32_t>(first);
+      const bool in_log = m == counter.memory && address >= counter.address && address - counter.address < counter.size;
+      if (pa[first] != pb[first] && !in_log) break;
+    }
+    if (first == sector.size) return;
     const uint32_t address = sector.start + static_cast<uint32_t>(first);
     const runtime::Region* region = board.RegionAt(address);
     found = region ? std::string(runtime::RegionRoleName(region->role)) + " region '" + region->name + "'"
@@ -207,9 +235,32 @@ bootloader::DfuOptions ReplayDfuOptions() {
   return options;
 }
 
+uint32_t SecurityCounter(const Board& board, const FlashView& flash) {
+  const bootloader::FlashArea area = bootloader::CounterArea(board);
+  if (area.memory < 0) return 0;
+  const runtime::Memory& memory = board.memories[area.memory];
+  return bootloader::HighestCounter(flash[area.memory].subspan(area.address - memory.base, area.size),
+                                    memory.write_align, memory.erased_value);
+}
+
+std::string ChangedCounterLog(const Board& board, const FlashView& a, const FlashView& b) {
+  const bootloader::FlashArea area = bootloader::CounterArea(board);
+  if (area.memory < 0) return "";
+  const runtime::Memory& memory = board.memories[area.memory];
+  const size_t offset = area.address - memory.base;
+  for (size_t i = offset; i < offset + area.size; ++i) {
+    const uint8_t was = a[area.memory][i];
+    if (was != memory.erased_value && b[area.memory][i] != was) {
+      return "the security counter log changed a programmed byte at " + HexAddress(memory.base + i) +
+             " (it only appends)";
+    }
+  }
+  return "";
+}
+
 Boot DecideBoot(SweepBoard& board, const PowercutFaults& faults) {
   Boot boot;
-  boot.decision = bootloader::Decide(board.board(), board.memories(), false);
+  boot.decision = bootloader::TrustedBoot(board.board(), board.memories(), false, board.keys());
   boot.start = boot.decision.start_application;
   const bootloader::BootReason r = boot.decision.reason;
   if (!boot.start && faults.trust_record &&

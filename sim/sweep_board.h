@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "bootloader/boot.h"
+#include "bootloader/boot_state.h"
 #include "bootloader/dfu_device.h"
 #include "host/dfuse_file.h"
 #include "runtime/board.h"
@@ -42,6 +43,12 @@ struct PowercutFaults {
   // that erases more than it was asked to (what the check of the sectors NEW does not write
   // must catch).
   bool erase_extra = false;
+  // The security counter is not advanced power-safely: each advance erases the whole counter
+  // log, then programs the new value into its first slot (as a counter kept in one erasable
+  // place would be), so a cut in between leaves no counter at all. (On the real part the log
+  // shares a sector with the bootloader; the fault erases just the log's bytes.) What the
+  // check "the counter never goes back" must catch.
+  bool counter_rewrite = false;
 };
 
 enum class CutMode : uint8_t { kBefore, kAfter, kTorn };
@@ -90,13 +97,14 @@ inline constexpr uint32_t kChangePage = 4096;
 class CutFlash final : public runtime::FlashMemory {
  public:
   CutFlash(FileFlash& inner, PowerRail& rail, int index, std::optional<uint32_t> drop_revoke_at, bool erase_extra,
-           std::vector<uint8_t>& changed)
+           std::vector<uint8_t>& changed, std::optional<bootloader::FlashArea> rewrite_counter = std::nullopt)
       : inner_(inner),
         rail_(rail),
         index_(index),
         drop_revoke_at_(drop_revoke_at),
         erase_extra_(erase_extra),
-        changed_(changed) {}
+        changed_(changed),
+        rewrite_counter_(rewrite_counter) {}
 
   const runtime::Memory& geometry() const override { return inner_.geometry(); }
   runtime::Status Read(uint32_t address, runtime::MutableByteSpan out) override {
@@ -122,6 +130,10 @@ class CutFlash final : public runtime::FlashMemory {
     if (drop_revoke_at_ && address == *drop_revoke_at_ && data.size() == runtime::kRevokeSize &&
         std::all_of(data.begin(), data.end(), [](uint8_t b) { return b == runtime::kRevokedByte; })) {
       return runtime::Status::Ok();  // the --unsafe-skip-revoke fault: claims success, changes nothing
+    }
+    if (rewrite_counter_ && address >= rewrite_counter_->address &&
+        address - rewrite_counter_->address < rewrite_counter_->size) {
+      return RewriteCounter(data);  // the --unsafe-counter-rewrite fault
     }
     return Change(false, address, static_cast<uint32_t>(data.size()), [&] { return inner_.Write(address, data); });
   }
@@ -152,6 +164,21 @@ class CutFlash final : public runtime::FlashMemory {
     return PowerOff();
   }
 
+  // The --unsafe-counter-rewrite fault: the log erased (one operation; torn: its first half),
+  // then `data` (the new slot) programmed at its start (a second operation).
+  runtime::Status RewriteCounter(runtime::ByteSpan data) {
+    const bootloader::FlashArea& area = *rewrite_counter_;
+    const runtime::Status erased = Change(true, area.address, area.size, [&] {
+      const bool torn = rail_.dead && rail_.mode == CutMode::kTorn;
+      const std::vector<uint8_t> blank(torn ? area.size / 2 : area.size, inner_.geometry().erased_value);
+      (void)inner_.Preload(area.address, blank);
+      return torn ? PowerOff() : runtime::Status::Ok();
+    });
+    if (!erased.ok()) return erased;
+    return Change(false, area.address, static_cast<uint32_t>(data.size()),
+                  [&] { return inner_.Write(area.address, data); });
+  }
+
   void MarkChanged(uint32_t address, uint32_t size) {
     const runtime::Memory& g = inner_.geometry();
     if (size == 0 || !g.Contains(address)) return;
@@ -166,6 +193,7 @@ class CutFlash final : public runtime::FlashMemory {
   std::optional<uint32_t> drop_revoke_at_;
   bool erase_extra_;
   std::vector<uint8_t>& changed_;
+  std::optional<bootloader::FlashArea> rewrite_counter_;
 };
 
 // The whole flash of a board at one moment, one vector per memory (full size): a snapshot.
@@ -193,6 +221,10 @@ class SweepBoard {
   PowerRail& rail() { return rail_; }
   const runtime::Board& board() const { return board_; }
   FileFlash& flash(size_t m) { return *files_[m]; }
+  // The keys of the board's trusting bootloader (`onedfu-sim powercut --trust`); none: it
+  // boots unsigned records too. DecideBoot boots with them.
+  void SetTrust(std::vector<runtime::Ed25519PublicKey> keys) { keys_ = std::move(keys); }
+  std::span<const runtime::Ed25519PublicKey> keys() const { return keys_; }
 
   // Power back on (faults cleared, counters zero).
   void PowerOn();
@@ -219,6 +251,7 @@ class SweepBoard {
   std::vector<std::unique_ptr<CutFlash>> cuts_;
   std::vector<runtime::FlashMemory*> pointers_;
   PowerRail rail_;
+  std::vector<runtime::Ed25519PublicKey> keys_;
 };
 
 // Deterministic filler for the protected regions, so a stray write shows.
@@ -237,8 +270,15 @@ int FirstDifferingElement(const runtime::Board& board, const FlashView& flash,
 // "element 2 at 0x90000000 (4096 bytes)".
 std::string DescribeElement(const std::vector<host::DfuseElement>& elements, int index);
 
-// The first bootloader/filesystem region whose bytes differ between `a` and `b`, or "".
+// The first bootloader/filesystem region whose bytes differ between `a` and `b`, or "". The
+// security counter log at the end of the bootloader region (bootloader/boot_state.h) is left
+// out: the boot appends to it (see ChangedCounterLog and SecurityCounter).
 std::string ChangedProtectedRegion(const runtime::Board& board, const FlashView& a, const FlashView& b);
+
+// The first address in [address, address + size) (inside one memory) whose byte differs
+// between `a` and `b`, as "0x90100080", or "".
+std::string ChangedRange(const runtime::Board& board, const FlashView& a, const FlashView& b, uint32_t address,
+                         uint32_t size);
 
 // Per memory, one flag per sector (index = runtime::SectorInfo::index): e.g. the sectors a host
 // stream may change.
@@ -268,7 +308,8 @@ void ForEachSector(const runtime::Board& board, F f) {
 
 // The first byte outside the `may_change` sectors that differs between `a` and `b`, named by
 // where it lies ("romfs region 'romfs' changed at 0x90100000 (a sector the update does not
-// write)", "flash outside every region changed at ..."), or "".
+// write)", "flash outside every region changed at ..."), or "". The security counter log is
+// left out (ChangedCounterLog judges it).
 std::string ChangedOutside(const runtime::Board& board, const SectorMask& may_change, const FlashView& a,
                            const FlashView& b);
 
@@ -276,7 +317,17 @@ std::string ChangedOutside(const runtime::Board& board, const SectorMask& may_ch
 // while recording, and a replay answers the same bytes.
 bootloader::DfuOptions ReplayDfuOptions();
 
-// The boot decision, with the --unsafe-trust-record fault applied.
+// The board's security counter in `flash` (bootloader::HighestCounter over its counter log;
+// 0 without one).
+uint32_t SecurityCounter(const runtime::Board& board, const FlashView& flash);
+// The first byte of the counter log that was programmed in `a` and differs in `b` (the log is
+// append-only: a slot, once programmed, stays), named with its address, or "".
+std::string ChangedCounterLog(const runtime::Board& board, const FlashView& a, const FlashView& b);
+
+// A power-on of the board: the trusting bootloader's boot (bootloader::TrustedBoot with the
+// board's keys: counter log, verified-once marker; the one boot sequence of the Cortex-M port
+// and `onedfu-sim run --trust`), which programs the marker and advances the counter when it
+// starts the application, with the --unsafe-trust-record fault applied.
 struct Boot {
   bool start = false;
   bootloader::BootDecision decision;

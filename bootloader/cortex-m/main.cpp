@@ -95,27 +95,6 @@ bool PollMailbox(bootloader::DfuDevice& device) {
 
 }  // namespace
 
-#if ONEDFU_TRUST
-// Trusting build (scripts/size --signed): the keys come from OUT_DIR/gen/trust_keys.h
-// (kTrustKeys), the counter log and the verified marker from bootloader/boot_state.h.
-bootloader::BootDecision DecideTrusted(bool forced) {
-  bootloader::TrustPolicy policy{kTrustKeys};
-  policy.remember_verified = true;
-  const bootloader::FlashArea counter = bootloader::CounterArea(kBoard);
-  if (counter.memory >= 0) {
-    auto value = bootloader::ReadSecurityCounter(*kMemories[counter.memory], counter);
-    if (value.ok()) policy.min_security_counter = value.value();
-  }
-  bootloader::BootDecision d = bootloader::Decide(kBoard, kMemories, forced, &policy);
-  if (!d.start_application) return d;
-  const bootloader::FlashArea marker = bootloader::MarkerArea(kBoard);
-  if (d.mark_verified && marker.memory >= 0) (void)bootloader::MarkVerified(*kMemories[marker.memory], marker, d.record_crc);
-  if (counter.memory >= 0 && d.security_counter > policy.min_security_counter) {
-    (void)bootloader::AdvanceSecurityCounter(*kMemories[counter.memory], counter, d.security_counter);
-  }
-  return d;
-}
-#endif
 
 int main() {
   // Without the PLL there is no 48 MHz USB clock: try again from reset.
@@ -126,7 +105,9 @@ int main() {
   // reports the flash error and the board waits in DFU mode.
   (void)qspi_flash.Init();
 #if ONEDFU_TRUST
-  const bootloader::BootDecision decision = DecideTrusted(forced);
+  // Trusting build (scripts/size --signed): the keys come from OUT_DIR/gen/trust_keys.h
+  // (kTrustKeys), the counter log and the verified marker from bootloader/boot_state.h.
+  const bootloader::BootDecision decision = bootloader::TrustedBoot(kBoard, kMemories, forced, kTrustKeys);
 #else
   const bootloader::BootDecision decision = bootloader::Decide(kBoard, kMemories, forced);
 #endif

@@ -34,6 +34,13 @@ bool IntactSlot(ByteSpan slot, uint32_t* value) {
   return true;
 }
 
+// Reads one counter slot into `out`. False (with *status) on a flash error; true with
+// *status = kDataLoss when the slot's data is unreadable (ignored like a torn slot).
+bool ReadSlot(FlashMemory& flash, uint32_t address, MutableByteSpan out, Status* status) {
+  *status = flash.Read(address, out);
+  return status->ok() || status->code() == StatusCode::kDataLoss;
+}
+
 }  // namespace
 
 FlashArea CounterArea(const runtime::Board& board) {
@@ -57,17 +64,28 @@ uint32_t HighestCounter(ByteSpan area, uint32_t write_align, uint8_t /*erased_va
 }
 
 runtime::Result<uint32_t> ReadSecurityCounter(FlashMemory& flash, const FlashArea& area) {
+  Status status = Status::Ok();
   const runtime::Memory& m = flash.geometry();
   const uint32_t slot = CounterSlotSize(m.write_align);
   if (area.memory < 0 || slot > kMaxSlot) return Status(StatusCode::kNotFound, "no security counter area");
   uint32_t highest = 0;
   uint8_t buf[kMaxSlot];
   for (uint32_t at = 0; at + slot <= area.size; at += slot) {
-    ONEDFU_TRY(flash.Read(area.address + at, MutableByteSpan(buf, slot)));
+    if (!ReadSlot(flash, area.address + at, MutableByteSpan(buf, slot), &status)) return status;
     uint32_t v = 0;
-    if (IntactSlot(ByteSpan(buf, slot), &v) && v > highest) highest = v;
+    if (status.ok() && IntactSlot(ByteSpan(buf, slot), &v) && v > highest) highest = v;
   }
   return highest;
+}
+
+uint32_t BootSecurityCounter(const runtime::Board& board, std::span<FlashMemory* const> memories) {
+  const FlashArea counter = CounterArea(board);
+  if (counter.memory < 0 || static_cast<size_t>(counter.memory) >= memories.size() ||
+      memories[counter.memory] == nullptr) {
+    return 0;
+  }
+  auto value = ReadSecurityCounter(*memories[counter.memory], counter);
+  return value.ok() ? value.value() : 0;
 }
 
 Status AdvanceSecurityCounter(FlashMemory& flash, const FlashArea& area, uint32_t value) {
@@ -77,8 +95,10 @@ Status AdvanceSecurityCounter(FlashMemory& flash, const FlashArea& area, uint32_
   uint32_t highest = 0;
   uint32_t free_at = area.size;
   uint8_t buf[kMaxSlot];
+  Status status = Status::Ok();
   for (uint32_t at = 0; at + slot <= area.size; at += slot) {
-    ONEDFU_TRY(flash.Read(area.address + at, MutableByteSpan(buf, slot)));
+    if (!ReadSlot(flash, area.address + at, MutableByteSpan(buf, slot), &status)) return status;
+    if (!status.ok()) continue;  // unreadable (torn on ECC flash): neither a value nor free
     uint32_t v = 0;
     if (IntactSlot(ByteSpan(buf, slot), &v) && v > highest) highest = v;
     if (free_at == area.size && AllValue(ByteSpan(buf, slot), m.erased_value)) free_at = at;
@@ -104,6 +124,28 @@ Status MarkVerified(FlashMemory& flash, const FlashArea& area, uint32_t record_c
   runtime::StoreLe32(buf + 4, record_crc);
   runtime::StoreLe32(buf + 8, ~record_crc);
   return flash.Write(area.address, ByteSpan(buf, kMarkerSize));
+}
+
+BootDecision TrustedBoot(const runtime::Board& board, std::span<FlashMemory* const> memories, bool forced_dfu,
+                         std::span<const runtime::Ed25519PublicKey> keys) {
+  TrustPolicy policy;
+  policy.keys = keys;
+  policy.remember_verified = true;
+  policy.min_security_counter = BootSecurityCounter(board, memories);
+  const FlashArea counter = CounterArea(board);
+  FlashMemory* const counter_flash =
+      counter.memory >= 0 && static_cast<size_t>(counter.memory) < memories.size() ? memories[counter.memory] : nullptr;
+  BootDecision d = Decide(board, memories, forced_dfu, &policy);
+  if (!d.start_application) return d;
+  const FlashArea marker = MarkerArea(board);
+  if (d.mark_verified && marker.memory >= 0 && static_cast<size_t>(marker.memory) < memories.size() &&
+      memories[marker.memory] != nullptr) {
+    (void)MarkVerified(*memories[marker.memory], marker, d.record_crc);
+  }
+  if (counter_flash != nullptr && d.security_counter > policy.min_security_counter) {
+    (void)AdvanceSecurityCounter(*counter_flash, counter, d.security_counter);
+  }
+  return d;
 }
 
 }  // namespace onedfu::bootloader

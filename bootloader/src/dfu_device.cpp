@@ -90,7 +90,7 @@ SetupPacket ParseSetup(const uint8_t bytes[8]) {
 
 DfuProtocol::DfuProtocol(const Board& board, DfuBackend& backend, const DeviceStrings& strings,
                          const DfuOptions& options)
-    : board_(board), backend_(backend), strings_(strings), options_(options) {}
+    : board_(board), backend_(&backend), strings_(strings), options_(options) {}
 
 Status DfuProtocol::Init(Diag* diag) {
   ready_ = false;
@@ -259,7 +259,7 @@ ControlReply DfuProtocol::Dnload(const SetupPacket& setup, ByteSpan data_out) {
     state_ = DfuState::kManifestSync;
     return ControlReply::Ack();
   }
-  if (const char* why = backend_.RefuseBlock(setup.wValue)) return StallRequest(setup, why);
+  if (const char* why = backend_->RefuseBlock(setup.wValue)) return StallRequest(setup, why);
   std::memcpy(buffer_, data_out.data(), data_out.size());
   block_ = setup.wValue;
   length_ = setup.wLength;
@@ -269,11 +269,11 @@ ControlReply DfuProtocol::Dnload(const SetupPacket& setup, ByteSpan data_out) {
 
 ControlReply DfuProtocol::Upload(const SetupPacket& setup, MutableByteSpan data_in) {
   if (setup.wLength > kTransferSize) return StallRequest(setup, "is longer than wTransferSize");
-  if (const char* why = backend_.RefuseBlock(setup.wValue)) return StallRequest(setup, why);
+  if (const char* why = backend_->RefuseBlock(setup.wValue)) return StallRequest(setup, why);
   const size_t want = setup.wLength < data_in.size() ? setup.wLength : data_in.size();
   size_t got = 0;
   message_.Clear();
-  const DfuStatus st = backend_.Upload(setup.wValue, data_in.first(want), &got, message_);
+  const DfuStatus st = backend_->Upload(setup.wValue, data_in.first(want), &got, message_);
   if (st != DfuStatus::kOk) {
     SetError(st);
     return ControlReply::Stall();
@@ -283,7 +283,7 @@ ControlReply DfuProtocol::Upload(const SetupPacket& setup, MutableByteSpan data_
 }
 
 uint32_t DfuProtocol::PollTimeoutMs() const {
-  const uint64_t us = backend_.DownloadEstimateUs(block_, ByteSpan(buffer_, length_));
+  const uint64_t us = backend_->DownloadEstimateUs(block_, ByteSpan(buffer_, length_));
   // ms = ceil(us / 1000), capped by the option and by bwPollTimeout's 24 bits.
   // Past the cap the quotient does not matter; below it, us + 999 < 2^35, so
   // floor(floor(x / 8) / 125) == floor(x / 1000) is a 32-bit division.
@@ -294,7 +294,7 @@ uint32_t DfuProtocol::PollTimeoutMs() const {
 
 void DfuProtocol::RunWork() {
   message_.Clear();
-  const DfuStatus st = backend_.Download(block_, ByteSpan(buffer_, length_), message_);
+  const DfuStatus st = backend_->Download(block_, ByteSpan(buffer_, length_), message_);
   length_ = 0;
   if (st != DfuStatus::kOk) {
     SetError(st);

@@ -15,8 +15,13 @@
 
 #include "host/dfuse_file.h"
 #include "host/file_io.h"
+#include "host/romfs_build.h"
+#include "host/signing.h"
 #include "packer/pack.h"
+#include "runtime/byte_reader.h"
+#include "runtime/region_store.h"
 #include "powercut.h"
+#include "test_support.h"
 #include "umockdev_usb.h"
 
 namespace fs = std::filesystem;
@@ -88,6 +93,32 @@ const Recorded& Record() {
   return *recorded;
 }
 
+// Records dfu-util's update from `from` to `to` on pybd-sf6 (the bootloader trusting `keys`).
+std::pair<PowercutInput, UpdateRecording> RecordPair(const fs::path& from, const fs::path& to,
+                                                     std::vector<runtime::Ed25519PublicKey> keys = {}) {
+  auto input = LoadPowercutInput(kBoard, from, to);
+  REQUIRE_MESSAGE(input.ok(), input.error().message);
+  input->trust_keys = std::move(keys);
+  RecordOptions options;
+  options.dfu_util = ONEDFU_DFU_UTIL;
+  options.timeout_ms = 60000;
+  auto recording = RecordUpdate(*input, options);
+  REQUIRE_MESSAGE(recording.ok(), recording.error().message);
+  return {std::move(input.value()), std::move(recording.value())};
+}
+
+fs::path Pack(const fs::path& manifest, const std::string& version, const fs::path& out,
+              std::optional<fs::path> key = std::nullopt, uint32_t counter = 0) {
+  packer::PackRequest request;
+  request.package = manifest;
+  request.version = version;
+  request.sign_key = key;
+  request.security_counter = counter;
+  auto packed = packer::PackToFile(request, out);
+  REQUIRE_MESSAGE(packed.ok(), packed.error().message);
+  return out;
+}
+
 std::string LastLine(const std::string& text) {
   std::istringstream in(text);
   std::string line;
@@ -138,8 +169,15 @@ TEST_CASE("power-cut sweep over the two-package update: no failures; old, new an
   REQUIRE_MESSAGE(result.ok(), result.error().message);
   INFO(out.str());
   CHECK(result->operations > 0);
-  CHECK(result->cuts == 3 * result->operations);
+  // NEW's first boot programs the verified marker (unsigned, no counter: nothing else).
+  CHECK(result->boot_operations == 1);
+  CHECK(result->boot_cuts == 3);
+  CHECK(result->cuts == 3 * (result->operations + result->boot_operations));
   CHECK(result->failures == 0);
+  // Boots are verified once: the power-on after a start skipped the hashes.
+  CHECK(result->verified_once > 0);
+  // The demo's base ROMFS image leaves room for a pushed one, in sectors NEW does not write.
+  CHECK(r.recording.pushed_romfs_size > 0);
   CHECK(out.str().empty());  // no failure lines
   CHECK(result->booted_old + result->booted_new + result->stayed_dfu == result->cuts);
   // Before the first operation (the revoke) nothing changed: OLD boots. After the last one
@@ -169,7 +207,7 @@ TEST_CASE("a first flash onto a blank board (no --from): boots NEW or stays in D
     auto result = SweepPowerCuts(*input, *recording, SweepOptions{}, out);
     REQUIRE_MESSAGE(result.ok(), result.error().message);
     INFO(out.str());
-    CHECK(result->cuts == 3 * result->operations);
+    CHECK(result->cuts == 3 * (result->operations + result->boot_operations));
     CHECK(result->failures == 0);
     CHECK(result->booted_old == 0);
     CHECK(result->booted_new >= 1);
@@ -201,7 +239,7 @@ TEST_CASE("the sweep detects a brick when the bootloader neither revokes nor ver
   CHECK(out.str().find("FAIL cut ") == 0);
 }
 
-TEST_CASE("each protection alone: without verification the sweep still fails; without revoke the hashes save it") {
+TEST_CASE("each protection alone: without verification, or without the revoke (boots verified once), the sweep fails") {
   const Recorded& r = Record();
   SUBCASE("trusting an intact record boots NEW before its manifest is written") {
     SweepOptions options;
@@ -212,17 +250,18 @@ TEST_CASE("each protection alone: without verification the sweep still fails; wi
     CHECK(result->failures > 0);
     CHECK(out.str().find("boots a partial image") != std::string::npos);
   }
-  SUBCASE("skipping the revoke: the SHA-256 check at boot keeps every partial image from starting") {
+  SUBCASE("skipping the revoke: OLD's verified marker vouches for a half-written image (verified-once boot)") {
     SweepOptions options;
     options.faults.skip_revoke = true;
     std::ostringstream out;
     auto result = SweepPowerCuts(r.input, r.recording, options, out);
     REQUIRE(result.ok());
     INFO(out.str());
-    CHECK(result->failures == 0);
-    // The old record is never revoked now, so DFU mode comes from hash mismatches instead.
+    // Boots after the first skip the hashes, so only the revoke kept a partial image from starting.
+    CHECK(result->failures > 0);
+    CHECK(result->failures < result->cuts);
+    CHECK(out.str().find("boots a partial image (the boot decision accepted it)") != std::string::npos);
     CHECK(result->dfu_reasons.count("revoked boot record") == 0);
-    CHECK(result->stayed_dfu > 0);
   }
 }
 
@@ -257,7 +296,7 @@ TEST_CASE("--double: a cut during the update, then one during the re-flash: 0 fa
   CHECK(result->double_cuts == 40);
   CHECK(result->double_failures == 0);
   CHECK(result->double_short < 40);
-  CHECK(result->cuts == 3 * result->operations + 40);
+  CHECK(result->cuts == 3 * (result->operations + result->boot_operations) + 40);
   options.faults.skip_revoke = true;
   options.faults.trust_record = true;
   std::ostringstream unsafe;
@@ -265,6 +304,189 @@ TEST_CASE("--double: a cut during the update, then one during the re-flash: 0 fa
   REQUIRE(bad.ok());
   CHECK(bad->double_failures > 0);
   CHECK(unsafe.str().find("FAIL double cut ") != std::string::npos);
+}
+
+TEST_CASE("signed packages with security counters (OLD 1, NEW 2): 0 failures, cuts during the counter advance boot NEW") {
+  const Recorded& r = Record();  // the NEW copy of the demo in kScratch/new
+  const fs::path dir = kScratch / "trust";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  auto key = host::GenerateKeyPair(dir / "key");
+  REQUIRE_MESSAGE(key.ok(), key.error().message);
+  const fs::path old_dfu = Pack(kSource / "manifests/examples/pybd-sf6-demo.json", "1.0.0", dir / "old-signed.dfu",
+                                key->private_pem, 1);
+  const fs::path new_dfu = Pack(kScratch / "new/pybd-sf6-demo.json", "2.0.0", dir / "new-signed.dfu", key->private_pem, 2);
+  const auto [input, recording] = RecordPair(old_dfu, new_dfu, {key->public_key});
+  SUBCASE("the sweep: 0 failures; the first boot of NEW programs the marker, then the counter") {
+    SweepOptions options;
+    options.verbose = true;
+    std::ostringstream out;
+    auto result = SweepPowerCuts(input, recording, options, out);
+    REQUIRE_MESSAGE(result.ok(), result.error().message);
+    INFO(out.str());
+    CHECK(result->failures == 0);
+    CHECK(out.str().find("FAIL") == std::string::npos);
+    CHECK(result->old_counter == 1);
+    CHECK(result->new_counter == 2);
+    CHECK(result->boot_operations == 2);
+    CHECK(result->boot_cuts == 6);
+    CHECK(result->boot_failures == 0);
+    CHECK(result->cuts == 3 * (result->operations + result->boot_operations));
+    CHECK(result->verified_once > 0);
+    // The counter slot is boot op 1 (in the bootloader region's last 2 KiB): every cut of it
+    // leaves a board that boots NEW.
+    for (const char* mode : {"before", "after", "during (torn)"}) {
+      const std::string line = std::string("cut ") + mode + " boot op 1/2 (internal write 0x08007";
+      const size_t at = out.str().find(line);
+      REQUIRE_MESSAGE(at != std::string::npos, line);
+      CHECK(out.str().substr(at, out.str().find('\n', at) - at).find("): boots NEW") != std::string::npos);
+    }
+  }
+  SUBCASE("self-check: a counter advance that erases the log first lets the counter go back") {
+    SweepOptions options;
+    options.faults.counter_rewrite = true;
+    std::ostringstream out;
+    auto result = SweepPowerCuts(input, recording, options, out);
+    REQUIRE_MESSAGE(result.ok(), result.error().message);
+    CHECK(result->boot_failures > 0);
+    CHECK(out.str().find("after the cut: the security counter went back: 0, OLD booted with 1") != std::string::npos);
+  }
+  SUBCASE("the keys are the bootloader's: an unsigned NEW does not boot, so there is nothing to sweep") {
+    auto unsigned_input = LoadPowercutInput(kBoard, old_dfu, r.packages.new_dfu);
+    REQUIRE(unsigned_input.ok());
+    unsigned_input->trust_keys = {key->public_key};
+    RecordOptions record_options;
+    record_options.dfu_util = ONEDFU_DFU_UTIL;
+    record_options.timeout_ms = 60000;
+    auto bad = RecordUpdate(*unsigned_input, record_options);
+    REQUIRE_FALSE(bad.ok());
+    CHECK(bad.error().message.find("new.dfu does not boot") != std::string::npos);
+    CHECK(bad.error().message.find("not signed") != std::string::npos);
+  }
+}
+
+TEST_CASE("ECC flash, counters 1 -> 2, --torn random: a counter slot torn by a cut faults when read, the counter holds") {
+  const fs::path dir = kScratch / "ecc-counter";
+  fs::remove_all(dir);
+  const fs::path ecc_board = kSource / "tests/data/boards/test-ecc.json";
+  std::vector<fs::path> packages;
+  for (int v = 1; v <= 2; ++v) {
+    const fs::path romfs = dir / ("r" + std::to_string(v));
+    fs::create_directories(romfs);
+    std::ofstream(romfs / "a.txt") << "version " << v << "\n";
+    const fs::path firmware = dir / ("fw" + std::to_string(v) + ".bin");
+    REQUIRE(host::WriteFileAtomic(firmware, std::vector<uint8_t>(60000, static_cast<uint8_t>('A' + v))).ok());
+    packer::PackRequest request;
+    request.board = ecc_board;
+    request.firmware_flags = {"0x08020000:" + firmware.string()};
+    request.romfs_dir = romfs;
+    request.version = std::to_string(v) + ".0.0";
+    request.security_counter = static_cast<uint32_t>(v);
+    packages.push_back(dir / ("v" + std::to_string(v) + ".dfu"));
+    auto packed = packer::PackToFile(request, packages.back());
+    REQUIRE_MESSAGE(packed.ok(), packed.error().message);
+  }
+  auto input = LoadPowercutInput(ecc_board.string(), packages[0], packages[1]);
+  REQUIRE_MESSAGE(input.ok(), input.error().message);
+  RecordOptions record_options;
+  record_options.dfu_util = ONEDFU_DFU_UTIL;
+  record_options.timeout_ms = 60000;
+  auto recording = RecordUpdate(*input, record_options);
+  REQUIRE_MESSAGE(recording.ok(), recording.error().message);
+  SweepOptions options;
+  options.torn = runtime::TornModel::kRandom;
+  std::ostringstream out;
+  auto result = SweepPowerCuts(*input, *recording, options, out);
+  REQUIRE_MESSAGE(result.ok(), result.error().message);
+  INFO(out.str());
+  CHECK(result->old_counter == 1);
+  CHECK(result->new_counter == 2);
+  CHECK(result->boot_cuts == 6);
+  CHECK(result->failures == 0);
+}
+
+TEST_CASE("a firmware-only update keeps a ROMFS image pushed at run time byte-identical; an extra erase fails that check") {
+  Record();
+  const fs::path dir = kScratch / "firmware-only";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const fs::path demo = kSource / "manifests/examples/pybd-sf6-demo";
+  auto manifest = [&](const std::string& name, const std::string& text1_address) {
+    const fs::path path = dir / name;
+    std::ofstream(path) << R"({ "name": "fw-only", "version": "1.0.0", "board": "pybd-sf6", "firmware": [ ")"
+                        << (demo / "firmware/text0.hex").string() << R"(", { "file": ")"
+                        << (demo / "firmware/text1.bin").string() << R"(", "address": ")" << text1_address
+                        << R"(" } ] })";
+    return path;
+  };
+  // NEW moves text1 into TEXT1's last sector, right below the romfs region.
+  const fs::path old_dfu = Pack(manifest("old.json", "0x90000000"), "1.0.0", dir / "old.dfu");
+  const fs::path new_dfu = Pack(manifest("new.json", "0x900ff000"), "2.0.0", dir / "new.dfu");
+  const auto [input, recording] = RecordPair(old_dfu, new_dfu);
+  // No package writes the romfs region: the image is pushed at its start, as a RegionStore slot
+  // holding a real ROMFS image (the packer's builder).
+  REQUIRE(recording.pushed_romfs_size > 0);
+  CHECK(recording.pushed_romfs_address == 0x90100000);
+  const std::vector<uint8_t>& qspi = recording.old_flash[1];
+  const uint32_t image_length = runtime::LoadLe32(qspi.data() + 0x100000 + runtime::kSlotImageLengthOffset);
+  auto listing = host::ListRomfs(
+      std::span<const uint8_t>(qspi).subspan(0x100000 + runtime::kSlotImageOffset, image_length), "pushed image");
+  REQUIRE_MESSAGE(listing.ok(), listing.error().message);
+  bool notes = false;
+  for (const host::RomfsListing& entry : *listing) notes = notes || entry.path.find("notes.txt") != std::string::npos;
+  CHECK(notes);
+  {
+    std::ostringstream out;
+    auto result = SweepPowerCuts(input, recording, SweepOptions{}, out);
+    REQUIRE_MESSAGE(result.ok(), result.error().message);
+    INFO(out.str());
+    CHECK(result->failures == 0);
+    CHECK(result->booted_new >= 1);
+  }
+  {
+    SweepOptions options;
+    options.faults.erase_extra = true;  // erasing 0x900ff000 erases the pushed image's sector too
+    std::ostringstream out;
+    auto result = SweepPowerCuts(input, recording, options, out);
+    REQUIRE(result.ok());
+    CHECK(result->failures > 0);
+    CHECK(out.str().find("the ROMFS image pushed at run time (slot 0x90100000, ") != std::string::npos);
+  }
+}
+
+TEST_CASE("product size, signed, counters 1 -> 2: a sample of 40 operations + the first boot, 0 failures; no revoke: failures") {
+  // OLD and NEW: the product-size fixture with different seeds (TEXT0 1.5 MiB, TEXT1 1 MiB and a
+  // 240-file ROMFS all change), about 3.1 MB hashed at the first boot.
+  const fs::path dir = kScratch / "product";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  testing::MakeProductInputs(dir / "old");
+  testing::MakeProductInputs(dir / "new", "--seed 2");
+  auto key = host::GenerateKeyPair(dir / "key");
+  REQUIRE_MESSAGE(key.ok(), key.error().message);
+  const fs::path old_dfu = Pack(dir / "old/product.json", "1.0.0", dir / "old.dfu", key->private_pem, 1);
+  const fs::path new_dfu = Pack(dir / "new/product.json", "2.0.0", dir / "new.dfu", key->private_pem, 2);
+  const auto [input, recording] = RecordPair(old_dfu, new_dfu, {key->public_key});
+  SweepOptions options;
+  options.sample = 40;
+  std::ostringstream out;
+  auto result = SweepPowerCuts(input, recording, options, out);
+  REQUIRE_MESSAGE(result.ok(), result.error().message);
+  INFO(out.str());
+  CHECK(result->operations > 1000);
+  CHECK(result->operations_cut == 40);
+  CHECK(result->boot_operations == 2);
+  CHECK(result->cuts == 3 * (40 + 2));
+  CHECK(result->failures == 0);
+  CHECK(result->new_counter == 2);
+  CHECK(result->booted_new >= 1);
+  CHECK(result->verified_once > 0);
+  options.faults.skip_revoke = true;
+  std::ostringstream unsafe;
+  auto bad = SweepPowerCuts(input, recording, options, unsafe);
+  REQUIRE(bad.ok());
+  CHECK(bad->failures > 0);
+  CHECK(unsafe.str().find("boots a partial image (the boot decision accepted it)") != std::string::npos);
 }
 
 TEST_CASE("an update that writes into the user's filesystem region fails the sweep") {
@@ -354,7 +576,7 @@ TEST_CASE("--host onedfu-flash onto a blank board: the flasher's own stream, 0 f
   REQUIRE_MESSAGE(result.ok(), result.error().message);
   INFO(out.str());
   CHECK(result->operations > 0);
-  CHECK(result->cuts == 3 * result->operations);
+  CHECK(result->cuts == 3 * (result->operations + result->boot_operations));
   CHECK(result->failures == 0);
   CHECK(result->reruns == 5);
   CHECK(result->rerun_failures == 0);

@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <span>
 
+#include "bootloader/boot.h"
 #include "runtime/board.h"
 #include "runtime/boot_record.h"
 #include "runtime/byte_reader.h"
@@ -56,9 +57,15 @@ uint32_t CounterSlotSize(uint32_t write_align);
 // the bytes it uploaded with the same function.
 uint32_t HighestCounter(runtime::ByteSpan area, uint32_t write_align, uint8_t erased_value);
 
-// Reads the counter log through `flash` (mapped in place, else in chunks).
+// Reads the counter log through `flash` (mapped in place, else in chunks). A
+// slot that cannot be read for its data (kDataLoss: a torn unit on flash with
+// ECC) is ignored like any torn slot.
 runtime::Result<uint32_t> ReadSecurityCounter(runtime::FlashMemory& flash, const FlashArea& area);
-// Raises the counter to `value` (no-op when it is already >= value).
+// The counter a boot of this board goes by: ReadSecurityCounter on the board's
+// counter area, 0 when there is none or it cannot be read.
+uint32_t BootSecurityCounter(const runtime::Board& board, std::span<runtime::FlashMemory* const> memories);
+// Raises the counter to `value` (no-op when it is already >= value), in the
+// first erased slot (an unreadable one is skipped, never reused).
 // kResourceExhausted when no erased slot is left, a flash error as is.
 runtime::Status AdvanceSecurityCounter(runtime::FlashMemory& flash, const FlashArea& area, uint32_t value);
 
@@ -66,5 +73,15 @@ runtime::Status AdvanceSecurityCounter(runtime::FlashMemory& flash, const FlashA
 bool MarkedVerified(runtime::ByteSpan marker, uint32_t record_crc);
 // Programs the marker for the record with this CRC (the area must be erased).
 runtime::Status MarkVerified(runtime::FlashMemory& flash, const FlashArea& area, uint32_t record_crc);
+
+// The power-on of a trusting bootloader, the one sequence its ports run (the
+// Cortex-M port, `onedfu-sim run --trust`, the power-cut sweep): reads the
+// counter, decides with `keys` (empty: unsigned records boot too) and
+// remember_verified, and when the application is to start programs the
+// verified marker (after a full verification) and then advances the counter
+// to the record's. A failed or cut write of either costs a full verification
+// or a counter step on a later boot, never a boot.
+BootDecision TrustedBoot(const runtime::Board& board, std::span<runtime::FlashMemory* const> memories,
+                         bool forced_dfu, std::span<const runtime::Ed25519PublicKey> keys);
 
 }  // namespace onedfu::bootloader

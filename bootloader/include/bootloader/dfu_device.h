@@ -119,6 +119,10 @@ class DfuProtocol {
   uint8_t usb_address() const { return usb_address_; }
   const char* layout() const { return layout_; }
 
+ protected:
+  // A copy of a device (the power-cut sweep checkpoints one) must drive its own backend.
+  void RebindBackend(DfuBackend& backend) { backend_ = &backend; }
+
  private:
   ControlReply HandleStandard(const SetupPacket& setup, runtime::MutableByteSpan data_in);
   ControlReply GetDescriptor(const SetupPacket& setup, runtime::MutableByteSpan data_in);
@@ -133,7 +137,7 @@ class DfuProtocol {
   uint32_t PollTimeoutMs() const;
 
   const runtime::Board& board_;
-  DfuBackend& backend_;
+  DfuBackend* backend_;  // never null
   DeviceStrings strings_;
   DfuOptions options_;
   bool ready_ = false;
@@ -172,6 +176,10 @@ class DfuDevice : private internal::DfuseFlashOwner, public DfuProtocol {
   DfuDevice(const runtime::Board& board, std::span<runtime::FlashMemory* const> memories,
             const DeviceStrings& strings = DeviceStrings{}, const DfuOptions& options = DfuOptions{})
       : DfuseFlashOwner(board, memories), DfuProtocol(board, dfuse, strings, options) {}
+  // A copy is a device in the same state on the same flash: its protocol drives the copy's own
+  // DfuSe/flash-policy state (the record it revokes), not the original's.
+  DfuDevice(const DfuDevice& other) : DfuseFlashOwner(other), DfuProtocol(other) { RebindBackend(dfuse); }
+  DfuDevice& operator=(const DfuDevice&) = delete;
 
   // Checks the flash drivers against the board, then DfuProtocol::Init.
   runtime::Status Init(runtime::Diag* diag) {
