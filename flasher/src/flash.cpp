@@ -280,11 +280,17 @@ host::Outcome Flasher::CheckInstalled(DfuseClient& client) {
   host::Bytes bytes(region->size);
   progress_.Begin("record", bytes.size());
   if (result_.hash_command) {
-    // An erased record region (a blank board) needs no read-back.
+    // An erased record region (a blank board) needs no read-back. Hashed: the span the new
+    // record element covers (a record starts at the region start and the plan of the record
+    // sector needs just these bytes), not the whole region.
     const uint32_t start = board.RegionStart(*region);
-    if (auto h = HashPieces(client, start, region->size); !h.ok()) return h.error();
+    const host::DfuseElement& element = package_.elements.back();
+    const auto span = element.address == start && !element.data.empty() && element.data.size() <= region->size
+                          ? static_cast<uint32_t>(element.data.size())
+                          : region->size;
+    if (auto h = HashPieces(client, start, span); !h.ok()) return h.error();
     host::Bytes known;
-    if (FromKnown(start, region->size, &known) &&
+    if (FromKnown(start, span, &known) &&
         std::all_of(known.begin(), known.end(), [&](uint8_t b) { return b == ErasedAt(board, start); })) {
       read_done_ = 0;
       progress_.End("erased (by hash)");
@@ -599,7 +605,11 @@ host::Expected<FlashResult> Flasher::Run() {
     progress_.End(result_.record_plan.empty() ? "unchanged" : "to write");
     result_.up_to_date = result_.plan.empty() && result_.record_plan.empty();
     if (result_.up_to_date) progress_.Note("up to date: nothing to erase or write");
-    if (auto e = Execute(client, result_.record_plan, true, "record "); !e.ok()) return e.error();
+    // The record element is not hashed or read back here: the bootloader checks all of it (the
+    // record's CRC, the manifest's and every segment's SHA-256) before it starts anything, and
+    // Boot() waits for that verdict; a record written wrong leaves the board in DFU mode with
+    // the reason, which fails the run. What the record points at was checked above.
+    if (auto e = Execute(client, result_.record_plan, false, "record "); !e.ok()) return e.error();
   }
   progress_.Begin("leave", 0);
   auto leave = client.Leave(package_.elements.front().address);

@@ -19,7 +19,9 @@
 //      others are read back (DfuSe UPLOAD, the only way with other bootloaders);
 //   6. erase pass, then one set-address per contiguous write run, consecutive blocks;
 //   7. check every written run (by hash, else read-back) BEFORE the record sector (planned the
-//      same way, after the rest), leave, wait for the board, read what it runs.
+//      same way, after the rest), leave, wait for the board, read what it runs (the record
+//      element itself is checked by the bootloader before it boots: CRC, manifest and segment
+//      hashes; a bad one keeps the board in DFU mode and fails the run).
 // Other DfuSe bootloaders (or plain_dfuse): every element in file order, erase each sector it
 // touches once, write it, leave: what dfu-util does, without reading anything back first.
 #pragma once
