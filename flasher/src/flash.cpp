@@ -58,11 +58,13 @@ std::string ListOf(const std::vector<UsbDevice>& devices) {
   return out;
 }
 
-bool AnyAccessError(const std::vector<UsbDevice>& devices) {
+// The permission hint for the first device that could not be opened for lack of permission
+// ("" when none).
+std::string AccessHint(const std::vector<UsbDevice>& devices) {
   for (const UsbDevice& d : devices) {
-    if (d.open_error.find("LIBUSB_ERROR_ACCESS") != std::string::npos) return true;
+    if (d.access_denied) return "\n" + PermissionHint(d);
   }
-  return false;
+  return {};
 }
 
 // Waits for the board (same serial, or same path without one) to enumerate at a new address.
@@ -210,7 +212,7 @@ host::Outcome Flasher::FindBoard() {
     if (!options_.serial.empty()) message += " with serial " + options_.serial;
     if (!options_.path.empty()) message += " at path " + options_.path;
     message += devices.empty() ? " found: no DFU-capable USB device on the bus" : " found; DFU-capable devices seen:" + ListOf(devices);
-    if (AnyAccessError(devices)) message += "\n" + PermissionHint();
+    message += AccessHint(devices);
     return host::Fail(message);
   }
   if (matching.size() > 1) {
@@ -219,8 +221,7 @@ host::Outcome Flasher::FindBoard() {
   }
   result_.device = matching.front();
   if (!result_.device.open_error.empty()) {
-    std::string message = result_.device.Describe() + ": " + result_.device.open_error;
-    if (AnyAccessError(matching)) message += "\n" + PermissionHint();
+    std::string message = result_.device.Describe() + ": " + result_.device.open_error + AccessHint(matching);
     return host::Fail(message);
   }
   progress_.End(result_.device.Describe());
@@ -230,7 +231,9 @@ host::Outcome Flasher::FindBoard() {
 host::Outcome Flasher::Detach() {
   const UsbDevice app = result_.device;
   progress_.Begin("detach", 0);
-  if (UsbStatus s = transport_.Open(app); !s.ok()) return host::Fail(app.Describe() + ": " + s.message);
+  if (UsbStatus s = transport_.Open(app); !s.ok()) {
+    return host::Fail(app.Describe() + ": " + s.message + (s.error == UsbError::kAccess ? "\n" + PermissionHint(app) : ""));
+  }
   const UsbStatus detach =
       transport_.ControlOut(static_cast<uint8_t>(bootloader::DfuRequest::kDetach), app.detach_timeout_ms, {});
   if (!detach.ok() && detach.error != UsbError::kGone) {
@@ -505,7 +508,7 @@ host::Expected<FlashResult> Flasher::Run() {
   if (in_dfu) {
     if (UsbStatus s = transport_.Open(result_.device); !s.ok()) {
       std::string message = result_.device.Describe() + ": " + s.message;
-      if (s.error == UsbError::kAccess) message += "\n" + PermissionHint();
+      if (s.error == UsbError::kAccess) message += "\n" + PermissionHint(result_.device);
       return host::Fail(message);
     }
   }
@@ -661,10 +664,15 @@ host::Expected<FlashResult> Flash(DfuTransport& transport, const FlashPackage& p
   return flasher.Run();
 }
 
-std::string PermissionHint() {
-  return "no permission to open the USB device: install the udev rules shipped with onedfu "
-         "(sudo cp manifests/udev/60-onedfu.rules /etc/udev/rules.d/ && sudo udevadm control --reload-rules "
-         "&& sudo udevadm trigger), then unplug and replug the board; or run as root";
+std::string PermissionHint(const UsbDevice& device) {
+  char ids[16];
+  std::snprintf(ids, sizeof ids, "%04x:%04x", device.vid, device.pid);
+  return std::string("no permission to open the USB device ") + device.path + " " + ids + " (" + device.Node() +
+         "). Fix: install the udev rules shipped with onedfu, manifests/udev/60-onedfu.rules in the onedfu "
+         "source tree (a board whose USB ids it does not list needs its own line there), from that tree:\n"
+         "  sudo cp manifests/udev/60-onedfu.rules /etc/udev/rules.d/ && sudo udevadm control --reload-rules && "
+         "sudo udevadm trigger\n"
+         "then unplug and replug the board (or run onedfu as root)";
 }
 
 host::Expected<std::vector<ListedDevice>> ListDevices(DfuTransport& transport) {

@@ -176,6 +176,7 @@ host::Expected<std::vector<UsbDevice>> LibusbTransport::Enumerate() {
     const int rc = libusb_open(list[i], &handle);
     if (rc != 0) {
       device.open_error = StatusOf(rc, "cannot open " + device.path).message;
+      device.access_denied = rc == LIBUSB_ERROR_ACCESS;
     } else {
       const uint16_t language = FirstLanguage(handle);
       device.manufacturer = AsciiString(handle, language, desc.iManufacturer);

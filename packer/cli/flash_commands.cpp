@@ -224,7 +224,7 @@ int List(const Args& args) {
   if (!transport.ok()) return Report(transport.error());
   auto devices = flasher::ListDevices(*transport.value());
   if (!devices.ok()) return Report(devices.error());
-  bool access_error = false;
+  const flasher::UsbDevice* denied = nullptr;  // the first device without permission
   if (vm->count("json")) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& l : *devices) {
@@ -249,7 +249,7 @@ int List(const Args& args) {
                   d.dfu_mode ? "DFU" : "runtime", d.interface_name.c_str());
       if (!d.open_error.empty()) {
         std::printf("    %s\n", d.open_error.c_str());
-        access_error = access_error || d.open_error.find("ACCESS") != std::string::npos;
+        if (d.access_denied && denied == nullptr) denied = &d;
       }
       if (!l.board_id.empty()) std::printf("    board file: %s\n", l.board_id.c_str());
       if (l.record_read && l.record_valid) {
@@ -259,7 +259,7 @@ int List(const Args& args) {
         std::printf("    installed: record not valid: %s\n", l.record_problem.c_str());
       }
     }
-    if (access_error) std::printf("%s\n", flasher::PermissionHint().c_str());
+    if (denied != nullptr) std::printf("%s\n", flasher::PermissionHint(*denied).c_str());
   }
   return kOk;
 }

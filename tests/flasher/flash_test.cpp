@@ -465,3 +465,38 @@ TEST_CASE("onedfu flash: Ctrl-C (SIGINT) stops between transfers, the board wait
   CHECK(FlashHolds(sim, v12));
   CHECK(Contains(sim.output, "onedfu app 1.2.0"));
 }
+
+TEST_CASE("onedfu flash and list without permission on the device node: the device and the udev fix") {
+  // The real libusb opens the umockdev node, made unreadable as on a desktop without the udev
+  // rules: mode 0000, and for root without CAP_DAC_OVERRIDE (setpriv), so open() fails with
+  // EACCES, which libusb reports as LIBUSB_ERROR_ACCESS.
+  const std::string deny =
+      "chmod 000 \"$UMOCKDEV_DIR\"/dev/bus/usb/001/*; "
+      "if [ \"$(id -u)\" = 0 ]; then exec setpriv --bounding-set=-dac_override,-dac_read_search \"$@\"; fi; exec \"$@\"";
+  const Package& v1 = V1();
+  Sim sim("flash_no_permission");
+  REQUIRE(sim.RunWith({"true"}) == 0);
+  const std::vector<uint8_t> qspi = sim.Qspi();
+  for (const bool list : {false, true}) {
+    CAPTURE(list);
+    std::vector<std::string> command = {"sh", "-c", deny, "sh", ONEDFU_CLI_EXE};
+    if (list) {
+      command.push_back("list");
+    } else {
+      command.insert(command.end(), {"flash", v1.file.string()});
+    }
+    const int status = sim.RunWith(command);
+    INFO(sim.output);
+    CHECK(status == (list ? 0 : 1));
+    CHECK(Contains(sim.output, "LIBUSB_ERROR_ACCESS"));
+    CHECK(Contains(sim.output, "no permission to open the USB device 1-1 0483:df11 (/dev/bus/usb/001/002)"));
+    CHECK(Contains(sim.output, "manifests/udev/60-onedfu.rules"));
+    CHECK(Contains(sim.output, "sudo cp manifests/udev/60-onedfu.rules /etc/udev/rules.d/ && "
+                               "sudo udevadm control --reload-rules && sudo udevadm trigger"));
+    CHECK(sim.Stats()["usb"]["control_transfers"] == 0);  // nothing reached the device
+  }
+  CHECK(sim.Qspi() == qspi);
+  // The shipped rules file exists and covers the board's VID:PID.
+  const std::string rules = Slurp(kSource / "manifests/udev/60-onedfu.rules");
+  CHECK(Contains(rules, "ATTRS{idVendor}==\"0483\", ATTRS{idProduct}==\"df11\""));
+}

@@ -149,7 +149,9 @@ struct ListedDevice {
 
 host::Expected<std::vector<ListedDevice>> ListDevices(DfuTransport& transport);
 
-// The message for a device that cannot be opened for lack of permission, with the fix.
-std::string PermissionHint();
+// The message for `device` when it cannot be opened for lack of permission: the device (bus
+// path, VID:PID, device node) and the fix (the shipped udev rules file, manifests/udev/
+// 60-onedfu.rules, and the commands that install it).
+std::string PermissionHint(const UsbDevice& device);
 
 }  // namespace onedfu::flasher
