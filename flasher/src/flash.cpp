@@ -104,6 +104,9 @@ class Flasher {
   host::Outcome Verify(DfuseClient& client, const FlashPlan& plan, const std::string& prefix);
   host::Outcome Boot();
   host::Error Wrap(const DfuseClient& client, const host::Error& error) const;
+  // Wrap for a failure once the flash may have changed (erase, write): says the board waits in
+  // DFU mode and how to complete the update.
+  host::Error WrapChange(const DfuseClient& client, const host::Error& error) const;
   void ShowPlan(const FlashPlan& plan, const char* what);
   bool SkipSegment(const host::DfuseElement& e) const;
   CurrentContent Reader(DfuseClient& client);
@@ -195,6 +198,14 @@ host::Error Flasher::Wrap(const DfuseClient& client, const host::Error& error) c
   if (client.interrupted()) return host::Fail(error.message + "; " + RerunHint(package_.file));
   if (client.gone()) return host::Fail(error.message + "; " + RerunHint(package_.file) + " once it is back");
   return error;
+}
+
+host::Error Flasher::WrapChange(const DfuseClient& client, const host::Error& error) const {
+  if (client.interrupted() || client.gone()) return Wrap(client, error);
+  // Only the onedfu bootloader refuses a half-written image (record revoked first, new record
+  // last); a plain DfuSe one may start whatever the flash holds.
+  return host::Fail(error.message + "; the update did not complete" +
+                    (result_.onedfu_bootloader ? " and nothing half-written boots" : "") + "; " + RerunHint(package_.file));
 }
 
 host::Outcome Flasher::FindBoard() {
@@ -412,7 +423,7 @@ host::Outcome Flasher::Execute(DfuseClient& client, const FlashPlan& plan, bool 
     uint64_t done = 0;
     for (const SectorWork& s : plan.sectors) {
       if (!s.erase) continue;
-      if (auto e = client.EraseSector(s.start); !e.ok()) return Wrap(client, e.error());
+      if (auto e = client.EraseSector(s.start); !e.ok()) return WrapChange(client, e.error());
       progress_.Advance(++done);
     }
     progress_.End(std::to_string(done) + " sectors");
@@ -424,7 +435,7 @@ host::Outcome Flasher::Execute(DfuseClient& client, const FlashPlan& plan, bool 
     uint64_t done = 0;
     for (const WriteRun& r : plan.runs) {
       auto w = client.Write(r.address, r.data, [&](size_t n) { progress_.Advance(done += n); });
-      if (!w.ok()) return Wrap(client, w.error());
+      if (!w.ok()) return WrapChange(client, w.error());
     }
     progress_.End(std::to_string(total) + " bytes");
   }
