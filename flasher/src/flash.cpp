@@ -503,7 +503,9 @@ host::Outcome Flasher::Boot() {
     transport_.Close();
   }
   result_.booted = "DFU mode: " + why;
-  return host::Fail("the board stayed in DFU mode after the update: " + why + "; " + RerunHint(package_.file));
+  // Everything was written and checked: running the same package again would not help.
+  return host::Fail("the board stayed in DFU mode after the update: " + why +
+                    "; the package was written and checked, but the bootloader does not start it");
 }
 
 host::Expected<FlashResult> Flasher::Run() {
@@ -611,6 +613,15 @@ host::Expected<FlashResult> Flasher::Run() {
       return result_;
     }
     if (auto e = Execute(client, result_.plan, true, ""); !e.ok()) return e.error();
+    if (!result_.plan.empty()) {
+      // The first change made the bootloader revoke the installed record (DESIGN.md 7, rule
+      // 1): what the hashes told about the record sector no longer holds (an identical record,
+      // e.g. with --full, must be written again).
+      if (const runtime::Region* region = package_.board.FindRole(runtime::RegionRole::kRecord); region != nullptr) {
+        const uint32_t start = package_.board.RegionStart(*region);
+        std::erase_if(known_, [&](const Known& k) { return k.start < start + region->size && start < k.end; });
+      }
+    }
     // The record sector, last: planned against what it holds once the rest is written and
     // checked (a change above revoked the old record).
     progress_.Begin("record", record.data.size());
