@@ -45,8 +45,10 @@ std::string ManifestName(const uint8_t* bytes, size_t n) {
   return {};
 }
 
+// The board's VID:PID, or in application mode the application's (options.app_vid/app_pid).
 bool Matches(const UsbDevice& d, uint16_t vid, uint16_t pid, const FlashOptions& options) {
-  if (d.vid != vid || d.pid != pid) return false;
+  const bool app = !d.dfu_mode && options.app_vid != 0 && d.vid == options.app_vid && d.pid == options.app_pid;
+  if (!app && (d.vid != vid || d.pid != pid)) return false;
   if (!options.serial.empty() && d.serial != options.serial) return false;
   if (!options.path.empty() && d.path != options.path) return false;
   return true;
@@ -216,8 +218,13 @@ host::Outcome Flasher::FindBoard() {
   for (const UsbDevice& d : devices) {
     if (Matches(d, board.vid, board.pid, options_)) matching.push_back(d);
   }
-  char ids[16];
-  std::snprintf(ids, sizeof ids, "%04x:%04x", board.vid, board.pid);
+  char ids[48];
+  if (options_.app_vid != 0) {
+    std::snprintf(ids, sizeof ids, "%04x:%04x (application %04x:%04x)", board.vid, board.pid, options_.app_vid,
+                  options_.app_pid);
+  } else {
+    std::snprintf(ids, sizeof ids, "%04x:%04x", board.vid, board.pid);
+  }
   if (matching.empty()) {
     std::string message = std::string("no board ") + ids;
     if (!options_.serial.empty()) message += " with serial " + options_.serial;

@@ -641,3 +641,23 @@ TEST_CASE("onedfu flash writes one set-address per contiguous run, then consecut
   CHECK(blocks == 10);
   CHECK(set_addresses == 5);
 }
+
+TEST_CASE("onedfu flash --app-id: an application with its own USB ids is found, DETACHed and updated") {
+  const Package& v1 = V1();
+  Sim sim("flash_app_id");
+  const std::vector<std::string> app_ids = {"--app-usb-id", "f055:9800"};  // MicroPython's runtime ids
+  REQUIRE(sim.RunWith({ONEDFU_CLI_EXE, "flash", v1.file.string()}, false, app_ids) == 0);
+  REQUIRE(FlashHolds(sim, v1));
+  // The application is not the board's 0483:df11: without --app-id it is not taken for it.
+  CHECK(sim.RunWith({ONEDFU_CLI_EXE, "flash", V2().file.string()}, false, app_ids) == 1);
+  CHECK(Contains(sim.output, "no board 0483:df11 found; DFU-capable devices seen:\n  1-1 f055:9800 serial SIM000000001 (application)"));
+  REQUIRE(sim.RunWith({ONEDFU_CLI_EXE, "flash", V2().file.string(), "--app-id", "f055:9800"}, false, app_ids) == 0);
+  INFO(sim.output);
+  CHECK(FlashHolds(sim, V2()));
+  const nlohmann::json stats = sim.Stats();
+  REQUIRE(stats["boots"].size() == 3);
+  CHECK(stats["boots"][1]["cause"] == "detach");
+  CHECK(stats["boots"][2]["mode"] == "application");
+  CHECK(sim.RunWith({ONEDFU_CLI_EXE, "flash", V2().file.string(), "--app-id", "f055"}) == 2);
+  CHECK(Contains(sim.output, "--app-id: VID:PID in hex"));
+}

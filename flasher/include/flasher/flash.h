@@ -61,6 +61,8 @@ host::Expected<FlashPackage> LoadFlashPackage(const std::filesystem::path& file,
 struct FlashOptions {
   std::string serial;         // pick the board by USB serial ("" = any)
   std::string path;           // or by bus path "BUS-PORT" ("" = any)
+  uint16_t app_vid = 0;       // the application's USB ids when they differ from the board's
+  uint16_t app_pid = 0;       // (DFU-mode) VID:PID; 0:0 = the same
   bool full = false;          // rewrite every sector the package touches
   bool dry_run = false;       // plan and print, change nothing
   bool plain_dfuse = false;   // treat the bootloader as a plain DfuSe one (no record, no read-back)
