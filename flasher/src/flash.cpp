@@ -646,6 +646,7 @@ host::Expected<FlashResult> Flasher::Run() {
   progress_.Begin("leave", 0);
   auto leave = client.Leave(package_.elements.front().address);
   result_.requests = client.counters().requests;
+  result_.poll_ms = client.counters().poll_ms_slept;
   if (!leave.ok()) return Wrap(client, leave.error());
   transport_.Close();
   if (auto b = Boot(); !b.ok()) return b.error();

@@ -220,6 +220,7 @@ int Flash(const Args& args) {
                    {"sectors_changed", r.plan.sectors.size() + r.record_plan.sectors.size()},
                    {"segments_skipped", r.plan.segments_skipped},
                    {"bytes_read", r.bytes_read},
+                   {"poll_ms", r.poll_ms},
                    {"seconds", wall}});
   } else {
     std::printf("%s (%.1f s)\n", summary.c_str(), wall);

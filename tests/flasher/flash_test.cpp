@@ -661,3 +661,30 @@ TEST_CASE("onedfu flash --app-id: an application with its own USB ids is found, 
   CHECK(sim.RunWith({ONEDFU_CLI_EXE, "flash", V2().file.string(), "--app-id", "f055"}) == 2);
   CHECK(Contains(sim.output, "--app-id: VID:PID in hex"));
 }
+
+TEST_CASE("onedfu flash waits the bwPollTimeout the device reports, and only that") {
+  const Package& v1 = V1();
+  const Package& v2 = V2();
+  Sim sim("flash_poll");
+  FlashBlank(sim, v1);
+  const auto final_result = [](const std::string& output) {
+    std::istringstream lines(output);
+    std::string line;
+    nlohmann::json last;
+    while (std::getline(lines, line)) {
+      if (!line.empty() && line[0] == '{') last = nlohmann::json::parse(line);
+    }
+    return last;
+  };
+  // The simulator reports modeled poll timeouts (capped at 1 s): the record sector's erase is
+  // 45 ms (pybd-sf6 QSPI 4 KiB), so the host waits at least that long in all.
+  REQUIRE(sim.RunWith({ONEDFU_CLI_EXE, "flash", v2.file.string(), "--json"}, false, {"--poll-timeout-cap", "1000"}) == 0);
+  INFO(sim.output);
+  const nlohmann::json polled = final_result(sim.output);
+  REQUIRE(polled["result"] == "ok");
+  CHECK(polled["poll_ms"].get<uint64_t>() >= 45);
+  CHECK(polled["poll_ms"].get<uint64_t>() <= sim.Stats()["modeled_us"]["total"].get<uint64_t>() / 1000 + 1);
+  // Reporting 0 (the default): the host never sleeps.
+  REQUIRE(Flash(sim, v1, {"--json"}) == 0);
+  CHECK(final_result(sim.output)["poll_ms"] == 0);
+}

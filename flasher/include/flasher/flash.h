@@ -127,6 +127,7 @@ struct FlashResult {
   bool hash_command = false;        // the bootloader lists kDfuseHash: content learnt by hash
   uint64_t bytes_hashed = 0;        // ranges the device hashed for us
   uint64_t requests = 0;
+  uint64_t poll_ms = 0;             // bwPollTimeout the device asked for and the host waited
   bool booted_application = false;
   std::string booted;               // what the board reported after leave
 };
