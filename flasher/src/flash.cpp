@@ -129,6 +129,7 @@ class Flasher {
   FlashResult result_;
   std::optional<runtime::BootRecord> installed_;
   uint64_t read_done_ = 0;
+  bool record_region_erased_ = false;  // the hash command found the record region erased
   // Ranges whose current content the hash command told: erased, or equal to Image(). Cleared
   // whenever the flash changes.
   struct Known {
@@ -314,6 +315,7 @@ host::Outcome Flasher::CheckInstalled(DfuseClient& client) {
     if (FromKnown(start, span, &known) &&
         std::all_of(known.begin(), known.end(), [&](uint8_t b) { return b == ErasedAt(board, start); })) {
       read_done_ = 0;
+      record_region_erased_ = true;
       progress_.End("erased (by hash)");
       progress_.Note("installed record: none");
       return host::Success();
@@ -620,10 +622,10 @@ host::Expected<FlashResult> Flasher::Run() {
       return result_;
     }
     if (auto e = Execute(client, result_.plan, true, ""); !e.ok()) return e.error();
-    if (!result_.plan.empty()) {
+    if (!result_.plan.empty() && !record_region_erased_) {
       // The first change made the bootloader revoke the installed record (DESIGN.md 7, rule
       // 1): what the hashes told about the record sector no longer holds (an identical record,
-      // e.g. with --full, must be written again).
+      // e.g. with --full, must be written again). An erased record region has nothing to revoke.
       if (const runtime::Region* region = package_.board.FindRole(runtime::RegionRole::kRecord); region != nullptr) {
         const uint32_t start = package_.board.RegionStart(*region);
         std::erase_if(known_, [&](const Known& k) { return k.start < start + region->size && start < k.end; });
