@@ -63,8 +63,8 @@ RomfsSummary SummarizeRomfs(SimBoard& board) {
 
 constexpr uint8_t kWillDetach = 0x08;  // bmAttributes bitWillDetach
 
-AppDevice::AppDevice(SimBoard& board, const std::string& serial, bool will_detach)
-    : board_(board), serial_(serial), will_detach_(will_detach) {
+AppDevice::AppDevice(SimBoard& board, const std::string& serial, bool will_detach, uint32_t usb_id)
+    : board_(board), serial_(serial), usb_id_(usb_id), will_detach_(will_detach) {
   state_ = static_cast<uint8_t>(DfuState::kAppIdle);
   auto record = board.ReadRecord();
   summary_ = std::string("onedfu app ") + (record.ok() ? record.value().package_version : "?");
@@ -85,6 +85,12 @@ std::vector<uint8_t> AppDevice::Descriptors() const {
   const size_t device = bootloader::BuildDeviceDescriptor(board_.board(), out);
   const size_t config = bootloader::BuildConfigDescriptor(runtime::MutableByteSpan(out).subspan(device));
   if (device == 0 || config != bootloader::kConfigDescriptorSize) return {};
+  if (usb_id_ != 0) {  // idVendor, idProduct (little-endian, bytes 8..11 of the device descriptor)
+    out[8] = static_cast<uint8_t>(usb_id_ >> 16);
+    out[9] = static_cast<uint8_t>(usb_id_ >> 24);
+    out[10] = static_cast<uint8_t>(usb_id_);
+    out[11] = static_cast<uint8_t>(usb_id_ >> 8);
+  }
   // Same shape as the DFU-mode configuration; the interface is the RUNTIME one.
   uint8_t* interface = out.data() + device + 9;
   if (interface[1] != bootloader::kDescriptorInterface) return {};

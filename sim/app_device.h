@@ -1,7 +1,8 @@
 // AppDevice: the simulated VM firmware (application mode) as a USB device with a DFU RUNTIME
 // interface (DFU 1.1 section 4.1), which is how dfu-util finds an application it can switch
 // into the bootloader:
-//   - device descriptor: board VID:PID, bcdDevice from the board; strings 1 "onedfu",
+//   - device descriptor: board VID:PID (or the application's own, `usb_id`), bcdDevice from the
+//     board; strings 1 "onedfu",
 //     2 product = Summary(), 3 serial;
 //   - one configuration, interface 0 alt 0: class 0xFE, subclass 1, protocol 1 (runtime),
 //     iInterface 4 = Summary(); DFU functional descriptor 09 21 0b ff 00 00 08 1a 01
@@ -45,7 +46,8 @@ class AppDevice {
  public:
   // `will_detach` false: the functional descriptor lacks bitWillDetach, DETACH only enters
   // appDETACH and the host must reset the bus (DFU 1.1 5.1).
-  AppDevice(SimBoard& board, const std::string& serial, bool will_detach = true);
+  // `usb_id`: the application's VID << 16 | PID when it differs from the board's (0: the board's).
+  AppDevice(SimBoard& board, const std::string& serial, bool will_detach = true, uint32_t usb_id = 0);
 
   std::vector<uint8_t> Descriptors() const;
   // A DETACH reply carries reset_after_status: the device leaves for the bootloader.
@@ -64,6 +66,7 @@ class AppDevice {
   SimBoard& board_;
   std::string serial_;
   std::string summary_;
+  uint32_t usb_id_ = 0;
   bool will_detach_ = true;
   uint8_t state_ = 0;  // bootloader::DfuState::kAppIdle
 };

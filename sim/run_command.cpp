@@ -27,7 +27,7 @@ constexpr const char* kRunUsage =
     "usage: onedfu-sim run [--board BOARD] [--state DIR [BOARD OPTIONS]]... [--poll-timeout-cap MS]\n"
     "                      [--timeout MS] [--realtime] [--trace] [--verbose] -- COMMAND ARGS...\n"
     "  BOARD OPTIONS: [--serial TEXT] [--enter-dfu] [--unplug-after N] [--flash-error-at N]\n"
-    "                 [--plug-delay MS] [--interrupt-after N] [--app-no-will-detach]\n"
+    "                 [--plug-delay MS] [--interrupt-after N] [--app-usb-id VID:PID] [--app-no-will-detach]\n"
     "                 [--no-hash-command] [--foreign-bootloader]  [--trust KEY.pub.pem]...\n"
     "       onedfu-sim run [--board BOARD] [--state DIR] [--enter-dfu] --emulate BOOTLOADER.elf\n"
     "                      [--cut-power-after MEMORY:N] [--timeout MS] [--trace] [--verbose] -- COMMAND...\n"
@@ -67,6 +67,7 @@ constexpr const char* kRunUsage =
     "  --flash-error-at N    in DFU mode, the Nth erase/write of each memory fails (once per boot)\n"
     "  --plug-delay MS       plug the board in MS milliseconds after COMMAND starts\n"
     "  --interrupt-after N   send COMMAND SIGINT (Ctrl-C) after N control transfers in DFU mode\n"
+    "  --app-usb-id VID:PID  the application enumerates with these USB ids, not the board's\n"
     "  --app-no-will-detach  the application's DFU functional descriptor lacks WillDetach: after\n"
     "                        DETACH it waits for a USB reset\n"
     "  --no-hash-command     the bootloader neither lists nor accepts onedfu's hash command (0x48)\n"
@@ -109,6 +110,13 @@ std::string ApplyBoardOption(const std::string& name, const std::string& value, 
   } else if (name == "--interrupt-after") {
     if (!ParseNumber(value, 0xffffffffu, &number) || number == 0) return "--interrupt-after: bad number";
     board->device.interrupt_after_transfers = number;
+  } else if (name == "--app-usb-id") {
+    unsigned vid = 0, pid = 0;
+    char end = 0;
+    if (std::sscanf(value.c_str(), "%4x:%4x%c", &vid, &pid, &end) != 2 || vid == 0) {
+      return "--app-usb-id: VID:PID in hex, e.g. f055:9800";
+    }
+    board->device.app_usb_id = vid << 16 | pid;
   } else if (name == "--app-no-will-detach") {
     board->device.app_will_detach = false;
   } else if (name == "--no-hash-command") {
@@ -221,12 +229,12 @@ int RunEmulated(SimBoard& simboard, emu::EmulatedDeviceOptions options, bool ent
 
 int RunCommandMain(const std::vector<std::string>& args) {
   const std::set<std::string> board_values = {"--serial", "--unplug-after", "--flash-error-at", "--plug-delay",
-                                              "--interrupt-after"};
+                                              "--interrupt-after", "--app-usb-id"};
   const std::set<std::string> board_flags = {"--enter-dfu", "--app-no-will-detach", "--no-hash-command",
                                              "--foreign-bootloader"};
   const SubcommandOptions parsed = ParseSubcommandOptions(
       args, {"--board", "--state", "--poll-timeout-cap", "--timeout", "--serial", "--unplug-after", "--flash-error-at",
-             "--plug-delay", "--interrupt-after", "--emulate", "--cut-power-after", "--trust"},
+             "--plug-delay", "--interrupt-after", "--emulate", "--cut-power-after", "--trust", "--app-usb-id"},
       {"--help", "--enter-dfu", "--realtime", "--trace", "--verbose", "--app-no-will-detach", "--no-hash-command",
        "--foreign-bootloader"});
   if (parsed.Flag("--help")) {

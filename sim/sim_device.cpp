@@ -33,7 +33,7 @@ bool SimUsbDevice::Boot(const std::string& cause, bool forced_dfu) {
                                           decision.signature_checked ? 1 : 0);
   boots_.push_back(event);
   if (decision.start_application) {
-    app_.emplace(board_, options_.serial, options_.app_will_detach);
+    app_.emplace(board_, options_.serial, options_.app_will_detach, options_.app_usb_id);
     return true;
   }
   std::string idle = "DFU mode: " + event.reason;

@@ -50,6 +50,9 @@ struct SimDeviceOptions {
   // false: the application's DFU functional descriptor lacks WillDetach (the host must reset
   // the bus after DETACH).
   bool app_will_detach = true;
+  // != 0: the application enumerates with these USB ids (VID << 16 | PID), not the board's
+  // (MicroPython's runtime, e.g., is f055:9800 while its bootloader is 0483:df11).
+  uint32_t app_usb_id = 0;
   // false: the bootloader does not list or accept onedfu's hash command (an older onedfu or
   // another DfuSe bootloader): its DNLOAD stalls and UPLOAD block 0 omits 0x48.
   bool hash_command = true;

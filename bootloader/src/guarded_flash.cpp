@@ -252,12 +252,30 @@ DfuStatus GuardedFlash::Write(uint32_t address, ByteSpan data) {
 
   const uint8_t erased = memory.erased_value;
   const size_t whole = data.size() / align * align;
-  // Program runs of whole units that are not entirely erased value.
+  // Program runs of whole units that are not entirely erased value. On ECC flash a programmed
+  // unit (even one of erased value) cannot be programmed again, so erased units are always
+  // skipped. Without ECC, an erased gap that lies inside one program unit (a QSPI page) is
+  // programmed with the runs around it: the erased value changes no bit, and two calls would
+  // each pay that program unit's time (runtime/flash_timing.h).
+  const uint32_t page = memory.ecc || memory.program_bytes <= align ? 0 : memory.program_bytes;
+  const uint32_t offset = address - memory.base;
   size_t pos = 0;
   while (pos < whole) {
     while (pos < whole && AllEqual(data.data() + pos, align, erased)) pos += align;
     size_t run_end = pos;
-    while (run_end < whole && !AllEqual(data.data() + run_end, align, erased)) run_end += align;
+    while (run_end < whole) {
+      if (!AllEqual(data.data() + run_end, align, erased)) {
+        run_end += align;
+        continue;
+      }
+      size_t gap_end = run_end;
+      while (gap_end < whole && AllEqual(data.data() + gap_end, align, erased)) gap_end += align;
+      if (page == 0 || gap_end == whole ||
+          (offset + static_cast<uint32_t>(run_end) - 1) / page != (offset + static_cast<uint32_t>(gap_end)) / page) {
+        break;
+      }
+      run_end = gap_end;
+    }
     if (run_end > pos) {
       const Status s = flash->Write(address + static_cast<uint32_t>(pos), data.subspan(pos, run_end - pos));
       if (!s.ok()) return Failed(DfuStatus::kErrWrite, "write", run_end - pos, address + pos, s);

@@ -32,6 +32,12 @@ std::string UsbDevice::Describe() const {
   return path + " " + ids + " serial " + (serial.empty() ? "?" : serial) + (dfu_mode ? " (DFU mode)" : " (application)");
 }
 
+std::string UsbDevice::Node() const {
+  char node[32];
+  std::snprintf(node, sizeof node, "/dev/bus/usb/%03u/%03u", bus, address);
+  return node;
+}
+
 DfuseClient::DfuseClient(DfuTransport& transport, uint16_t transfer_size, const std::atomic<bool>* cancel)
     : transport_(transport), transfer_size_(transfer_size == 0 ? bootloader::kTransferSize : transfer_size), cancel_(cancel) {}
 

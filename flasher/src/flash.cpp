@@ -45,8 +45,10 @@ std::string ManifestName(const uint8_t* bytes, size_t n) {
   return {};
 }
 
+// The board's VID:PID, or in application mode the application's (options.app_vid/app_pid).
 bool Matches(const UsbDevice& d, uint16_t vid, uint16_t pid, const FlashOptions& options) {
-  if (d.vid != vid || d.pid != pid) return false;
+  const bool app = !d.dfu_mode && options.app_vid != 0 && d.vid == options.app_vid && d.pid == options.app_pid;
+  if (!app && (d.vid != vid || d.pid != pid)) return false;
   if (!options.serial.empty() && d.serial != options.serial) return false;
   if (!options.path.empty() && d.path != options.path) return false;
   return true;
@@ -58,11 +60,13 @@ std::string ListOf(const std::vector<UsbDevice>& devices) {
   return out;
 }
 
-bool AnyAccessError(const std::vector<UsbDevice>& devices) {
+// The permission hint for the first device that could not be opened for lack of permission
+// ("" when none).
+std::string AccessHint(const std::vector<UsbDevice>& devices) {
   for (const UsbDevice& d : devices) {
-    if (d.open_error.find("LIBUSB_ERROR_ACCESS") != std::string::npos) return true;
+    if (d.access_denied) return "\n" + PermissionHint(d);
   }
-  return false;
+  return {};
 }
 
 // Waits for the board (same serial, or same path without one) to enumerate at a new address.
@@ -102,6 +106,9 @@ class Flasher {
   host::Outcome Verify(DfuseClient& client, const FlashPlan& plan, const std::string& prefix);
   host::Outcome Boot();
   host::Error Wrap(const DfuseClient& client, const host::Error& error) const;
+  // Wrap for a failure once the flash may have changed (erase, write): says the board waits in
+  // DFU mode and how to complete the update.
+  host::Error WrapChange(const DfuseClient& client, const host::Error& error) const;
   void ShowPlan(const FlashPlan& plan, const char* what);
   bool SkipSegment(const host::DfuseElement& e) const;
   CurrentContent Reader(DfuseClient& client);
@@ -122,6 +129,7 @@ class Flasher {
   FlashResult result_;
   std::optional<runtime::BootRecord> installed_;
   uint64_t read_done_ = 0;
+  bool record_region_erased_ = false;  // the hash command found the record region erased
   // Ranges whose current content the hash command told: erased, or equal to Image(). Cleared
   // whenever the flash changes.
   struct Known {
@@ -195,6 +203,14 @@ host::Error Flasher::Wrap(const DfuseClient& client, const host::Error& error) c
   return error;
 }
 
+host::Error Flasher::WrapChange(const DfuseClient& client, const host::Error& error) const {
+  if (client.interrupted() || client.gone()) return Wrap(client, error);
+  // Only the onedfu bootloader refuses a half-written image (record revoked first, new record
+  // last); a plain DfuSe one may start whatever the flash holds.
+  return host::Fail(error.message + "; the update did not complete" +
+                    (result_.onedfu_bootloader ? " and nothing half-written boots" : "") + "; " + RerunHint(package_.file));
+}
+
 host::Outcome Flasher::FindBoard() {
   progress_.Begin("find", 0);
   const runtime::Board& board = package_.board;
@@ -203,14 +219,19 @@ host::Outcome Flasher::FindBoard() {
   for (const UsbDevice& d : devices) {
     if (Matches(d, board.vid, board.pid, options_)) matching.push_back(d);
   }
-  char ids[16];
-  std::snprintf(ids, sizeof ids, "%04x:%04x", board.vid, board.pid);
+  char ids[48];
+  if (options_.app_vid != 0) {
+    std::snprintf(ids, sizeof ids, "%04x:%04x (application %04x:%04x)", board.vid, board.pid, options_.app_vid,
+                  options_.app_pid);
+  } else {
+    std::snprintf(ids, sizeof ids, "%04x:%04x", board.vid, board.pid);
+  }
   if (matching.empty()) {
     std::string message = std::string("no board ") + ids;
     if (!options_.serial.empty()) message += " with serial " + options_.serial;
     if (!options_.path.empty()) message += " at path " + options_.path;
     message += devices.empty() ? " found: no DFU-capable USB device on the bus" : " found; DFU-capable devices seen:" + ListOf(devices);
-    if (AnyAccessError(devices)) message += "\n" + PermissionHint();
+    message += AccessHint(devices);
     return host::Fail(message);
   }
   if (matching.size() > 1) {
@@ -219,8 +240,7 @@ host::Outcome Flasher::FindBoard() {
   }
   result_.device = matching.front();
   if (!result_.device.open_error.empty()) {
-    std::string message = result_.device.Describe() + ": " + result_.device.open_error;
-    if (AnyAccessError(matching)) message += "\n" + PermissionHint();
+    std::string message = result_.device.Describe() + ": " + result_.device.open_error + AccessHint(matching);
     return host::Fail(message);
   }
   progress_.End(result_.device.Describe());
@@ -230,7 +250,9 @@ host::Outcome Flasher::FindBoard() {
 host::Outcome Flasher::Detach() {
   const UsbDevice app = result_.device;
   progress_.Begin("detach", 0);
-  if (UsbStatus s = transport_.Open(app); !s.ok()) return host::Fail(app.Describe() + ": " + s.message);
+  if (UsbStatus s = transport_.Open(app); !s.ok()) {
+    return host::Fail(app.Describe() + ": " + s.message + (s.error == UsbError::kAccess ? "\n" + PermissionHint(app) : ""));
+  }
   const UsbStatus detach =
       transport_.ControlOut(static_cast<uint8_t>(bootloader::DfuRequest::kDetach), app.detach_timeout_ms, {});
   if (!detach.ok() && detach.error != UsbError::kGone) {
@@ -280,13 +302,20 @@ host::Outcome Flasher::CheckInstalled(DfuseClient& client) {
   host::Bytes bytes(region->size);
   progress_.Begin("record", bytes.size());
   if (result_.hash_command) {
-    // An erased record region (a blank board) needs no read-back.
+    // An erased record region (a blank board) needs no read-back. Hashed: the span the new
+    // record element covers (a record starts at the region start and the plan of the record
+    // sector needs just these bytes), not the whole region.
     const uint32_t start = board.RegionStart(*region);
-    if (auto h = HashPieces(client, start, region->size); !h.ok()) return h.error();
+    const host::DfuseElement& element = package_.elements.back();
+    const auto span = element.address == start && !element.data.empty() && element.data.size() <= region->size
+                          ? static_cast<uint32_t>(element.data.size())
+                          : region->size;
+    if (auto h = HashPieces(client, start, span); !h.ok()) return h.error();
     host::Bytes known;
-    if (FromKnown(start, region->size, &known) &&
+    if (FromKnown(start, span, &known) &&
         std::all_of(known.begin(), known.end(), [&](uint8_t b) { return b == ErasedAt(board, start); })) {
       read_done_ = 0;
+      record_region_erased_ = true;
       progress_.End("erased (by hash)");
       progress_.Note("installed record: none");
       return host::Success();
@@ -403,7 +432,7 @@ host::Outcome Flasher::Execute(DfuseClient& client, const FlashPlan& plan, bool 
     uint64_t done = 0;
     for (const SectorWork& s : plan.sectors) {
       if (!s.erase) continue;
-      if (auto e = client.EraseSector(s.start); !e.ok()) return Wrap(client, e.error());
+      if (auto e = client.EraseSector(s.start); !e.ok()) return WrapChange(client, e.error());
       progress_.Advance(++done);
     }
     progress_.End(std::to_string(done) + " sectors");
@@ -415,7 +444,7 @@ host::Outcome Flasher::Execute(DfuseClient& client, const FlashPlan& plan, bool 
     uint64_t done = 0;
     for (const WriteRun& r : plan.runs) {
       auto w = client.Write(r.address, r.data, [&](size_t n) { progress_.Advance(done += n); });
-      if (!w.ok()) return Wrap(client, w.error());
+      if (!w.ok()) return WrapChange(client, w.error());
     }
     progress_.End(std::to_string(total) + " bytes");
   }
@@ -483,7 +512,9 @@ host::Outcome Flasher::Boot() {
     transport_.Close();
   }
   result_.booted = "DFU mode: " + why;
-  return host::Fail("the board stayed in DFU mode after the update: " + why + "; " + RerunHint(package_.file));
+  // Everything was written and checked: running the same package again would not help.
+  return host::Fail("the board stayed in DFU mode after the update: " + why +
+                    "; the package was written and checked, but the bootloader does not start it");
 }
 
 host::Expected<FlashResult> Flasher::Run() {
@@ -499,7 +530,7 @@ host::Expected<FlashResult> Flasher::Run() {
   if (in_dfu) {
     if (UsbStatus s = transport_.Open(result_.device); !s.ok()) {
       std::string message = result_.device.Describe() + ": " + s.message;
-      if (s.error == UsbError::kAccess) message += "\n" + PermissionHint();
+      if (s.error == UsbError::kAccess) message += "\n" + PermissionHint(result_.device);
       return host::Fail(message);
     }
   }
@@ -591,6 +622,15 @@ host::Expected<FlashResult> Flasher::Run() {
       return result_;
     }
     if (auto e = Execute(client, result_.plan, true, ""); !e.ok()) return e.error();
+    if (!result_.plan.empty() && !record_region_erased_) {
+      // The first change made the bootloader revoke the installed record (DESIGN.md 7, rule
+      // 1): what the hashes told about the record sector no longer holds (an identical record,
+      // e.g. with --full, must be written again). An erased record region has nothing to revoke.
+      if (const runtime::Region* region = package_.board.FindRole(runtime::RegionRole::kRecord); region != nullptr) {
+        const uint32_t start = package_.board.RegionStart(*region);
+        std::erase_if(known_, [&](const Known& k) { return k.start < start + region->size && start < k.end; });
+      }
+    }
     // The record sector, last: planned against what it holds once the rest is written and
     // checked (a change above revoked the old record).
     progress_.Begin("record", record.data.size());
@@ -599,11 +639,16 @@ host::Expected<FlashResult> Flasher::Run() {
     progress_.End(result_.record_plan.empty() ? "unchanged" : "to write");
     result_.up_to_date = result_.plan.empty() && result_.record_plan.empty();
     if (result_.up_to_date) progress_.Note("up to date: nothing to erase or write");
-    if (auto e = Execute(client, result_.record_plan, true, "record "); !e.ok()) return e.error();
+    // The record element is not hashed or read back here: the bootloader checks all of it (the
+    // record's CRC, the manifest's and every segment's SHA-256) before it starts anything, and
+    // Boot() waits for that verdict; a record written wrong leaves the board in DFU mode with
+    // the reason, which fails the run. What the record points at was checked above.
+    if (auto e = Execute(client, result_.record_plan, false, "record "); !e.ok()) return e.error();
   }
   progress_.Begin("leave", 0);
   auto leave = client.Leave(package_.elements.front().address);
   result_.requests = client.counters().requests;
+  result_.poll_ms = client.counters().poll_ms_slept;
   if (!leave.ok()) return Wrap(client, leave.error());
   transport_.Close();
   if (auto b = Boot(); !b.ok()) return b.error();
@@ -651,10 +696,15 @@ host::Expected<FlashResult> Flash(DfuTransport& transport, const FlashPackage& p
   return flasher.Run();
 }
 
-std::string PermissionHint() {
-  return "no permission to open the USB device: install the udev rules shipped with onedfu "
-         "(sudo cp manifests/udev/60-onedfu.rules /etc/udev/rules.d/ && sudo udevadm control --reload-rules "
-         "&& sudo udevadm trigger), then unplug and replug the board; or run as root";
+std::string PermissionHint(const UsbDevice& device) {
+  char ids[16];
+  std::snprintf(ids, sizeof ids, "%04x:%04x", device.vid, device.pid);
+  return std::string("no permission to open the USB device ") + device.path + " " + ids + " (" + device.Node() +
+         "). Fix: install the udev rules shipped with onedfu, manifests/udev/60-onedfu.rules in the onedfu "
+         "source tree (a board whose USB ids it does not list needs its own line there), from that tree:\n"
+         "  sudo cp manifests/udev/60-onedfu.rules /etc/udev/rules.d/ && sudo udevadm control --reload-rules && "
+         "sudo udevadm trigger\n"
+         "then unplug and replug the board (or run onedfu as root)";
 }
 
 host::Expected<std::vector<ListedDevice>> ListDevices(DfuTransport& transport) {

@@ -46,12 +46,35 @@ std::string PathOf(libusb_device* device) {
   return path;
 }
 
-std::string AsciiString(libusb_device_handle* handle, uint8_t index) {
-  if (index == 0) return {};
-  unsigned char buffer[256];
-  const int n = libusb_get_string_descriptor_ascii(handle, index, buffer, sizeof buffer);
-  if (n <= 0) return {};
-  return std::string(reinterpret_cast<const char*>(buffer), static_cast<size_t>(n));
+// The first language of the device's string table (string descriptor 0); 0 when unreadable.
+// Read once per opened device: libusb_get_string_descriptor_ascii asks for it again before
+// every string, one more control transfer each (4 per enumerated device).
+uint16_t FirstLanguage(libusb_device_handle* handle) {
+  unsigned char buffer[4] = {};
+  const int n = libusb_get_string_descriptor(handle, 0, 0, buffer, sizeof buffer);
+  if (n < 4 || buffer[1] != LIBUSB_DT_STRING) return 0;
+  return static_cast<uint16_t>(buffer[2] | buffer[3] << 8);
+}
+
+// String descriptor `index` in `language` as ASCII (a character outside ASCII becomes '?', as
+// libusb_get_string_descriptor_ascii does). Returns the libusb error code or the length.
+int AsciiString(libusb_device_handle* handle, uint16_t language, uint8_t index, std::string* text) {
+  text->clear();
+  if (index == 0) return 0;
+  unsigned char buffer[255];
+  const int n = libusb_get_string_descriptor(handle, index, language, buffer, sizeof buffer);
+  if (n < 0) return n;
+  if (n < 2 || buffer[1] != LIBUSB_DT_STRING || buffer[0] > n) return LIBUSB_ERROR_IO;
+  for (int at = 2; at + 1 < buffer[0]; at += 2) {
+    const bool ascii = (buffer[at] & 0x80) == 0 && buffer[at + 1] == 0;
+    text->push_back(ascii ? static_cast<char>(buffer[at]) : '?');
+  }
+  return static_cast<int>(text->size());
+}
+
+std::string AsciiString(libusb_device_handle* handle, uint16_t language, uint8_t index) {
+  std::string text;
+  return AsciiString(handle, language, index, &text) > 0 ? text : std::string();
 }
 
 // Fills the DFU interface fields of `out` from the first DFU interface of the active (or first)
@@ -93,6 +116,7 @@ struct LibusbTransport::State {
   libusb_device_handle* handle = nullptr;
   uint8_t interface = 0;
   bool claimed = false;
+  uint16_t language = 0;  // of the open handle's strings; 0 = not read yet
   libusb_hotplug_callback_handle hotplug = 0;
   bool hotplug_registered = false;
   bool arrived = false;  // set by the hotplug callback
@@ -152,11 +176,13 @@ host::Expected<std::vector<UsbDevice>> LibusbTransport::Enumerate() {
     const int rc = libusb_open(list[i], &handle);
     if (rc != 0) {
       device.open_error = StatusOf(rc, "cannot open " + device.path).message;
+      device.access_denied = rc == LIBUSB_ERROR_ACCESS;
     } else {
-      device.manufacturer = AsciiString(handle, desc.iManufacturer);
-      device.product = AsciiString(handle, desc.iProduct);
-      device.serial = AsciiString(handle, desc.iSerialNumber);
-      device.interface_name = AsciiString(handle, static_cast<uint8_t>(interface_string));
+      const uint16_t language = FirstLanguage(handle);
+      device.manufacturer = AsciiString(handle, language, desc.iManufacturer);
+      device.product = AsciiString(handle, language, desc.iProduct);
+      device.serial = AsciiString(handle, language, desc.iSerialNumber);
+      device.interface_name = AsciiString(handle, language, static_cast<uint8_t>(interface_string));
       libusb_close(handle);
     }
     present[key] = device;
@@ -200,6 +226,7 @@ void LibusbTransport::Close() {
   state_->claimed = false;
   libusb_close(state_->handle);
   state_->handle = nullptr;
+  state_->language = 0;
 }
 
 UsbStatus LibusbTransport::ControlOut(uint8_t request, uint16_t value, std::span<const uint8_t> data) {
@@ -221,10 +248,9 @@ UsbStatus LibusbTransport::ControlIn(uint8_t request, uint16_t value, std::span<
 
 UsbStatus LibusbTransport::ReadString(uint8_t index, std::string* text) {
   if (state_->handle == nullptr) return {UsbError::kOther, "no device open"};
-  unsigned char buffer[256];
-  const int n = libusb_get_string_descriptor_ascii(state_->handle, index, buffer, sizeof buffer);
+  if (state_->language == 0) state_->language = FirstLanguage(state_->handle);
+  const int n = AsciiString(state_->handle, state_->language, index, text);
   if (n < 0) return StatusOf(n, "string descriptor " + std::to_string(index));
-  text->assign(reinterpret_cast<const char*>(buffer), static_cast<size_t>(n));
   return {};
 }
 

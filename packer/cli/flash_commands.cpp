@@ -131,6 +131,8 @@ int Flash(const Args& args) {
       ("board", po::value<std::string>(), "board JSON (default: the board the package's record names)")
       ("serial", po::value<std::string>(), "the board with this USB serial number")
       ("path", po::value<std::string>(), "the board at this USB path (BUS-PORT, as `onedfu list` shows)")
+      ("app-id", po::value<std::string>(), "VID:PID (hex) of the board's application when it differs from the "
+                                            "bootloader's (the board file's), e.g. f055:9800")
       ("full", "rewrite every sector the package touches")
       ("dry-run", "print the plan (sectors, bytes, modeled device time); change nothing")
       ("plain-dfuse", "treat the bootloader as a plain DfuSe one (no record read, full write in file order)")
@@ -140,7 +142,8 @@ int Flash(const Args& args) {
   po::positional_options_description positional;
   positional.add("file", 1);
   int code = kOk;
-  auto vm = ParseArgs("onedfu flash PKG.dfu [--serial S | --path BUS-PORT] [--full] [--dry-run] [--json] [--timeout SEC]\n"
+  auto vm = ParseArgs("onedfu flash PKG.dfu [--serial S | --path BUS-PORT] [--app-id VID:PID] [--full] [--dry-run] [--json]\n"
+                      "                    [--timeout SEC]\n"
                       "       onedfu flash PKG.dfu --all | --wait [--again] [--expect N] [--report FILE.jsonl] [--provision FILE.csv]",
                       args, options, positional, &code);
   if (!vm) return code;
@@ -166,6 +169,17 @@ int Flash(const Args& args) {
   flasher::FlashOptions flash_options;
   if (vm->count("serial")) flash_options.serial = (*vm)["serial"].as<std::string>();
   if (vm->count("path")) flash_options.path = (*vm)["path"].as<std::string>();
+  if (vm->count("app-id")) {
+    unsigned vid = 0, pid = 0;
+    char end = 0;
+    const std::string id = (*vm)["app-id"].as<std::string>();
+    if (std::sscanf(id.c_str(), "%4x:%4x%c", &vid, &pid, &end) != 2 || vid == 0) {
+      std::cerr << "onedfu: --app-id: VID:PID in hex, e.g. f055:9800 (got '" << id << "')\n";
+      return kUsage;
+    }
+    flash_options.app_vid = static_cast<uint16_t>(vid);
+    flash_options.app_pid = static_cast<uint16_t>(pid);
+  }
   flash_options.full = vm->count("full") > 0;
   flash_options.dry_run = vm->count("dry-run") > 0;
   flash_options.plain_dfuse = vm->count("plain-dfuse") > 0;
@@ -206,6 +220,7 @@ int Flash(const Args& args) {
                    {"sectors_changed", r.plan.sectors.size() + r.record_plan.sectors.size()},
                    {"segments_skipped", r.plan.segments_skipped},
                    {"bytes_read", r.bytes_read},
+                   {"poll_ms", r.poll_ms},
                    {"seconds", wall}});
   } else {
     std::printf("%s (%.1f s)\n", summary.c_str(), wall);
@@ -224,7 +239,7 @@ int List(const Args& args) {
   if (!transport.ok()) return Report(transport.error());
   auto devices = flasher::ListDevices(*transport.value());
   if (!devices.ok()) return Report(devices.error());
-  bool access_error = false;
+  const flasher::UsbDevice* denied = nullptr;  // the first device without permission
   if (vm->count("json")) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& l : *devices) {
@@ -249,7 +264,7 @@ int List(const Args& args) {
                   d.dfu_mode ? "DFU" : "runtime", d.interface_name.c_str());
       if (!d.open_error.empty()) {
         std::printf("    %s\n", d.open_error.c_str());
-        access_error = access_error || d.open_error.find("ACCESS") != std::string::npos;
+        if (d.access_denied && denied == nullptr) denied = &d;
       }
       if (!l.board_id.empty()) std::printf("    board file: %s\n", l.board_id.c_str());
       if (l.record_read && l.record_valid) {
@@ -259,7 +274,7 @@ int List(const Args& args) {
         std::printf("    installed: record not valid: %s\n", l.record_problem.c_str());
       }
     }
-    if (access_error) std::printf("%s\n", flasher::PermissionHint().c_str());
+    if (denied != nullptr) std::printf("%s\n", flasher::PermissionHint(*denied).c_str());
   }
   return kOk;
 }

@@ -284,6 +284,28 @@ TEST_CASE("short tail is padded with the erased value; erased units are skipped"
   CHECK(rig.internal.counters().bytes_written == 8);
 }
 
+TEST_CASE("an erased gap inside one program unit is programmed with its run (no ECC), skipped with ECC") {
+  // QSPI: 4-byte write units, 256-byte program units (pages). Units 0, 25 (page 0) and 75
+  // (page 1): the gap inside page 0 costs no second page program; the gap across into page 1
+  // is skipped.
+  std::vector<uint8_t> data(512, 0xff);
+  data[0] = 1;
+  data[100] = 2;
+  data[300] = 3;
+  for (const bool ecc : {false, true}) {
+    CAPTURE(ecc);
+    Board b = PybdBoard();
+    b.memories[1].ecc = ecc;
+    Rig rig(bootloader::DfuOptions{}, b);
+    REQUIRE(rig.init_ok);
+    REQUIRE(rig.SetAddress(kText1).status == DfuStatus::kOk);
+    REQUIRE(rig.Chunk(2, data).status == DfuStatus::kOk);
+    CHECK(rig.Peek(kText1, data.size()) == data);
+    CHECK(rig.qspi.counters().writes == (ecc ? 3u : 2u));
+    CHECK(rig.qspi.counters().bytes_written == (ecc ? 12u : 108u));
+  }
+}
+
 TEST_CASE("write over data that is not erased: errWRITE from the strict flash, errVERIFY when skipped") {
   Rig rig;
   REQUIRE(rig.SetAddress(kText0).status == DfuStatus::kOk);

@@ -465,3 +465,226 @@ TEST_CASE("onedfu flash: Ctrl-C (SIGINT) stops between transfers, the board wait
   CHECK(FlashHolds(sim, v12));
   CHECK(Contains(sim.output, "onedfu app 1.2.0"));
 }
+
+TEST_CASE("onedfu flash and list without permission on the device node: the device and the udev fix") {
+  // The real libusb opens the umockdev node, made unreadable as on a desktop without the udev
+  // rules: mode 0000, and for root without CAP_DAC_OVERRIDE (setpriv), so open() fails with
+  // EACCES, which libusb reports as LIBUSB_ERROR_ACCESS.
+  const std::string deny =
+      "chmod 000 \"$UMOCKDEV_DIR\"/dev/bus/usb/001/*; "
+      "if [ \"$(id -u)\" = 0 ]; then exec setpriv --bounding-set=-dac_override,-dac_read_search \"$@\"; fi; exec \"$@\"";
+  const Package& v1 = V1();
+  Sim sim("flash_no_permission");
+  REQUIRE(sim.RunWith({"true"}) == 0);
+  const std::vector<uint8_t> qspi = sim.Qspi();
+  for (const bool list : {false, true}) {
+    CAPTURE(list);
+    std::vector<std::string> command = {"sh", "-c", deny, "sh", ONEDFU_CLI_EXE};
+    if (list) {
+      command.push_back("list");
+    } else {
+      command.insert(command.end(), {"flash", v1.file.string()});
+    }
+    const int status = sim.RunWith(command);
+    INFO(sim.output);
+    CHECK(status == (list ? 0 : 1));
+    CHECK(Contains(sim.output, "LIBUSB_ERROR_ACCESS"));
+    CHECK(Contains(sim.output, "no permission to open the USB device 1-1 0483:df11 (/dev/bus/usb/001/002)"));
+    CHECK(Contains(sim.output, "manifests/udev/60-onedfu.rules"));
+    CHECK(Contains(sim.output, "sudo cp manifests/udev/60-onedfu.rules /etc/udev/rules.d/ && "
+                               "sudo udevadm control --reload-rules && sudo udevadm trigger"));
+    CHECK(sim.Stats()["usb"]["control_transfers"] == 0);  // nothing reached the device
+  }
+  CHECK(sim.Qspi() == qspi);
+  // The shipped rules file exists and covers the board's VID:PID.
+  const std::string rules = Slurp(kSource / "manifests/udev/60-onedfu.rules");
+  CHECK(Contains(rules, "ATTRS{idVendor}==\"0483\", ATTRS{idProduct}==\"df11\""));
+}
+
+TEST_CASE("onedfu flash: several boards without a choice is an error listing them; --serial picks one") {
+  const Package& v1 = V1();
+  test::SimBus bus("flash_several", 2);
+  REQUIRE(bus.RunWith({ONEDFU_CLI_EXE, "flash", v1.file.string()}) == 1);
+  INFO(bus.output);
+  CHECK(Contains(bus.output, "2 boards 0483:df11 found; choose one with --serial S or --path BUS-PORT"));
+  CHECK(Contains(bus.output, "1-1 0483:df11 serial SIM000000001"));
+  CHECK(Contains(bus.output, "1-2 0483:df11 serial SIM000000002"));
+  for (const Sim& b : bus.boards) CHECK(b.Stats()["flash"]["bytes_programmed"] == 0);
+  REQUIRE(bus.RunWith({ONEDFU_CLI_EXE, "flash", v1.file.string(), "--serial", "SIM000000002"}) == 0);
+  CHECK(FlashHolds(bus.boards[1], v1));
+  CHECK(bus.boards[0].Stats()["flash"]["bytes_programmed"] == 0);
+  CHECK(!FlashHolds(bus.boards[0], v1));
+}
+
+TEST_CASE("onedfu flash with no board on the bus says so") {
+  Sim sim("flash_empty_bus");
+  // The board is plugged in long after the command has ended: the bus is empty meanwhile.
+  CHECK(sim.RunWith({ONEDFU_CLI_EXE, "flash", V1().file.string()}, false, {"--plug-delay", "30000"}) == 1);
+  INFO(sim.output);
+  CHECK(Contains(sim.output, "no board 0483:df11 found: no DFU-capable USB device on the bus"));
+}
+
+TEST_CASE("onedfu flash --full rewrites every sector the package touches") {
+  const Package& v1 = V1();
+  Sim sim("flash_full");
+  FlashBlank(sim, v1);
+  REQUIRE(Flash(sim, v1, {"--full"}) == 0);
+  INFO(sim.output);
+  CHECK(FlashHolds(sim, v1));
+  const nlohmann::json stats = sim.Stats();
+  // text0 (one 32 KiB sector), text1, ROMFS and record (one 4 KiB sector each).
+  CHECK(stats["flash"]["erases"] == 4);
+  CHECK(stats["flash"]["memories"][0]["sector_erases"].contains("0x08008000"));
+  CHECK(stats["boots"].back()["mode"] == "application");
+}
+
+TEST_CASE("onedfu flash: errWRITE from the device prints its status string; the re-run completes") {
+  const Package& v1 = V1();
+  Sim sim("flash_err_write");
+  // The first write to each memory fails once (the bootloader reports errWRITE).
+  CHECK(sim.RunWith({ONEDFU_CLI_EXE, "flash", v1.file.string()}, false, {"--flash-error-at", "1"}) == 1);
+  INFO(sim.output);
+  CHECK(Contains(sim.output, "write of 2048 bytes at 0x08008000: the device reports errWRITE in dfuERROR: "
+                             "write of 2048 bytes at 0x08008000 failed: fake flash: injected write failure"));
+  CHECK(Contains(sim.output, "the update did not complete and nothing half-written boots"));
+  CHECK(Contains(sim.output, "again to complete the update"));
+  CHECK(sim.Stats()["boots"].size() == 1);  // no leave
+  CHECK(sim.At(kRecordAddress, 16) == std::vector<uint8_t>(16, 0xff));  // the record was not written
+  REQUIRE(Flash(sim, v1) == 0);
+  CHECK(FlashHolds(sim, v1));
+  CHECK(sim.Stats()["boots"].back()["mode"] == "application");
+}
+
+TEST_CASE("onedfu flash: a board that does not come back after DETACH is a timeout naming it") {
+  const Package& v1 = V1();
+  Sim sim("flash_timeout");
+  FlashBlank(sim, v1);
+  // The cable is pulled after the first transfer in DFU mode: during the host's first look at
+  // the board back from DETACH, so it never shows up with its serial.
+  CHECK(sim.RunWith({ONEDFU_CLI_EXE, "flash", V2().file.string(), "--timeout", "1"}, false, {"--unplug-after", "1"}) == 1);
+  INFO(sim.output);
+  CHECK(Contains(sim.output, "timeout: the board (serial SIM000000001) did not come back in DFU mode after DETACH "
+                             "within 1.0 s (--timeout)"));
+  CHECK(sim.Stats()["flash"]["bytes_programmed"] == 0);
+}
+
+TEST_CASE("onedfu flash reports the bootloader's reason when the board stays in DFU mode after the update") {
+  // A bootloader that trusts a key boots only signed packages: the demo is not signed.
+  const fs::path dir = testing::Scratch("flash_stays_dfu_key");
+  REQUIRE(Run({ONEDFU_CLI_EXE, "keygen", "--out", (dir / "k").string()}, dir / "keygen.log") == 0);
+  Sim sim("flash_stays_dfu");
+  CHECK(sim.RunWith({ONEDFU_CLI_EXE, "flash", V1().file.string()}, false, {"--trust", (dir / "k.pub.pem").string()}) == 1);
+  INFO(sim.output);
+  CHECK(Contains(sim.output, "the board stayed in DFU mode after the update: "));
+  CHECK(Contains(sim.output, "boot record is not signed"));
+  CHECK(Contains(sim.output, "the package was written and checked, but the bootloader does not start it"));
+  CHECK(FlashHolds(sim, V1()));
+}
+
+TEST_CASE("onedfu list --json of a blank board: the DfuSe layout, no valid record and why") {
+  Sim sim("list_blank");
+  REQUIRE(sim.RunWith({ONEDFU_CLI_EXE, "list", "--json"}) == 0);
+  INFO(sim.output);
+  const nlohmann::json list = nlohmann::json::parse(sim.output);
+  REQUIRE(list.size() == 1);
+  CHECK(list[0]["mode"] == "dfu");
+  CHECK(list[0]["onedfu"] == true);
+  CHECK(list[0]["name"] == "@Internal Flash  /0x08000000/01*032Ka,03*032Kg,01*128Kg,07*256Kg/"
+                           "0x90000000/512*04Kg");
+  CHECK(list[0]["installed"]["valid"] == false);
+  CHECK(list[0]["installed"]["problem"] == "no boot record");
+}
+
+TEST_CASE("onedfu flash on a terminal: a progress bar per phase with bytes, rate and ETA") {
+  Sim sim("flash_terminal");
+  // script(1) gives the command a pseudo-terminal, as a user's shell has.
+  const std::string command = std::string(ONEDFU_CLI_EXE) + " flash " + V1().file.string();
+  REQUIRE(sim.RunWith({"script", "-qec", command, "/dev/null"}) == 0);
+  INFO(sim.output);
+  for (const char* phase : {"read", "write", "verify"}) {
+    CAPTURE(phase);
+    CHECK(Contains(sim.output, std::string("\r\033[K") + phase));
+  }
+  CHECK(Contains(sim.output, "/s  ETA "));
+  CHECK(Contains(sim.output, "[####"));
+  CHECK(Contains(sim.output, "flashed 1.0.0"));
+}
+
+TEST_CASE("onedfu flash writes one set-address per contiguous run, then consecutive block numbers") {
+  Sim sim("flash_blocks");
+  REQUIRE(sim.RunWith({ONEDFU_CLI_EXE, "flash", V1().file.string()}, false, {"--trace"}) == 0);
+  // Trace lines: "usb: NODE ctrl 21 01 VALUE 0000 LENGTH -> ok 0" for every DNLOAD.
+  std::istringstream lines(sim.output);
+  std::string line;
+  int set_addresses = 0;
+  int blocks = 0;
+  int expected = -1;  // the next block number; -1: none allowed before a set-address
+  bool consecutive = true;
+  while (std::getline(lines, line)) {
+    const auto at = line.find(" ctrl 21 01 ");
+    if (at == std::string::npos) continue;
+    const unsigned value = std::stoul(line.substr(at + 12, 4), nullptr, 16);
+    const unsigned length = std::stoul(line.substr(at + 22, 4), nullptr, 16);
+    if (value == 0) {
+      if (length == 5) ++set_addresses;
+      expected = length == 5 ? 2 : -1;  // another command (hash, leave) ends the run
+      continue;
+    }
+    ++blocks;
+    consecutive = consecutive && static_cast<int>(value) == expected;
+    ++expected;
+  }
+  INFO(sim.output);
+  CHECK(consecutive);
+  // Blank board: text0 (8 KiB), text1 (4 KiB), the ROMFS image (2396 bytes sent), the record
+  // (3124 bytes): 4 runs of 4 + 2 + 2 + 2 blocks, and the set-address of the leave.
+  CHECK(blocks == 10);
+  CHECK(set_addresses == 5);
+}
+
+TEST_CASE("onedfu flash --app-id: an application with its own USB ids is found, DETACHed and updated") {
+  const Package& v1 = V1();
+  Sim sim("flash_app_id");
+  const std::vector<std::string> app_ids = {"--app-usb-id", "f055:9800"};  // MicroPython's runtime ids
+  REQUIRE(sim.RunWith({ONEDFU_CLI_EXE, "flash", v1.file.string()}, false, app_ids) == 0);
+  REQUIRE(FlashHolds(sim, v1));
+  // The application is not the board's 0483:df11: without --app-id it is not taken for it.
+  CHECK(sim.RunWith({ONEDFU_CLI_EXE, "flash", V2().file.string()}, false, app_ids) == 1);
+  CHECK(Contains(sim.output, "no board 0483:df11 found; DFU-capable devices seen:\n  1-1 f055:9800 serial SIM000000001 (application)"));
+  REQUIRE(sim.RunWith({ONEDFU_CLI_EXE, "flash", V2().file.string(), "--app-id", "f055:9800"}, false, app_ids) == 0);
+  INFO(sim.output);
+  CHECK(FlashHolds(sim, V2()));
+  const nlohmann::json stats = sim.Stats();
+  REQUIRE(stats["boots"].size() == 3);
+  CHECK(stats["boots"][1]["cause"] == "detach");
+  CHECK(stats["boots"][2]["mode"] == "application");
+  CHECK(sim.RunWith({ONEDFU_CLI_EXE, "flash", V2().file.string(), "--app-id", "f055"}) == 2);
+  CHECK(Contains(sim.output, "--app-id: VID:PID in hex"));
+}
+
+TEST_CASE("onedfu flash waits the bwPollTimeout the device reports, and only that") {
+  const Package& v1 = V1();
+  const Package& v2 = V2();
+  Sim sim("flash_poll");
+  FlashBlank(sim, v1);
+  const auto final_result = [](const std::string& output) {
+    std::istringstream lines(output);
+    std::string line;
+    nlohmann::json last;
+    while (std::getline(lines, line)) {
+      if (!line.empty() && line[0] == '{') last = nlohmann::json::parse(line);
+    }
+    return last;
+  };
+  // The simulator reports modeled poll timeouts (capped at 1 s): the record sector's erase is
+  // 45 ms (pybd-sf6 QSPI 4 KiB), so the host waits at least that long in all.
+  REQUIRE(sim.RunWith({ONEDFU_CLI_EXE, "flash", v2.file.string(), "--json"}, false, {"--poll-timeout-cap", "1000"}) == 0);
+  INFO(sim.output);
+  const nlohmann::json polled = final_result(sim.output);
+  REQUIRE(polled["result"] == "ok");
+  CHECK(polled["poll_ms"].get<uint64_t>() >= 45);
+  CHECK(polled["poll_ms"].get<uint64_t>() <= sim.Stats()["modeled_us"]["total"].get<uint64_t>() / 1000 + 1);
+  // Reporting 0 (the default): the host never sleeps.
+  REQUIRE(Flash(sim, v1, {"--json"}) == 0);
+  CHECK(final_result(sim.output)["poll_ms"] == 0);
+}

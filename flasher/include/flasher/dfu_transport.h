@@ -51,10 +51,13 @@ struct UsbDevice {
   uint16_t detach_timeout_ms = 0;
   uint16_t transfer_size = 0;  // wTransferSize, bytes
   std::string open_error;      // why the strings could not be read (e.g. no permission)
+  bool access_denied = false;  // open_error is a lack of permission (LIBUSB_ERROR_ACCESS)
 
   bool will_detach() const { return (attributes & 0x08) != 0; }
   // "1-1 0483:df11 serial SIM000000001"
   std::string Describe() const;
+  // The usbfs device node libusb opens, "/dev/bus/usb/001/002".
+  std::string Node() const;
 };
 
 class DfuTransport {

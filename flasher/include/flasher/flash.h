@@ -19,7 +19,9 @@
 //      others are read back (DfuSe UPLOAD, the only way with other bootloaders);
 //   6. erase pass, then one set-address per contiguous write run, consecutive blocks;
 //   7. check every written run (by hash, else read-back) BEFORE the record sector (planned the
-//      same way, after the rest), leave, wait for the board, read what it runs.
+//      same way, after the rest), leave, wait for the board, read what it runs (the record
+//      element itself is checked by the bootloader before it boots: CRC, manifest and segment
+//      hashes; a bad one keeps the board in DFU mode and fails the run).
 // Other DfuSe bootloaders (or plain_dfuse): every element in file order, erase each sector it
 // touches once, write it, leave: what dfu-util does, without reading anything back first.
 #pragma once
@@ -59,6 +61,8 @@ host::Expected<FlashPackage> LoadFlashPackage(const std::filesystem::path& file,
 struct FlashOptions {
   std::string serial;         // pick the board by USB serial ("" = any)
   std::string path;           // or by bus path "BUS-PORT" ("" = any)
+  uint16_t app_vid = 0;       // the application's USB ids when they differ from the board's
+  uint16_t app_pid = 0;       // (DFU-mode) VID:PID; 0:0 = the same
   bool full = false;          // rewrite every sector the package touches
   bool dry_run = false;       // plan and print, change nothing
   bool plain_dfuse = false;   // treat the bootloader as a plain DfuSe one (no record, no read-back)
@@ -123,6 +127,7 @@ struct FlashResult {
   bool hash_command = false;        // the bootloader lists kDfuseHash: content learnt by hash
   uint64_t bytes_hashed = 0;        // ranges the device hashed for us
   uint64_t requests = 0;
+  uint64_t poll_ms = 0;             // bwPollTimeout the device asked for and the host waited
   bool booted_application = false;
   std::string booted;               // what the board reported after leave
 };
@@ -147,7 +152,9 @@ struct ListedDevice {
 
 host::Expected<std::vector<ListedDevice>> ListDevices(DfuTransport& transport);
 
-// The message for a device that cannot be opened for lack of permission, with the fix.
-std::string PermissionHint();
+// The message for `device` when it cannot be opened for lack of permission: the device (bus
+// path, VID:PID, device node) and the fix (the shipped udev rules file, manifests/udev/
+// 60-onedfu.rules, and the commands that install it).
+std::string PermissionHint(const UsbDevice& device);
 
 }  // namespace onedfu::flasher
