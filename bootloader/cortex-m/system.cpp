@@ -88,6 +88,11 @@ bool TakeDfuEntryRequest() {
   return requested;
 }
 
+void RequestDfuEntry() {
+  volatile uint32_t& word = _dfu_entry;
+  word = kDfuEntryMagic;
+}
+
 void DelayMs(uint32_t ms) {
   Reg(kSystRvr) = kSysclkHz / 1000 - 1;
   Reg(kSystCvr) = 0;

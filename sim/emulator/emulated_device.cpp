@@ -99,17 +99,19 @@ bool EmulatedDevice::Boot(const std::string& cause) {
     event.application = true;
     event.reason = HostReason(true, forced);
     const uint32_t vtor = m.scs().vtor();
-    // The application runs until it drives a GPIO output (or stops, or 1 s).
+    // The application runs until it drives a GPIO output or connects to USB (or stops, or 1 s).
     const uint32_t odr_before = m.gpio().odr(0) | m.gpio().odr(1) << 16;
-    m.RunUntil([&] { return (m.gpio().odr(0) | m.gpio().odr(1) << 16) != odr_before; }, 1000);
+    m.RunUntil([&] { return (m.gpio().odr(0) | m.gpio().odr(1) << 16) != odr_before || m.otg().connected(); }, 1000);
     uint32_t words[3] = {0, 0, 0};
     m.ReadMemory(kAppMarkerAddress, words, sizeof words);
     app_marker_ = words[0];
     event.message = "entered the application (SCB_VTOR " + Hex(vtor) + "); RAM at " + Hex(kAppMarkerAddress) + ": " +
                     Hex(words[0]) + " " + Hex(words[1]) + " " + Hex(words[2]);
     if (!m.fault().empty()) event.message += "; the application then stopped: " + m.fault();
-    boots_.push_back(event);
-    return false;
+    if (!m.fault().empty() || !m.otg().connected()) {
+      boots_.push_back(event);
+      return false;
+    }
   }
   std::string error;
   if (!m.otg().BusReset(&error)) {
@@ -131,12 +133,16 @@ bool EmulatedDevice::Boot(const std::string& cause) {
     return false;
   }
   next_address_ = static_cast<uint8_t>(next_address_ % 126 + 2);
-  // Why the board is in DFU mode: the status string (index 5) the firmware reports.
-  const ControlResult status = Control(0x80, 6, 0x0305, 0x0409, 255);
-  event.reason = HostReason(false, forced);
-  if (status.ok && !status.stall && status.in.size() >= 2) {
-    for (size_t i = 2; i + 1 < status.in.size(); i += 2) event.message += static_cast<char>(status.in[i]);
+  // DFU mode: why, the status string (index 5) the bootloader reports. An application: what it
+  // says it runs, its interface string.
+  const uint8_t string_index = config.in.size() > 9 + 8 ? config.in[9 + 8] : 0;
+  const ControlResult text = Control(0x80, 6, static_cast<uint16_t>(0x0300 | (application_ ? string_index : 5)), 0x0409, 255);
+  if (!application_) event.reason = HostReason(false, forced);
+  std::string said;
+  if (text.ok && !text.stall && text.in.size() >= 2) {
+    for (size_t i = 2; i + 1 < text.in.size(); i += 2) said += static_cast<char>(text.in[i]);
   }
+  event.message += application_ ? "; on USB: " + said : said;
   boots_.push_back(event);
   ++usage_.plugs;
   descriptors_.assign(device.in.begin(), device.in.end());
@@ -190,7 +196,7 @@ ControlReply EmulatedDevice::HandleControl(const SetupPacket& setup, std::span<c
   ControlReply reply = r.stall ? ControlReply::Stall() : ControlReply::Ack(static_cast<uint16_t>(n));
   if (Leaving()) {
     reply.reset_after_status = true;
-    reboot_cause_ = "leave";
+    reboot_cause_ = application_ ? "detach" : "leave";
   }
   return reply;
 }

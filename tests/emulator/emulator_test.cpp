@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -193,4 +194,91 @@ TEST_CASE("emulated binary: the application's DFU request word keeps the bootloa
   uint32_t word = 1;
   REQUIRE(device.value()->machine().ReadMemory(onedfu::sim::emu::kDfuEntryAddress, &word, 4));
   CHECK(word == 0);
+}
+
+TEST_CASE("emulated binary: pyusb reads the DFU functional descriptor, status and state from the binary") {
+  EmulatedSim sim("emu_pyusb_info");
+  const int status = sim.Run({ONEDFU_SYSTEM_PYTHON3, std::string(ONEDFU_SOURCE_DIR) + "/tests/emulator/pyusb_dfu_info.py",
+                              kLayout, "no record"});
+  INFO(sim.output);
+  CHECK(status == 0);
+  CHECK(sim.output.find("GET_DESCRIPTOR DFU functional: 09210bff0000081a01") != std::string::npos);
+  CHECK(sim.output.find("wTransferSize 2048") != std::string::npos);
+  CHECK(sim.output.find("CHECK FAILED") == std::string::npos);
+  // Every reply came from the binary: the boot the stats report is the emulated one.
+  CHECK(sim.Stats()["boots"][0]["reason"] == "no boot record");
+}
+
+TEST_CASE("emulated binary: pyusb DfuSe set-address + upload reads back the flashed application") {
+  EmulatedSim sim("emu_pyusb_upload");
+  FlashAppWithLeave(sim);
+  const auto& text0 = AppPackage().elements.front();
+  const fs::path expected = sim.state.parent_path() / "text0.bin";
+  onedfu::testing::WriteBytes(expected, text0.data);
+  const int status = sim.Run({ONEDFU_SYSTEM_PYTHON3, std::string(ONEDFU_SOURCE_DIR) + "/tests/sim/pyusb_upload.py",
+                              "0x08008000", std::to_string(text0.data.size()), expected.string()},
+                             true);
+  INFO(sim.output);
+  CHECK(status == 0);
+  CHECK(sim.output.find("matches") != std::string::npos);
+}
+
+namespace {
+
+// The demo package (manifests/examples/pybd-sf6-demo.json: its modules, assets, ROMFS and TEXT1)
+// with the USB test application (ONEDFU_USB_APP_ELF) as its TEXT0 in place of the example
+// bytes, which are no program: what the bootloader starts then answers on USB.
+const Package& DemoWithUsbApp(const std::string& version) {
+  static std::map<std::string, Package> made;
+  if (auto it = made.find(version); it != made.end()) return it->second;
+  const fs::path examples = fs::path(ONEDFU_SOURCE_DIR) / "manifests/examples";
+  nlohmann::json demo = nlohmann::json::parse(Slurp(examples / "pybd-sf6-demo.json"));
+  const auto absolute = [&](nlohmann::json& path) { path = (examples / path.get<std::string>()).string(); };
+  REQUIRE(demo["firmware"][0] == "pybd-sf6-demo/firmware/text0.hex");
+  demo["firmware"][0] = ONEDFU_USB_APP_ELF;
+  absolute(demo["firmware"][1]["file"]);
+  for (auto& m : demo["modules"]) absolute(m.contains("dir") ? m["dir"] : m["source"]);
+  for (auto& a : demo["assets"]) absolute(a["source"]);
+  absolute(demo["romfs"]["dir"]);
+  demo["version"] = version;
+  const fs::path json = onedfu::testing::Scratch("emu_demo_usb_app_" + version) / "demo-usb-app.json";
+  std::ofstream(json) << demo.dump(2);
+  return made.emplace(version, Pack("emulator-demo-usb-app-" + version + ".dfu", json, {})).first->second;
+}
+
+}  // namespace
+
+TEST_CASE("emulated binary: onedfu flash of the demo package confirms the booted application on USB, then updates it through DETACH") {
+  const Package& v1 = DemoWithUsbApp("1.0.0");
+  EmulatedSim sim("emu_onedfu_flash");
+  REQUIRE(sim.Run({ONEDFU_CLI_EXE, "flash", v1.file.string()}) == 0);
+  INFO(sim.output);
+  CHECK(FlashHolds(sim, v1));
+  CHECK(sim.output.find("flashed 1.0.0; the board runs onedfu app 1.0.0") != std::string::npos);
+  nlohmann::json stats = sim.Stats();
+  REQUIRE(stats["boots"].size() == 2);
+  CHECK(stats["boots"][1]["cause"] == "leave");
+  CHECK(stats["boots"][1]["mode"] == "application");
+  CHECK(stats["boots"][1]["reason"] == "start application");
+  // The application's own words, read from the emulated RAM and from its USB interface string.
+  const std::string message = stats["boots"][1]["message"];
+  CHECK(message.find("0x05b0a991 0x08008000 0x20030000") != std::string::npos);
+  CHECK(message.find("on USB: onedfu app 1.0.0, romfs: 1 image, ") != std::string::npos);
+
+  // The board runs the application: onedfu flash DETACHes it (the application leaves the DFU
+  // request word and resets), the bootloader stays in DFU mode, the update goes in, it boots.
+  const Package& v2 = DemoWithUsbApp("2.0.0");
+  REQUIRE(sim.Run({ONEDFU_CLI_EXE, "flash", v2.file.string()}) == 0);
+  CHECK(sim.output.find("the board runs onedfu app 2.0.0") != std::string::npos);
+  stats = sim.Stats();
+  REQUIRE(stats["boots"].size() == 3);
+  CHECK(stats["boots"][0]["mode"] == "application");
+  CHECK(stats["boots"][1]["cause"] == "detach");
+  CHECK(stats["boots"][1]["mode"] == "dfu");
+  CHECK(stats["boots"][1]["reason"] == "forced DFU entry");
+  CHECK(stats["boots"][2]["mode"] == "application");
+  CHECK(stats["boots"][2]["message"].get<std::string>().find("on USB: onedfu app 2.0.0") != std::string::npos);
+  // Only the record changed: its one 4 KiB sector is erased and rewritten.
+  CHECK(stats["flash"]["memories"][1]["sector_erases"].contains("0x901ff000"));
+  CHECK(stats["flash"]["memories"][0]["sector_erases"].empty());
 }
