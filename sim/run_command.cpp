@@ -169,6 +169,14 @@ void PrintBoots(const std::vector<BootEvent>& boots) {
   for (const BootEvent& b : boots) {
     std::fprintf(stderr, "onedfu-sim: boot (%s): %s (%s)%s%s\n", b.cause.c_str(), b.application ? "application" : "DFU mode",
                  b.reason.c_str(), b.message.empty() ? "" : ": ", b.message.c_str());
+    if (b.instructions > 0) {
+      std::fprintf(stderr, "onedfu-sim: boot (%s): %llu Cortex-M7 instructions to the decision;", b.cause.c_str(),
+                   static_cast<unsigned long long>(b.instructions));
+      for (const auto& [name, n] : b.instructions_by_function) {
+        std::fprintf(stderr, " %s %llu,", name.c_str(), static_cast<unsigned long long>(n));
+      }
+      std::fprintf(stderr, "\n");
+    }
   }
 }
 

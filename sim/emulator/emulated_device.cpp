@@ -85,8 +85,13 @@ bool EmulatedDevice::Boot(const std::string& cause) {
   uint32_t entry_word = 0;
   m.ReadMemory(kDfuEntryAddress, &entry_word, 4);
   const bool forced = button_ || entry_word == cortexm::kDfuEntryMagic;
-  // Until the USB driver connects, or the bootloader hands over to the application.
+  // Until the USB driver connects, or the bootloader hands over to the application; the
+  // instructions of the boot decision are counted on the way.
+  m.StartCounting();
   const bool settled = m.RunUntil([&] { return m.otg().connected() || m.scs().vtor() != 0; });
+  m.StopCounting();
+  event.instructions = m.instructions();
+  event.instructions_by_function = m.TopFunctions(8);
   if (!settled) {
     event.reason = "emulation stopped";
     event.message = !m.fault().empty() ? m.fault() : m.reset_requested() ? "reset loop" : "the firmware neither connected nor started the application";

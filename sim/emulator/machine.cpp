@@ -2,6 +2,7 @@
 
 #include <unicorn/unicorn.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -87,6 +88,8 @@ bool InvalidCb(uc_engine*, uc_mem_type type, uint64_t address, int size, int64_t
   m->OnBadAccess(what, a, static_cast<unsigned>(size));
   return false;
 }
+
+void BlockCb(uc_engine*, uint64_t address, uint32_t size, void* user) { static_cast<Machine*>(user)->OnBlock(address, size); }
 
 void InterruptCb(uc_engine*, uint32_t number, void* user) {
   auto* m = static_cast<Machine*>(user);
@@ -336,6 +339,76 @@ std::string Machine::DescribePc(uint32_t pc) const {
     if (pc >= s.address && pc < s.address + (s.size == 0 ? 2 : s.size)) return "in " + s.name;
   }
   return "outside known functions";
+}
+
+void Machine::StartCounting() {
+  blocks_.clear();
+  per_symbol_.assign(symbols_.size() + 1, 0);
+  instructions_ = 0;
+  counting_ = true;
+  if (count_hook_ != 0) return;
+  uc_hook hook = 0;
+  if (uc_hook_add(uc_, &hook, UC_HOOK_BLOCK, reinterpret_cast<void*>(BlockCb), this, 1, 0) != UC_ERR_OK) {
+    counting_ = false;
+    return;
+  }
+  count_hook_ = hook;
+  // Code translated before has no block hook: the boot runs from the bootloader region, whose
+  // blocks are translated again (a whole-cache flush costs more than a second per run).
+  const runtime::Board& b = board_.board();
+  const runtime::Region* boot = b.FindRole(runtime::RegionRole::kBootloader);
+  if (boot != nullptr) {
+    const uint64_t start = b.RegionStart(*boot);
+    uc_ctl_remove_cache(uc_, start, start + boot->size);
+  } else {
+    uc_ctl_flush_tlb(uc_);
+  }
+}
+
+void Machine::StopCounting() {
+  counting_ = false;
+  if (count_hook_ == 0) return;
+  // Unicorn defers the removal while the CPU is inside uc_emu_start; blocks translated
+  // meanwhile still call the (now empty) hook list, new ones do not.
+  uc_hook_del(uc_, count_hook_);
+  count_hook_ = 0;
+}
+
+void Machine::OnBlock(uint64_t address, uint32_t size) {
+  if (!counting_ || unwinding_) return;
+  address &= ~uint64_t{1};
+  auto [it, fresh] = blocks_.try_emplace(address << 16 | (size & 0xffff));
+  Block& block = it->second;
+  if (fresh) {
+    std::vector<uint8_t> code(size);
+    if (size > 0 && uc_mem_read(uc_, address, code.data(), size) != UC_ERR_OK) code.clear();
+    for (size_t at = 0; at + 1 < code.size();) {
+      const unsigned top = code[at + 1] >> 3;  // bits 15..11 of the halfword
+      at += top >= 0x1d ? 4 : 2;
+      ++block.instructions;
+    }
+    block.symbol = symbols_.size();
+    for (size_t i = 0; i < symbols_.size(); ++i) {
+      const ElfImage::Symbol& s = symbols_[i];
+      if (address >= s.address && address < s.address + (s.size == 0 ? 2 : s.size)) {
+        block.symbol = i;
+        break;
+      }
+    }
+  }
+  instructions_ += block.instructions;
+  per_symbol_[block.symbol] += block.instructions;
+}
+
+std::vector<std::pair<std::string, uint64_t>> Machine::TopFunctions(size_t n) const {
+  std::vector<std::pair<std::string, uint64_t>> all;
+  for (size_t i = 0; i < per_symbol_.size(); ++i) {
+    if (per_symbol_[i] == 0) continue;
+    all.emplace_back(i < symbols_.size() ? symbols_[i].name : "outside known functions", per_symbol_[i]);
+  }
+  std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  if (all.size() > n) all.resize(n);
+  return all;
 }
 
 void Machine::MirrorFlash(uint32_t address, uint32_t size) {

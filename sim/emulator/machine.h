@@ -35,6 +35,8 @@
 #include <functional>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
+#include <utility>
 #include <memory>
 #include <string>
 #include <vector>
@@ -117,6 +119,20 @@ class Machine {
   bool reset_requested() const { return reset_requested_; }
   void RequestSystemReset();
 
+  // Instruction counting (ARMv7-M Thumb: a halfword whose top five bits are 11101, 11110 or
+  // 11111 starts a 32-bit instruction, any other a 16-bit one), per translated block as the CPU
+  // enters it, so a block left early (a fault, a stop) counts whole. StartCounting must be
+  // called while the CPU does not run (after Reset, before RunUntil); it zeroes the counts.
+  // StopCounting may be called at any time; afterwards counting costs nothing in newly
+  // translated code.
+  void StartCounting();
+  void StopCounting();
+  uint64_t instructions() const { return instructions_; }
+  // Executed instructions per function (the AddSymbols names; "outside known functions"),
+  // most first, at most `n`.
+  std::vector<std::pair<std::string, uint64_t>> TopFunctions(size_t n) const;
+  void OnBlock(uint64_t address, uint32_t size);  // the Unicorn block hook
+
   // Virtual time.
   uint64_t cycles() const { return cycles_; }
   void Advance(uint64_t cycles) { cycles_ += cycles; }
@@ -168,6 +184,15 @@ class Machine {
   std::unique_ptr<OtgFsModel> otg_;
   std::vector<std::shared_ptr<void>> pages_memory_;  // the MMIO page dispatchers (machine.cpp)
   std::vector<ElfImage::Symbol> symbols_;
+  struct Block {
+    uint32_t instructions = 0;
+    size_t symbol = 0;  // index into symbols_, symbols_.size() = outside known functions
+  };
+  std::unordered_map<uint64_t, Block> blocks_;  // key: address << 16 | size
+  std::vector<uint64_t> per_symbol_;
+  uint64_t instructions_ = 0;
+  bool counting_ = false;
+  size_t count_hook_ = 0;  // uc_hook; 0: none
   const std::function<bool()>* until_ = nullptr;
   bool stopped_ = false;
   bool until_held_ = false;

@@ -16,6 +16,7 @@
 #include "doctest/doctest.h"
 #include "emulated_device.h"
 #include "host/board_json.h"
+#include "runtime/boot_record.h"
 #include "sim_board.h"
 #include "sim_run.h"
 #include "test_support.h"
@@ -281,4 +282,84 @@ TEST_CASE("emulated binary: onedfu flash of the demo package confirms the booted
   // Only the record changed: its one 4 KiB sector is erased and rewritten.
   CHECK(stats["flash"]["memories"][1]["sector_erases"].contains("0x901ff000"));
   CHECK(stats["flash"]["memories"][0]["sector_erases"].empty());
+}
+
+// Issue 11, Size: the Cortex-M7 build of the boot decision with signature verification
+// (scripts/size --signed: ONEDFU_SIGNED_BOOTLOADER_ELF, built with tests/data/keys/size.pub.pem)
+// runs on the emulated CPU; the instructions from reset to the decision are counted (stats.json
+// boots[].instructions, per function in instructions_by_function) and printed here.
+TEST_CASE("emulated signed binary: a signed record boots on the Cortex-M7, a wrong key's and an unsigned one wait in DFU; instruction counts") {
+  const std::string keys = std::string(ONEDFU_SOURCE_DIR) + "/tests/data/keys/";
+  const std::vector<std::string> options = {"--emulate", ONEDFU_SIGNED_BOOTLOADER_ELF, "--trust", keys + "size.pub.pem", "--verbose"};
+  const std::string board = std::string(ONEDFU_SOURCE_DIR) + "/manifests/boards/pybd-sf6.json";
+  const fs::path scratch = onedfu::testing::Scratch("emu_signed_keys");
+  REQUIRE(Run({ONEDFU_CLI_EXE, "keygen", "--out", (scratch / "other").string()}, scratch / "keygen.log") == 0);
+  const Package good = Pack("emu-signed.dfu", {}, {"--board", board, "--firmware", ONEDFU_TEST_APP_ELF, "--sign", keys + "size.pem"});
+  const Package wrong = Pack("emu-signed-other-key.dfu", {}, {"--board", board, "--firmware", ONEDFU_TEST_APP_ELF, "--sign",
+                                                              (scratch / "other.pem").string()});
+  const auto flash = [&](Sim& sim, const Package& p) {
+    REQUIRE(sim.RunWith({ONEDFU_DFU_UTIL, "-a", "0", "-D", p.file.string(), "-s", ":leave"}, false, options) == 0);
+    INFO(sim.output);
+    REQUIRE(FlashHolds(sim, p));
+    const nlohmann::json boots = sim.Stats()["boots"];
+    REQUIRE(boots.size() == 2);
+    CHECK(boots[1]["cause"] == "leave");
+    return boots[1];
+  };
+  const auto functions = [](const nlohmann::json& boot) {
+    std::string text;
+    for (const auto& [name, n] : boot["instructions_by_function"].items()) text += "  " + name + ": " + std::to_string(n.get<uint64_t>()) + "\n";
+    return text;
+  };
+
+  Sim sim("emu_signed");
+  const nlohmann::json first = flash(sim, good);
+  CHECK(first["mode"] == "application");
+  CHECK(first["reason"] == "start application");
+  CHECK(first["message"].get<std::string>().find("0x600df00d 0x08008000") != std::string::npos);
+  const uint64_t first_count = first["instructions"].get<uint64_t>();
+  CHECK(first_count > 0);
+  // The verification ran on the emulated CPU: Ed25519's field multiplication (runtime/ed25519.cpp)
+  // is among the busiest functions.
+  CHECK(functions(first).find("FeMul") != std::string::npos);
+  // The next power-on trusts the verified marker: signature and CRC, no segment hashes.
+  REQUIRE(sim.RunWith({"true"}, false, options) == 0);
+  const nlohmann::json again = sim.Stats()["boots"][0];
+  CHECK(again["mode"] == "application");
+  const uint64_t again_count = again["instructions"].get<uint64_t>();
+  CHECK(again_count > 0);
+  MESSAGE("signed boot on the emulated Cortex-M7, first boot after the update: " << first_count << " instructions\n"
+          << functions(first) << "next power-on (verified marker): " << again_count << " instructions\n" << functions(again));
+
+  // One bit of the signature flipped on the board (the record CRC made right again): the
+  // binary runs the whole Ed25519 check on the emulated CPU and refuses.
+  const fs::path qspi_file = sim.state / "qspi.bin";
+  std::vector<uint8_t> qspi = ReadBytes(qspi_file);
+  const size_t record = 0x1ff000;  // pybd-sf6: region "record", the last QSPI sector
+  REQUIRE(qspi.size() >= record + onedfu::runtime::kRecordSize);
+  qspi[record + onedfu::runtime::kSignatureOffset] ^= 0x01;
+  const uint32_t crc = onedfu::runtime::BootRecordCrc(onedfu::runtime::ByteSpan(qspi.data() + record, onedfu::runtime::kRecordSize));
+  for (int i = 0; i < 4; ++i) qspi[record + onedfu::runtime::kCrcOffset + i] = static_cast<uint8_t>(crc >> (8 * i));
+  onedfu::testing::WriteBytes(qspi_file, qspi);
+  REQUIRE(sim.RunWith({"true"}, false, options) == 0);
+  const nlohmann::json flipped = sim.Stats()["boots"][0];
+  CHECK(flipped["mode"] == "dfu");
+  CHECK(flipped["reason"] == "bad signature");
+  CHECK(functions(flipped).find("FeMul") != std::string::npos);
+  MESSAGE("flipped signature bit, refused after the full check: " << flipped["instructions"].get<uint64_t>() << " instructions; "
+          << flipped["message"].get<std::string>());
+
+  Sim other("emu_signed_wrong_key");
+  const nlohmann::json refused = flash(other, wrong);
+  CHECK(refused["mode"] == "dfu");
+  CHECK(refused["reason"] == "bad signature");
+  CHECK(refused["message"].get<std::string>().find("unknown key") != std::string::npos);
+  CHECK(refused["instructions"].get<uint64_t>() > 0);
+  MESSAGE("wrong key, refused: " << refused["instructions"].get<uint64_t>() << " instructions; DFU status string: "
+          << refused["message"].get<std::string>());
+
+  Sim plain("emu_signed_unsigned");
+  const nlohmann::json unsigned_boot = flash(plain, AppPackage());
+  CHECK(unsigned_boot["mode"] == "dfu");
+  CHECK(unsigned_boot["reason"] == "unsigned boot record");
 }
