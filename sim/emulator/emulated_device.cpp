@@ -6,16 +6,6 @@
 #include "peripherals.h"
 
 namespace onedfu::sim::emu {
-namespace {
-
-std::string Hex(uint64_t v) {
-  char text[24];
-  std::snprintf(text, sizeof text, "0x%08llx", static_cast<unsigned long long>(v));
-  return text;
-}
-
-}  // namespace
-
 host::Expected<std::unique_ptr<EmulatedDevice>> EmulatedDevice::Create(SimBoard& board,
                                                                         const EmulatedDeviceOptions& options) {
   ONEDFU_PTRY(ElfImage image, LoadElf(options.bootloader_elf));

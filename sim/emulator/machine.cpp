@@ -20,12 +20,6 @@ constexpr uint32_t kRamBase = 0x20000000;
 constexpr uint32_t kRamSize = 512 * 1024;   // DTCM 128K + SRAM1 368K + SRAM2 16K
 constexpr uint64_t kCyclesPerAccess = 8;    // what one peripheral access costs in the clock
 
-std::string Hex(uint64_t v) {
-  char text[24];
-  std::snprintf(text, sizeof text, "0x%08llx", static_cast<unsigned long long>(v));
-  return text;
-}
-
 uint32_t Le32(const std::vector<uint8_t>& b, size_t at) {
   return b[at] | b[at + 1] << 8 | b[at + 2] << 16 | static_cast<uint32_t>(b[at + 3]) << 24;
 }
@@ -98,6 +92,12 @@ void InterruptCb(uc_engine*, uint32_t number, void* user) {
 }
 
 }  // namespace
+
+std::string Hex(uint64_t v) {
+  char text[24];
+  std::snprintf(text, sizeof text, "0x%08llx", static_cast<unsigned long long>(v));
+  return text;
+}
 
 host::Expected<ElfImage> LoadElf(const std::string& path) {
   std::ifstream file(path, std::ios::binary);
@@ -434,11 +434,25 @@ bool Machine::WriteMemory(uint32_t address, const void* data, size_t size) {
   return uc_mem_write(uc_, address, data, size) == UC_ERR_OK;
 }
 
+bool Machine::Admit(Peripheral& p, uint32_t offset, unsigned size, bool write) {
+  if (!fault_.empty()) return false;
+  if (const char* bit = p.ClockOff(offset)) {
+    Fault(p.NameAt(offset) + (write ? " written" : " read") + " with its clock off (" + bit + ")");
+    return false;
+  }
+  if (!p.Accepts(offset, size)) {
+    Fault(std::to_string(size * 8) + "-bit " + (write ? "write to " : "read of ") + p.NameAt(offset) + "+" + Hex(offset) +
+          " (the register takes 32-bit accesses)");
+    return false;
+  }
+  return true;
+}
+
 uint64_t Machine::MmioRead(Peripheral& p, uint32_t offset, unsigned size) {
   if (unwinding_) return 0;
   cycles_ += kCyclesPerAccess;
   uint32_t value = 0;
-  if (fault_.empty() && !p.Read(offset, size, &value)) {
+  if (Admit(p, offset, size, false) && !p.Read(offset, &value)) {
     Fault(std::string("read of unmodeled register ") + p.name() + "+" + Hex(offset));
   }
   if (trace_) std::fprintf(stderr, "emu: %s+%s -> %s\n", p.name(), Hex(offset).c_str(), Hex(value).c_str());
@@ -450,7 +464,7 @@ void Machine::MmioWrite(Peripheral& p, uint32_t offset, unsigned size, uint32_t 
   if (unwinding_) return;
   cycles_ += kCyclesPerAccess;
   if (trace_) std::fprintf(stderr, "emu: %s+%s <- %s\n", p.name(), Hex(offset).c_str(), Hex(value).c_str());
-  if (fault_.empty() && !p.Write(offset, size, value)) {
+  if (Admit(p, offset, size, true) && !p.Write(offset, size, value)) {
     Fault(std::string("write of unmodeled register ") + p.name() + "+" + Hex(offset) + " (value " + Hex(value) + ")");
   }
   CheckStop();

@@ -52,16 +52,45 @@ inline constexpr uint64_t kCoreHz = 144'000'000;
 
 class Machine;
 
-// One peripheral's registers. Offsets are from the peripheral's base. Read/Write return false
-// for a register the model does not know (the machine stops: "unmodeled register").
+// "0x%08x".
+std::string Hex(uint64_t v);
+
+// One peripheral's registers. Offsets are from the peripheral's base. The machine checks what
+// every model shares before it calls Read/Write (Machine::MmioRead/MmioWrite), and stops the run
+// with a message naming the register file and the PC when
+//   - the peripheral's clock is off (ClockOff: "GPIOB read with its clock off (RCC_AHB1ENR)"),
+//   - the access width is not one the register takes (Accepts; default 32-bit only),
+//   - Read/Write return false: a register the model does not know ("unmodeled register").
+// Read/Write report a forbidden sequence themselves (Machine::Fault) and return true.
 class Peripheral {
  public:
+  explicit Peripheral(Machine& m) : m_(m) {}
   virtual ~Peripheral() = default;
   virtual const char* name() const = 0;
-  virtual bool Read(uint32_t offset, unsigned size, uint32_t* value) = 0;
+  virtual bool Read(uint32_t offset, uint32_t* value) = 0;
   virtual bool Write(uint32_t offset, unsigned size, uint32_t value) = 0;
   // Power-on / system reset values.
   virtual void Reset() = 0;
+
+  // The register file at `offset` in messages (e.g. "GPIOB"); default name().
+  virtual std::string NameAt(uint32_t offset) const {
+    (void)offset;
+    return name();
+  }
+  // The RCC enable bit that is off for the register file at `offset` (e.g.
+  // "RCC_AHB3ENR.QSPIEN"), nullptr while it is clocked (default: always).
+  virtual const char* ClockOff(uint32_t offset) const {
+    (void)offset;
+    return nullptr;
+  }
+  // True when the register at `offset` takes a `size`-byte access (default: 32-bit only).
+  virtual bool Accepts(uint32_t offset, unsigned size) const {
+    (void)offset;
+    return size == 4;
+  }
+
+ protected:
+  Machine& m_;
 };
 
 class RccModel;
@@ -158,7 +187,7 @@ class Machine {
   ScsModel& scs() { return *scs_; }
   OtgFsModel& otg() { return *otg_; }
 
-  // Used by the Unicorn callbacks.
+  // Used by the Unicorn callbacks: the checks every model shares (Peripheral), then the model.
   uint64_t MmioRead(Peripheral& p, uint32_t offset, unsigned size);
   void MmioWrite(Peripheral& p, uint32_t offset, unsigned size, uint32_t value);
   bool OnFlashStore(uint32_t address, unsigned size, uint64_t value);
@@ -171,6 +200,8 @@ class Machine {
   explicit Machine(SimBoard& board);
   host::Outcome Setup();
   void CpuThread();
+  // False (and the run stops) when `p` may not take this access: clock off, wrong width.
+  bool Admit(Peripheral& p, uint32_t offset, unsigned size, bool write);
   // Ends the CPU thread's current uc_emu_start (stop + release a paused access) and waits.
   void Unwind(std::unique_lock<std::mutex>& lock);
 
