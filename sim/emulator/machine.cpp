@@ -65,10 +65,7 @@ void MmioWriteCb(uc_engine*, uint64_t offset, unsigned size, uint64_t value, voi
 bool InvalidCb(uc_engine*, uc_mem_type type, uint64_t address, int size, int64_t value, void* user) {
   auto* m = static_cast<Machine*>(user);
   const uint32_t a = static_cast<uint32_t>(address);
-  const runtime::Memory& internal = m->board().board().memories[0];
-  if (type == UC_MEM_WRITE_PROT && internal.Contains(a)) {
-    return m->OnFlashStore(a, static_cast<unsigned>(size), static_cast<uint64_t>(value));
-  }
+  (void)value;
   const char* what = "access to unmapped address";
   switch (type) {
     case UC_MEM_READ_PROT:
@@ -81,6 +78,15 @@ bool InvalidCb(uc_engine*, uc_mem_type type, uint64_t address, int size, int64_t
   }
   m->OnBadAccess(what, a, static_cast<unsigned>(size));
   return false;
+}
+
+// A CPU store into internal flash (mapped writable so that the store does not take Unicorn's
+// protection-fault path, which retranslates the block: ~65 us per store, 4.4 s of CPU for
+// 256 KiB). The FLASH model programs the FileFlash and mirrors it; Unicorn then stores the same
+// value (a store the model refuses stops the run, and the next Reset reloads the mirror).
+void FlashWriteCb(uc_engine*, uc_mem_type, uint64_t address, int size, int64_t value, void* user) {
+  static_cast<Machine*>(user)->OnFlashStore(static_cast<uint32_t>(address), static_cast<unsigned>(size),
+                                            static_cast<uint64_t>(value));
 }
 
 void BlockCb(uc_engine*, uint64_t address, uint32_t size, void* user) { static_cast<Machine*>(user)->OnBlock(address, size); }
@@ -183,7 +189,7 @@ host::Outcome Machine::Setup() {
   if (uc_ctl_set_cpu_model(uc_, UC_CPU_ARM_CORTEX_M7) != UC_ERR_OK) return host::Error{"emulator: no Cortex-M7 model in Unicorn"};
   const runtime::Memory& internal = board_.board().memories[0];
   const runtime::Memory& qspi = board_.board().memories[1];
-  bool ok = uc_mem_map(uc_, internal.base, internal.size(), UC_PROT_READ | UC_PROT_EXEC) == UC_ERR_OK &&
+  bool ok = uc_mem_map(uc_, internal.base, internal.size(), UC_PROT_ALL) == UC_ERR_OK &&
             uc_mem_map(uc_, kRamBase, kRamSize, UC_PROT_ALL) == UC_ERR_OK &&
             uc_mem_map(uc_, qspi.base, qspi.size(), UC_PROT_NONE) == UC_ERR_OK;
   const auto map_page = [&](uint32_t base, uint32_t size, std::initializer_list<Page::Part> parts) {
@@ -200,7 +206,9 @@ host::Outcome Machine::Setup() {
   if (!ok) return host::Error{"emulator: cannot map the STM32F767 memory"};
   uc_hook hook;
   if (uc_hook_add(uc_, &hook, UC_HOOK_MEM_INVALID, reinterpret_cast<void*>(InvalidCb), this, 1, 0) != UC_ERR_OK ||
-      uc_hook_add(uc_, &hook, UC_HOOK_INTR, reinterpret_cast<void*>(InterruptCb), this, 1, 0) != UC_ERR_OK) {
+      uc_hook_add(uc_, &hook, UC_HOOK_INTR, reinterpret_cast<void*>(InterruptCb), this, 1, 0) != UC_ERR_OK ||
+      uc_hook_add(uc_, &hook, UC_HOOK_MEM_WRITE, reinterpret_cast<void*>(FlashWriteCb), this, internal.base,
+                  internal.end() - 1) != UC_ERR_OK) {
     return host::Error{"emulator: cannot install the memory hooks"};
   }
   return host::Success();
@@ -413,20 +421,41 @@ std::vector<std::pair<std::string, uint64_t>> Machine::TopFunctions(size_t n) co
 
 void Machine::MirrorFlash(uint32_t address, uint32_t size) {
   FileFlash* f = board_.FlashAt(address);
-  if (f == nullptr) return;
+  if (f == nullptr || size == 0) return;
+  if (!qspi_readable_ && board_.board().memories[1].Contains(address)) {
+    // The CPU cannot see the QSPI window now: copy once it can (every uc_mem_write
+    // invalidates translated code and costs about as much as a whole page program).
+    qspi_dirty_from_ = std::min<uint64_t>(qspi_dirty_from_, address);
+    qspi_dirty_to_ = std::max<uint64_t>(qspi_dirty_to_, uint64_t{address} + size);
+    return;
+  }
   const runtime::ByteSpan all = f->contents();
   const uint32_t at = address - f->geometry().base;
   uc_mem_write(uc_, address, all.data() + at, size);
 }
 
+void Machine::MirrorQspiNow() {
+  if (qspi_dirty_from_ >= qspi_dirty_to_) return;
+  FileFlash* f = board_.FlashAt(static_cast<uint32_t>(qspi_dirty_from_));
+  if (f != nullptr) {
+    const runtime::ByteSpan all = f->contents();
+    uc_mem_write(uc_, qspi_dirty_from_, all.data() + (qspi_dirty_from_ - f->geometry().base),
+                 qspi_dirty_to_ - qspi_dirty_from_);
+  }
+  qspi_dirty_from_ = UINT64_MAX;
+  qspi_dirty_to_ = 0;
+}
+
 void Machine::SetQspiWindowReadable(bool readable) {
   if (uc_ == nullptr || readable == qspi_readable_) return;
+  if (readable) MirrorQspiNow();
   qspi_readable_ = readable;
   const runtime::Memory& qspi = board_.board().memories[1];
   uc_mem_protect(uc_, qspi.base, qspi.size(), readable ? (UC_PROT_READ | UC_PROT_EXEC) : UC_PROT_NONE);
 }
 
 bool Machine::ReadMemory(uint32_t address, void* out, size_t size) {
+  MirrorQspiNow();
   return uc_mem_read(uc_, address, out, size) == UC_ERR_OK;
 }
 

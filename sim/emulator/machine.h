@@ -168,7 +168,8 @@ class Machine {
   static uint64_t UsToCycles(uint64_t us) { return us * (kCoreHz / 1'000'000); }
 
   // The flash mirror: after a model changed FileFlash bytes, copy [address, address + size) to
-  // the CPU's view.
+  // the CPU's view (QSPI bytes once the window is readable again: memory-mapped mode, or a
+  // ReadMemory). A CPU store into internal flash needs none: Unicorn stores the same value.
   void MirrorFlash(uint32_t address, uint32_t size);
   // QUADSPI memory-mapped mode on/off: the window's protection follows.
   void SetQspiWindowReadable(bool readable);
@@ -230,6 +231,9 @@ class Machine {
   bool timed_out_ = false;
   bool reset_requested_ = false;
   bool qspi_readable_ = false;
+  // QSPI bytes changed while the window was not readable, copied when it becomes readable.
+  uint64_t qspi_dirty_from_ = UINT64_MAX, qspi_dirty_to_ = 0;
+  void MirrorQspiNow();
   std::string fault_;
   uint64_t cycles_ = 0;
   std::thread cpu_;

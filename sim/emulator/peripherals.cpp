@@ -258,7 +258,7 @@ bool FlashModel::Store(uint32_t address, unsigned size, uint64_t value) {
     m_.Fault(where + " refused by the flash model: " + s.message());
     return false;
   }
-  m_.MirrorFlash(address, size);
+  // No MirrorFlash: Unicorn completes the store with the same bytes (the word was erased).
   busy_until_ = m_.cycles() + Machine::UsToCycles(FlashTimeUs(f) - before);
   return true;
 }
