@@ -187,6 +187,11 @@ ControlReply EmulatedDevice::HandleControl(const SetupPacket& setup, std::span<c
   }
   const size_t n = std::min(r.in.size(), data_in.size());
   std::copy_n(r.in.begin(), n, data_in.begin());
+  if (options_.max_poll_timeout_ms >= 0 && setup.bmRequestType == 0xa1 && setup.bRequest == 3 && n >= 4) {
+    const uint32_t poll = data_in[1] | data_in[2] << 8 | data_in[3] << 16;  // GETSTATUS bwPollTimeout
+    const uint32_t capped = std::min<uint32_t>(poll, static_cast<uint32_t>(options_.max_poll_timeout_ms));
+    for (int i = 0; i < 3; ++i) data_in[1 + i] = static_cast<uint8_t>(capped >> (8 * i));
+  }
   usage_.CountControl(setup.IsIn(), r.stall ? 0 : (setup.IsIn() ? n : data_out.size()), r.stall);
   ControlReply reply = r.stall ? ControlReply::Stall() : ControlReply::Ack(static_cast<uint16_t>(n));
   if (Leaving()) {

@@ -47,6 +47,11 @@ struct EmulatedDeviceOptions {
   // the rest of the run (the models stop the CPU when the flash fails).
   int cut_memory = -1;
   uint32_t cut_after = 0;
+  // >= 0: a DFU GETSTATUS reply's bwPollTimeout above this many ms reaches the host as this
+  // value (the binary reports its modeled busy time; the emulated board has done the work in
+  // virtual time before the host's next request, so the host's wait is idle wall time).
+  // -1: the binary's own values.
+  int64_t max_poll_timeout_ms = -1;
 };
 
 class EmulatedDevice final : public UsbDeviceModel {

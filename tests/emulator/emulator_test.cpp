@@ -208,6 +208,19 @@ TEST_CASE("emulated binary: pyusb reads the DFU functional descriptor, status an
   CHECK(sim.output.find("CHECK FAILED") == std::string::npos);
   // Every reply came from the binary: the boot the stats report is the emulated one.
   CHECK(sim.Stats()["boots"][0]["reason"] == "no boot record");
+  CHECK(sim.output.find("erase: bwPollTimeout 450 ms") != std::string::npos);  // pybd-sf6: 32K erase 450 ms
+
+  // --poll-timeout-cap: the wire carries at most the cap, the binary still did the erase.
+  EmulatedSim capped("emu_pyusb_poll_cap");
+  std::vector<std::string> options = EmulatedSim::Options();
+  options.insert(options.end(), {"--poll-timeout-cap", "0"});
+  const int capped_status = capped.RunWith({ONEDFU_SYSTEM_PYTHON3, std::string(ONEDFU_SOURCE_DIR) + "/tests/emulator/pyusb_dfu_info.py",
+                                            kLayout, "no record", "0"},
+                                           false, options);
+  INFO(capped.output);
+  CHECK(capped_status == 0);
+  CHECK(capped.output.find("erase: bwPollTimeout 0 ms") != std::string::npos);
+  CHECK(capped.Stats()["flash"]["erases"] == 1);
 }
 
 TEST_CASE("emulated binary: pyusb DfuSe set-address + upload reads back the flashed application") {

@@ -3,12 +3,15 @@
 the real Cortex-M bootloader binary in DFU mode (onedfu-sim run --emulate), every reply made by
 its OTG FS driver and DfuDevice on the emulated CPU.
 
-usage: pyusb_dfu_info.py LAYOUT REASON
+usage: pyusb_dfu_info.py LAYOUT REASON [POLL_MS]
 Checks: the DFU-mode interface (FE/01/02) and its iInterface (the DfuSe LAYOUT); the DFU
 functional descriptor, both inside the configuration descriptor (pyusb's extra_descriptors) and
 by GET_DESCRIPTOR 0x21 (09 21 0b ff 00 00 08 1a 01: CanDnload, CanUpload, WillDetach, detach
 timeout 255 ms, wTransferSize 2048, DFU 1.1a); GETSTATUS (OK, dfuIDLE) and GETSTATE; the status
-string (iString 5) containing REASON, why the board is in DFU mode. Prints one line per fact.
+string (iString 5) containing REASON, why the board is in DFU mode. Then a DfuSe page erase of
+0x08008000 (a 32 KiB sector): the first GETSTATUS reports dfuDNBUSY with a bwPollTimeout of
+POLL_MS when given, else more than 0 (the binary's modeled erase time); the next one
+dfuDNLOAD-IDLE. Prints one line per fact.
 Exit 0 when every check passed.
 """
 import sys
@@ -52,6 +55,18 @@ def main():
     check(state == bytes([2]), "GETSTATE: dfuIDLE: %s" % state.hex())
     text = usb.util.get_string(dev, 5) if status[5] == 0 else usb.util.get_string(dev, status[5])
     check(reason in text, "status string %r says %r" % (text, reason))
+    dev.ctrl_transfer(0x21, 1, 0, 0, bytes([0x41, 0x00, 0x80, 0x00, 0x08]))  # DfuSe erase 0x08008000
+    busy = bytes(dev.ctrl_transfer(0xA1, GETSTATUS, 0, 0, 6))
+    poll = busy[1] | busy[2] << 8 | busy[3] << 16
+    print("erase: bwPollTimeout %d ms" % poll)
+    check(busy[0] == 0 and busy[4] == 4, "erase: first GETSTATUS dfuDNBUSY: %s" % busy.hex())
+    if len(sys.argv) > 3:
+        check(poll == int(sys.argv[3]), "erase: bwPollTimeout %d ms, expected %s" % (poll, sys.argv[3]))
+    else:
+        check(poll > 0, "erase: bwPollTimeout %d ms is the modeled erase time" % poll)
+    done = bytes(dev.ctrl_transfer(0xA1, GETSTATUS, 0, 0, 6))
+    check(done[0] == 0 and done[4] == 5, "erase: then dfuDNLOAD-IDLE: %s" % done.hex())
+    dev.ctrl_transfer(0x21, 6, 0, 0, None)  # ABORT
     usb.util.release_interface(dev, 0)
     return 1 if failures else 0
 
