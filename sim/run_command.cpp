@@ -45,7 +45,8 @@ constexpr const char* kRunUsage =
     "                        board in ./onedfu-sim-state)\n"
     "  --emulate ELF         run the real Cortex-M bootloader ELF (scripts/size) on an emulated\n"
     "                        STM32F767 (sim/emulator) instead of the host build of the core;\n"
-    "                        --poll-timeout-cap, --serial and --unplug-after do not apply\n"
+    "                        (bwPollTimeout is the binary's own unless --poll-timeout-cap is\n"
+    "                        given); --serial and --unplug-after do not apply\n"
     "  --cut-power-after MEMORY:N  with --emulate: power fails (torn) in the operation after\n"
     "                        N more flash operations on MEMORY (e.g. internal:3)\n"
     "  --trust KEY.pub.pem   a bootloader built with this Ed25519 key (repeatable: key rotation):\n"
@@ -177,6 +178,14 @@ void PrintBoots(const std::vector<BootEvent>& boots) {
   for (const BootEvent& b : boots) {
     std::fprintf(stderr, "onedfu-sim: boot (%s): %s (%s)%s%s\n", b.cause.c_str(), b.application ? "application" : "DFU mode",
                  b.reason.c_str(), b.message.empty() ? "" : ": ", b.message.c_str());
+    if (b.instructions > 0) {
+      std::fprintf(stderr, "onedfu-sim: boot (%s): %llu Cortex-M7 instructions to the decision;", b.cause.c_str(),
+                   static_cast<unsigned long long>(b.instructions));
+      for (const auto& [name, n] : b.instructions_by_function) {
+        std::fprintf(stderr, " %s %llu,", name.c_str(), static_cast<unsigned long long>(n));
+      }
+      std::fprintf(stderr, "\n");
+    }
   }
 }
 
@@ -352,6 +361,7 @@ int RunCommandMain(const std::vector<std::string>& args) {
     SimBoard& simboard = *simboards[0];
     emu::EmulatedDeviceOptions options;
     options.bootloader_elf = parsed.Value("--emulate");
+    if (parsed.Has("--poll-timeout-cap")) options.max_poll_timeout_ms = static_cast<int64_t>(poll_cap);
     if (parsed.Has("--cut-power-after")) {
       const std::string cut = parsed.Value("--cut-power-after");
       const size_t colon = cut.find(':');

@@ -71,6 +71,12 @@ std::string StatsJson(const SimBoard& board, const RunReport& report) {
                      {"bytes_hashed", b.bytes_hashed},
                      {"hashes_skipped", b.hashes_skipped},
                      {"verify_us", b.verify_us}});
+    if (b.instructions > 0) {
+      boots.back()["instructions"] = b.instructions;
+      ordered_json by_function = ordered_json::object();
+      for (const auto& [name, n] : b.instructions_by_function) by_function[host::EscapeText(name)] = n;
+      boots.back()["instructions_by_function"] = by_function;
+    }
   }
   root["boots"] = boots;
 

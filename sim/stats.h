@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "host/expected.h"
@@ -65,6 +66,11 @@ struct BootEvent {
   uint64_t bytes_hashed = 0;   // SHA-256 bytes the decision hashed
   bool hashes_skipped = false; // a trusting bootloader's verified marker vouched
   uint64_t verify_us = 0;      // modeled CPU time of the verification (runtime::VerifyTimeUs)
+  // Emulated boards only (run --emulate): Cortex-M7 instructions the binary executed from reset
+  // to its decision (the jump into the application, or its USB connect in DFU mode), and the
+  // functions that executed most of them.
+  uint64_t instructions = 0;
+  std::vector<std::pair<std::string, uint64_t>> instructions_by_function;
 };
 
 struct RunReport {
@@ -79,6 +85,7 @@ uint64_t ModeledDeviceUs(const SimBoard& board, const UsbUsage& usb);
 
 // The stats.json text (pretty-printed, ends with a newline). Layout:
 // { "board", "command", "exit_status", "boots": [...],
+//   (an emulated board's boots also carry "instructions" and "instructions_by_function": {name: N})
 //   "modeled_us": {"total","erase","program","hash","usb"}, "modeled_seconds",
 //   "usb": {"control_transfers","stalls","set_interface","resets","bytes_out","bytes_in",
 //           "bytes_on_wire","packets","plugs","hash_requests"},

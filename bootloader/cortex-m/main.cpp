@@ -87,8 +87,9 @@ bool PollMailbox(bootloader::DfuDevice& device) {
 #else
   if (!device.Init(nullptr).ok() || !usb.Init()) ResetBoard();
   device.SetIdleMessage(why.message.c_str());
+  cortexm::UsbFunctionOf<bootloader::DfuDevice> function(device);
   for (;;) {
-    if (usb.Poll(device)) ResetBoard();
+    if (usb.Poll(function)) ResetBoard();
   }
 #endif
 }

@@ -12,7 +12,8 @@ inline volatile uint8_t& Reg8(uint32_t address) { return *reinterpret_cast<volat
 
 // Waits until (Reg(address) & mask) == want. Returns false after `polls`
 // reads without success (a peripheral that never answers is a device error,
-// never a hang).
+// never a hang). The one poll-until loop of the port: clock bring-up, the
+// FLASH and QUADSPI drivers, the OTG FS core resets and SysTick delays.
 [[nodiscard]] inline bool WaitBits(uint32_t address, uint32_t mask, uint32_t want, uint32_t polls = 0x1000000) {
   while ((Reg(address) & mask) != want) {
     if (polls-- == 0) return false;

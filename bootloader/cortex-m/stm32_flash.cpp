@@ -134,10 +134,14 @@ Status InternalFlash::Erase(uint32_t address, uint32_t size) {
   return Status::Ok();
 }
 
-Status InternalFlash::Read(uint32_t address, MutableByteSpan out) {
+Status MappedFlash::Read(uint32_t address, MutableByteSpan out) {
   if (!Inside(geometry_, address, out.size())) return kOutside;
   std::memcpy(out.data(), reinterpret_cast<const void*>(address), out.size());
   return Status::Ok();
+}
+
+ByteSpan MappedFlash::Mapped() const {
+  return ByteSpan(reinterpret_cast<const uint8_t*>(geometry_.base), geometry_.size());
 }
 
 Status InternalFlash::Write(uint32_t address, ByteSpan data) {
@@ -153,9 +157,6 @@ Status InternalFlash::Write(uint32_t address, ByteSpan data) {
   return Status::Ok();
 }
 
-ByteSpan InternalFlash::Mapped() const {
-  return ByteSpan(reinterpret_cast<const uint8_t*>(geometry_.base), geometry_.size());
-}
 
 bool QspiFlash::Init() {
   Reg(kRccAhb3enr) |= 1u << 1;
@@ -183,11 +184,6 @@ Status QspiFlash::Erase(uint32_t address, uint32_t size) {
   return ok ? Status::Ok() : kDevice;
 }
 
-Status QspiFlash::Read(uint32_t address, MutableByteSpan out) {
-  if (!Inside(geometry_, address, out.size())) return kOutside;
-  std::memcpy(out.data(), reinterpret_cast<const void*>(address), out.size());
-  return Status::Ok();
-}
 
 Status QspiFlash::Write(uint32_t address, ByteSpan data) {
   if (!Inside(geometry_, address, data.size())) return kOutside;
@@ -216,8 +212,5 @@ Status QspiFlash::Write(uint32_t address, ByteSpan data) {
   return ok ? Status::Ok() : kDevice;
 }
 
-ByteSpan QspiFlash::Mapped() const {
-  return ByteSpan(reinterpret_cast<const uint8_t*>(geometry_.base), geometry_.size());
-}
 
 }  // namespace onedfu::cortexm

@@ -32,33 +32,35 @@
 
 namespace onedfu::cortexm {
 
-class InternalFlash final : public runtime::FlashMemory {
+// What both drivers share: the memory is read where the CPU sees it mapped
+// (internal flash on AXIM, the QSPI window in memory-mapped mode).
+class MappedFlash : public runtime::FlashMemory {
  public:
-  explicit InternalFlash(const runtime::Memory& geometry) : geometry_(geometry) {}
+  explicit MappedFlash(const runtime::Memory& geometry) : geometry_(geometry) {}
   const runtime::Memory& geometry() const override { return geometry_; }
-  runtime::Status Erase(uint32_t address, uint32_t size) override;
   runtime::Status Read(uint32_t address, runtime::MutableByteSpan out) override;
-  runtime::Status Write(uint32_t address, runtime::ByteSpan data) override;
   runtime::ByteSpan Mapped() const override;
 
- private:
+ protected:
+  ~MappedFlash() = default;
   const runtime::Memory& geometry_;
 };
 
-class QspiFlash final : public runtime::FlashMemory {
+class InternalFlash final : public MappedFlash {
  public:
-  explicit QspiFlash(const runtime::Memory& geometry) : geometry_(geometry) {}
+  using MappedFlash::MappedFlash;
+  runtime::Status Erase(uint32_t address, uint32_t size) override;
+  runtime::Status Write(uint32_t address, runtime::ByteSpan data) override;
+};
+
+class QspiFlash final : public MappedFlash {
+ public:
+  using MappedFlash::MappedFlash;
   // Clocks QUADSPI (pins: PinsInit), clock = AHB / 3, device size from the
   // geometry, memory-mapped mode. False when the peripheral stays busy.
   [[nodiscard]] bool Init();
-  const runtime::Memory& geometry() const override { return geometry_; }
   runtime::Status Erase(uint32_t address, uint32_t size) override;
-  runtime::Status Read(uint32_t address, runtime::MutableByteSpan out) override;
   runtime::Status Write(uint32_t address, runtime::ByteSpan data) override;
-  runtime::ByteSpan Mapped() const override;
-
- private:
-  const runtime::Memory& geometry_;
 };
 
 }  // namespace onedfu::cortexm

@@ -37,6 +37,7 @@ constexpr uint32_t kGpioIdr = 0x10;
 constexpr uint32_t kGpioAfrl = 0x20;
 // ARMv7-M system control space.
 constexpr uint32_t kSystCsr = 0xe000e010;
+constexpr uint32_t kSystCsrCountflag = 1u << 16;
 constexpr uint32_t kSystRvr = 0xe000e014;
 constexpr uint32_t kSystCvr = 0xe000e018;
 constexpr uint32_t kScbVtor = 0xe000ed08;
@@ -88,12 +89,18 @@ bool TakeDfuEntryRequest() {
   return requested;
 }
 
+void RequestDfuEntry() {
+  volatile uint32_t& word = _dfu_entry;
+  word = kDfuEntryMagic;
+}
+
 void DelayMs(uint32_t ms) {
   Reg(kSystRvr) = kSysclkHz / 1000 - 1;
   Reg(kSystCvr) = 0;
   Reg(kSystCsr) = 5;  // ENABLE | CLKSOURCE (processor clock)
-  while (ms > 0) {
-    if (Reg(kSystCsr) & (1u << 16)) --ms;  // COUNTFLAG: one reload period passed
+  // COUNTFLAG (read clears it): one reload period passed. A SysTick that never counts ends the
+  // wait early instead of hanging.
+  for (; ms > 0 && WaitBits(kSystCsr, kSystCsrCountflag, kSystCsrCountflag); --ms) {
   }
   Reg(kSystCsr) = 0;
 }

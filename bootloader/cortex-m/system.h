@@ -26,6 +26,11 @@ bool ButtonHeld();
 // True when the application asked for DFU mode (the magic word); clears it.
 bool TakeDfuEntryRequest();
 
+// What an application calls before SystemReset to enter the bootloader's DFU
+// mode: writes the magic word at _dfu_entry (its linker script must place the
+// symbol where bootloader.ld does).
+void RequestDfuEntry();
+
 // Busy-waits `ms` milliseconds on SysTick (processor clock), then stops it.
 void DelayMs(uint32_t ms);
 

@@ -104,31 +104,31 @@ void UsbOtgFs::BusReset() {
   ArmOut();
 }
 
-bool UsbOtgFs::Poll(bootloader::DfuDevice& device) {
+bool UsbOtgFs::Poll(UsbFunction& function) {
   const uint32_t status = Reg(kGintsts);
   if (status & kGintUsbrst) {
     Reg(kGintsts) = kGintUsbrst;
     BusReset();
-    if (device.BusReset()) reset_now_ = true;
+    if (function.BusReset()) reset_now_ = true;
   }
   if (status & kGintEnumdne) {
     Reg(kGintsts) = kGintEnumdne;
     Reg(kDiepctl0) = 0;  // MPSIZ 00: 64-byte packets
     Reg(kDctl) |= kDctlCginak;
   }
-  if (status & kGintRxflvl) Receive(device);
+  if (status & kGintRxflvl) Receive(function);
   if (Reg(kDiepint0) & kDiepintXfrc) {
     Reg(kDiepint0) = kDiepintXfrc;
     if (stage_ == Stage::kDataIn) {
       SendNextIn();
     } else if (stage_ == Stage::kStatusIn) {
-      Delivered(device);
+      Delivered(function);
     }
   }
   return reset_now_;
 }
 
-void UsbOtgFs::Receive(bootloader::DfuDevice& device) {
+void UsbOtgFs::Receive(UsbFunction& function) {
   const uint32_t rx = Reg(kGrxstsp);
   const uint32_t count = (rx >> 4) & 0x7ff;
   const uint32_t kind = (rx >> 17) & 0xf;
@@ -159,7 +159,7 @@ void UsbOtgFs::Receive(bootloader::DfuDevice& device) {
         return;
       }
     }
-    Dispatch(device);
+    Dispatch(function);
     return;
   }
   if (kind != kPktOutData) return;
@@ -170,26 +170,26 @@ void UsbOtgFs::Receive(bootloader::DfuDevice& device) {
       ArmOut();
       return;
     }
-    Dispatch(device);
+    Dispatch(function);
     return;
   }
   // The host acknowledged the IN reply. Its zero-length status packet may arrive before the
   // last IN packet's XFRC was handled (EP0 OUT stays armed), or end the data stage early.
   if (stage_ == Stage::kStatusOut || (stage_ == Stage::kDataIn && count == 0)) {
     ArmOut();
-    Delivered(device);
+    Delivered(function);
   }
 }
 
-void UsbOtgFs::Dispatch(bootloader::DfuDevice& device) {
+void UsbOtgFs::Dispatch(UsbFunction& function) {
   const bootloader::SetupPacket setup = bootloader::ParseSetup(setup_);
   bootloader::ControlReply reply = bootloader::ControlReply::Stall();
   if (!setup.IsIn() && setup.wLength > sizeof buffer_) {
     // stall, below
   } else if (setup.IsIn()) {
-    reply = device.HandleControl(setup, {}, runtime::MutableByteSpan(buffer_, setup.wLength < sizeof buffer_ ? setup.wLength : sizeof buffer_));
+    reply = function.HandleControl(setup, {}, runtime::MutableByteSpan(buffer_, setup.wLength < sizeof buffer_ ? setup.wLength : sizeof buffer_));
   } else {
-    reply = device.HandleControl(setup, runtime::ByteSpan(buffer_, out_length_), {});
+    reply = function.HandleControl(setup, runtime::ByteSpan(buffer_, out_length_), {});
   }
   if (reply.stall) {
     Reg(kDiepctl0) |= kEpctlStall;
@@ -236,13 +236,13 @@ void UsbOtgFs::SendNextIn() {
   in_sent_ = static_cast<uint16_t>(in_sent_ + n);
 }
 
-void UsbOtgFs::Delivered(bootloader::DfuDevice& device) {
+void UsbOtgFs::Delivered(UsbFunction& function) {
   stage_ = Stage::kSetup;
   if (reset_after_status_) {
     reset_now_ = true;
     return;
   }
-  device.Poll();
+  function.Delivered();
 }
 
 }  // namespace onedfu::cortexm

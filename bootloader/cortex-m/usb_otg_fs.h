@@ -9,22 +9,55 @@
 // packets written to FIFO 0 (DIEPTSIZ0, DIEPCTL0.EPENA/CNAK, DIEPINT0.XFRC),
 // STALL on both directions, SET_ADDRESS applied to DCFG.DAD at once.
 //
-// Control transfers go to the bootloader core whole: the SETUP packet plus
-// the complete OUT data stage (up to kTransferSize bytes, 64-byte packets)
-// to DfuDevice::HandleControl; the IN reply goes out in 64-byte packets (a
-// zero-length packet ends a reply shorter than wLength that is a multiple of
-// 64). Once the status stage has completed the reply is "delivered": the
-// driver runs DfuDevice::Poll (the pending flash work), or reports that the
-// board must reset (ControlReply::reset_after_status; the leave GETSTATUS).
+// Control transfers go to the USB function whole (UsbFunction: the
+// bootloader's DfuDevice, or an application's bootloader::DfuRuntime): the
+// SETUP packet plus the complete OUT data stage (up to kTransferSize bytes,
+// 64-byte packets) to HandleControl; the IN reply goes out in 64-byte packets
+// (a zero-length packet ends a reply shorter than wLength that is a multiple
+// of 64). Once the status stage has completed the reply is "delivered": the
+// driver runs the function's Poll (the pending flash work), or reports that
+// the board must reset (ControlReply::reset_after_status: the leave
+// GETSTATUS, an application's DETACH).
 // No heap; the buffers are members (about 2.1 KiB).
 #pragma once
 
 #include <cstdint>
 
-#include "bootloader/dfu_device.h"
+#include "bootloader/dfu.h"
 #include "bootloader/usb.h"
+#include "runtime/byte_reader.h"
 
 namespace onedfu::cortexm {
+
+// What the driver hands control transfers to (the calls of bootloader::DfuProtocol).
+class UsbFunction {
+ public:
+  virtual bootloader::ControlReply HandleControl(const bootloader::SetupPacket& setup, runtime::ByteSpan data_out,
+                                                 runtime::MutableByteSpan data_in) = 0;
+  // The reply was delivered: run what it started.
+  virtual void Delivered() = 0;
+  // USB bus reset; true when the board must now reset.
+  virtual bool BusReset() = 0;
+
+ protected:
+  ~UsbFunction() = default;
+};
+
+// UsbFunction over any object with HandleControl, Poll and BusReset (DfuDevice, DfuRuntime).
+template <class Device>
+class UsbFunctionOf final : public UsbFunction {
+ public:
+  explicit UsbFunctionOf(Device& device) : device_(device) {}
+  bootloader::ControlReply HandleControl(const bootloader::SetupPacket& setup, runtime::ByteSpan data_out,
+                                         runtime::MutableByteSpan data_in) override {
+    return device_.HandleControl(setup, data_out, data_in);
+  }
+  void Delivered() override { (void)device_.Poll(); }
+  bool BusReset() override { return device_.BusReset(); }
+
+ private:
+  Device& device_;
+};
 
 class UsbOtgFs {
  public:
@@ -34,10 +67,10 @@ class UsbOtgFs {
   [[nodiscard]] bool Init();
 
   // Handles what the core has pending (bus reset, received packets, a
-  // finished IN packet) against `device`. Returns true when the board must
+  // finished IN packet) against `function`. Returns true when the board must
   // now reset (after the status stage of the transfer that asked for it, or
-  // a bus reset the device waited for).
-  bool Poll(bootloader::DfuDevice& device);
+  // a bus reset the function waited for).
+  bool Poll(UsbFunction& function);
 
   // Pulls the D+ pull-up off (the host sees an unplug).
   void Disconnect();
@@ -46,10 +79,10 @@ class UsbOtgFs {
   enum class Stage : uint8_t { kSetup, kDataOut, kDataIn, kStatusIn, kStatusOut };
 
   void BusReset();
-  void Receive(bootloader::DfuDevice& device);
-  void Dispatch(bootloader::DfuDevice& device);
+  void Receive(UsbFunction& function);
+  void Dispatch(UsbFunction& function);
   void SendNextIn();
-  void Delivered(bootloader::DfuDevice& device);
+  void Delivered(UsbFunction& function);
 
   Stage stage_ = Stage::kSetup;
   bool reset_after_status_ = false;

@@ -6,16 +6,6 @@
 #include "peripherals.h"
 
 namespace onedfu::sim::emu {
-namespace {
-
-std::string Hex(uint64_t v) {
-  char text[24];
-  std::snprintf(text, sizeof text, "0x%08llx", static_cast<unsigned long long>(v));
-  return text;
-}
-
-}  // namespace
-
 host::Expected<std::unique_ptr<EmulatedDevice>> EmulatedDevice::Create(SimBoard& board,
                                                                         const EmulatedDeviceOptions& options) {
   ONEDFU_PTRY(ElfImage image, LoadElf(options.bootloader_elf));
@@ -85,8 +75,13 @@ bool EmulatedDevice::Boot(const std::string& cause) {
   uint32_t entry_word = 0;
   m.ReadMemory(kDfuEntryAddress, &entry_word, 4);
   const bool forced = button_ || entry_word == cortexm::kDfuEntryMagic;
-  // Until the USB driver connects, or the bootloader hands over to the application.
+  // Until the USB driver connects, or the bootloader hands over to the application; the
+  // instructions of the boot decision are counted on the way.
+  m.StartCounting();
   const bool settled = m.RunUntil([&] { return m.otg().connected() || m.scs().vtor() != 0; });
+  m.StopCounting();
+  event.instructions = m.instructions();
+  event.instructions_by_function = m.TopFunctions(8);
   if (!settled) {
     event.reason = "emulation stopped";
     event.message = !m.fault().empty() ? m.fault() : m.reset_requested() ? "reset loop" : "the firmware neither connected nor started the application";
@@ -99,17 +94,19 @@ bool EmulatedDevice::Boot(const std::string& cause) {
     event.application = true;
     event.reason = HostReason(true, forced);
     const uint32_t vtor = m.scs().vtor();
-    // The application runs until it drives a GPIO output (or stops, or 1 s).
+    // The application runs until it drives a GPIO output or connects to USB (or stops, or 1 s).
     const uint32_t odr_before = m.gpio().odr(0) | m.gpio().odr(1) << 16;
-    m.RunUntil([&] { return (m.gpio().odr(0) | m.gpio().odr(1) << 16) != odr_before; }, 1000);
+    m.RunUntil([&] { return (m.gpio().odr(0) | m.gpio().odr(1) << 16) != odr_before || m.otg().connected(); }, 1000);
     uint32_t words[3] = {0, 0, 0};
     m.ReadMemory(kAppMarkerAddress, words, sizeof words);
     app_marker_ = words[0];
     event.message = "entered the application (SCB_VTOR " + Hex(vtor) + "); RAM at " + Hex(kAppMarkerAddress) + ": " +
                     Hex(words[0]) + " " + Hex(words[1]) + " " + Hex(words[2]);
     if (!m.fault().empty()) event.message += "; the application then stopped: " + m.fault();
-    boots_.push_back(event);
-    return false;
+    if (!m.fault().empty() || !m.otg().connected()) {
+      boots_.push_back(event);
+      return false;
+    }
   }
   std::string error;
   if (!m.otg().BusReset(&error)) {
@@ -131,12 +128,16 @@ bool EmulatedDevice::Boot(const std::string& cause) {
     return false;
   }
   next_address_ = static_cast<uint8_t>(next_address_ % 126 + 2);
-  // Why the board is in DFU mode: the status string (index 5) the firmware reports.
-  const ControlResult status = Control(0x80, 6, 0x0305, 0x0409, 255);
-  event.reason = HostReason(false, forced);
-  if (status.ok && !status.stall && status.in.size() >= 2) {
-    for (size_t i = 2; i + 1 < status.in.size(); i += 2) event.message += static_cast<char>(status.in[i]);
+  // DFU mode: why, the status string (index 5) the bootloader reports. An application: what it
+  // says it runs, its interface string.
+  const uint8_t string_index = config.in.size() > 9 + 8 ? config.in[9 + 8] : 0;
+  const ControlResult text = Control(0x80, 6, static_cast<uint16_t>(0x0300 | (application_ ? string_index : 5)), 0x0409, 255);
+  if (!application_) event.reason = HostReason(false, forced);
+  std::string said;
+  if (text.ok && !text.stall && text.in.size() >= 2) {
+    for (size_t i = 2; i + 1 < text.in.size(); i += 2) said += static_cast<char>(text.in[i]);
   }
+  event.message += application_ ? "; on USB: " + said : said;
   boots_.push_back(event);
   ++usage_.plugs;
   descriptors_.assign(device.in.begin(), device.in.end());
@@ -186,11 +187,16 @@ ControlReply EmulatedDevice::HandleControl(const SetupPacket& setup, std::span<c
   }
   const size_t n = std::min(r.in.size(), data_in.size());
   std::copy_n(r.in.begin(), n, data_in.begin());
+  if (options_.max_poll_timeout_ms >= 0 && setup.bmRequestType == 0xa1 && setup.bRequest == 3 && n >= 4) {
+    const uint32_t poll = data_in[1] | data_in[2] << 8 | data_in[3] << 16;  // GETSTATUS bwPollTimeout
+    const uint32_t capped = std::min<uint32_t>(poll, static_cast<uint32_t>(options_.max_poll_timeout_ms));
+    for (int i = 0; i < 3; ++i) data_in[1 + i] = static_cast<uint8_t>(capped >> (8 * i));
+  }
   usage_.CountControl(setup.IsIn(), r.stall ? 0 : (setup.IsIn() ? n : data_out.size()), r.stall);
   ControlReply reply = r.stall ? ControlReply::Stall() : ControlReply::Ack(static_cast<uint16_t>(n));
   if (Leaving()) {
     reply.reset_after_status = true;
-    reboot_cause_ = "leave";
+    reboot_cause_ = application_ ? "detach" : "leave";
   }
   return reply;
 }

@@ -9,10 +9,13 @@
 // (SCB_VTOR set to the firmware region). DFU mode: the model enumerates it as a host does (bus
 // reset, GET_DESCRIPTOR device, SET_ADDRESS, GET_DESCRIPTOR configuration, SET_CONFIGURATION)
 // and returns the descriptors the firmware sent. Application: it runs the application until it
-// drives a GPIO output (the test application's "I am alive"), a fault, or 1 s, records the
-// RAM word at kAppMarkerAddress and returns no descriptors (the application has no USB).
+// drives a GPIO output (test_app.c's "I am alive"), connects to USB (usb_app.cpp: a DFU runtime
+// interface), a fault, or 1 s, and records the RAM words at kAppMarkerAddress; an application
+// on USB is enumerated the same way (its interface string goes into the boot's message), one
+// without USB returns no descriptors.
 // A control transfer after which the firmware disconnected or requested a system reset makes
-// the device leave (reset_after_status); the next plug reboots it.
+// the device leave (reset_after_status: the bootloader's leave, an application's DETACH); the
+// next plug reboots it.
 //
 // Host only; the transport serializes calls.
 #pragma once
@@ -44,6 +47,11 @@ struct EmulatedDeviceOptions {
   // the rest of the run (the models stop the CPU when the flash fails).
   int cut_memory = -1;
   uint32_t cut_after = 0;
+  // >= 0: a DFU GETSTATUS reply's bwPollTimeout above this many ms reaches the host as this
+  // value (the binary reports its modeled busy time; the emulated board has done the work in
+  // virtual time before the host's next request, so the host's wait is idle wall time).
+  // -1: the binary's own values.
+  int64_t max_poll_timeout_ms = -1;
 };
 
 class EmulatedDevice final : public UsbDeviceModel {

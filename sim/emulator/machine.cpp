@@ -2,6 +2,7 @@
 
 #include <unicorn/unicorn.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -18,12 +19,6 @@ namespace {
 constexpr uint32_t kRamBase = 0x20000000;
 constexpr uint32_t kRamSize = 512 * 1024;   // DTCM 128K + SRAM1 368K + SRAM2 16K
 constexpr uint64_t kCyclesPerAccess = 8;    // what one peripheral access costs in the clock
-
-std::string Hex(uint64_t v) {
-  char text[24];
-  std::snprintf(text, sizeof text, "0x%08llx", static_cast<unsigned long long>(v));
-  return text;
-}
 
 uint32_t Le32(const std::vector<uint8_t>& b, size_t at) {
   return b[at] | b[at + 1] << 8 | b[at + 2] << 16 | static_cast<uint32_t>(b[at + 3]) << 24;
@@ -70,10 +65,7 @@ void MmioWriteCb(uc_engine*, uint64_t offset, unsigned size, uint64_t value, voi
 bool InvalidCb(uc_engine*, uc_mem_type type, uint64_t address, int size, int64_t value, void* user) {
   auto* m = static_cast<Machine*>(user);
   const uint32_t a = static_cast<uint32_t>(address);
-  const runtime::Memory& internal = m->board().board().memories[0];
-  if (type == UC_MEM_WRITE_PROT && internal.Contains(a)) {
-    return m->OnFlashStore(a, static_cast<unsigned>(size), static_cast<uint64_t>(value));
-  }
+  (void)value;
   const char* what = "access to unmapped address";
   switch (type) {
     case UC_MEM_READ_PROT:
@@ -88,6 +80,17 @@ bool InvalidCb(uc_engine*, uc_mem_type type, uint64_t address, int size, int64_t
   return false;
 }
 
+// A CPU store into internal flash (mapped writable so that the store does not take Unicorn's
+// protection-fault path, which retranslates the block: ~65 us per store, 4.4 s of CPU for
+// 256 KiB). The FLASH model programs the FileFlash and mirrors it; Unicorn then stores the same
+// value (a store the model refuses stops the run, and the next Reset reloads the mirror).
+void FlashWriteCb(uc_engine*, uc_mem_type, uint64_t address, int size, int64_t value, void* user) {
+  static_cast<Machine*>(user)->OnFlashStore(static_cast<uint32_t>(address), static_cast<unsigned>(size),
+                                            static_cast<uint64_t>(value));
+}
+
+void BlockCb(uc_engine*, uint64_t address, uint32_t size, void* user) { static_cast<Machine*>(user)->OnBlock(address, size); }
+
 void InterruptCb(uc_engine*, uint32_t number, void* user) {
   auto* m = static_cast<Machine*>(user);
   m->Fault("CPU exception " + std::to_string(number) + " (the port uses no interrupts; a fault or BKPT/SVC)");
@@ -95,6 +98,12 @@ void InterruptCb(uc_engine*, uint32_t number, void* user) {
 }
 
 }  // namespace
+
+std::string Hex(uint64_t v) {
+  char text[24];
+  std::snprintf(text, sizeof text, "0x%08llx", static_cast<unsigned long long>(v));
+  return text;
+}
 
 host::Expected<ElfImage> LoadElf(const std::string& path) {
   std::ifstream file(path, std::ios::binary);
@@ -180,7 +189,7 @@ host::Outcome Machine::Setup() {
   if (uc_ctl_set_cpu_model(uc_, UC_CPU_ARM_CORTEX_M7) != UC_ERR_OK) return host::Error{"emulator: no Cortex-M7 model in Unicorn"};
   const runtime::Memory& internal = board_.board().memories[0];
   const runtime::Memory& qspi = board_.board().memories[1];
-  bool ok = uc_mem_map(uc_, internal.base, internal.size(), UC_PROT_READ | UC_PROT_EXEC) == UC_ERR_OK &&
+  bool ok = uc_mem_map(uc_, internal.base, internal.size(), UC_PROT_ALL) == UC_ERR_OK &&
             uc_mem_map(uc_, kRamBase, kRamSize, UC_PROT_ALL) == UC_ERR_OK &&
             uc_mem_map(uc_, qspi.base, qspi.size(), UC_PROT_NONE) == UC_ERR_OK;
   const auto map_page = [&](uint32_t base, uint32_t size, std::initializer_list<Page::Part> parts) {
@@ -197,7 +206,9 @@ host::Outcome Machine::Setup() {
   if (!ok) return host::Error{"emulator: cannot map the STM32F767 memory"};
   uc_hook hook;
   if (uc_hook_add(uc_, &hook, UC_HOOK_MEM_INVALID, reinterpret_cast<void*>(InvalidCb), this, 1, 0) != UC_ERR_OK ||
-      uc_hook_add(uc_, &hook, UC_HOOK_INTR, reinterpret_cast<void*>(InterruptCb), this, 1, 0) != UC_ERR_OK) {
+      uc_hook_add(uc_, &hook, UC_HOOK_INTR, reinterpret_cast<void*>(InterruptCb), this, 1, 0) != UC_ERR_OK ||
+      uc_hook_add(uc_, &hook, UC_HOOK_MEM_WRITE, reinterpret_cast<void*>(FlashWriteCb), this, internal.base,
+                  internal.end() - 1) != UC_ERR_OK) {
     return host::Error{"emulator: cannot install the memory hooks"};
   }
   return host::Success();
@@ -338,22 +349,113 @@ std::string Machine::DescribePc(uint32_t pc) const {
   return "outside known functions";
 }
 
+void Machine::StartCounting() {
+  blocks_.clear();
+  per_symbol_.assign(symbols_.size() + 1, 0);
+  instructions_ = 0;
+  counting_ = true;
+  if (count_hook_ != 0) return;
+  uc_hook hook = 0;
+  if (uc_hook_add(uc_, &hook, UC_HOOK_BLOCK, reinterpret_cast<void*>(BlockCb), this, 1, 0) != UC_ERR_OK) {
+    counting_ = false;
+    return;
+  }
+  count_hook_ = hook;
+  // Code translated before has no block hook: the boot runs from the bootloader region, whose
+  // blocks are translated again (a whole-cache flush costs more than a second per run).
+  const runtime::Board& b = board_.board();
+  const runtime::Region* boot = b.FindRole(runtime::RegionRole::kBootloader);
+  if (boot != nullptr) {
+    const uint64_t start = b.RegionStart(*boot);
+    uc_ctl_remove_cache(uc_, start, start + boot->size);
+  } else {
+    uc_ctl_flush_tlb(uc_);
+  }
+}
+
+void Machine::StopCounting() {
+  counting_ = false;
+  if (count_hook_ == 0) return;
+  // Unicorn defers the removal while the CPU is inside uc_emu_start; blocks translated
+  // meanwhile still call the (now empty) hook list, new ones do not.
+  uc_hook_del(uc_, count_hook_);
+  count_hook_ = 0;
+}
+
+void Machine::OnBlock(uint64_t address, uint32_t size) {
+  if (!counting_ || unwinding_) return;
+  address &= ~uint64_t{1};
+  auto [it, fresh] = blocks_.try_emplace(address << 16 | (size & 0xffff));
+  Block& block = it->second;
+  if (fresh) {
+    std::vector<uint8_t> code(size);
+    if (size > 0 && uc_mem_read(uc_, address, code.data(), size) != UC_ERR_OK) code.clear();
+    for (size_t at = 0; at + 1 < code.size();) {
+      const unsigned top = code[at + 1] >> 3;  // bits 15..11 of the halfword
+      at += top >= 0x1d ? 4 : 2;
+      ++block.instructions;
+    }
+    block.symbol = symbols_.size();
+    for (size_t i = 0; i < symbols_.size(); ++i) {
+      const ElfImage::Symbol& s = symbols_[i];
+      if (address >= s.address && address < s.address + (s.size == 0 ? 2 : s.size)) {
+        block.symbol = i;
+        break;
+      }
+    }
+  }
+  instructions_ += block.instructions;
+  per_symbol_[block.symbol] += block.instructions;
+}
+
+std::vector<std::pair<std::string, uint64_t>> Machine::TopFunctions(size_t n) const {
+  std::vector<std::pair<std::string, uint64_t>> all;
+  for (size_t i = 0; i < per_symbol_.size(); ++i) {
+    if (per_symbol_[i] == 0) continue;
+    all.emplace_back(i < symbols_.size() ? symbols_[i].name : "outside known functions", per_symbol_[i]);
+  }
+  std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  if (all.size() > n) all.resize(n);
+  return all;
+}
+
 void Machine::MirrorFlash(uint32_t address, uint32_t size) {
   FileFlash* f = board_.FlashAt(address);
-  if (f == nullptr) return;
+  if (f == nullptr || size == 0) return;
+  if (!qspi_readable_ && board_.board().memories[1].Contains(address)) {
+    // The CPU cannot see the QSPI window now: copy once it can (every uc_mem_write
+    // invalidates translated code and costs about as much as a whole page program).
+    qspi_dirty_from_ = std::min<uint64_t>(qspi_dirty_from_, address);
+    qspi_dirty_to_ = std::max<uint64_t>(qspi_dirty_to_, uint64_t{address} + size);
+    return;
+  }
   const runtime::ByteSpan all = f->contents();
   const uint32_t at = address - f->geometry().base;
   uc_mem_write(uc_, address, all.data() + at, size);
 }
 
+void Machine::MirrorQspiNow() {
+  if (qspi_dirty_from_ >= qspi_dirty_to_) return;
+  FileFlash* f = board_.FlashAt(static_cast<uint32_t>(qspi_dirty_from_));
+  if (f != nullptr) {
+    const runtime::ByteSpan all = f->contents();
+    uc_mem_write(uc_, qspi_dirty_from_, all.data() + (qspi_dirty_from_ - f->geometry().base),
+                 qspi_dirty_to_ - qspi_dirty_from_);
+  }
+  qspi_dirty_from_ = UINT64_MAX;
+  qspi_dirty_to_ = 0;
+}
+
 void Machine::SetQspiWindowReadable(bool readable) {
   if (uc_ == nullptr || readable == qspi_readable_) return;
+  if (readable) MirrorQspiNow();
   qspi_readable_ = readable;
   const runtime::Memory& qspi = board_.board().memories[1];
   uc_mem_protect(uc_, qspi.base, qspi.size(), readable ? (UC_PROT_READ | UC_PROT_EXEC) : UC_PROT_NONE);
 }
 
 bool Machine::ReadMemory(uint32_t address, void* out, size_t size) {
+  MirrorQspiNow();
   return uc_mem_read(uc_, address, out, size) == UC_ERR_OK;
 }
 
@@ -361,11 +463,25 @@ bool Machine::WriteMemory(uint32_t address, const void* data, size_t size) {
   return uc_mem_write(uc_, address, data, size) == UC_ERR_OK;
 }
 
+bool Machine::Admit(Peripheral& p, uint32_t offset, unsigned size, bool write) {
+  if (!fault_.empty()) return false;
+  if (const char* bit = p.ClockOff(offset)) {
+    Fault(p.NameAt(offset) + (write ? " written" : " read") + " with its clock off (" + bit + ")");
+    return false;
+  }
+  if (!p.Accepts(offset, size)) {
+    Fault(std::to_string(size * 8) + "-bit " + (write ? "write to " : "read of ") + p.NameAt(offset) + "+" + Hex(offset) +
+          " (the register takes 32-bit accesses)");
+    return false;
+  }
+  return true;
+}
+
 uint64_t Machine::MmioRead(Peripheral& p, uint32_t offset, unsigned size) {
   if (unwinding_) return 0;
   cycles_ += kCyclesPerAccess;
   uint32_t value = 0;
-  if (fault_.empty() && !p.Read(offset, size, &value)) {
+  if (Admit(p, offset, size, false) && !p.Read(offset, &value)) {
     Fault(std::string("read of unmodeled register ") + p.name() + "+" + Hex(offset));
   }
   if (trace_) std::fprintf(stderr, "emu: %s+%s -> %s\n", p.name(), Hex(offset).c_str(), Hex(value).c_str());
@@ -377,7 +493,7 @@ void Machine::MmioWrite(Peripheral& p, uint32_t offset, unsigned size, uint32_t 
   if (unwinding_) return;
   cycles_ += kCyclesPerAccess;
   if (trace_) std::fprintf(stderr, "emu: %s+%s <- %s\n", p.name(), Hex(offset).c_str(), Hex(value).c_str());
-  if (fault_.empty() && !p.Write(offset, size, value)) {
+  if (Admit(p, offset, size, true) && !p.Write(offset, size, value)) {
     Fault(std::string("write of unmodeled register ") + p.name() + "+" + Hex(offset) + " (value " + Hex(value) + ")");
   }
   CheckStop();

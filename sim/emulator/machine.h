@@ -35,6 +35,8 @@
 #include <functional>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
+#include <utility>
 #include <memory>
 #include <string>
 #include <vector>
@@ -50,16 +52,45 @@ inline constexpr uint64_t kCoreHz = 144'000'000;
 
 class Machine;
 
-// One peripheral's registers. Offsets are from the peripheral's base. Read/Write return false
-// for a register the model does not know (the machine stops: "unmodeled register").
+// "0x%08x".
+std::string Hex(uint64_t v);
+
+// One peripheral's registers. Offsets are from the peripheral's base. The machine checks what
+// every model shares before it calls Read/Write (Machine::MmioRead/MmioWrite), and stops the run
+// with a message naming the register file and the PC when
+//   - the peripheral's clock is off (ClockOff: "GPIOB read with its clock off (RCC_AHB1ENR)"),
+//   - the access width is not one the register takes (Accepts; default 32-bit only),
+//   - Read/Write return false: a register the model does not know ("unmodeled register").
+// Read/Write report a forbidden sequence themselves (Machine::Fault) and return true.
 class Peripheral {
  public:
+  explicit Peripheral(Machine& m) : m_(m) {}
   virtual ~Peripheral() = default;
   virtual const char* name() const = 0;
-  virtual bool Read(uint32_t offset, unsigned size, uint32_t* value) = 0;
+  virtual bool Read(uint32_t offset, uint32_t* value) = 0;
   virtual bool Write(uint32_t offset, unsigned size, uint32_t value) = 0;
   // Power-on / system reset values.
   virtual void Reset() = 0;
+
+  // The register file at `offset` in messages (e.g. "GPIOB"); default name().
+  virtual std::string NameAt(uint32_t offset) const {
+    (void)offset;
+    return name();
+  }
+  // The RCC enable bit that is off for the register file at `offset` (e.g.
+  // "RCC_AHB3ENR.QSPIEN"), nullptr while it is clocked (default: always).
+  virtual const char* ClockOff(uint32_t offset) const {
+    (void)offset;
+    return nullptr;
+  }
+  // True when the register at `offset` takes a `size`-byte access (default: 32-bit only).
+  virtual bool Accepts(uint32_t offset, unsigned size) const {
+    (void)offset;
+    return size == 4;
+  }
+
+ protected:
+  Machine& m_;
 };
 
 class RccModel;
@@ -117,13 +148,28 @@ class Machine {
   bool reset_requested() const { return reset_requested_; }
   void RequestSystemReset();
 
+  // Instruction counting (ARMv7-M Thumb: a halfword whose top five bits are 11101, 11110 or
+  // 11111 starts a 32-bit instruction, any other a 16-bit one), per translated block as the CPU
+  // enters it, so a block left early (a fault, a stop) counts whole. StartCounting must be
+  // called while the CPU does not run (after Reset, before RunUntil); it zeroes the counts.
+  // StopCounting may be called at any time; afterwards counting costs nothing in newly
+  // translated code.
+  void StartCounting();
+  void StopCounting();
+  uint64_t instructions() const { return instructions_; }
+  // Executed instructions per function (the AddSymbols names; "outside known functions"),
+  // most first, at most `n`.
+  std::vector<std::pair<std::string, uint64_t>> TopFunctions(size_t n) const;
+  void OnBlock(uint64_t address, uint32_t size);  // the Unicorn block hook
+
   // Virtual time.
   uint64_t cycles() const { return cycles_; }
   void Advance(uint64_t cycles) { cycles_ += cycles; }
   static uint64_t UsToCycles(uint64_t us) { return us * (kCoreHz / 1'000'000); }
 
   // The flash mirror: after a model changed FileFlash bytes, copy [address, address + size) to
-  // the CPU's view.
+  // the CPU's view (QSPI bytes once the window is readable again: memory-mapped mode, or a
+  // ReadMemory). A CPU store into internal flash needs none: Unicorn stores the same value.
   void MirrorFlash(uint32_t address, uint32_t size);
   // QUADSPI memory-mapped mode on/off: the window's protection follows.
   void SetQspiWindowReadable(bool readable);
@@ -142,7 +188,7 @@ class Machine {
   ScsModel& scs() { return *scs_; }
   OtgFsModel& otg() { return *otg_; }
 
-  // Used by the Unicorn callbacks.
+  // Used by the Unicorn callbacks: the checks every model shares (Peripheral), then the model.
   uint64_t MmioRead(Peripheral& p, uint32_t offset, unsigned size);
   void MmioWrite(Peripheral& p, uint32_t offset, unsigned size, uint32_t value);
   bool OnFlashStore(uint32_t address, unsigned size, uint64_t value);
@@ -155,6 +201,8 @@ class Machine {
   explicit Machine(SimBoard& board);
   host::Outcome Setup();
   void CpuThread();
+  // False (and the run stops) when `p` may not take this access: clock off, wrong width.
+  bool Admit(Peripheral& p, uint32_t offset, unsigned size, bool write);
   // Ends the CPU thread's current uc_emu_start (stop + release a paused access) and waits.
   void Unwind(std::unique_lock<std::mutex>& lock);
 
@@ -168,12 +216,24 @@ class Machine {
   std::unique_ptr<OtgFsModel> otg_;
   std::vector<std::shared_ptr<void>> pages_memory_;  // the MMIO page dispatchers (machine.cpp)
   std::vector<ElfImage::Symbol> symbols_;
+  struct Block {
+    uint32_t instructions = 0;
+    size_t symbol = 0;  // index into symbols_, symbols_.size() = outside known functions
+  };
+  std::unordered_map<uint64_t, Block> blocks_;  // key: address << 16 | size
+  std::vector<uint64_t> per_symbol_;
+  uint64_t instructions_ = 0;
+  bool counting_ = false;
+  size_t count_hook_ = 0;  // uc_hook; 0: none
   const std::function<bool()>* until_ = nullptr;
   bool stopped_ = false;
   bool until_held_ = false;
   bool timed_out_ = false;
   bool reset_requested_ = false;
   bool qspi_readable_ = false;
+  // QSPI bytes changed while the window was not readable, copied when it becomes readable.
+  uint64_t qspi_dirty_from_ = UINT64_MAX, qspi_dirty_to_ = 0;
+  void MirrorQspiNow();
   std::string fault_;
   uint64_t cycles_ = 0;
   std::thread cpu_;

@@ -39,12 +39,9 @@ void OtgFsModel::Reset() {
   idle_reads_ = 0;
 }
 
-bool OtgFsModel::CheckClock() {
-  if (!m_.rcc().OtgFsClock()) {
-    m_.Fault("OTG_FS accessed with its clock off (RCC_AHB2ENR.OTGFSEN)");
-    return false;
-  }
-  return true;
+const char* OtgFsModel::ClockOff(uint32_t offset) const {
+  (void)offset;
+  return m_.rcc().OtgFsClock() ? nullptr : "RCC_AHB2ENR.OTGFSEN";
 }
 
 bool OtgFsModel::connected() const {
@@ -86,8 +83,7 @@ std::vector<uint8_t> OtgFsModel::TakeIn() {
   return packet;
 }
 
-bool OtgFsModel::Read(uint32_t offset, unsigned size, uint32_t* value) {
-  if (!CheckClock()) return true;
+bool OtgFsModel::Read(uint32_t offset, uint32_t* value) {
   if (offset >= 0x1000) {  // FIFO 0 pop
     if (popped_at_ >= popped_.size()) {
       m_.Fault("OTG_FS receive FIFO read past the packet GRXSTSP announced");
@@ -96,10 +92,6 @@ bool OtgFsModel::Read(uint32_t offset, unsigned size, uint32_t* value) {
     uint32_t word = 0;
     for (unsigned i = 0; i < 4 && popped_at_ < popped_.size(); ++i) word |= uint32_t{popped_[popped_at_++]} << (8 * i);
     *value = word;
-    return true;
-  }
-  if (size != 4) {
-    m_.Fault(std::to_string(size * 8) + "-bit access to OTG_FS (32-bit registers)");
     return true;
   }
   switch (offset) {
@@ -164,13 +156,8 @@ bool OtgFsModel::Read(uint32_t offset, unsigned size, uint32_t* value) {
   }
 }
 
-bool OtgFsModel::Write(uint32_t offset, unsigned size, uint32_t value) {
-  if (!CheckClock()) return true;
+bool OtgFsModel::Write(uint32_t offset, unsigned /*size*/, uint32_t value) {
   if (offset >= 0x1000) {  // FIFO 0 push
-    if (size != 4) {
-      m_.Fault("OTG_FS FIFO 0 written with a " + std::to_string(size * 8) + "-bit access");
-      return true;
-    }
     if (!(diepctl0_ & kEpena)) {
       m_.Fault("OTG_FS FIFO 0 written without an enabled IN transfer (DIEPCTL0.EPENA)");
       return true;
@@ -181,10 +168,6 @@ bool OtgFsModel::Write(uint32_t offset, unsigned size, uint32_t value) {
       return true;
     }
     for (unsigned i = 0; i < 4; ++i) tx_.push_back(static_cast<uint8_t>(value >> (8 * i)));
-    return true;
-  }
-  if (size != 4) {
-    m_.Fault(std::to_string(size * 8) + "-bit access to OTG_FS (32-bit registers)");
     return true;
   }
   switch (offset) {
@@ -278,9 +261,7 @@ bool OtgFsModel::Wait(const char* what, const std::function<bool()>& until, std:
   } else if (m_.reset_requested()) {
     *error = std::string("the device reset itself while the host waited for ") + what;
   } else {
-    char pc[16];
-    std::snprintf(pc, sizeof pc, "0x%08x", m_.Pc());
-    *error = std::string("the firmware did not ") + what + " (PC " + pc + " " + m_.DescribePc(m_.Pc()) + ")";
+    *error = std::string("the firmware did not ") + what + " (PC " + Hex(m_.Pc()) + " " + m_.DescribePc(m_.Pc()) + ")";
   }
   return false;
 }

@@ -41,11 +41,12 @@ struct ControlResult {
 
 class OtgFsModel final : public Peripheral {
  public:
-  explicit OtgFsModel(Machine& m) : m_(m) {}
+  using Peripheral::Peripheral;
   const char* name() const override { return "OTG_FS"; }
-  bool Read(uint32_t offset, unsigned size, uint32_t* value) override;
+  bool Read(uint32_t offset, uint32_t* value) override;
   bool Write(uint32_t offset, unsigned size, uint32_t value) override;
   void Reset() override;
+  const char* ClockOff(uint32_t offset) const override;
 
   // The D+ pull-up is on: core in device mode, transceiver powered, DCTL.SDIS clear.
   bool connected() const;
@@ -69,10 +70,8 @@ class OtgFsModel final : public Peripheral {
   uint32_t RxWordsQueued() const;
   bool Wait(const char* what, const std::function<bool()>& until, std::string* error);
   bool Settle(std::string* error);
-  bool CheckClock();
   std::vector<uint8_t> TakeIn();
 
-  Machine& m_;
   uint32_t gotgctl_ = 0, gahbcfg_ = 0, gusbcfg_ = 0, gintsts_ = 0, gintmsk_ = 0, grxfsiz_ = 0, dieptxf0_ = 0,
            gccfg_ = 0, dcfg_ = 0, dctl_ = 0, diepmsk_ = 0, doepmsk_ = 0, daintmsk_ = 0, diepctl0_ = 0,
            diepint0_ = 0, dieptsiz0_ = 0, doepctl0_ = 0, doepint0_ = 0, doeptsiz0_ = 0, pcgcctl_ = 0;

@@ -2,7 +2,9 @@
 // than silicon (machine.h): RCC (RM0410 5.3), embedded FLASH controller (RM0410 3.7), GPIO
 // (RM0410 6.4), QUADSPI (RM0410 14.5) with a W25Q128JV command model (datasheet 7.1, 8.2), and
 // the Cortex-M7 system control space: SysTick and SCB (ARMv7-M ARM B3.2, B3.3). Only the
-// registers and bits the port uses are modeled; any other register stops the run.
+// registers and bits the port uses are modeled; any other register stops the run, as does an
+// access with the peripheral's clock off or of a width the register does not take (the checks
+// the Peripheral base declares and the machine applies to every model, machine.h).
 // Host code.
 #pragma once
 
@@ -16,9 +18,9 @@ namespace onedfu::sim::emu {
 
 class RccModel final : public Peripheral {
  public:
-  explicit RccModel(Machine& m) : m_(m) {}
+  using Peripheral::Peripheral;
   const char* name() const override { return "RCC"; }
-  bool Read(uint32_t offset, unsigned size, uint32_t* value) override;
+  bool Read(uint32_t offset, uint32_t* value) override;
   bool Write(uint32_t offset, unsigned size, uint32_t value) override;
   void Reset() override;
 
@@ -30,16 +32,15 @@ class RccModel final : public Peripheral {
   uint64_t Pll48Hz() const;
 
  private:
-  Machine& m_;
   uint32_t cr_ = 0, pllcfgr_ = 0, cfgr_ = 0, ahb1enr_ = 0, ahb2enr_ = 0, ahb3enr_ = 0, apb1enr_ = 0,
            apb2enr_ = 0, dckcfgr2_ = 0;
 };
 
 class FlashModel final : public Peripheral {
  public:
-  explicit FlashModel(Machine& m) : m_(m) {}
+  using Peripheral::Peripheral;
   const char* name() const override { return "FLASH"; }
-  bool Read(uint32_t offset, unsigned size, uint32_t* value) override;
+  bool Read(uint32_t offset, uint32_t* value) override;
   bool Write(uint32_t offset, unsigned size, uint32_t value) override;
   void Reset() override;
   // A CPU store into internal flash. False: the run stopped (Fault).
@@ -52,7 +53,6 @@ class FlashModel final : public Peripheral {
   void Start();
   void Charge(uint64_t before_us);
 
-  Machine& m_;
   uint32_t acr_ = 0, sr_ = 0, cr_ = 0;
   int key_stage_ = 0;       // 1: KEY1 seen
   bool key_error_ = false;  // wrong key: locked until reset
@@ -62,12 +62,14 @@ class FlashModel final : public Peripheral {
 
 class GpioModel final : public Peripheral {
  public:
-  explicit GpioModel(Machine& m) : m_(m) {}
+  using Peripheral::Peripheral;
   const char* name() const override { return "GPIO"; }
-  bool Read(uint32_t offset, unsigned size, uint32_t* value) override;
+  bool Read(uint32_t offset, uint32_t* value) override;
   bool Write(uint32_t offset, unsigned size, uint32_t value) override;
   void Reset() override;
   // The USR switch (PA14, active low with the pull-up) held down.
+  std::string NameAt(uint32_t offset) const override;
+  const char* ClockOff(uint32_t offset) const override;
   void SetButton(bool held) { button_ = held; }
   uint32_t odr(unsigned port) const { return ports_[port].odr; }
   uint32_t moder(unsigned port) const { return ports_[port].moder; }
@@ -79,7 +81,6 @@ class GpioModel final : public Peripheral {
     uint32_t afr[2] = {0, 0};
   };
   static constexpr unsigned kPorts = 5;  // A..E
-  Machine& m_;
   std::array<Port, kPorts> ports_{};
   bool button_ = false;
 };
@@ -106,11 +107,13 @@ class W25qModel {
 
 class QspiModel final : public Peripheral {
  public:
-  explicit QspiModel(Machine& m) : m_(m), flash_(m) {}
+  explicit QspiModel(Machine& m) : Peripheral(m), flash_(m) {}
   const char* name() const override { return "QUADSPI"; }
-  bool Read(uint32_t offset, unsigned size, uint32_t* value) override;
+  bool Read(uint32_t offset, uint32_t* value) override;
   bool Write(uint32_t offset, unsigned size, uint32_t value) override;
   void Reset() override;
+  const char* ClockOff(uint32_t offset) const override;
+  bool Accepts(uint32_t offset, unsigned size) const override;
   bool memory_mapped() const { return mode_ == Mode::kMapped; }
   W25qModel& nor() { return flash_; }
 
@@ -122,7 +125,6 @@ class QspiModel final : public Peripheral {
   void Finish();  // transfer complete: TCF, BUSY off
   void SetMode(Mode mode);
 
-  Machine& m_;
   W25qModel flash_;
   uint32_t cr_ = 0, dcr_ = 0, dlr_ = 0, ccr_ = 0, ar_ = 0, psmkr_ = 0, psmar_ = 0, pir_ = 0;
   bool tcf_ = false, smf_ = false;
@@ -134,15 +136,14 @@ class QspiModel final : public Peripheral {
 
 class ScsModel final : public Peripheral {
  public:
-  explicit ScsModel(Machine& m) : m_(m) {}
+  using Peripheral::Peripheral;
   const char* name() const override { return "SCS"; }
-  bool Read(uint32_t offset, unsigned size, uint32_t* value) override;
+  bool Read(uint32_t offset, uint32_t* value) override;
   bool Write(uint32_t offset, unsigned size, uint32_t value) override;
   void Reset() override;
   uint32_t vtor() const { return vtor_; }
 
  private:
-  Machine& m_;
   uint32_t csr_ = 0, rvr_ = 0, cvr_ = 0, vtor_ = 0;
 };
 

@@ -97,6 +97,16 @@ TEST_CASE("models: a plain program runs to its end; faults name the register and
   Program unmapped;
   unmapped.Load(0x40007000);  // PWR: the port does not use it, so it is not modeled
   CHECK(bench.Run(unmapped).find("read of unmapped address 0x40007000") == 0);
+  // The checks every model shares (machine.h, Peripheral): the access width and the clock.
+  Program byte_access;
+  byte_access.Store8(0x40023800, 1);
+  CHECK(bench.Run(byte_access).find("8-bit write to RCC+0x00000000 (the register takes 32-bit accesses)") == 0);
+  Program gpio_off;
+  gpio_off.Store(0x40020414, 1);  // GPIOB_ODR without RCC_AHB1ENR.GPIOBEN
+  CHECK(bench.Run(gpio_off).find("GPIOB written with its clock off (RCC_AHB1ENR)") == 0);
+  Program qspi_byte;  // QUADSPI_DR takes bytes; its other registers do not
+  qspi_byte.Store(0x40023838, 2).Store8(0xa0001000, 1);
+  CHECK(bench.Run(qspi_byte).find("8-bit write to QUADSPI+0x00000000") == 0);
 }
 
 TEST_CASE("models: FLASH controller (RM0410 3.3): unlock, PG, PSIZE, BSY, timing") {
@@ -173,7 +183,7 @@ TEST_CASE("models: OTG FS core (RM0410 42), RCC clock rules, SCB") {
   Bench bench;
   Program otg_off;
   otg_off.Load(0x50000014);
-  CHECK(bench.Run(otg_off).find("OTG_FS accessed with its clock off") == 0);
+  CHECK(bench.Run(otg_off).find("OTG_FS read with its clock off (RCC_AHB2ENR.OTGFSEN)") == 0);
 
   Program fifo;
   fifo.Store(0x40023834, 0x80).Store(0x50001000, 0x01020304);
