@@ -4,7 +4,8 @@
 // Input: the CSV text.
 //
 // Invariants (trap on violation):
-//  - ParseProvisionCsv returns a value; an error names the file.
+//  - ParseProvisionCsv returns a value; an error names the file and is valid UTF-8 (the CSV's
+//    bytes in it are escaped: messages go into JSON reports).
 //  - A parsed table has a unique, non-empty `serial` field, every row has as many cells as
 //    the header and is keyed by its serial cell.
 //  - The record of every row (ProvisionRecordOf) reads back through the device's reader
@@ -21,6 +22,7 @@
 #include "flasher/provision.h"
 #include "fuzz_check.h"
 #include "host/board_json.h"
+#include "host/text.h"
 #include "runtime/provision_record.h"
 
 using onedfu::fuzz::FuzzCheck;
@@ -83,7 +85,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
   auto table = onedfu::flasher::ParseProvisionCsv(text, kFile);
   if (!table.ok()) {
-    FuzzCheck(StartsWith(table.error().message, kFile));
+    FuzzCheck(StartsWith(table.error().message, kFile) && onedfu::host::IsUtf8(table.error().message));
     return 0;
   }
   FuzzCheck(table->file == kFile);
