@@ -119,7 +119,7 @@ host::Expected<ProvisionTable> ParseProvisionCsv(const std::string& text, const 
     }
     for (size_t i = 0; i < row.cells.size(); ++i) {
       if (row.cells[i].size() > runtime::kMaxProvisionValue) {
-        return host::Fail(where + ", field '" + table.fields[i] + "': value longer than " +
+        return host::Fail(where + ", field '" + host::EscapeText(table.fields[i]) + "': value longer than " +
                           std::to_string(runtime::kMaxProvisionValue) + " bytes");
       }
     }

@@ -1,5 +1,6 @@
 #include "host/json_reader.h"
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 #include <vector>
@@ -90,6 +91,29 @@ Json ParseDocument(std::string_view text) {
   } catch (const Json::parse_error& e) {
     Throw("", StripNlohmannPrefix(e.what()));
   }
+}
+
+size_t JsonNestingDepth(std::string_view text) {
+  size_t depth = 0;
+  size_t deepest = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
 }
 
 std::string Describe(const std::string& source, const JsonFieldError& e) {

@@ -310,6 +310,10 @@ Expected<std::vector<Segment>> ParseElf32(std::span<const uint8_t> bytes, const 
                 std::to_string(phoff) + ") runs past the end of the file");
   }
   std::vector<Segment> segments;
+  // Each segment copies its file bytes; headers sharing file bytes (phnum up to 65534) could
+  // otherwise turn a 1 MiB file into gigabytes of copies before the overlap check. Disjoint
+  // segments (what a linker writes) never hold more than the file.
+  uint64_t file_bytes = 0;
   for (uint16_t i = 0; i < phnum; ++i) {
     const uint8_t* ph = h + phoff + size_t{i} * phentsize;
     const uint32_t type = runtime::LoadLe32(ph + 0);
@@ -329,6 +333,12 @@ Expected<std::vector<Segment>> ParseElf32(std::span<const uint8_t> bytes, const 
     if (uint64_t{paddr} + filesz > k4GiB) {
       return Fail(origin + ": load address " + HexAddress(paddr) + " + " + std::to_string(filesz) +
                   " bytes runs past 4 GiB");
+    }
+    file_bytes += filesz;
+    if (file_bytes > bytes.size()) {
+      return Fail(origin + ": the PT_LOAD segments up to here hold " + std::to_string(file_bytes) +
+                  " file bytes, more than the file's " + std::to_string(bytes.size()) +
+                  " (program headers that share file bytes are not supported)");
     }
     segments.push_back(Segment{paddr, Bytes(h + offset, h + offset + filesz), origin});
   }

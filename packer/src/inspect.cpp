@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <sstream>
 
+#include "host/json_reader.h"
 #include "host/text.h"
 #include "packer/layout.h"
 #include "runtime/sha256.h"
@@ -251,8 +252,11 @@ std::string InspectionJson(const Inspection& in) {
                  {"crc", in.suffix.crc}};
   j["manifest"] = nullptr;
   if (!in.manifest_json.empty()) {
-    j["manifest"] = nlohmann::ordered_json::parse(in.manifest_json, nullptr, false);
-    if (j["manifest"].is_discarded()) j["manifest"] = EscapeText(in.manifest_json, true);
+    // Not JSON, or nested too deep to embed as a value (host/json_reader.h): the text, escaped.
+    auto manifest = host::json_reader::JsonNestingDepth(in.manifest_json) <= host::json_reader::kMaxJsonDepth
+                        ? nlohmann::ordered_json::parse(in.manifest_json, nullptr, false)
+                        : nlohmann::ordered_json(nlohmann::ordered_json::value_t::discarded);
+    j["manifest"] = manifest.is_discarded() ? nlohmann::ordered_json(EscapeText(in.manifest_json, true)) : std::move(manifest);
   }
   j["record"] = in.record ? RecordJson(*in.record, *in.record_address) : nlohmann::ordered_json(nullptr);
   if (!in.record_problem.empty()) j["record_problem"] = EscapeText(in.record_problem);

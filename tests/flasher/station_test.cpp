@@ -232,6 +232,9 @@ TEST_CASE("--provision CSV errors name the file, line and field") {
   CHECK(Contains(error("serial,key\n,a\n"), "f.csv line 2, field 'serial': empty"));
   CHECK(Contains(error("serial,,key\n"), "f.csv line 1, field 2: empty field name"));
   CHECK(Contains(error("serial,key,key\n"), "field 'key' appears twice"));
+  // A field name that is not UTF-8 is escaped in the message (messages go into JSON reports).
+  CHECK(Contains(error("serial,k\xff\nS1," + std::string(65536, 'x') + "\n"),
+                 "f.csv line 2, field 'k\\xff': value longer than 65535 bytes"));
   // Quoted fields with commas, quotes and line breaks; blank lines skipped.
   auto good = flasher::ParseProvisionCsv("serial,note\n\nS1,\"a,\"\"b\"\"\nc\"\nS2,x\n", "f.csv");
   REQUIRE(good.ok());

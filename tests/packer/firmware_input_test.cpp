@@ -315,6 +315,16 @@ TEST_CASE("firmware elf: malformed files give clear errors") {
   CHECK(ElfError(MakeElf({{1, base, 0, 0, 0, 64}}, payload)) == "t.elf: no PT_LOAD program header with file bytes");
   CHECK(ElfError(MakeElf({{1, base, 0, 0x08000000, 32, 32}, {1, base, 0, 0x08000010, 16, 16}}, payload)) ==
         "t.elf: PT_LOAD 1 at 0x08000010 overlaps t.elf: PT_LOAD 0 (0x08000000..0x0800001f)");
+  // Headers that share file bytes would copy them once each (65534 headers over a large file:
+  // gigabytes); refused once the copies exceed the file.
+  const Bytes shared_payload = Pattern(100, 5);
+  const uint32_t shared_base = 52 + 3 * 32;
+  CHECK(ElfError(MakeElf({{1, shared_base, 0, 0x08000000, 100, 100},
+                          {1, shared_base, 0, 0x08001000, 100, 100},
+                          {1, shared_base, 0, 0x08002000, 100, 100}},
+                         shared_payload)) ==
+        "t.elf: PT_LOAD 2: the PT_LOAD segments up to here hold 300 file bytes, more than the file's 248 "
+        "(program headers that share file bytes are not supported)");
   Bytes table_out = MakeElf({{1, base, 0, 0x08000000, 32, 32}}, payload);
   runtime::StoreLe16(&table_out[44], 20);  // 20 headers do not fit
   CHECK(ElfError(table_out) == "t.elf: program header table (20 entries at offset 52) runs past the end of the file");

@@ -73,4 +73,12 @@ double ReadReal(const Json& value, const std::string& path, double max);
 // The text grammar of ReadNumber; false on bad syntax or overflow of 64 bits.
 bool ParseNumberText(std::string_view text, uint64_t* out);
 
+// nlohmann/json copies, compares and dumps a value recursively, one stack frame per level of
+// nesting: JSON from outside (a manifest inside a .dfu) nested deeper than this is not turned
+// into a Json value (a 100000-deep manifest overflowed the stack of `onedfu inspect --json`).
+inline constexpr size_t kMaxJsonDepth = 64;
+// The deepest nesting of arrays and objects in `text` (brackets inside strings do not count);
+// meaningful for valid JSON, a bound for anything else.
+size_t JsonNestingDepth(std::string_view text);
+
 }  // namespace onedfu::host::json_reader

@@ -53,9 +53,11 @@ Expected<Inspection> Inspect(std::span<const uint8_t> bytes, const std::string& 
 
 // The JSON shape of `onedfu inspect --json`:
 // {"targets":[{"alt":0,"name":"...","elements":[{"address":N,"size":N,"region":"...","sha256":"..."}]}],
-//  "suffix":{"vid":N,"pid":N,"bcdDevice":N,"bcdDFU":N,"crc":N},"manifest":{...}|null,
+//  "suffix":{"vid":N,"pid":N,"bcdDevice":N,"bcdDFU":N,"crc":N},"manifest":{...}|"TEXT"|null,
 //  "record":{...}|null,"romfs":[{"path":"...","size":N,"offset":N}],
 //  "files":[{"path":"...","size":N,"offset":N,"sha256":"..."}] (from the file index)}
+// "manifest" is the manifest's JSON value, or its escaped text when it is not JSON or is nested
+// deeper than host::json_reader::kMaxJsonDepth.
 std::string InspectionJson(const Inspection& inspection);
 std::string InspectionText(const Inspection& inspection);
 
