@@ -1,7 +1,9 @@
 #include "flasher/dfuse_client.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <string>
 #include <thread>
 
 #include "bootloader/descriptors.h"
@@ -38,8 +40,12 @@ std::string UsbDevice::Node() const {
   return node;
 }
 
-DfuseClient::DfuseClient(DfuTransport& transport, uint16_t transfer_size, const std::atomic<bool>* cancel)
-    : transport_(transport), transfer_size_(transfer_size == 0 ? bootloader::kTransferSize : transfer_size), cancel_(cancel) {}
+DfuseClient::DfuseClient(DfuTransport& transport, uint16_t transfer_size, const std::atomic<bool>* cancel,
+                         uint32_t busy_limit_ms)
+    : transport_(transport),
+      transfer_size_(transfer_size == 0 ? bootloader::kTransferSize : transfer_size),
+      cancel_(cancel),
+      busy_limit_ms_(busy_limit_ms) {}
 
 host::Error DfuseClient::Failed(const std::string& what, const UsbStatus& status) {
   known_.reset();
@@ -118,6 +124,7 @@ host::Outcome DfuseClient::EnsureIdle() {
 }
 
 host::Outcome DfuseClient::WaitDone(const std::string& what) {
+  uint64_t busy_ms = 0;  // bwPollTimeouts honoured for this operation
   for (int polls = 0; polls < kMaxBusyPolls; ++polls) {
     host::Error error;
     if (Cancelled(what, &error)) return error;
@@ -127,11 +134,23 @@ host::Outcome DfuseClient::WaitDone(const std::string& what) {
     if (reply.state != DfuState::kDnbusy && reply.state != DfuState::kDnloadSync) {
       return host::Fail(what + ": unexpected state " + bootloader::DfuStateName(reply.state));
     }
-    // Honest poll: wait as long as the device asked before asking again.
-    if (reply.poll_ms != 0) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(reply.poll_ms));
-      counters_.poll_ms_slept += reply.poll_ms;
+    if (busy_ms + reply.poll_ms > busy_limit_ms_) {
+      return host::Fail(what + ": the device asks to wait " + std::to_string(reply.poll_ms) + " ms (bwPollTimeout" +
+                        (busy_ms != 0 ? ", after " + std::to_string(busy_ms) + " ms busy" : std::string()) +
+                        "), over the " + std::to_string(busy_limit_ms_) +
+                        " ms one operation may take (--timeout); the board stays in DFU mode");
     }
+    // Honest poll: wait as long as the device asked before asking again, in slices, so that
+    // Ctrl-C is seen within one slice.
+    constexpr uint32_t kSliceMs = 50;
+    for (uint32_t left = reply.poll_ms; left != 0;) {
+      if (Cancelled(what, &error)) return error;
+      const uint32_t slice = std::min(left, kSliceMs);
+      std::this_thread::sleep_for(std::chrono::milliseconds(slice));
+      left -= slice;
+    }
+    busy_ms += reply.poll_ms;
+    counters_.poll_ms_slept += reply.poll_ms;
   }
   return host::Fail(what + ": the device stayed busy");
 }

@@ -534,7 +534,7 @@ host::Expected<FlashResult> Flasher::Run() {
       return host::Fail(message);
     }
   }
-  DfuseClient client(transport_, result_.device.transfer_size, options_.cancel);
+  DfuseClient client(transport_, result_.device.transfer_size, options_.cancel, options_.timeout_ms);
   struct Closer {
     DfuTransport& t;
     ~Closer() { t.Close(); }

@@ -137,7 +137,7 @@ int Flash(const Args& args) {
       ("dry-run", "print the plan (sectors, bytes, modeled device time); change nothing")
       ("plain-dfuse", "treat the bootloader as a plain DfuSe one (no record read, full write in file order)")
       ("json", "JSON lines on stdout: {phase, done, total[, result]}, notes, and a final result")
-      ("timeout", po::value<double>()->default_value(20), "seconds to wait for the board to (re)appear");
+      ("timeout", po::value<double>()->default_value(20), "seconds to wait for the board to (re)appear, and the longest one device operation may take");
   AddStationOptions(options);
   po::positional_options_description positional;
   positional.add("file", 1);

@@ -688,3 +688,20 @@ TEST_CASE("onedfu flash waits the bwPollTimeout the device reports, and only tha
   REQUIRE(Flash(sim, v1, {"--json"}) == 0);
   CHECK(final_result(sim.output)["poll_ms"] == 0);
 }
+
+TEST_CASE("onedfu flash: a device asking to stay busy longer than --timeout is reported, not waited for") {
+  // bwPollTimeout is 24 bits (up to 4.6 hours a poll): the flasher bounds one operation's waits
+  // by --timeout. The simulator reports the modeled erase times (cap 1 s); the record sector's
+  // erase alone is 45 ms, over a 20 ms limit.
+  const Package& v1 = V1();
+  const Package& v2 = V2();
+  Sim sim("flash_busy_limit");
+  const std::vector<std::string> polls = {"--poll-timeout-cap", "1000"};
+  REQUIRE(sim.RunWith({ONEDFU_CLI_EXE, "flash", v1.file.string()}, false, polls) == 0);
+  CHECK(sim.RunWith({ONEDFU_CLI_EXE, "flash", v2.file.string(), "--timeout", "0.02"}, false, polls) == 1);
+  INFO(sim.output);
+  CHECK(Contains(sim.output, "ms (bwPollTimeout), over the 20 ms one operation may take (--timeout); the board stays in DFU mode"));
+  // Nothing half-written boots; the customer's re-run with the default limit completes.
+  REQUIRE(sim.RunWith({ONEDFU_CLI_EXE, "flash", v2.file.string()}, false, polls) == 0);
+  CHECK(FlashHolds(sim, v2));
+}

@@ -47,7 +47,12 @@ struct ClientCounters {
 
 class DfuseClient {
  public:
-  DfuseClient(DfuTransport& transport, uint16_t transfer_size, const std::atomic<bool>* cancel);
+  // `busy_limit_ms`: the longest one operation may keep the device busy (the bwPollTimeouts it
+  // asks for, summed); a device that asks for more is reported, not waited for (bwPollTimeout
+  // is 24 bits: up to 4.6 hours per poll).
+  static constexpr uint32_t kDefaultBusyLimitMs = 20000;
+  DfuseClient(DfuTransport& transport, uint16_t transfer_size, const std::atomic<bool>* cancel,
+              uint32_t busy_limit_ms = kDefaultBusyLimitMs);
 
   host::Expected<DfuStatusReply> GetStatus();
   // Brings the device to dfuIDLE: CLRSTATUS after an error, ABORT from the idle states. When
@@ -95,6 +100,7 @@ class DfuseClient {
   DfuTransport& transport_;
   uint16_t transfer_size_;
   const std::atomic<bool>* cancel_;
+  uint32_t busy_limit_ms_;
   bool gone_ = false;
   bool interrupted_ = false;
   std::optional<bootloader::DfuState> known_;  // the device's state as the last reply told it

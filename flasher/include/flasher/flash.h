@@ -66,7 +66,8 @@ struct FlashOptions {
   bool full = false;          // rewrite every sector the package touches
   bool dry_run = false;       // plan and print, change nothing
   bool plain_dfuse = false;   // treat the bootloader as a plain DfuSe one (no record, no read-back)
-  uint32_t timeout_ms = 20000;  // waiting for the board to (re)appear
+  uint32_t timeout_ms = 20000;  // waiting for the board to (re)appear, and the longest one device
+                                // operation may keep it busy (DfuseClient's busy limit)
   const std::atomic<bool>* cancel = nullptr;  // set (SIGINT): stop between transfers
 };
 
