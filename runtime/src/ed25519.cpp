@@ -62,23 +62,28 @@ void Carry(int64_t t[16]) {
 
 // Inputs: limbs of magnitude < 2^18 (carried values, or one add/sub of them).
 // Product scanning: limb k of the result is column k of the schoolbook
-// product plus 38 times column k + 16 (2^256 = 38 mod p), each column summed
-// in a register pair (one SMLAL per limb pair on a Cortex-M7) with no 31-limb
-// array to zero or write back; |t[k]| < 39 * 16 * 2^36 < 2^46. Fully
-// unrolled (about 2 KiB of Cortex-M text, two loads and one SMLAL per product):
-// the rolled loops spent about 8 instructions per product, and a signed boot
-// does some 5,500 multiplications (issue 11: later boots within 50 ms).
+// product plus 38 times column k + 16 (2^256 = 38 mod p). With c[m] = 38 b[m]
+// (m < 16) and c[m] = b[m - 16] (m >= 16) both are one 16-term sum,
+// t[k] = sum over i of a[i] c[k + 16 - i], kept in a register pair (one SMLAL
+// per limb pair on a Cortex-M7) with no 31-limb array to zero or write back;
+// |c[m]| < 38 * 2^18 fits 32 bits, |t[k]| < 16 * 2^18 * 38 * 2^18 < 2^46. Only
+// the inner sum is unrolled: two loads and one SMLAL per product, as the fully
+// unrolled form, in about a tenth of its Cortex-M text (the signed image's
+// budget, issue 11); the rolled loops spent about 8 instructions per product,
+// and a signed boot does some 5,500 multiplications (later boots within 50 ms).
 void FeMul(Fe& o, const Fe& a, const Fe& b) {
+  int32_t c[32];
+  for (int m = 0; m < 16; ++m) {
+    c[m] = 38 * b.v[m];
+    c[m + 16] = b.v[m];
+  }
   int64_t t[16];
-#pragma GCC unroll 16
   for (int k = 0; k < 16; ++k) {
-    int64_t low = 0;
-    int64_t high = 0;
+    const int32_t* column = c + k + 16;
+    int64_t sum = 0;
 #pragma GCC unroll 16
-    for (int i = 0; i <= k; ++i) low += int64_t{a.v[i]} * b.v[k - i];
-#pragma GCC unroll 16
-    for (int i = k + 1; i < 16; ++i) high += int64_t{a.v[i]} * b.v[k + 16 - i];
-    t[k] = low + 38 * high;
+    for (int i = 0; i < 16; ++i) sum += int64_t{a.v[i]} * column[-i];
+    t[k] = sum;
   }
   Carry(t);
   Carry(t);
