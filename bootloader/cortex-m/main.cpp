@@ -38,6 +38,10 @@ namespace {
 // The board constant; scripts/size cuts the Board capacities
 // (ONEDFU_BOARD_MAX_*) to exactly this board.
 constexpr const runtime::Board& kBoard = boards::kPybdSf6;
+// The boot cost model (stats.json boots[].verify_us) runs at the clock this
+// port sets up: a board file and a clock tree that disagree do not build.
+static_assert(kBoard.boot_cost.clock_mhz * 1'000'000u == cortexm::kSysclkHz,
+              "manifests/boards/pybd-sf6.json boot_cost.clock_mhz must be the port's SYSCLK (board_config.h)");
 
 cortexm::InternalFlash internal_flash(kBoard.memories[0]);
 cortexm::QspiFlash qspi_flash(kBoard.memories[1]);

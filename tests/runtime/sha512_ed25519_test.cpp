@@ -7,15 +7,12 @@
 
 #include "runtime/ed25519.h"
 #include "runtime/sha512.h"
+#include "hex.h"
 
 namespace onedfu::runtime {
 namespace {
 
-std::vector<uint8_t> FromHex(const std::string& hex) {
-  std::vector<uint8_t> out;
-  for (size_t i = 0; i + 1 < hex.size(); i += 2) out.push_back(static_cast<uint8_t>(std::stoul(hex.substr(i, 2), nullptr, 16)));
-  return out;
-}
+using testing::FromHex;
 
 std::string Sha512Hex(ByteSpan data, size_t piece = 0) {
   Sha512 sha;
@@ -147,6 +144,45 @@ TEST_CASE("Ed25519: streaming equals one-shot; malleable S and non-canonical enc
   CHECK_FALSE(Ed25519Verify(zeros, message, zero_sig.data()));
   CHECK_FALSE(Ed25519Verify(ones, message, ones_sig.data()));
   CHECK_FALSE(Ed25519Verify(key, message, zero_sig.data()));
+}
+
+// The eight points of small order (identity, order 2, 4 and 8, each x sign),
+// canonical encodings. With R = the identity and S = 0, a small-order key A
+// passes the cofactorless equation whenever [k]A is the identity, about one
+// message in ord(A) (the identity key: every message); the verification
+// before this check accepted 9 to 64 of 64 one-byte messages for each of them.
+// Small-order keys and R are refused outright, whatever the message.
+TEST_CASE("Ed25519: small-order public keys and R are refused for every message") {
+  const char* kSmallOrder[] = {"0100000000000000000000000000000000000000000000000000000000000000",
+                               "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+                               "0000000000000000000000000000000000000000000000000000000000000000",
+                               "0000000000000000000000000000000000000000000000000000000000000080",
+                               "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+                               "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85",
+                               "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+                               "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa"};
+  for (const char* a : kSmallOrder) {
+    CAPTURE(a);
+    const Ed25519PublicKey key = Key(a);
+    for (const char* r : kSmallOrder) {
+      std::vector<uint8_t> signature = FromHex(r);
+      signature.resize(kEd25519SignatureSize, 0);  // S = 0
+      int accepted = 0;
+      for (int m = 0; m < 64; ++m) {
+        const uint8_t message[1] = {static_cast<uint8_t>(m)};
+        accepted += Ed25519Verify(key, ByteSpan(message, 1), signature.data()) ? 1 : 0;
+      }
+      CHECK(accepted == 0);
+    }
+  }
+  // A real key with a small-order R (and any S) is refused too.
+  const Ed25519PublicKey key = Key(kRfc8032[0].public_key);
+  std::vector<uint8_t> signature = FromHex(kRfc8032[0].signature);
+  for (const char* r : kSmallOrder) {
+    const std::vector<uint8_t> encoded = FromHex(r);
+    std::copy(encoded.begin(), encoded.end(), signature.begin());
+    CHECK_FALSE(Ed25519Verify(key, {}, signature.data()));
+  }
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "host/file_io.h"
+#include "hex.h"
 
 namespace onedfu::testing {
 

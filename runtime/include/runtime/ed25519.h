@@ -1,5 +1,7 @@
 // Ed25519 (RFC 8032, pure Ed25519) signature verification for the bootloader:
-// no heap, constant memory (about 2 KiB of stack, no tables beyond the
+// no heap, constant memory (about 2.5 KiB of stack on the Cortex-M7 build,
+// arm-none-eabi-g++ -Os -fstack-usage: Finish 1,368 bytes, point decoding
+// 712, a field multiplication 240 and its carry 36; no tables beyond the
 // curve constants), no data-dependent allocation; verification handles only
 // public data, so it is not written to be constant-time.
 //
@@ -12,9 +14,11 @@
 // secret, ever touches the device.
 //
 // Checks (cofactorless, like OpenSSL and libsodium): S < L, the public key
-// and R decode to curve points (canonical y < p), and the encoding of
-// [S]B - [k]A equals R, where k = SHA-512(R || A || message) mod L.
-// Tested against the RFC 8032 section 7.1 vectors and OpenSSL's signatures.
+// and R decode to curve points (canonical y < p) that are not of small order
+// (like libsodium; OpenSSL accepts them), and [S]B - [k]A equals R, where
+// k = SHA-512(R || A || message) mod L. Without the small-order check an
+// all-zero key, R and S verify for about one message in four. Tested against
+// the RFC 8032 section 7.1 vectors and OpenSSL's signatures.
 #pragma once
 
 #include <array>
