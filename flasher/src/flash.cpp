@@ -45,15 +45,6 @@ std::string ManifestName(const uint8_t* bytes, size_t n) {
   return {};
 }
 
-// The board's VID:PID, or in application mode the application's (options.app_vid/app_pid).
-bool Matches(const UsbDevice& d, uint16_t vid, uint16_t pid, const FlashOptions& options) {
-  const bool app = !d.dfu_mode && options.app_vid != 0 && d.vid == options.app_vid && d.pid == options.app_pid;
-  if (!app && (d.vid != vid || d.pid != pid)) return false;
-  if (!options.serial.empty() && d.serial != options.serial) return false;
-  if (!options.path.empty() && d.path != options.path) return false;
-  return true;
-}
-
 std::string ListOf(const std::vector<UsbDevice>& devices) {
   std::string out;
   for (const UsbDevice& d : devices) out += "\n  " + d.Describe() + (d.open_error.empty() ? "" : " [" + d.open_error + "]");
@@ -217,15 +208,9 @@ host::Outcome Flasher::FindBoard() {
   ONEDFU_PTRY(std::vector<UsbDevice> devices, transport_.Enumerate());
   std::vector<UsbDevice> matching;
   for (const UsbDevice& d : devices) {
-    if (Matches(d, board.vid, board.pid, options_)) matching.push_back(d);
+    if (IsChosenBoard(d, board, options_)) matching.push_back(d);
   }
-  char ids[48];
-  if (options_.app_vid != 0) {
-    std::snprintf(ids, sizeof ids, "%04x:%04x (application %04x:%04x)", board.vid, board.pid, options_.app_vid,
-                  options_.app_pid);
-  } else {
-    std::snprintf(ids, sizeof ids, "%04x:%04x", board.vid, board.pid);
-  }
+  const std::string ids = ChosenIds(board, options_);
   if (matching.empty()) {
     std::string message = std::string("no board ") + ids;
     if (!options_.serial.empty()) message += " with serial " + options_.serial;
@@ -688,6 +673,25 @@ host::Expected<FlashPackage> LoadFlashPackage(const std::filesystem::path& file,
   out.version = out.record.package_version;
   out.name = ManifestName(reinterpret_cast<const uint8_t*>(inspection.manifest_json.data()), inspection.manifest_json.size());
   return out;
+}
+
+bool IsChosenBoard(const UsbDevice& d, const runtime::Board& board, const FlashOptions& options) {
+  const bool app = !d.dfu_mode && options.app_vid != 0 && d.vid == options.app_vid && d.pid == options.app_pid;
+  if (!app && (d.vid != board.vid || d.pid != board.pid)) return false;
+  if (!options.serial.empty() && d.serial != options.serial) return false;
+  if (!options.path.empty() && d.path != options.path) return false;
+  return true;
+}
+
+std::string ChosenIds(const runtime::Board& board, const FlashOptions& options) {
+  char ids[48];
+  if (options.app_vid != 0) {
+    std::snprintf(ids, sizeof ids, "%04x:%04x (application %04x:%04x)", board.vid, board.pid, options.app_vid,
+                  options.app_pid);
+  } else {
+    std::snprintf(ids, sizeof ids, "%04x:%04x", board.vid, board.pid);
+  }
+  return ids;
 }
 
 host::Expected<FlashResult> Flash(DfuTransport& transport, const FlashPackage& package, const FlashOptions& options,

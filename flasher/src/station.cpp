@@ -123,7 +123,10 @@ class Station {
  public:
   Station(const TransportFactory& transports, const FlashPackage& package, const StationOptions& options,
           StationObserver& observer)
-      : transports_(transports), package_(package), options_(options), observer_(observer) {}
+      : transports_(transports), package_(package), options_(options), observer_(observer), scan_(options.flash) {
+    scan_.serial.clear();  // every board the ids match; each worker picks its own by serial
+    scan_.path.clear();
+  }
 
   host::Expected<StationSummary> Run();
 
@@ -139,6 +142,7 @@ class Station {
   const FlashPackage& package_;
   const StationOptions& options_;
   StationObserver& observer_;
+  FlashOptions scan_;  // what a board must match to be taken: the package's ids, or the application's
   ReportFile report_;
 
   std::mutex mutex_;  // guards the members below
@@ -247,7 +251,7 @@ host::Expected<StationSummary> Station::Run() {
       std::set<std::string> present;
       std::set<std::string> this_scan;
       for (const UsbDevice& d : *devices) {
-        if (d.vid != package_.board.vid || d.pid != package_.board.pid) continue;
+        if (!IsChosenBoard(d, package_.board, scan_)) continue;
         const std::string key = KeyOf(d);
         present.insert(key);
         if (running_.count(key) || this_scan.count(key) || Enough()) continue;
@@ -258,9 +262,8 @@ host::Expected<StationSummary> Station::Run() {
       // A board that left the bus since it was flashed may be flashed again (--again).
       for (auto it = done_.begin(); it != done_.end();) it = present.count(*it) ? std::next(it) : done_.erase(it);
       if (first && !options_.wait && started_ == 0) {
-        char ids[16];
-        std::snprintf(ids, sizeof ids, "%04x:%04x", package_.board.vid, package_.board.pid);
-        return host::Fail(std::string("no board ") + ids + " found for --all (the package's VID:PID)");
+        return host::Fail("no board " + ChosenIds(package_.board, scan_) + " found for --all (the package's VID:PID" +
+                          (scan_.app_vid != 0 ? " and --app-id)" : ")"));
       }
     }
     first = false;

@@ -298,20 +298,21 @@ int Diff(const Args& args) {
   options.add_options()
       ("old", po::value<std::string>()->required(), "the package installed on the board")
       ("file", po::value<std::string>()->required(), "the update")
-      ("board", po::value<std::string>(), "board JSON (default: the board the update's record names)");
+      ("board", po::value<std::string>(), "board JSON (default: the board the update's record names)")
+      ("json", "print one JSON object instead of text");
   po::positional_options_description positional;
   positional.add("old", 1).add("file", 1);
   int code = kOk;
-  auto vm = ParseArgs("onedfu diff OLD.dfu NEW.dfu [--board BOARD.json]", args, options, positional, &code);
+  auto vm = ParseArgs("onedfu diff OLD.dfu NEW.dfu [--board BOARD.json] [--json]", args, options, positional, &code);
   if (!vm) return code;
   auto package = LoadPackage(*vm);
   if (!package.ok()) return Report(package.error());
   const std::string old_name = (*vm)["old"].as<std::string>();
   auto old_bytes = host::ReadFile(old_name);
   if (!old_bytes.ok()) return Report(old_bytes.error());
-  auto report = packer::DiffPackages(*old_bytes, old_name, package->bytes, package->file, package->board);
-  if (!report.ok()) return Report(report.error());
-  std::cout << *report;
+  auto diff = packer::DiffPackages(*old_bytes, old_name, package->bytes, package->file, package->board);
+  if (!diff.ok()) return Report(diff.error());
+  std::cout << (vm->count("json") ? packer::DiffJson(*diff) : packer::DiffText(*diff));
   return kOk;
 }
 

@@ -144,7 +144,8 @@ int Flash(const Args& args) {
   int code = kOk;
   auto vm = ParseArgs("onedfu flash PKG.dfu [--serial S | --path BUS-PORT] [--app-id VID:PID] [--full] [--dry-run] [--json]\n"
                       "                    [--timeout SEC]\n"
-                      "       onedfu flash PKG.dfu --all | --wait [--again] [--expect N] [--report FILE.jsonl] [--provision FILE.csv]",
+                      "       onedfu flash PKG.dfu --all | --wait [--app-id VID:PID] [--again] [--expect N] [--report FILE.jsonl]\n"
+                      "                    [--provision FILE.csv]",
                       args, options, positional, &code);
   if (!vm) return code;
   if (vm->count("serial") && vm->count("path")) {

@@ -2,8 +2,10 @@
 
 #include <cstdio>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "host/text.h"
 #include "packer/base_package.h"
 #include "runtime/flash_timing.h"
 
@@ -22,47 +24,68 @@ int ByteAt(const Contents& c, uint32_t address) {
   return -1;
 }
 
-// Program time of `bytes` at `address` (the board's per-unit figure).
 std::string Seconds(uint64_t us) {
   char text[32];
   std::snprintf(text, sizeof text, "%.3f s", static_cast<double>(us) / 1e6);
   return text;
 }
 
+const char* KindName(RomfsFileChange::Kind kind) {
+  switch (kind) {
+    case RomfsFileChange::Kind::kAdded:
+      return "added";
+    case RomfsFileChange::Kind::kRemoved:
+      return "removed";
+    case RomfsFileChange::Kind::kChanged:
+      break;
+  }
+  return "changed";
+}
+
+// The ROMFS files whose bytes differ, into `diff`.
+void DiffFiles(const BasePackage& old_pkg, const BasePackage& new_pkg, PackageDiff* diff) {
+  std::map<std::string, const RomfsFileRecord*> before, after;
+  if (old_pkg.romfs) for (const auto& f : old_pkg.romfs->files) before[f.path] = &f;
+  if (new_pkg.romfs) for (const auto& f : new_pkg.romfs->files) after[f.path] = &f;
+  for (const auto& [path, f] : after) {
+    const auto it = before.find(path);
+    if (it == before.end()) {
+      ++diff->added;
+      diff->files.push_back({RomfsFileChange::Kind::kAdded, path, std::nullopt, f->size, false});
+    } else if (it->second->sha256 != f->sha256) {
+      ++diff->changed;
+      diff->files.push_back(
+          {RomfsFileChange::Kind::kChanged, path, it->second->size, f->size, it->second->offset != f->offset});
+    }
+  }
+  for (const auto& [path, f] : before) {
+    if (after.count(path)) continue;
+    ++diff->removed;
+    diff->files.push_back({RomfsFileChange::Kind::kRemoved, path, f->size, std::nullopt, false});
+  }
+}
+
+nlohmann::ordered_json WorkloadJson(const SectorWorkload& w) {
+  return {{"sectors", w.sectors}, {"write_bytes", w.write_bytes}, {"device_us", w.device_us}};
+}
+
+nlohmann::ordered_json SizeJson(const std::optional<uint32_t>& size) {
+  return size ? nlohmann::ordered_json(*size) : nlohmann::ordered_json(nullptr);
+}
+
 }  // namespace
 
-Expected<std::string> DiffPackages(std::span<const uint8_t> old_bytes, const std::string& old_name,
+Expected<PackageDiff> DiffPackages(std::span<const uint8_t> old_bytes, const std::string& old_name,
                                    std::span<const uint8_t> new_bytes, const std::string& new_name,
                                    const runtime::Board& board) {
   ONEDFU_PTRY(BasePackage old_pkg, ReadBasePackage(old_bytes, old_name));
   ONEDFU_PTRY(BasePackage new_pkg, ReadBasePackage(new_bytes, new_name));
-  std::ostringstream out;
+  PackageDiff diff;
+  diff.old_name = old_name;
+  diff.new_name = new_name;
+  diff.board_id = board.id;
+  DiffFiles(old_pkg, new_pkg, &diff);
 
-  std::map<std::string, const RomfsFileRecord*> before, after;
-  if (old_pkg.romfs) for (const auto& f : old_pkg.romfs->files) before[f.path] = &f;
-  if (new_pkg.romfs) for (const auto& f : new_pkg.romfs->files) after[f.path] = &f;
-  std::ostringstream lines;
-  size_t added = 0, removed = 0, changed = 0;
-  for (const auto& [path, f] : after) {
-    const auto it = before.find(path);
-    if (it == before.end()) {
-      ++added;
-      lines << "  added    " << path << " (" << f->size << " bytes)\n";
-    } else if (it->second->sha256 != f->sha256) {
-      ++changed;
-      lines << "  changed  " << path << " (" << it->second->size << " -> " << f->size << " bytes"
-            << (it->second->offset == f->offset ? "" : ", moved") << ")\n";
-    }
-  }
-  for (const auto& [path, f] : before) {
-    if (!after.count(path)) {
-      ++removed;
-      lines << "  removed  " << path << " (" << f->size << " bytes)\n";
-    }
-  }
-  out << "ROMFS files: " << added << " added, " << removed << " removed, " << changed << " changed\n" << lines.str();
-
-  uint64_t total_diff_us = 0, total_full_us = 0;
   for (uint8_t mi = 0; mi < board.memory_count; ++mi) {
     const runtime::Memory& m = board.memories[mi];
     Contents old_c, new_c;
@@ -80,8 +103,8 @@ Expected<std::string> DiffPackages(std::span<const uint8_t> old_bytes, const std
         at = uint64_t{sector->start} + sector->size;
       }
     }
-    size_t differ = 0;
-    uint64_t full_bytes = 0, diff_bytes = 0, diff_us = 0, full_us = 0;
+    MemoryDiff md;
+    md.memory = m.name;
     for (const auto& [start, size] : touched) {
       uint64_t written = 0;
       bool different = false;
@@ -95,23 +118,72 @@ Expected<std::string> DiffPackages(std::span<const uint8_t> old_bytes, const std
       // The one cost model (runtime/flash_timing.h): erase the sector, program what the package writes.
       const uint64_t us = runtime::EraseTimeUs(m, start, size) +
                           runtime::ProgramTimeUs(m, start, static_cast<uint32_t>(written));
-      full_bytes += written;
-      full_us += us;
+      ++md.dfu_util.sectors;
+      md.dfu_util.write_bytes += written;
+      md.dfu_util.device_us += us;
       if (!different) continue;
-      ++differ;
-      diff_bytes += written;
-      diff_us += us;
+      ++md.differ.sectors;
+      md.differ.write_bytes += written;
+      md.differ.device_us += us;
     }
-    total_diff_us += diff_us;
-    total_full_us += full_us;
-    out << "memory " << m.name << ": " << differ << " of " << touched.size()
-        << " sector(s) the package touches differ: erase " << differ << ", write " << diff_bytes << " bytes ("
-        << Seconds(diff_us) << "); dfu-util erases " << touched.size() << ", writes " << full_bytes << " bytes ("
-        << Seconds(full_us) << ")\n";
+    diff.differ_us += md.differ.device_us;
+    diff.dfu_util_us += md.dfu_util.device_us;
+    diff.memories.push_back(std::move(md));
   }
-  out << "modeled device time on " << board.id << ": " << Seconds(total_diff_us)
-      << " writing only the sectors that differ, " << Seconds(total_full_us) << " for a full dfu-util write\n";
+  return diff;
+}
+
+std::string DiffText(const PackageDiff& diff) {
+  std::ostringstream out;
+  out << "ROMFS files: " << diff.added << " added, " << diff.removed << " removed, " << diff.changed << " changed\n";
+  for (const RomfsFileChange& f : diff.files) {
+    const std::string path = EscapeText(f.path);
+    switch (f.kind) {
+      case RomfsFileChange::Kind::kAdded:
+        out << "  added    " << path << " (" << *f.new_size << " bytes)\n";
+        break;
+      case RomfsFileChange::Kind::kRemoved:
+        out << "  removed  " << path << " (" << *f.old_size << " bytes)\n";
+        break;
+      case RomfsFileChange::Kind::kChanged:
+        out << "  changed  " << path << " (" << *f.old_size << " -> " << *f.new_size << " bytes"
+            << (f.moved ? ", moved" : "") << ")\n";
+        break;
+    }
+  }
+  for (const MemoryDiff& m : diff.memories) {
+    out << "memory " << m.memory << ": " << m.differ.sectors << " of " << m.dfu_util.sectors
+        << " sector(s) the package touches differ: erase " << m.differ.sectors << ", write " << m.differ.write_bytes
+        << " bytes (" << Seconds(m.differ.device_us) << "); dfu-util erases " << m.dfu_util.sectors << ", writes "
+        << m.dfu_util.write_bytes << " bytes (" << Seconds(m.dfu_util.device_us) << ")\n";
+  }
+  out << "modeled device time on " << diff.board_id << ": " << Seconds(diff.differ_us)
+      << " writing only the sectors that differ, " << Seconds(diff.dfu_util_us) << " for a full dfu-util write\n";
   return out.str();
+}
+
+std::string DiffJson(const PackageDiff& diff) {
+  nlohmann::ordered_json files = nlohmann::ordered_json::array();
+  for (const RomfsFileChange& f : diff.files) {
+    files.push_back({{"path", EscapeText(f.path)},
+                     {"change", KindName(f.kind)},
+                     {"old_size", SizeJson(f.old_size)},
+                     {"new_size", SizeJson(f.new_size)},
+                     {"moved", f.moved}});
+  }
+  nlohmann::ordered_json memories = nlohmann::ordered_json::array();
+  for (const MemoryDiff& m : diff.memories) {
+    memories.push_back({{"name", EscapeText(m.memory)}, {"differ", WorkloadJson(m.differ)}, {"dfu_util", WorkloadJson(m.dfu_util)}});
+  }
+  nlohmann::ordered_json j;
+  j["old"] = EscapeText(diff.old_name);
+  j["new"] = EscapeText(diff.new_name);
+  j["board"] = EscapeText(diff.board_id);
+  j["romfs"] = {{"added", diff.added}, {"removed", diff.removed}, {"changed", diff.changed}, {"files", std::move(files)}};
+  j["memories"] = std::move(memories);
+  j["device_us"] = {{"differ", diff.differ_us}, {"dfu_util", diff.dfu_util_us}};
+  // Every string from outside is escaped above; replacing is the last guard, so dump never throws.
+  return j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
 }
 
 }  // namespace onedfu::packer

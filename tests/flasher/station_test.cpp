@@ -153,6 +153,59 @@ TEST_CASE("station --wait: boards plugged in over time, each serial once, stops 
   for (const auto& board : bus.boards) CHECK(FlashHolds(board, pkg));
 }
 
+// Each board's run: powered on in its application, DETACHed, updated, left into the new application.
+void CheckDetachedAndUpdated(const SimBus& bus, const Package& pkg) {
+  for (const test::Sim& board : bus.boards) {
+    CHECK(FlashHolds(board, pkg));
+    const nlohmann::json stats = board.Stats();
+    REQUIRE(stats["boots"].size() == 3);
+    CHECK(stats["boots"][0]["mode"] == "application");
+    CHECK(stats["boots"][1]["cause"] == "detach");
+    CHECK(stats["boots"][2]["mode"] == "application");
+  }
+}
+
+TEST_CASE("station --all and --wait --app-id: boards running an application with its own USB ids are DETACHed and flashed") {
+  const Package& v1 = Demo();
+  const Package v2 = Pack("station-demo-2.0.0.dfu", kSource / "manifests/examples/pybd-sf6-demo.json", {"--version", "2.0.0"});
+  const Package v3 = Pack("station-demo-3.0.0.dfu", kSource / "manifests/examples/pybd-sf6-demo.json", {"--version", "3.0.0"});
+  SimBus bus("app_id", 2);
+  const std::vector<std::string> app_ids = {"--app-usb-id", "f055:9800"};  // MicroPython's runtime ids
+  // Blank, the boards wait in DFU mode under the board file's 0483:df11.
+  REQUIRE(bus.RunWith({ONEDFU_CLI_EXE, "flash", v1.file.string(), "--all", "--expect", "2"}, {app_ids, app_ids}) == 0);
+  INFO(bus.output);
+  // Now they run v1's application as f055:9800: without --app-id they are not taken for the board.
+  CHECK(bus.RunWith({ONEDFU_CLI_EXE, "flash", v2.file.string(), "--all"}, {app_ids, app_ids}) == 1);
+  CHECK(Contains(bus.output, "no board 0483:df11 found for --all"));
+  const fs::path report = bus.dir / "report.jsonl";
+  REQUIRE(bus.RunWith({ONEDFU_CLI_EXE, "flash", v2.file.string(), "--all", "--expect", "2", "--app-id", "f055:9800",
+                       "--report", report.string()},
+                      {app_ids, app_ids}) == 0);
+  CHECK(Contains(bus.output, "station: 2 ok, 0 failed"));
+  std::set<std::string> serials;
+  for (const auto& j : ReportLines(report)) {
+    serials.insert(j["serial"].get<std::string>());
+    CHECK(j["result"] == "ok");
+    CHECK(j["verified"] == true);
+    CHECK(Contains(j["booted"].get<std::string>(), "onedfu app 2.0.0"));
+  }
+  CHECK(serials == std::set<std::string>{SimBus::Serial(0), SimBus::Serial(1)});
+  CheckDetachedAndUpdated(bus, v2);
+  // --wait: board 2 is plugged in later, in its application; each serial is flashed once
+  // (a board back in DFU mode after its DETACH, or in the new application, is the same serial).
+  std::vector<std::string> later = app_ids;
+  later.insert(later.end(), {"--plug-delay", "600"});
+  REQUIRE(bus.RunWith({ONEDFU_CLI_EXE, "flash", v3.file.string(), "--wait", "--expect", "2", "--app-id", "f055:9800"},
+                      {app_ids, later}) == 0);
+  CHECK(Contains(bus.output, "station: 2 ok, 0 failed"));
+  CHECK(Contains(bus.output, "ok SIM000000001 onedfu app 3.0.0"));
+  CHECK(Contains(bus.output, "ok SIM000000002 onedfu app 3.0.0"));
+  CheckDetachedAndUpdated(bus, v3);
+  // A malformed --app-id is a usage error for the station too.
+  CHECK(bus.RunWith({ONEDFU_CLI_EXE, "flash", v3.file.string(), "--all", "--app-id", "f055"}) == 2);
+  CHECK(Contains(bus.output, "--app-id: VID:PID in hex"));
+}
+
 TEST_CASE("station killed mid-run keeps the report lines of the boards that finished") {
   const Package& pkg = Demo();
   SimBus bus("killed", 2);

@@ -10,16 +10,16 @@
 #include <string>
 #include <vector>
 
-#include "host/board_json.h"
+#include "fuzz_board.h"
+#include "fuzz_check.h"
 #include "packer/inspect.h"
 #include "runtime/crc32.h"
 #include "runtime/dfuse.h"
 
-namespace {
+using onedfu::fuzz::FuzzBoard;
+using onedfu::fuzz::FuzzCheck;
 
-void Require(bool condition) {
-  if (!condition) __builtin_trap();
-}
+namespace {
 
 constexpr char kBoard[] = R"({
   "id": "pybd-sf6", "arch": "armv7emdp",
@@ -34,28 +34,19 @@ constexpr char kBoard[] = R"({
     {"name": "romfs", "memory": "qspi", "offset": "0x100000", "size": "0xff000", "role": "romfs"},
     {"name": "record", "memory": "qspi", "offset": "0x1ff000", "size": "4K", "role": "record"}]})";
 
-const onedfu::runtime::Board& Board() {
-  static const onedfu::runtime::Board board = [] {
-    auto parsed = onedfu::host::ParseBoardJson(kBoard, "fuzz-board.json");
-    Require(parsed.ok());
-    return *parsed;
-  }();
-  return board;
-}
-
 void CheckFile(const std::vector<uint8_t>& file) {
-  const auto& board = Board();
+  const auto& board = FuzzBoard<kBoard>();
   auto inspection = onedfu::packer::Inspect(file, "fuzz.dfu", &board);
   if (inspection.ok()) {
     const std::string json = onedfu::packer::InspectionJson(*inspection);
-    Require(nlohmann::json::accept(json));
-    Require(!onedfu::packer::InspectionText(*inspection).empty());
+    FuzzCheck(nlohmann::json::accept(json));
+    FuzzCheck(!onedfu::packer::InspectionText(*inspection).empty());
   } else {
-    Require(inspection.error().message.rfind("fuzz.dfu: ", 0) == 0);
+    FuzzCheck(inspection.error().message.rfind("fuzz.dfu: ", 0) == 0);
   }
   const onedfu::packer::Verification v = onedfu::packer::Verify(file, "fuzz.dfu", board);
-  Require(v.ok() == v.failed.empty());
-  Require(!v.passed.empty() || !v.failed.empty());
+  FuzzCheck(v.ok() == v.failed.empty());
+  FuzzCheck(!v.passed.empty() || !v.failed.empty());
 }
 
 }  // namespace

@@ -20,11 +20,12 @@
 #include <vector>
 
 #include "flasher/provision.h"
+#include "fuzz_board.h"
 #include "fuzz_check.h"
-#include "host/board_json.h"
 #include "host/text.h"
 #include "runtime/provision_record.h"
 
+using onedfu::fuzz::FuzzBoard;
 using onedfu::fuzz::FuzzCheck;
 
 namespace {
@@ -44,17 +45,6 @@ constexpr char kBoard[] = R"({
     {"name": "romfs", "memory": "qspi", "offset": "0x0", "size": "0x1fe000", "role": "romfs"},
     {"name": "provision", "memory": "qspi", "offset": "0x1fe000", "size": "4K", "role": "provision"},
     {"name": "record", "memory": "qspi", "offset": "0x1ff000", "size": "4K", "role": "record"}]})";
-
-const onedfu::runtime::Board& Board() {
-  static const onedfu::runtime::Board board = [] {
-    auto parsed = onedfu::host::ParseBoardJson(kBoard, "fuzz-board.json");
-    FuzzCheck(parsed.ok());
-    return *parsed;
-  }();
-  return board;
-}
-
-bool StartsWith(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
 
 bool SameBytes(onedfu::runtime::ByteSpan bytes, const std::string& s) {
   return bytes.size() == s.size() && std::equal(bytes.begin(), bytes.end(), s.begin(), [](uint8_t b, char c) {
@@ -85,7 +75,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
   auto table = onedfu::flasher::ParseProvisionCsv(text, kFile);
   if (!table.ok()) {
-    FuzzCheck(StartsWith(table.error().message, kFile) && onedfu::host::IsUtf8(table.error().message));
+    FuzzCheck(table.error().message.starts_with(kFile) && onedfu::host::IsUtf8(table.error().message));
     return 0;
   }
   FuzzCheck(table->file == kFile);
@@ -106,7 +96,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FuzzCheck(table->lines.count(serial) == 1);
     auto record = onedfu::flasher::ProvisionRecordOf(*table, serial);
     if (!record.ok()) {
-      FuzzCheck(StartsWith(record.error().message, std::string(kFile) + " line "));
+      FuzzCheck(record.error().message.starts_with(std::string(kFile) + " line "));
       all_fit = false;
       continue;
     }
@@ -121,9 +111,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return out;
   }();
   const onedfu::flasher::ProvisionTable copy = *table;
-  auto source = onedfu::flasher::ProvisionFor(Board(), std::move(*table));
+  auto source = onedfu::flasher::ProvisionFor(FuzzBoard<kBoard>(), std::move(*table));
   if (!source.ok()) {
-    FuzzCheck(!all_fit && StartsWith(source.error().message, std::string(kFile) + " line "));
+    FuzzCheck(!all_fit && source.error().message.starts_with(std::string(kFile) + " line "));
     return 0;
   }
   FuzzCheck(all_fit);

@@ -118,6 +118,151 @@ TEST_CASE("bad usage exits 2; bad input exits 1 naming the culprit, and no outpu
   CHECK(bad.output.find("junk.dfu") != std::string::npos);
 }
 
+// The demo package, and an update of it whose ROMFS gains data/added.txt, loses
+// assets/logo32.pbm and changes data/greeting.txt (firmware unchanged).
+struct DiffPair {
+  fs::path old_dfu;
+  fs::path new_dfu;
+};
+
+DiffPair PackDiffPair(const fs::path& dir) {
+  const fs::path copy = dir / "new";
+  fs::create_directories(copy);
+  fs::copy(kSource / "manifests/examples/pybd-sf6-demo", copy / "pybd-sf6-demo", fs::copy_options::recursive);
+  auto manifest = ReadFile(kSource / "manifests/examples/pybd-sf6-demo.json");
+  REQUIRE(manifest.ok());
+  std::string text(manifest->begin(), manifest->end());
+  const std::string logo = ",\n    { \"source\": \"pybd-sf6-demo/assets/logo32.pbm\", \"target\": \"assets/logo32.pbm\" }";
+  const size_t at = text.find(logo);
+  REQUIRE(at != std::string::npos);
+  text.erase(at, logo.size());
+  REQUIRE(WriteFileAtomic(copy / "pybd-sf6-demo.json", Bytes(text.begin(), text.end())).ok());
+  const std::string greeting = "Hello from the next version, a little longer.\n";
+  REQUIRE(WriteFileAtomic(copy / "pybd-sf6-demo/romfs/data/greeting.txt", Bytes(greeting.begin(), greeting.end())).ok());
+  WriteBytes(copy / "pybd-sf6-demo/romfs/data/added.txt", Bytes(300, 'a'));
+  DiffPair p{dir / "old.dfu", dir / "new.dfu"};
+  const auto old_packed = Run(kOnedfu + " pack " + (kSource / "manifests/examples/pybd-sf6-demo.json").string() +
+                              " -o " + p.old_dfu.string());
+  REQUIRE_MESSAGE(old_packed.status == 0, old_packed.output);
+  const auto new_packed =
+      Run(kOnedfu + " pack " + (copy / "pybd-sf6-demo.json").string() + " --version 2.0.0 -o " + p.new_dfu.string());
+  REQUIRE_MESSAGE(new_packed.status == 0, new_packed.output);
+  return p;
+}
+
+TEST_CASE("diff: the text report and --json say the same: files added, removed, changed; sectors per memory") {
+  TempDir dir;
+  const DiffPair p = PackDiffPair(dir.path);
+  const auto text = Run(kOnedfu + " diff " + p.old_dfu.string() + " " + p.new_dfu.string());
+  REQUIRE_MESSAGE(text.status == 0, text.output);
+  INFO(text.output);
+  CHECK(text.output.find("ROMFS files: 1 added, 1 removed, 1 changed\n") == 0);
+  CHECK(text.output.find("  added    data/added.txt (300 bytes)\n") != std::string::npos);
+  CHECK(text.output.find("  removed  assets/logo32.pbm (") != std::string::npos);
+  CHECK(text.output.find("  changed  data/greeting.txt (") != std::string::npos);
+
+  const fs::path out = dir.path / "diff.json";
+  // Only stdout into the file (RunShell adds 2>&1 after the command).
+  const auto json = Run("{ " + kOnedfu + " diff --json " + p.old_dfu.string() + " " + p.new_dfu.string() + " > " +
+                        out.string() + "; }");
+  REQUIRE_MESSAGE(json.status == 0, json.output);
+  CHECK(json.output.empty());  // nothing on stderr
+  auto bytes = ReadFile(out);
+  REQUIRE(bytes.ok());
+  nlohmann::json j;
+  REQUIRE_NOTHROW(j = nlohmann::json::parse(bytes->begin(), bytes->end()));
+  REQUIRE(j.is_object());
+  CHECK(j["old"] == p.old_dfu.string());
+  CHECK(j["new"] == p.new_dfu.string());
+  CHECK(j["board"] == "pybd-sf6");
+  CHECK(j["romfs"]["added"] == 1);
+  CHECK(j["romfs"]["removed"] == 1);
+  CHECK(j["romfs"]["changed"] == 1);
+  REQUIRE(j["romfs"]["files"].size() == 3);
+  for (const auto& f : j["romfs"]["files"]) {
+    INFO(f.dump());
+    const std::string path = f["path"];
+    const std::string change = f["change"];
+    CHECK(f["moved"].is_boolean());
+    if (change == "added") {
+      CHECK(path == "data/added.txt");
+      CHECK(f["old_size"].is_null());
+      CHECK(f["new_size"] == 300);
+    } else if (change == "removed") {
+      CHECK(path == "assets/logo32.pbm");
+      CHECK(f["new_size"].is_null());
+      CHECK(text.output.find("  removed  " + path + " (" + f["old_size"].dump() + " bytes)\n") != std::string::npos);
+    } else {
+      CHECK(change == "changed");
+      CHECK(path == "data/greeting.txt");
+      CHECK(f["new_size"] == 46);
+      CHECK(text.output.find("  changed  " + path + " (" + f["old_size"].dump() + " -> 46 bytes" +
+                             (f["moved"] == true ? ", moved)" : ")")) != std::string::npos);
+    }
+  }
+  // Per memory the same numbers as the text; the internal flash (firmware unchanged) has no
+  // sector to change, dfu-util would still erase and write it.
+  REQUIRE(j["memories"].size() == 2);
+  uint64_t differ_us = 0;
+  uint64_t dfu_util_us = 0;
+  for (const auto& m : j["memories"]) {
+    INFO(m.dump());
+    const auto& d = m["differ"];
+    const auto& u = m["dfu_util"];
+    CHECK(d["sectors"] <= u["sectors"]);
+    CHECK(d["write_bytes"] <= u["write_bytes"]);
+    CHECK(d["device_us"] <= u["device_us"]);
+    const std::string line = "memory " + m["name"].get<std::string>() + ": " + d["sectors"].dump() + " of " +
+                             u["sectors"].dump() + " sector(s) the package touches differ: erase " + d["sectors"].dump() +
+                             ", write " + d["write_bytes"].dump() + " bytes (";
+    CHECK(text.output.find(line) != std::string::npos);
+    differ_us += d["device_us"].get<uint64_t>();
+    dfu_util_us += u["device_us"].get<uint64_t>();
+  }
+  CHECK(j["memories"][0]["name"] == "internal");
+  CHECK(j["memories"][0]["differ"]["sectors"] == 0);
+  CHECK(j["memories"][0]["dfu_util"]["sectors"] > 0);
+  CHECK(j["memories"][1]["name"] == "qspi");
+  CHECK(j["memories"][1]["differ"]["sectors"] > 0);
+  CHECK(j["device_us"]["differ"] == differ_us);
+  CHECK(j["device_us"]["dfu_util"] == dfu_util_us);
+  CHECK(differ_us < dfu_util_us);
+}
+
+TEST_CASE("diff: a missing file or one that is not a .dfu is an error naming it, nothing on stdout, exit 1") {
+  TempDir dir;
+  const DiffPair p = PackDiffPair(dir.path);
+  const fs::path missing = dir.path / "missing.dfu";
+  const fs::path junk = WriteBytes(dir.path / "junk.dfu", RandomBytes(100, 7));
+  const fs::path tiny = WriteBytes(dir.path / "tiny.dfu", Bytes{'h', 'i'});
+  const fs::path stdout_file = dir.path / "stdout.txt";
+  struct Bad {
+    fs::path old_dfu;
+    fs::path new_dfu;
+    fs::path named;
+    std::string why;
+  };
+  for (const Bad& bad : {Bad{missing, p.new_dfu, missing, "cannot open"}, Bad{p.old_dfu, missing, missing, "cannot open"},
+                         Bad{junk, p.new_dfu, junk, "suffix"}, Bad{p.old_dfu, junk, junk, "suffix"},
+                         Bad{tiny, p.new_dfu, tiny, "shorter than the suffix"}}) {
+    for (const char* form : {"", " --json"}) {
+      const std::string command = kOnedfu + " diff" + form + " " + bad.old_dfu.string() + " " + bad.new_dfu.string();
+      const auto r = Run("{ " + command + " > " + stdout_file.string() + "; }");
+      INFO(command << ": " << r.output);
+      CHECK(r.status == 1);
+      CHECK(r.output.find("onedfu: " + bad.named.string() + ": ") == 0);
+      CHECK(r.output.find(bad.why) != std::string::npos);
+      CHECK(fs::file_size(stdout_file) == 0);
+    }
+  }
+  // A board given for the update does not hide that OLD is not a package either.
+  const auto with_board = Run(kOnedfu + " diff --json " + junk.string() + " " + p.new_dfu.string() + " --board " +
+                              (kSource / "manifests/boards/pybd-sf6.json").string());
+  CHECK(with_board.status == 1);
+  CHECK(with_board.output.find(junk.string()) != std::string::npos);
+  CHECK(Run(kOnedfu + " diff --json " + p.old_dfu.string()).status == 2);  // NEW missing from the command line
+}
+
 }  // namespace
 }  // namespace onedfu::packer
 

@@ -268,15 +268,26 @@ TEST_CASE("diff: files changed, sectors that differ per memory, modeled time fro
   update.romfs_dir = fx.grow / "romfs";
   update.base = fx.dir.path / "old.dfu";
   REQUIRE(PackToFile(update, fx.dir.path / "new.dfu").ok());
-  auto report = DiffPackages(*ReadFile(fx.dir.path / "old.dfu"), "old.dfu", *ReadFile(fx.dir.path / "new.dfu"),
-                             "new.dfu", old_pkg->board);
-  REQUIRE_MESSAGE(report.ok(), (report.ok() ? "" : report.error().message));
-  MESSAGE(*report);
-  CHECK(report->find("ROMFS files: 0 added, 0 removed, 1 changed") != std::string::npos);
-  CHECK(report->find("changed  icons/icon_017.bin (2048 -> 2348 bytes, moved)") != std::string::npos);
+  auto diff = DiffPackages(*ReadFile(fx.dir.path / "old.dfu"), "old.dfu", *ReadFile(fx.dir.path / "new.dfu"),
+                           "new.dfu", old_pkg->board);
+  REQUIRE_MESSAGE(diff.ok(), (diff.ok() ? "" : diff.error().message));
+  const std::string report = DiffText(*diff);
+  MESSAGE(report);
+  CHECK(report.find("ROMFS files: 0 added, 0 removed, 1 changed") != std::string::npos);
+  CHECK(report.find("changed  icons/icon_017.bin (2048 -> 2348 bytes, moved)") != std::string::npos);
   // 3 ROMFS sectors + the record sector, each 45 ms to erase on the QSPI.
-  CHECK(report->find("memory qspi: 4 of 126 sector(s) the package touches differ") != std::string::npos);
-  CHECK(report->find("modeled device time on pybd-sf6: 0.2") != std::string::npos);
+  CHECK(report.find("memory qspi: 4 of 126 sector(s) the package touches differ") != std::string::npos);
+  CHECK(report.find("modeled device time on pybd-sf6: 0.2") != std::string::npos);
+  // The JSON view of the same diff.
+  const auto j = nlohmann::json::parse(DiffJson(*diff));
+  REQUIRE(j["romfs"]["files"].size() == 1);
+  CHECK(j["romfs"]["files"][0] == nlohmann::json{{"path", "icons/icon_017.bin"}, {"change", "changed"}, {"old_size", 2048},
+                                                 {"new_size", 2348}, {"moved", true}});
+  const auto qspi = std::find_if(j["memories"].begin(), j["memories"].end(), [](const auto& m) { return m["name"] == "qspi"; });
+  REQUIRE(qspi != j["memories"].end());
+  CHECK((*qspi)["differ"]["sectors"] == 4);
+  CHECK((*qspi)["dfu_util"]["sectors"] == 126);
+  CHECK(j["device_us"]["differ"] == diff->differ_us);
 }
 
 TEST_CASE("--base for another board is refused, naming both") {

@@ -70,6 +70,14 @@ Packages MakePackages() {
   return p;
 }
 
+// The options every recording here uses: the real dfu-util, a minute at the most.
+RecordOptions DfuUtilOptions() {
+  RecordOptions options;
+  options.dfu_util = ONEDFU_DFU_UTIL;
+  options.timeout_ms = 60000;
+  return options;
+}
+
 // Recording dfu-util is the slow part: do it once for the whole file.
 struct Recorded {
   Packages packages;
@@ -84,10 +92,7 @@ const Recorded& Record() {
   Packages packages = MakePackages();
   auto input = LoadPowercutInput(kBoard, packages.old_dfu, packages.new_dfu);
   REQUIRE_MESSAGE(input.ok(), input.error().message);
-  RecordOptions options;
-  options.dfu_util = ONEDFU_DFU_UTIL;
-  options.timeout_ms = 60000;
-  auto recording = RecordUpdate(*input, options);
+  auto recording = RecordUpdate(*input, DfuUtilOptions());
   REQUIRE_MESSAGE(recording.ok(), recording.error().message);
   recorded = Recorded{packages, std::move(input.value()), std::move(recording.value())};
   return *recorded;
@@ -99,10 +104,7 @@ std::pair<PowercutInput, UpdateRecording> RecordPair(const fs::path& from, const
   auto input = LoadPowercutInput(kBoard, from, to);
   REQUIRE_MESSAGE(input.ok(), input.error().message);
   input->trust_keys = std::move(keys);
-  RecordOptions options;
-  options.dfu_util = ONEDFU_DFU_UTIL;
-  options.timeout_ms = 60000;
-  auto recording = RecordUpdate(*input, options);
+  auto recording = RecordUpdate(*input, DfuUtilOptions());
   REQUIRE_MESSAGE(recording.ok(), recording.error().message);
   return {std::move(input.value()), std::move(recording.value())};
 }
@@ -127,6 +129,25 @@ std::string LastLine(const std::string& text) {
     if (!line.empty()) last = line;
   }
   return last;
+}
+
+// The self-check idiom: sweeping `recording` with `options` (a test-only fault on, or a
+// recording that breaks a rule) must complete, fail some cuts and print `expected` among its
+// failure lines. Returns the result and those lines for the caller's further checks.
+struct FailedSweep {
+  SweepResult result;
+  std::string lines;
+};
+
+FailedSweep SweepFails(const PowercutInput& input, const UpdateRecording& recording, const SweepOptions& options,
+                       const std::string& expected) {
+  std::ostringstream out;
+  auto result = SweepPowerCuts(input, recording, options, out);
+  REQUIRE_MESSAGE(result.ok(), result.error().message);
+  INFO("expected failure line: " << expected << "\nfailure lines:\n" << out.str());
+  CHECK(result->failures > 0);
+  CHECK(out.str().find(expected) != std::string::npos);
+  return {std::move(result.value()), out.str()};
 }
 
 }  // namespace
@@ -195,10 +216,7 @@ TEST_CASE("a first flash onto a blank board (no --from): boots NEW or stays in D
   auto input = LoadPowercutInput(kBoard, fs::path(), r.packages.new_dfu);
   REQUIRE_MESSAGE(input.ok(), input.error().message);
   CHECK(input->from_elements.empty());
-  RecordOptions record_options;
-  record_options.dfu_util = ONEDFU_DFU_UTIL;
-  record_options.timeout_ms = 60000;
-  auto recording = RecordUpdate(*input, record_options);
+  auto recording = RecordUpdate(*input, DfuUtilOptions());
   REQUIRE_MESSAGE(recording.ok(), recording.error().message);
   CHECK(recording->old_stream.empty());
   CHECK(recording->old_flash == recording->blank_flash);
@@ -217,11 +235,7 @@ TEST_CASE("a first flash onto a blank board (no --from): boots NEW or stays in D
   SUBCASE("self-check: a boot that trusts the record starts a partial NEW on the blank board") {
     SweepOptions options;
     options.faults.trust_record = true;
-    std::ostringstream out;
-    auto result = SweepPowerCuts(*input, *recording, options, out);
-    REQUIRE(result.ok());
-    CHECK(result->failures > 0);
-    CHECK(out.str().find("the board was blank (no OLD)") != std::string::npos);
+    SweepFails(*input, *recording, options, "the board was blank (no OLD)");
   }
 }
 
@@ -230,13 +244,9 @@ TEST_CASE("the sweep detects a brick when the bootloader neither revokes nor ver
   SweepOptions options;
   options.faults.skip_revoke = true;
   options.faults.trust_record = true;
-  std::ostringstream out;
-  auto result = SweepPowerCuts(r.input, r.recording, options, out);
-  REQUIRE(result.ok());
-  CHECK(result->failures > 0);
-  CHECK(result->failures < result->cuts);
-  CHECK(out.str().find("boots a partial image") != std::string::npos);
-  CHECK(out.str().find("FAIL cut ") == 0);
+  const FailedSweep failed = SweepFails(r.input, r.recording, options, "boots a partial image");
+  CHECK(failed.result.failures < failed.result.cuts);
+  CHECK(failed.lines.find("FAIL cut ") == 0);
 }
 
 TEST_CASE("each protection alone: without verification, or without the revoke (boots verified once), the sweep fails") {
@@ -244,24 +254,17 @@ TEST_CASE("each protection alone: without verification, or without the revoke (b
   SUBCASE("trusting an intact record boots NEW before its manifest is written") {
     SweepOptions options;
     options.faults.trust_record = true;
-    std::ostringstream out;
-    auto result = SweepPowerCuts(r.input, r.recording, options, out);
-    REQUIRE(result.ok());
-    CHECK(result->failures > 0);
-    CHECK(out.str().find("boots a partial image") != std::string::npos);
+    SweepFails(r.input, r.recording, options, "boots a partial image");
   }
   SUBCASE("skipping the revoke: OLD's verified marker vouches for a half-written image (verified-once boot)") {
     SweepOptions options;
     options.faults.skip_revoke = true;
-    std::ostringstream out;
-    auto result = SweepPowerCuts(r.input, r.recording, options, out);
-    REQUIRE(result.ok());
-    INFO(out.str());
     // Boots after the first skip the hashes, so only the revoke kept a partial image from starting.
-    CHECK(result->failures > 0);
-    CHECK(result->failures < result->cuts);
-    CHECK(out.str().find("boots a partial image (the boot decision accepted it)") != std::string::npos);
-    CHECK(result->dfu_reasons.count("revoked boot record") == 0);
+    const FailedSweep failed =
+        SweepFails(r.input, r.recording, options, "boots a partial image (the boot decision accepted it)");
+    INFO(failed.lines);
+    CHECK(failed.result.failures < failed.result.cuts);
+    CHECK(failed.result.dfu_reasons.count("revoked boot record") == 0);
   }
 }
 
@@ -277,11 +280,7 @@ TEST_CASE("self-check: a bootloader that erases one sector too many fails the ch
                    blank[romfs->memory].begin() + static_cast<std::ptrdiff_t>(offset) + 1, 0xff) < 4096);
   SweepOptions options;
   options.faults.erase_extra = true;
-  std::ostringstream out;
-  auto result = SweepPowerCuts(r.input, r.recording, options, out);
-  REQUIRE(result.ok());
-  CHECK(result->failures > 0);
-  CHECK(out.str().find("(a sector the update does not write)") != std::string::npos);
+  SweepFails(r.input, r.recording, options, "(a sector the update does not write)");
 }
 
 TEST_CASE("--double: a cut during the update, then one during the re-flash: 0 failures; protections off: failures") {
@@ -299,11 +298,7 @@ TEST_CASE("--double: a cut during the update, then one during the re-flash: 0 fa
   CHECK(result->cuts == 3 * (result->operations + result->boot_operations) + 40);
   options.faults.skip_revoke = true;
   options.faults.trust_record = true;
-  std::ostringstream unsafe;
-  auto bad = SweepPowerCuts(r.input, r.recording, options, unsafe);
-  REQUIRE(bad.ok());
-  CHECK(bad->double_failures > 0);
-  CHECK(unsafe.str().find("FAIL double cut ") != std::string::npos);
+  CHECK(SweepFails(r.input, r.recording, options, "FAIL double cut ").result.double_failures > 0);
 }
 
 TEST_CASE("signed packages with security counters (OLD 1, NEW 2): 0 failures, cuts during the counter advance boot NEW") {
@@ -345,20 +340,15 @@ TEST_CASE("signed packages with security counters (OLD 1, NEW 2): 0 failures, cu
   SUBCASE("self-check: a counter advance that erases the log first lets the counter go back") {
     SweepOptions options;
     options.faults.counter_rewrite = true;
-    std::ostringstream out;
-    auto result = SweepPowerCuts(input, recording, options, out);
-    REQUIRE_MESSAGE(result.ok(), result.error().message);
-    CHECK(result->boot_failures > 0);
-    CHECK(out.str().find("after the cut: the security counter went back: 0, OLD booted with 1") != std::string::npos);
+    const FailedSweep failed =
+        SweepFails(input, recording, options, "after the cut: the security counter went back: 0, OLD booted with 1");
+    CHECK(failed.result.boot_failures > 0);
   }
   SUBCASE("the keys are the bootloader's: an unsigned NEW does not boot, so there is nothing to sweep") {
     auto unsigned_input = LoadPowercutInput(kBoard, old_dfu, r.packages.new_dfu);
     REQUIRE(unsigned_input.ok());
     unsigned_input->trust_keys = {key->public_key};
-    RecordOptions record_options;
-    record_options.dfu_util = ONEDFU_DFU_UTIL;
-    record_options.timeout_ms = 60000;
-    auto bad = RecordUpdate(*unsigned_input, record_options);
+    auto bad = RecordUpdate(*unsigned_input, DfuUtilOptions());
     REQUIRE_FALSE(bad.ok());
     CHECK(bad.error().message.find("new.dfu does not boot") != std::string::npos);
     CHECK(bad.error().message.find("not signed") != std::string::npos);
@@ -388,10 +378,7 @@ TEST_CASE("ECC flash, counters 1 -> 2, --torn random: a counter slot torn by a c
   }
   auto input = LoadPowercutInput(ecc_board.string(), packages[0], packages[1]);
   REQUIRE_MESSAGE(input.ok(), input.error().message);
-  RecordOptions record_options;
-  record_options.dfu_util = ONEDFU_DFU_UTIL;
-  record_options.timeout_ms = 60000;
-  auto recording = RecordUpdate(*input, record_options);
+  auto recording = RecordUpdate(*input, DfuUtilOptions());
   REQUIRE_MESSAGE(recording.ok(), recording.error().message);
   SweepOptions options;
   options.torn = runtime::TornModel::kRandom;
@@ -443,15 +430,9 @@ TEST_CASE("a firmware-only update keeps a ROMFS image pushed at run time byte-id
     CHECK(result->failures == 0);
     CHECK(result->booted_new >= 1);
   }
-  {
-    SweepOptions options;
-    options.faults.erase_extra = true;  // erasing 0x900ff000 erases the pushed image's sector too
-    std::ostringstream out;
-    auto result = SweepPowerCuts(input, recording, options, out);
-    REQUIRE(result.ok());
-    CHECK(result->failures > 0);
-    CHECK(out.str().find("the ROMFS image pushed at run time (slot 0x90100000, ") != std::string::npos);
-  }
+  SweepOptions options;
+  options.faults.erase_extra = true;  // erasing 0x900ff000 erases the pushed image's sector too
+  SweepFails(input, recording, options, "the ROMFS image pushed at run time (slot 0x90100000, ");
 }
 
 TEST_CASE("product size, signed, counters 1 -> 2: a sample of 40 operations + the first boot, 0 failures; no revoke: failures") {
@@ -482,11 +463,7 @@ TEST_CASE("product size, signed, counters 1 -> 2: a sample of 40 operations + th
   CHECK(result->booted_new >= 1);
   CHECK(result->verified_once > 0);
   options.faults.skip_revoke = true;
-  std::ostringstream unsafe;
-  auto bad = SweepPowerCuts(input, recording, options, unsafe);
-  REQUIRE(bad.ok());
-  CHECK(bad->failures > 0);
-  CHECK(unsafe.str().find("boots a partial image (the boot decision accepted it)") != std::string::npos);
+  SweepFails(input, recording, options, "boots a partial image (the boot decision accepted it)");
 }
 
 TEST_CASE("an update that writes into the user's filesystem region fails the sweep") {
@@ -505,19 +482,13 @@ TEST_CASE("an update that writes into the user's filesystem region fails the swe
 
   auto input = LoadPowercutInput(kBoard, r.packages.old_dfu, wipes_fs);
   REQUIRE_MESSAGE(input.ok(), input.error().message);
-  RecordOptions record_options;
-  record_options.dfu_util = ONEDFU_DFU_UTIL;
-  record_options.timeout_ms = 60000;
-  auto recording = RecordUpdate(*input, record_options);
+  auto recording = RecordUpdate(*input, DfuUtilOptions());
   REQUIRE_MESSAGE(recording.ok(), recording.error().message);
-  std::ostringstream out;
-  auto result = SweepPowerCuts(*input, *recording, SweepOptions{}, out);
-  REQUIRE(result.ok());
+  const FailedSweep failed = SweepFails(*input, *recording, SweepOptions{},
+                                        "after flashing NEW again: filesystem region 'filesystem' changed at 0x081c0000");
   // Flashing it again after any cut rewrites the filesystem too: every cut fails.
-  CHECK(result->failures == result->cuts);
-  CHECK(out.str().find("after flashing NEW again: filesystem region 'filesystem' changed at 0x081c0000") !=
-        std::string::npos);
-  CHECK(out.str().find("after the cut: filesystem region 'filesystem' changed at 0x081c0000") != std::string::npos);
+  CHECK(failed.result.failures == failed.result.cuts);
+  CHECK(failed.lines.find("after the cut: filesystem region 'filesystem' changed at 0x081c0000") != std::string::npos);
 }
 
 // ---- onedfu flash's own stream and the application-mode detach path
@@ -530,12 +501,10 @@ const UpdateRecording& RecordHost(HostStream host, bool blank, bool app) {
   const Recorded& r = Record();
   auto input = LoadPowercutInput(kBoard, blank ? fs::path() : r.packages.old_dfu, r.packages.new_dfu);
   REQUIRE_MESSAGE(input.ok(), input.error().message);
-  RecordOptions options;
+  RecordOptions options = DfuUtilOptions();
   options.host = host;
   options.app = app;
-  options.dfu_util = ONEDFU_DFU_UTIL;
   options.onedfu = ONEDFU_CLI_EXE;
-  options.timeout_ms = 60000;
   auto recording = RecordUpdate(*input, options);
   REQUIRE_MESSAGE(recording.ok(), recording.error().message);
   return recorded.emplace(key, std::move(recording.value())).first->second;
@@ -615,47 +584,32 @@ TEST_CASE("self-check: the onedfu-flash sweep fails with the bootloader's protec
     SweepOptions options;
     options.faults.trust_record = true;
     options.rerun_sample = 1;
-    std::ostringstream out;
-    auto result = SweepPowerCuts(r.input, recording, options, out);
-    REQUIRE_MESSAGE(result.ok(), result.error().message);
-    CHECK(result->failures > 0);
-    CHECK(out.str().find("boots a partial image") != std::string::npos);
+    SweepFails(r.input, recording, options, "boots a partial image");
   }
   SUBCASE("neither revoke nor verification: partial images boot (replayed without comparing the replies)") {
     SweepOptions options;
     options.faults.skip_revoke = true;
     options.faults.trust_record = true;
     options.rerun_sample = 1;
-    std::ostringstream out;
-    auto result = SweepPowerCuts(r.input, recording, options, out);
-    REQUIRE_MESSAGE(result.ok(), result.error().message);
-    CHECK(result->failures > 0);
-    CHECK(result->failures < result->cuts);
-    CHECK(out.str().find("boots a partial image") != std::string::npos);
+    const FailedSweep failed = SweepFails(r.input, recording, options, "boots a partial image");
+    CHECK(failed.result.failures < failed.result.cuts);
   }
   SUBCASE("a bootloader that erases one sector too many: the cut and the re-run both show it") {
     SweepOptions options;
     options.faults.erase_extra = true;
     options.rerun_sample = 3;
-    std::ostringstream out;
-    auto result = SweepPowerCuts(r.input, recording, options, out);
-    REQUIRE_MESSAGE(result.ok(), result.error().message);
-    CHECK(result->failures > 0);
-    CHECK(result->rerun_failures > 0);
-    CHECK(out.str().find("(a sector the update does not write)") != std::string::npos);
-    CHECK(out.str().find("after re-running `") != std::string::npos);
+    const FailedSweep failed = SweepFails(r.input, recording, options, "(a sector the update does not write)");
+    CHECK(failed.result.rerun_failures > 0);
+    CHECK(failed.lines.find("after re-running `") != std::string::npos);
   }
   SUBCASE("a re-run that flashes something else than NEW fails the re-run check") {
     UpdateRecording wrong = recording;
     wrong.rerun = {ONEDFU_CLI_EXE, "flash", r.packages.old_dfu.string()};
     SweepOptions options;
     options.rerun_sample = 2;
-    std::ostringstream out;
-    auto result = SweepPowerCuts(r.input, wrong, options, out);
-    REQUIRE_MESSAGE(result.ok(), result.error().message);
-    CHECK(result->reruns == 2);
-    CHECK(result->rerun_failures == 2);
-    CHECK(out.str().find("of NEW differs") != std::string::npos);
+    const FailedSweep failed = SweepFails(r.input, wrong, options, "of NEW differs");
+    CHECK(failed.result.reruns == 2);
+    CHECK(failed.result.rerun_failures == 2);
   }
 }
 

@@ -5,7 +5,8 @@
 //
 // Order of work in Flash (each step fails with a message naming what is at fault):
 //   1. the package was verified by LoadFlashPackage (a damaged package touches no device);
-//   2. find the board: the package's VID:PID, exactly one (or the one --serial/--path names);
+//   2. find the board: the package's VID:PID (or in application mode app_vid:app_pid),
+//      exactly one (or the one --serial/--path names);
 //   3. a board in application mode is DETACHed (plus a USB reset without WillDetach) and
 //      awaited in DFU mode (same serial);
 //   4. onedfu bootloader (manufacturer string "onedfu"): the DfuSe layout must equal the
@@ -70,6 +71,15 @@ struct FlashOptions {
                                 // operation may keep it busy (DfuseClient's busy limit)
   const std::atomic<bool>* cancel = nullptr;  // set (SIGINT): stop between transfers
 };
+
+// Whether `device` is the board `options` picks: `board`'s VID:PID, or in application mode
+// options.app_vid:app_pid when set; then options.serial and options.path when set. Flash and
+// the station (station.h) find boards with it.
+bool IsChosenBoard(const UsbDevice& device, const runtime::Board& board, const FlashOptions& options);
+
+// The USB ids IsChosenBoard looks for, for messages: "0483:df11", or with application ids
+// "0483:df11 (application f055:9800)".
+std::string ChosenIds(const runtime::Board& board, const FlashOptions& options);
 
 // Per-phase progress. Phases: "find", "detach", "read", "erase", "write", "verify", "record",
 // "leave", "boot". Units are bytes except "erase" (sectors).

@@ -1,9 +1,10 @@
 // The factory station (issue 9): `onedfu flash PKG --all | --wait` as a library. It finds the
-// boards that match the package (VID:PID; one per serial), and flashes each with Flash()
-// (flash.h: the same checks, plan, verify and record-last order as a single board) on its own
-// worker thread with its own transport, so a failing or slow board never stops or slows the
-// others. Each finished board is reported to the StationObserver and, with a report file,
-// appended to it as one JSON line and fsync'd before the next line can be written.
+// boards that match the package (VID:PID, or in application mode FlashOptions::app_vid:app_pid:
+// IsChosenBoard in flash.h; one per serial), and flashes each with Flash() (flash.h: the same
+// DETACH, checks, plan, verify and record-last order as a single board) on its own worker
+// thread with its own transport, so a failing or slow board never stops or slows the others.
+// Each finished board is reported to the StationObserver and, with a report file, appended to
+// it as one JSON line and fsync'd before the next line can be written.
 //
 // --all: the boards on the bus when the station starts. --wait: keep scanning (the
 // transport's WaitForDeviceChange: libusb hotplug where it has it, else a poll interval) and
@@ -57,7 +58,7 @@ using ProvisionSource = std::function<host::Expected<ProvisionElement>(const std
 using TransportFactory = std::function<host::Expected<std::unique_ptr<DfuTransport>>()>;
 
 struct StationOptions {
-  FlashOptions flash;             // full, plain_dfuse, timeout_ms, cancel; serial/path are set per board
+  FlashOptions flash;             // full, plain_dfuse, app ids, timeout_ms, cancel; serial/path are set per board
   bool wait = false;              // station mode
   bool again = false;             // --wait: a serial may be flashed again after it re-appears
   uint32_t expect = 0;            // > 0: stop after this many boards finished
