@@ -101,7 +101,7 @@ ControlReply SimUsbDevice::HandleControl(const SetupPacket& setup, std::span<con
       const uint32_t length = runtime::LoadLe32(data_out.data() + 5);
       if (length <= bootloader::kDfuseHashMaxLength) {
         ++usage_.hash_requests;
-        usage_.hash_us += runtime::HashTimeUs(length);
+        usage_.hash_us += runtime::HashTimeUs(board_.board().boot_cost, length);
       }
     }
     if (result.reset_after_status) {

@@ -11,8 +11,9 @@
 // FileFlash::usage() (the board timing model, runtime/flash_timing.h). The modeled device time is
 // erase + program + hash + USB: the bootloader holds the bus while it erases and programs (as
 // mboot does), so nothing overlaps. Hash: each onedfu hash command (bootloader/dfu.h
-// kDfuseHash) the bootloader accepted costs runtime::HashTimeUs of its length (the figure it
-// reports as bwPollTimeout); a range it then refuses is charged too (rare, an upper bound).
+// kDfuseHash) the bootloader accepted costs runtime::HashTimeUs of its length (the board's
+// boot_cost SHA-256 figure, which it reports as bwPollTimeout); a range it then refuses is
+// charged too (rare, an upper bound).
 #pragma once
 
 #include <cstdint>

@@ -42,7 +42,7 @@ uint64_t DfuseFlash::DownloadEstimateUs(uint16_t block, ByteSpan data) const {
     if (BlockAddress(block, &address, nullptr) != DfuStatus::kOk) return 0;
     return flash_.WriteEstimateUs(address, data.size());
   }
-  if (data.size() == 9 && data[0] == kDfuseHash) return runtime::HashTimeUs(LoadLe32(data.data() + 5));
+  if (data.size() == 9 && data[0] == kDfuseHash) return runtime::HashTimeUs(flash_.board().boot_cost, LoadLe32(data.data() + 5));
   if (data.empty() || data[0] != kDfuseErase) return 0;
   if (data.size() == 1) return flash_.MassEraseEstimateUs();
   if (data.size() == 5) return flash_.EraseEstimateUs(LoadLe32(data.data() + 1));

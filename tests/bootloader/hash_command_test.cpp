@@ -45,7 +45,9 @@ std::vector<uint8_t> Reply(const std::vector<uint8_t>& data) {
   return r;
 }
 
-uint32_t ModelPollMs(uint32_t length) { return static_cast<uint32_t>((runtime::HashTimeUs(length) + 999) / 1000); }
+uint32_t ModelPollMs(const Board& board, uint32_t length) {
+  return static_cast<uint32_t>((runtime::HashTimeUs(board.boot_cost, length) + 999) / 1000);
+}
 
 }  // namespace
 
@@ -159,10 +161,12 @@ TEST_CASE("hash command: bwPollTimeout is the cost model's hash time, rounded up
     Status6 first;
     REQUIRE(HashOf(rig, kText0, length, &first).size() == bootloader::kDfuseHashReplySize);
     CHECK(first.state == DfuState::kDnbusy);
-    CHECK(first.poll_ms == ModelPollMs(length));
+    CHECK(first.poll_ms == ModelPollMs(rig.board, length));
   }
-  // 64 KiB at the model's 150 us per KiB: 9.6 ms of work, reported as 10 ms.
-  CHECK(ModelPollMs(bootloader::kDfuseHashMaxLength) == 10);
+  // PYBD-SF6's boot_cost: 50 cycles per byte at 144 MHz, 356 us per KiB; 64 KiB is 22.8 ms of
+  // work, reported as 23 ms.
+  CHECK(runtime::HashUsPerKiB(rig.board.boot_cost) == 356);
+  CHECK(ModelPollMs(rig.board, bootloader::kDfuseHashMaxLength) == 23);
   // With the cap at 0 (mboot's way) the host polls at once and gets the same digest.
   bootloader::DfuOptions zero;
   zero.max_poll_timeout_ms = 0;

@@ -9,7 +9,7 @@
 //     the range, which must lie inside one memory and hold at most
 //     kDfuseHashMaxLength bytes (errADDRESS otherwise), so the work per
 //     request is bounded; its bwPollTimeout is runtime::HashTimeUs (the
-//     board cost model). A wrong length or another command byte: errUNKNOWN.
+//     board's boot_cost figure for SHA-256). A wrong length or another command byte: errUNKNOWN.
 //   - DNLOAD block n >= 2 writes its data at BlockAddress(n); UPLOAD block
 //     n >= 2 reads there, and ends short or empty where it runs past the end
 //     of a memory (or of 4 GiB), never a STALL. UPLOAD block 0 returns the

@@ -44,6 +44,7 @@ inline constexpr uint32_t kMaxWriteAlign = 64;
 class GuardedFlash {
  public:
   GuardedFlash(const runtime::Board& board, std::span<runtime::FlashMemory* const> memories);
+  const runtime::Board& board() const { return board_; }
 
   // kOk when every board memory has a FlashMemory with the same base and
   // size and a supported write unit, and the record region's memory can

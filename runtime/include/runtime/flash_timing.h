@@ -13,11 +13,11 @@
 // and no sector of the memory has its size (on an STM32 the 256 KiB time is
 // the 256 KiB sectors' own, never a block over 32 KiB sectors). Each step
 // costs its unit's listed time (0 when the board lists none for that size).
-// Hash: SHA-256 of flash (runtime/sha256.h, Sha256UpdateFlash) costs
-// kHashUsPerKiB microseconds per KiB, the same for every memory: the CPU-bound
-// portable code at -Os on the reference MCU (Cortex-M7 at 216 MHz, about 32
-// cycles per byte, reading memory-mapped flash included). An estimate, not a
-// measurement on silicon; the one figure both sides use.
+// Hash: SHA-256 of flash (runtime/sha256.h, Sha256UpdateFlash) costs the
+// board's boot_cost figure (sha256_cycles_per_byte at clock_mhz, the one the
+// boot cost model VerifyTimeUs uses too), the same for every memory; none
+// when the board gives no boot_cost. The one figure the device (its
+// bwPollTimeout), the simulator and the benchmarks use.
 // Program: one Write call costs program_us for every program unit
 // (program_bytes, aligned to the memory base) its bytes touch.
 //
@@ -60,10 +60,14 @@ inline uint64_t EraseTimeUs(const Memory& memory, uint32_t address, uint32_t siz
 // size 0 or a range not inside the memory.
 uint64_t ProgramTimeUs(const Memory& memory, uint32_t address, uint32_t size);
 
-inline constexpr uint32_t kHashUsPerKiB = 150;
+// SHA-256 of one KiB of flash on the board's CPU, microseconds (rounded up);
+// 0 when the board gives no clock. Per KiB, so the device divides in 32 bits.
+constexpr uint32_t HashUsPerKiB(const BootCost& cost) {
+  return cost.clock_mhz == 0 ? 0 : (1024u * cost.sha256_cycles_per_byte + cost.clock_mhz - 1) / cost.clock_mhz;
+}
 
 // Typical time to hash `size` bytes of flash, microseconds (rounded up).
-constexpr uint64_t HashTimeUs(uint64_t size) { return (size * kHashUsPerKiB + 1023) >> 10; }
+constexpr uint64_t HashTimeUs(const BootCost& cost, uint64_t size) { return (size * HashUsPerKiB(cost) + 1023) >> 10; }
 
 // Modeled CPU time of one boot decision's verification, microseconds, from
 // the board's BootCost: the record CRC (kRecordSize bytes), `bytes_hashed`
