@@ -123,39 +123,31 @@ void FeMul(Fe& o, const Fe& a, const Fe& b) {
 
 void FeSquare(Fe& o, const Fe& a) { FeMul(o, a, a); }
 
-void FeSquareTimes(Fe& o, const Fe& a, int times) {
-  o = a;
-  for (int i = 0; i < times; ++i) FeSquare(o, o);
+// o = a^(2^times) * m: one step of an addition chain (o may alias a or m).
+void FeSquareTimesMul(Fe& o, const Fe& a, int times, const Fe& m) {
+  Fe t = a;
+  for (int i = 0; i < times; ++i) FeSquare(t, t);
+  FeMul(o, t, m);
 }
 
 // a^(2^252 - 3) = a^((p - 5) / 8), the square-root exponent of RFC 8032
 // 5.1.3, by the usual addition chain through a^(2^250 - 1): 251 squarings
 // and 11 multiplications (square-and-multiply over that exponent, nearly all
-// ones, takes twice as many operations).
+// ones, takes twice as many operations). x_n stands for a^(2^n - 1).
 void FePowP58(Fe& o, const Fe& a) {
   Fe a2, a9, t, x10, x50, u;
-  FeSquare(a2, a);            // a^2
-  FeSquareTimes(t, a2, 2);    // a^8
-  FeMul(a9, t, a);            // a^9
-  FeMul(t, a9, a2);           // a^11
-  FeSquare(t, t);             // a^22
-  FeMul(t, t, a9);            // a^31 = a^(2^5 - 1)
-  FeSquareTimes(x10, t, 5);
-  FeMul(x10, x10, t);         // 2^10 - 1
-  FeSquareTimes(t, x10, 10);
-  FeMul(t, t, x10);           // 2^20 - 1
-  FeSquareTimes(u, t, 20);
-  FeMul(u, u, t);             // 2^40 - 1
-  FeSquareTimes(u, u, 10);
-  FeMul(x50, u, x10);         // 2^50 - 1
-  FeSquareTimes(t, x50, 50);
-  FeMul(t, t, x50);           // 2^100 - 1
-  FeSquareTimes(u, t, 100);
-  FeMul(u, u, t);             // 2^200 - 1
-  FeSquareTimes(u, u, 50);
-  FeMul(u, u, x50);           // 2^250 - 1
-  FeSquareTimes(u, u, 2);     // 2^252 - 4
-  FeMul(o, u, a);             // 2^252 - 3
+  FeSquare(a2, a);                      // a^2
+  FeSquareTimesMul(a9, a2, 2, a);       // a^9
+  FeMul(t, a9, a2);                     // a^11
+  FeSquareTimesMul(t, t, 1, a9);        // a^31 = x5
+  FeSquareTimesMul(x10, t, 5, t);       // x10
+  FeSquareTimesMul(t, x10, 10, x10);    // x20
+  FeSquareTimesMul(u, t, 20, t);        // x40
+  FeSquareTimesMul(x50, u, 10, x10);    // x50
+  FeSquareTimesMul(t, x50, 50, x50);    // x100
+  FeSquareTimesMul(u, t, 100, t);       // x200
+  FeSquareTimesMul(u, u, 50, x50);      // x250
+  FeSquareTimesMul(o, u, 2, a);         // 2^252 - 4 + 1
 }
 
 // Canonical little-endian encoding (value reduced below p). Inputs up to 3x.
@@ -227,6 +219,15 @@ void ToCached(Cached& c, const Point& p) {
   FeMul(c.t2d, p.t, kD2);
 }
 
+// Both formulas below end with the point x = E / G, y = H / F; its extended
+// coordinates are (E F : G H : F G : E H), four multiplications.
+void FromCompleted(Point& r, const Fe& e, const Fe& f, const Fe& g, const Fe& h) {
+  FeMul(r.x, e, f);
+  FeMul(r.y, g, h);
+  FeMul(r.z, f, g);
+  FeMul(r.t, e, h);
+}
+
 // r = p + q (r may alias p), the extended-coordinates addition for a = -1
 // (8 multiplications). Complete: it holds for p == q and for the identity.
 // Inputs 1x (p) and 2x (q's sums); E, F, G, H are at most 2x.
@@ -242,10 +243,7 @@ void PointAdd(Point& r, const Point& p, const Cached& q) {
   FeSub(f, d, c);
   FeAdd(g, d, c);
   FeAdd(h, b, a);
-  FeMul(r.x, e, f);
-  FeMul(r.y, g, h);
-  FeMul(r.t, e, h);
-  FeMul(r.z, f, g);
+  FromCompleted(r, e, f, g, h);
 }
 
 // r = 2p (r may alias p), the dedicated doubling for a = -1 (8
@@ -265,10 +263,7 @@ void PointDouble(Point& r, const Point& p) {
   FeSub(e, e, h);
   FeSub(g, b, a);
   FeSub(f, c, g);
-  FeMul(r.x, e, f);
-  FeMul(r.y, g, h);
-  FeMul(r.z, f, g);
-  FeMul(r.t, e, h);
+  FromCompleted(r, e, f, g, h);
 }
 
 // True for the 8 points of small order (the identity and the torsion
