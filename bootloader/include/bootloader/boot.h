@@ -34,13 +34,15 @@
 //   or other flash in 256-byte chunks through a stack buffer. Stack: a 2 KiB
 //   record copy only when the record memory is not mapped, plus ~0.8 KiB;
 //   no heap. BootDecision::bytes_hashed reports the exact count.
-//   Estimate on a Cortex-M7 at 216 MHz (STM32F7; portable C SHA-256 at -Os is
-//   a ~3300-cycle compression loop per 64-byte block, ~50 cycles/byte, with
-//   the loop in the I-cache/ART): ~4 MB/s, i.e. ~0.25 s per MiB hashed.
+//   Estimate (the board file's boot_cost, runtime::VerifyTimeUs): a Cortex-M7
+//   at the port's 144 MHz (STM32F7; portable C SHA-256 at -Os is a
+//   ~3300-cycle compression loop per 64-byte block, ~50 cycles/byte, with the
+//   loop in the I-cache/ART): ~2.9 MB/s, i.e. ~0.36 s per MiB hashed.
 //   PYBD-SF6: the demo package (manifests/examples/pybd-sf6-demo, packed by
-//   `onedfu pack`, flashed through DfuDevice) hashes 15,810 bytes (~4 ms);
+//   `onedfu pack`, flashed through DfuDevice) hashes 15,810 bytes (~5.5 ms);
 //   the worst case the layout allows (TEXT0 1.7 MiB + TEXT1 1 MiB + ROMFS
-//   ~1 MiB) ~3.8 MiB, ~1 s. A hardware hash unit (STM32 HASH peripheral on
+//   ~1 MiB) ~3.8 MiB, ~1.4 s. A verified-once boot skips these hashes after
+//   the first boot (boot_state.h). A hardware hash unit (STM32 HASH peripheral on
 //   F7/H7 parts with crypto) cuts that by an order of magnitude; the port can
 //   swap it in behind the same Sha256 interface.
 #pragma once
