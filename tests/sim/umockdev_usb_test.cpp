@@ -84,6 +84,28 @@ TEST_CASE("a device that leaves is re-plugged as a new device the next open sees
   CHECK(Exists(dev_dir + "003"));
 }
 
+// station_tests' flake under ASan ("Error communicating with ioctl socket, errno: 104" and the
+// client aborted): a worker enumerating opened another board's node just as that board left;
+// its connection waited for umockdev's thread, busy with the leave request, and detaching the
+// departed node's listener reset it. The model holds the leave request until the client's
+// second thread has opened the node, so the window is hit every time (before the fix: EPIPE,
+// the client killed by SIGPIPE).
+TEST_CASE("a node opened while its device leaves answers ENODEV, the connection survives") {
+  char dir_template[] = "/tmp/onedfu-sim-test-XXXXXX";
+  REQUIRE(mkdtemp(dir_template) != nullptr);
+  const std::string dir = dir_template;
+  TransportTestModel model;
+  model.SetLeaveHandshake(dir);
+  UmockdevUsb usb(model, kOptions);
+  CHECK(usb.RunCommand({kClient, "open-while-leaving", dir}) == 0);
+  CHECK(model.handshakes() == 1);  // the open happened while the leave request was handled
+  CHECK(usb.Stats().plugs == 2);
+  CHECK(usb.Stats().opens == 2);  // the late connection was accepted, on the departed device
+  std::remove((dir + "/leaving").c_str());
+  std::remove((dir + "/opened").c_str());
+  rmdir(dir_template);
+}
+
 TEST_CASE("the bootloader's leave GETSTATUS still gets its reply, then the board resets") {
   ProbeBoard board;
   REQUIRE_MESSAGE(board.ok(), board.error());
