@@ -106,6 +106,18 @@ TEST_CASE("a node opened while its device leaves answers ENODEV, the connection 
   rmdir(dir_template);
 }
 
+// A departed device keeps its node's ioctl handler until its address comes round again: after
+// 126 plugs the next one takes over /dev/bus/usb/001/002 (umockdev refuses a second handler
+// on a path).
+TEST_CASE("the addresses wrap around: the 127th plug reuses 002, its handler replaces the old one") {
+  TransportTestModel model;
+  UmockdevUsb usb(model, kOptions);
+  REQUIRE(usb.RunCommand({kClient, "replug", "130"}) == 0);
+  CHECK(usb.Stats().plugs == 131);
+  CHECK(usb.DeviceNode() == "/dev/bus/usb/001/006");  // 2 + 130, modulo the 126 addresses 2..127
+  REQUIRE(usb.RunCommand({kClient, "roundtrip"}) == 0);  // the device at a reused address answers
+}
+
 TEST_CASE("the bootloader's leave GETSTATUS still gets its reply, then the board resets") {
   ProbeBoard board;
   REQUIRE_MESSAGE(board.ok(), board.error());
