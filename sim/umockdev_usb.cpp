@@ -7,6 +7,11 @@
 //   (a pointer) resolves to the URB, the URB's `buffer` field to the 8 SETUP bytes + data stage.
 //   Local changes are written back to the client by umockdev_ioctl_client_complete().
 // - A re-plug is a new device (next devnum) announced with an "add" uevent.
+// - open() of a node connects a unix socket to the node's ioctl listener (preload); the
+//   connection waits in the listener's backlog until umockdev's thread accepts it, and closing
+//   the listener (umockdev_testbed_detach_ioctl) resets the waiting ones: the client's next
+//   ioctl fails ECONNRESET and the preload aborts the client. So a departed device keeps its
+//   listener (see Depart).
 // The usbdevfs protocol itself is usbdevfs.h's; this file is the testbed around it.
 #include "umockdev_usb.h"
 
@@ -163,6 +168,7 @@ struct UmockdevUsb::Impl {
     std::string syspath;  // "/sys/devices/.../1-N"
     std::unique_ptr<UsbdevfsDevice> usb;
     UMockdevIoctlBase* handler = nullptr;  // owned reference
+    bool attached = false;                 // handler attached to the node's path in the testbed
     std::vector<UMockdevIoctlClient*> clients;  // a reference on each client usb knows
   };
 
@@ -338,8 +344,18 @@ struct UmockdevUsb::Impl {
     g_signal_connect(device->handler, "client-connected", G_CALLBACK(&Impl::OnClientConnected),
                      device.get());
 
-    // The handler goes on first, so an open() right after the "add" uevent finds it.
+    // The handler goes on first, so an open() right after the "add" uevent finds it. A departed
+    // device keeps its handler (Depart); once the addresses wrap around (126 plugs later), the
+    // new device takes the path over.
     GError* error = nullptr;
+    for (auto& old : devices) {
+      if (!old->attached || old->usb->devnode() != devnode) continue;
+      if (!umockdev_testbed_detach_ioctl(testbed, devnode.c_str(), &error)) {
+        Trace("detach_ioctl(%s): %s", devnode.c_str(), error != nullptr ? error->message : "failed");
+      }
+      if (error != nullptr) g_clear_error(&error);
+      old->attached = false;
+    }
     if (!umockdev_testbed_attach_ioctl(testbed, devnode.c_str(), device->handler,
                                        &error)) {
       last_error = Format("umockdev: cannot attach the ioctl handler to %s: %s",
@@ -349,6 +365,7 @@ struct UmockdevUsb::Impl {
       devices.push_back(std::move(device));  // the destructor releases the handler
       return false;
     }
+    device->attached = true;
 
     const uint16_t vid = LoadLe16(&descriptors[8]);
     const uint16_t pid = LoadLe16(&descriptors[10]);
@@ -387,6 +404,11 @@ struct UmockdevUsb::Impl {
 
   // The device leaves the bus: handles opened on it keep their completed URBs, everything new
   // fails ENODEV. Then the model is plugged in again as a new device (if it has descriptors).
+  // Runs on umockdev's thread, which also accepts the connections of new opens: an open() of
+  // the node while this request was handled (another program or thread enumerating) waits in
+  // the listener's backlog, so the listener stays (detaching it would reset that connection
+  // and abort the client); the node goes, so later opens fail ENOENT as on Linux, and an open
+  // that came first gets ENODEV answers.
   void Depart(PluggedDevice& device) {
     if (device.usb->gone()) return;
     device.usb->MarkGone();
@@ -394,12 +416,6 @@ struct UmockdevUsb::Impl {
     Trace("%s leaves the bus", devnode.c_str());
     // The remove uevent is built from the device's sysfs record, so send it before removal.
     umockdev_testbed_uevent(testbed, device.syspath.c_str(), "remove");
-    GError* error = nullptr;
-    if (!umockdev_testbed_detach_ioctl(testbed, devnode.c_str(), &error)) {
-      Trace("detach_ioctl(%s): %s", devnode.c_str(),
-            error != nullptr ? error->message : "failed");
-    }
-    if (error != nullptr) g_error_free(error);
     umockdev_testbed_remove_device(testbed, device.syspath.c_str());
     // remove_device leaves the node file behind; a departed device has no node.
     gchar* root = umockdev_testbed_get_root_dir(testbed);

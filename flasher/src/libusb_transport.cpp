@@ -3,8 +3,12 @@
 
 #include <libusb.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <tuple>
 #include <utility>
 
@@ -109,17 +113,67 @@ int FindDfuInterface(libusb_device* device, UsbDevice* out) {
   return string_index;
 }
 
+// The libusb context of the process, shared by every LibusbTransport alive at a time (the
+// station's scanner and its per-board workers; libusb's API is thread-safe on one context).
+// Per transport contexts leaked: libusb 1.0.26's libusb_init lists a new context before its
+// hotplug is ready, and a device that leaves the bus in that window is dropped from the
+// context's list without its reference being released, so a station worker starting while
+// another board re-enumerated leaked that device (LeakSanitizer in station_tests under ASan).
+// The shared context is made once, by the first transport (the station's scanner, before any
+// board is flashed), and ended with the last one.
+struct SharedContext {
+  libusb_context* context = nullptr;
+  libusb_hotplug_callback_handle hotplug = 0;
+  bool hotplug_registered = false;
+  // Arrivals seen by the hotplug callback, which runs in whichever thread handles the
+  // context's events; a transport waits for it to change.
+  std::atomic<uint64_t> arrivals{0};
+
+  ~SharedContext() {
+    if (context == nullptr) return;  // libusb_init failed (libusb_exit(nullptr) is the default context's)
+    if (hotplug_registered) libusb_hotplug_deregister_callback(context, hotplug);
+    libusb_exit(context);
+  }
+};
+
+extern "C" int OnHotplug(libusb_context*, libusb_device*, libusb_hotplug_event, void* user_data) {
+  static_cast<SharedContext*>(user_data)->arrivals.fetch_add(1);
+  return 0;  // stay registered
+}
+
+// The process's context, made when no transport holds one; *rc is libusb_init's error then.
+std::shared_ptr<SharedContext> AcquireContext(int* rc) {
+  static std::mutex mutex;
+  static std::weak_ptr<SharedContext> current;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (auto shared = current.lock()) return shared;
+  auto shared = std::make_shared<SharedContext>();
+  *rc = libusb_init(&shared->context);
+  if (*rc != 0) {
+    shared->context = nullptr;
+    return nullptr;
+  }
+  if (libusb_has_capability(LIBUSB_CAP_HAS_HOTPLUG)) {
+    shared->hotplug_registered =
+        libusb_hotplug_register_callback(shared->context, LIBUSB_HOTPLUG_EVENT_DEVICE_ARRIVED, LIBUSB_HOTPLUG_NO_FLAGS,
+                                         LIBUSB_HOTPLUG_MATCH_ANY, LIBUSB_HOTPLUG_MATCH_ANY, LIBUSB_HOTPLUG_MATCH_ANY,
+                                         OnHotplug, shared.get(), &shared->hotplug) == LIBUSB_SUCCESS;
+  }
+  current = shared;
+  return shared;
+}
+
 }  // namespace
 
 struct LibusbTransport::State {
-  libusb_context* context = nullptr;
+  std::shared_ptr<SharedContext> shared;
+  libusb_context* context = nullptr;  // shared->context
   libusb_device_handle* handle = nullptr;
   uint8_t interface = 0;
   bool claimed = false;
   uint16_t language = 0;  // of the open handle's strings; 0 = not read yet
-  libusb_hotplug_callback_handle hotplug = 0;
-  bool hotplug_registered = false;
-  bool arrived = false;  // set by the hotplug callback
+  bool waited = false;          // WaitForDeviceChange ran before
+  uint64_t arrivals_seen = 0;   // shared->arrivals when it last returned
   // Strings read at enumeration, per appearance of a device (bus, address, path: a re-plug
   // gets a new address), so enumerating again does not open a device that another program
   // (or another station worker) is busy flashing: a bootloader that holds the bus while it
@@ -127,23 +181,16 @@ struct LibusbTransport::State {
   std::map<std::tuple<uint8_t, uint8_t, std::string>, UsbDevice> seen;
 };
 
-extern "C" int OnHotplug(libusb_context*, libusb_device*, libusb_hotplug_event, void* user_data) {
-  *static_cast<bool*>(user_data) = true;
-  return 0;  // stay registered
-}
-
 LibusbTransport::LibusbTransport(std::unique_ptr<State> state) : state_(std::move(state)) {}
 
-LibusbTransport::~LibusbTransport() {
-  Close();
-  if (state_->hotplug_registered) libusb_hotplug_deregister_callback(state_->context, state_->hotplug);
-  if (state_->context != nullptr) libusb_exit(state_->context);
-}
+LibusbTransport::~LibusbTransport() { Close(); }
 
 host::Expected<std::unique_ptr<LibusbTransport>> LibusbTransport::Create() {
   auto state = std::make_unique<State>();
-  const int rc = libusb_init(&state->context);
-  if (rc != 0) return host::Fail(StatusOf(rc, "cannot initialize libusb").message);
+  int rc = 0;
+  state->shared = AcquireContext(&rc);
+  if (state->shared == nullptr) return host::Fail(StatusOf(rc, "cannot initialize libusb").message);
+  state->context = state->shared->context;
   return std::unique_ptr<LibusbTransport>(new LibusbTransport(std::move(state)));
 }
 
@@ -262,23 +309,19 @@ UsbStatus LibusbTransport::Reset() {
 }
 
 bool LibusbTransport::WaitForDeviceChange(uint32_t timeout_ms) {
-  if (!libusb_has_capability(LIBUSB_CAP_HAS_HOTPLUG)) return DfuTransport::WaitForDeviceChange(timeout_ms);
-  if (!state_->hotplug_registered) {
-    const int rc = libusb_hotplug_register_callback(state_->context, LIBUSB_HOTPLUG_EVENT_DEVICE_ARRIVED,
-                                                    LIBUSB_HOTPLUG_NO_FLAGS, LIBUSB_HOTPLUG_MATCH_ANY,
-                                                    LIBUSB_HOTPLUG_MATCH_ANY, LIBUSB_HOTPLUG_MATCH_ANY, OnHotplug,
-                                                    &state_->arrived, &state_->hotplug);
-    if (rc != LIBUSB_SUCCESS) return DfuTransport::WaitForDeviceChange(timeout_ms);
-    state_->hotplug_registered = true;
-  }
+  SharedContext& shared = *state_->shared;
+  if (!shared.hotplug_registered) return DfuTransport::WaitForDeviceChange(timeout_ms);
+  // Arrivals count from the first call on, as the callback registered then used to.
+  if (!std::exchange(state_->waited, true)) state_->arrivals_seen = shared.arrivals.load();
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (!state_->arrived) {
+  while (shared.arrivals.load() == state_->arrivals_seen) {
     const auto left = std::chrono::duration_cast<std::chrono::microseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) break;
     timeval tv{static_cast<time_t>(left.count() / 1000000), static_cast<suseconds_t>(left.count() % 1000000)};
     if (libusb_handle_events_timeout_completed(state_->context, &tv, nullptr) != 0) break;
   }
-  return std::exchange(state_->arrived, false);
+  const uint64_t now = shared.arrivals.load();
+  return std::exchange(state_->arrivals_seen, now) != now;
 }
 
 }  // namespace onedfu::flasher

@@ -8,6 +8,11 @@
 //                                           finds the device at a new address with a new serial
 //   onedfu-usb-test-client replug N         N rounds of open, leave request, close
 //   onedfu-usb-test-client reset            libusb_reset_device re-enumerates the device
+//   onedfu-usb-test-client open-while-leaving DIR
+//                                           a second thread opens the node while the leave
+//                                           request is handled (handshake files in DIR, see
+//                                           TransportTestModel::SetLeaveHandshake); its ioctl
+//                                           then fails ENODEV, as on Linux
 //   onedfu-usb-test-client manifest         against the DFU bootloader (0483:df11): zero-length
 //                                           DNLOAD; the GETSTATUS that triggers the departure
 //                                           still gets its reply (dfuMANIFEST); the board comes
@@ -15,8 +20,14 @@
 //
 // All modes but manifest expect TransportTestModel (transport_test_protocol.h).
 // Exit status 0 when every check passed; otherwise 1 with the failed check on stderr.
+#include <fcntl.h>
 #include <libusb.h>
+#include <linux/usbdevice_fs.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -264,11 +275,50 @@ int Reset(libusb_context* ctx) {
   return failures == 0 ? 0 : 1;
 }
 
+// Leave request on one handle while another thread opens the device node (as a second program
+// enumerating would): the open's connection to the device waits until the request that makes the
+// device leave has been handled; an ioctl on it must then fail ENODEV, as the kernel answers for
+// a device that left, and must not lose the connection (the preload aborts the program then).
+int OpenWhileLeaving(libusb_context* ctx, const std::string& dir) {
+  libusb_device_handle* h = OpenProbe(ctx);
+  Check(h != nullptr, "device found");
+  if (h == nullptr) return 1;
+  libusb_device* device = libusb_get_device(h);
+  char node[32];
+  std::snprintf(node, sizeof node, "/dev/bus/usb/%03u/%03u", libusb_get_bus_number(device),
+                libusb_get_device_address(device));
+  int fd = -1;
+  std::thread opener([&] {
+    struct stat st {};
+    const std::string leaving = dir + "/leaving";
+    for (int i = 0; i < 10000 && stat(leaving.c_str(), &st) != 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    fd = open(node, O_RDWR | O_CLOEXEC);
+    if (FILE* f = std::fopen((dir + "/opened").c_str(), "w")) std::fclose(f);
+  });
+  const int r = Leave(h);
+  opener.join();
+  Check(r == 0, "leave request acknowledged, got " + std::to_string(r));
+  Check(fd >= 0, std::string("opened ") + node + " while the device was leaving");
+  if (fd >= 0) {
+    usbdevfs_connectinfo info{};
+    errno = 0;
+    const int rc = ioctl(fd, USBDEVFS_CONNECTINFO, &info);
+    Check(rc == -1 && errno == ENODEV, "CONNECTINFO on the node opened as the device left fails ENODEV, got " +
+                                           std::to_string(rc) + " (" + std::strerror(errno) + ")");
+    close(fd);
+  }
+  libusb_close(h);
+  return failures == 0 ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fputs("usage: onedfu-usb-test-client roundtrip [N] | replug [N] | manifest | reset\n", stderr);
+    std::fputs("usage: onedfu-usb-test-client roundtrip [N] | replug [N] | manifest | reset | open-while-leaving DIR\n",
+               stderr);
     return 2;
   }
   libusb_context* ctx = nullptr;
@@ -288,6 +338,8 @@ int main(int argc, char** argv) {
     status = Manifest(ctx);
   } else if (mode == "reset") {
     status = Reset(ctx);
+  } else if (mode == "open-while-leaving" && argc > 2) {
+    status = OpenWhileLeaving(ctx, argv[2]);
   } else {
     std::fprintf(stderr, "unknown mode %s\n", mode.c_str());
   }

@@ -4,9 +4,14 @@
 #pragma once
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
 #include <span>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "transport_test_protocol.h"
@@ -44,12 +49,20 @@ class TransportTestModel final : public UsbDeviceModel {
       return ControlReply::Ack();
     }
     if (setup.bRequest == transport_test::kLeaveRequest && !setup.IsIn()) {
+      if (!handshake_dir_.empty()) Handshake();
       ControlReply reply = ControlReply::Ack();
       reply.reset_after_status = true;
       return reply;
     }
     return ControlReply::Stall();
   }
+
+  // With a directory set, the leave request (handled on umockdev's thread) creates DIR/leaving
+  // and waits, up to 10 s, for the client to create DIR/opened before it is acknowledged: the
+  // client opens the node while the request that makes the device leave is being handled.
+  void SetLeaveHandshake(std::filesystem::path dir) { handshake_dir_ = std::move(dir); }
+  // Leave requests during which DIR/opened appeared.
+  uint32_t handshakes() const { return handshakes_; }
 
   void OnSetInterface(uint8_t, uint8_t) override { ++set_interface_calls_; }
   bool OnReset() override {
@@ -81,6 +94,19 @@ class TransportTestModel final : public UsbDeviceModel {
     return Reply(descriptor, data_in);
   }
 
+  void Handshake() {
+    std::ofstream(handshake_dir_ / "leaving") << "1\n";
+    for (int i = 0; i < 10000; ++i) {
+      if (std::filesystem::exists(handshake_dir_ / "opened")) {
+        ++handshakes_;
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+
+  std::filesystem::path handshake_dir_;
+  uint32_t handshakes_ = 0;
   uint32_t plugs_ = 0;
   uint32_t set_interface_calls_ = 0;
   uint32_t resets_ = 0;

@@ -84,6 +84,40 @@ TEST_CASE("a device that leaves is re-plugged as a new device the next open sees
   CHECK(Exists(dev_dir + "003"));
 }
 
+// station_tests' flake under ASan ("Error communicating with ioctl socket, errno: 104" and the
+// client aborted): a worker enumerating opened another board's node just as that board left;
+// its connection waited for umockdev's thread, busy with the leave request, and detaching the
+// departed node's listener reset it. The model holds the leave request until the client's
+// second thread has opened the node, so the window is hit every time (before the fix: EPIPE,
+// the client killed by SIGPIPE).
+TEST_CASE("a node opened while its device leaves answers ENODEV, the connection survives") {
+  char dir_template[] = "/tmp/onedfu-sim-test-XXXXXX";
+  REQUIRE(mkdtemp(dir_template) != nullptr);
+  const std::string dir = dir_template;
+  TransportTestModel model;
+  model.SetLeaveHandshake(dir);
+  UmockdevUsb usb(model, kOptions);
+  CHECK(usb.RunCommand({kClient, "open-while-leaving", dir}) == 0);
+  CHECK(model.handshakes() == 1);  // the open happened while the leave request was handled
+  CHECK(usb.Stats().plugs == 2);
+  CHECK(usb.Stats().opens == 2);  // the late connection was accepted, on the departed device
+  std::remove((dir + "/leaving").c_str());
+  std::remove((dir + "/opened").c_str());
+  rmdir(dir_template);
+}
+
+// A departed device keeps its node's ioctl handler until its address comes round again: after
+// 126 plugs the next one takes over /dev/bus/usb/001/002 (umockdev refuses a second handler
+// on a path).
+TEST_CASE("the addresses wrap around: the 127th plug reuses 002, its handler replaces the old one") {
+  TransportTestModel model;
+  UmockdevUsb usb(model, kOptions);
+  REQUIRE(usb.RunCommand({kClient, "replug", "130"}) == 0);
+  CHECK(usb.Stats().plugs == 131);
+  CHECK(usb.DeviceNode() == "/dev/bus/usb/001/006");  // 2 + 130, modulo the 126 addresses 2..127
+  REQUIRE(usb.RunCommand({kClient, "roundtrip"}) == 0);  // the device at a reused address answers
+}
+
 TEST_CASE("the bootloader's leave GETSTATUS still gets its reply, then the board resets") {
   ProbeBoard board;
   REQUIRE_MESSAGE(board.ok(), board.error());
