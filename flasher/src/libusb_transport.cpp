@@ -141,6 +141,11 @@ extern "C" int OnHotplug(libusb_context*, libusb_device*, libusb_hotplug_event, 
   return 0;  // stay registered
 }
 
+std::mutex& OpenCloseMutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+
 // The process's context, made when no transport holds one; *rc is libusb_init's error then.
 std::shared_ptr<SharedContext> AcquireContext(int* rc) {
   static std::mutex mutex;
@@ -161,6 +166,22 @@ std::shared_ptr<SharedContext> AcquireContext(int* rc) {
   }
   current = shared;
   return shared;
+}
+
+// libusb_open / libusb_close of a device, one at a time in the process. Under the simulator
+// (umockdev 0.17's preload) an open() or close() of a device node adds or removes an entry of
+// the preload's table of emulated descriptors without a lock: two station workers opening at
+// once could overwrite each other's entry (LeakSanitizer: the preload's 56-byte descriptor
+// record lost, and that handle's ioctls no longer emulated). On real usbfs the lock costs
+// nothing measurable (opens are rare) and covers no USB transfer.
+int OpenDevice(libusb_device* device, libusb_device_handle** handle) {
+  std::lock_guard<std::mutex> lock(OpenCloseMutex());
+  return libusb_open(device, handle);
+}
+
+void CloseDevice(libusb_device_handle* handle) {
+  std::lock_guard<std::mutex> lock(OpenCloseMutex());
+  libusb_close(handle);
 }
 
 }  // namespace
@@ -220,7 +241,7 @@ host::Expected<std::vector<UsbDevice>> LibusbTransport::Enumerate() {
       continue;
     }
     libusb_device_handle* handle = nullptr;
-    const int rc = libusb_open(list[i], &handle);
+    const int rc = OpenDevice(list[i], &handle);
     if (rc != 0) {
       device.open_error = StatusOf(rc, "cannot open " + device.path).message;
       device.access_denied = rc == LIBUSB_ERROR_ACCESS;
@@ -230,7 +251,7 @@ host::Expected<std::vector<UsbDevice>> LibusbTransport::Enumerate() {
       device.product = AsciiString(handle, language, desc.iProduct);
       device.serial = AsciiString(handle, language, desc.iSerialNumber);
       device.interface_name = AsciiString(handle, language, static_cast<uint8_t>(interface_string));
-      libusb_close(handle);
+      CloseDevice(handle);
     }
     present[key] = device;
     out.push_back(std::move(device));
@@ -248,7 +269,7 @@ UsbStatus LibusbTransport::Open(const UsbDevice& device) {
   UsbStatus status{UsbError::kGone, "device " + device.path + " is no longer on the bus"};
   for (ssize_t i = 0; i < n; ++i) {
     if (libusb_get_bus_number(list[i]) != device.bus || libusb_get_device_address(list[i]) != device.address) continue;
-    status = StatusOf(libusb_open(list[i], &state_->handle), "cannot open " + device.path);
+    status = StatusOf(OpenDevice(list[i], &state_->handle), "cannot open " + device.path);
     break;
   }
   libusb_free_device_list(list, 1);
@@ -271,7 +292,7 @@ void LibusbTransport::Close() {
   if (state_->handle == nullptr) return;
   if (state_->claimed) (void)libusb_release_interface(state_->handle, state_->interface);
   state_->claimed = false;
-  libusb_close(state_->handle);
+  CloseDevice(state_->handle);
   state_->handle = nullptr;
   state_->language = 0;
 }
