@@ -1,5 +1,6 @@
 #include "packer/diff.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -50,17 +51,14 @@ void DiffFiles(const BasePackage& old_pkg, const BasePackage& new_pkg, PackageDi
   for (const auto& [path, f] : after) {
     const auto it = before.find(path);
     if (it == before.end()) {
-      ++diff->added;
       diff->files.push_back({RomfsFileChange::Kind::kAdded, path, std::nullopt, f->size, false});
     } else if (it->second->sha256 != f->sha256) {
-      ++diff->changed;
       diff->files.push_back(
           {RomfsFileChange::Kind::kChanged, path, it->second->size, f->size, it->second->offset != f->offset});
     }
   }
   for (const auto& [path, f] : before) {
     if (after.count(path)) continue;
-    ++diff->removed;
     diff->files.push_back({RomfsFileChange::Kind::kRemoved, path, f->size, std::nullopt, false});
   }
 }
@@ -126,16 +124,32 @@ Expected<PackageDiff> DiffPackages(std::span<const uint8_t> old_bytes, const std
       md.differ.write_bytes += written;
       md.differ.device_us += us;
     }
-    diff.differ_us += md.differ.device_us;
-    diff.dfu_util_us += md.dfu_util.device_us;
     diff.memories.push_back(std::move(md));
   }
   return diff;
 }
 
+size_t PackageDiff::Count(RomfsFileChange::Kind kind) const {
+  return static_cast<size_t>(std::count_if(files.begin(), files.end(), [kind](const RomfsFileChange& f) { return f.kind == kind; }));
+}
+
+uint64_t PackageDiff::DifferUs() const {
+  uint64_t us = 0;
+  for (const MemoryDiff& m : memories) us += m.differ.device_us;
+  return us;
+}
+
+uint64_t PackageDiff::DfuUtilUs() const {
+  uint64_t us = 0;
+  for (const MemoryDiff& m : memories) us += m.dfu_util.device_us;
+  return us;
+}
+
 std::string DiffText(const PackageDiff& diff) {
+  using Kind = RomfsFileChange::Kind;
   std::ostringstream out;
-  out << "ROMFS files: " << diff.added << " added, " << diff.removed << " removed, " << diff.changed << " changed\n";
+  out << "ROMFS files: " << diff.Count(Kind::kAdded) << " added, " << diff.Count(Kind::kRemoved) << " removed, "
+      << diff.Count(Kind::kChanged) << " changed\n";
   for (const RomfsFileChange& f : diff.files) {
     const std::string path = EscapeText(f.path);
     switch (f.kind) {
@@ -157,8 +171,8 @@ std::string DiffText(const PackageDiff& diff) {
         << " bytes (" << Seconds(m.differ.device_us) << "); dfu-util erases " << m.dfu_util.sectors << ", writes "
         << m.dfu_util.write_bytes << " bytes (" << Seconds(m.dfu_util.device_us) << ")\n";
   }
-  out << "modeled device time on " << diff.board_id << ": " << Seconds(diff.differ_us)
-      << " writing only the sectors that differ, " << Seconds(diff.dfu_util_us) << " for a full dfu-util write\n";
+  out << "modeled device time on " << diff.board_id << ": " << Seconds(diff.DifferUs())
+      << " writing only the sectors that differ, " << Seconds(diff.DfuUtilUs()) << " for a full dfu-util write\n";
   return out.str();
 }
 
@@ -179,9 +193,13 @@ std::string DiffJson(const PackageDiff& diff) {
   j["old"] = EscapeText(diff.old_name);
   j["new"] = EscapeText(diff.new_name);
   j["board"] = EscapeText(diff.board_id);
-  j["romfs"] = {{"added", diff.added}, {"removed", diff.removed}, {"changed", diff.changed}, {"files", std::move(files)}};
+  using Kind = RomfsFileChange::Kind;
+  j["romfs"] = {{"added", diff.Count(Kind::kAdded)},
+                {"removed", diff.Count(Kind::kRemoved)},
+                {"changed", diff.Count(Kind::kChanged)},
+                {"files", std::move(files)}};
   j["memories"] = std::move(memories);
-  j["device_us"] = {{"differ", diff.differ_us}, {"dfu_util", diff.dfu_util_us}};
+  j["device_us"] = {{"differ", diff.DifferUs()}, {"dfu_util", diff.DfuUtilUs()}};
   // Every string from outside is escaped above; replacing is the last guard, so dump never throws.
   return j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
 }

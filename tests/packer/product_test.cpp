@@ -287,7 +287,7 @@ TEST_CASE("diff: files changed, sectors that differ per memory, modeled time fro
   REQUIRE(qspi != j["memories"].end());
   CHECK((*qspi)["differ"]["sectors"] == 4);
   CHECK((*qspi)["dfu_util"]["sectors"] == 126);
-  CHECK(j["device_us"]["differ"] == diff->differ_us);
+  CHECK(j["device_us"]["differ"] == diff->DifferUs());
 }
 
 TEST_CASE("--base for another board is refused, naming both") {

@@ -48,12 +48,11 @@ struct PackageDiff {
   std::string new_name;
   std::string board_id;
   std::vector<RomfsFileChange> files;  // NEW's index in path order (added, changed), then removed
-  uint32_t added = 0;
-  uint32_t removed = 0;
-  uint32_t changed = 0;
   std::vector<MemoryDiff> memories;    // board order; only memories NEW writes
-  uint64_t differ_us = 0;              // sum over memories
-  uint64_t dfu_util_us = 0;
+
+  size_t Count(RomfsFileChange::Kind kind) const;
+  uint64_t DifferUs() const;   // sum over memories
+  uint64_t DfuUtilUs() const;
 };
 
 // Compares the two packages on `board`. Bytes of a memory that OLD does not carry count as
