@@ -158,10 +158,9 @@ void FeToBytes(uint8_t out[32], const Fe& a) {
   CarryWide(carried, h);
   // Now |value| < 2^255 + small. q = 1 when value + 19 >= 2^255 (value >= p)
   // and -1 when value < 0: adding 19 q and dropping bit 255 reduces it into [0, p).
-  int32_t q = (19 * carried.v[9] + (1 << 24)) >> 25;
-  for (int i = 0; i < 10; ++i) q = (carried.v[i] + q) >> LimbBits(i);
-  int32_t t[10];
-  for (int i = 0; i < 10; ++i) t[i] = carried.v[i];
+  int32_t* t = carried.v;
+  int32_t q = (19 * t[9] + (1 << 24)) >> 25;
+  for (int i = 0; i < 10; ++i) q = (t[i] + q) >> LimbBits(i);
   t[0] += 19 * q;
   for (int i = 0; i < 9; ++i) {
     t[i + 1] += t[i] >> LimbBits(i);
@@ -279,7 +278,7 @@ bool SmallOrder(const Point& p) {
 
 // RFC 8032 5.1.3: false when `in` is not a point's encoding (y >= p, x^2 has
 // no root, or x = 0 with the sign bit set). Also false for the small-order
-// points (below): a key or R of small order is refused.
+// points (SmallOrder): a key or R of small order is refused.
 bool PointDecode(Point& out, const uint8_t in[32]) {
   Fe y;
   FeFromBytes(y, in);
